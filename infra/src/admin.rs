@@ -1,0 +1,111 @@
+//! Admin subcommands: creating AWS resources and looking into queues.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use zayavka::adapters::{DynamoTable, SqsQueue};
+use zayavka::config::{AwsConfig, ConfigError};
+use zayavka::deps::{AwsClients, Embedded};
+use zayavka::ports::{OutMessage, Queue, QueueError, QueueStats, StoreError, SystemClock};
+use zayavka::queues::QueueSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("table: {0}")]
+    Store(#[from] StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Db(#[from] zayavka::adapters::sqlite::DbOpenError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// What `init-aws` did.
+#[derive(Debug, Default)]
+pub struct InitReport {
+    pub table: String,
+    pub table_created: bool,
+    pub queues_created: Vec<String>,
+    pub queues_total: usize,
+}
+
+/// Creates the table (with gsi1 and TTL) and every queue with its dead-letter queue at the
+/// configured endpoint. Running it again changes nothing that exists.
+pub async fn init_aws(cfg: &AwsConfig, specs: &[QueueSpec]) -> Result<InitReport, AdminError> {
+    let clients = AwsClients::new(cfg).await;
+    let table = DynamoTable::new(
+        clients.dynamodb.clone(),
+        cfg.table_name.clone(),
+        Arc::new(SystemClock),
+    );
+    let table_created = table.ensure_table().await?;
+    let queues = SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone());
+    let queues_created = queues.ensure_queues(specs).await?;
+    Ok(InitReport {
+        table: cfg.table_name.clone(),
+        table_created,
+        queues_created,
+        queues_total: specs.len(),
+    })
+}
+
+/// The queue port for admin commands: the embedded file or SQS.
+pub async fn open_queue(
+    data_dir: &Path,
+    aws: bool,
+    specs: Vec<QueueSpec>,
+) -> Result<Arc<dyn Queue>, AdminError> {
+    if aws {
+        let cfg = AwsConfig::from_env(false)?;
+        let clients = AwsClients::new(&cfg).await;
+        return Ok(Arc::new(SqsQueue::new(clients.sqs, cfg.queue_prefix)));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| AdminError::Unsupported(format!("cannot use {}: {e}", data_dir.display())))?;
+    let embedded = Embedded::open(data_dir, specs, Arc::new(SystemClock))?;
+    Ok(Arc::new(embedded.queue))
+}
+
+pub async fn queue_stats(
+    queue: &dyn Queue,
+    specs: &[QueueSpec],
+) -> Result<Vec<(String, QueueStats)>, AdminError> {
+    let mut rows = Vec::new();
+    for spec in specs {
+        rows.push((spec.name.clone(), queue.stats(&spec.name).await?));
+    }
+    Ok(rows)
+}
+
+pub async fn send(
+    queue: &dyn Queue,
+    name: &str,
+    body: &str,
+    delay_seconds: u32,
+) -> Result<String, AdminError> {
+    Ok(queue
+        .send(name, OutMessage::new(body).delay(delay_seconds))
+        .await?)
+}
+
+/// Moves a dead-letter queue's messages back to its source queue (embedded store only;
+/// in AWS use the SQS console's "Start DLQ redrive").
+pub async fn redrive(
+    data_dir: &Path,
+    from: &str,
+    specs: Vec<QueueSpec>,
+) -> Result<(String, usize), AdminError> {
+    let source = specs
+        .iter()
+        .find(|s| s.dead_letter.as_deref() == Some(from))
+        .map(|s| s.name.clone())
+        .ok_or_else(|| {
+            AdminError::Unsupported(format!("{from} is not the dead-letter queue of any queue"))
+        })?;
+    let embedded = Embedded::open(data_dir, specs, Arc::new(SystemClock))?;
+    let moved = embedded.queue.redrive(from, &source).await?;
+    Ok((source, moved))
+}

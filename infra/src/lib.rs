@@ -1,0 +1,6 @@
+//! The `zayavka` command's library: the local stack (`serve`) and admin tasks, kept here so
+//! that tests drive exactly what the binary runs.
+
+pub mod admin;
+pub mod events;
+pub mod serve;

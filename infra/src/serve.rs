@@ -1,0 +1,497 @@
+//! `zayavka serve`: the whole stack in one process. HTTP requests become API Gateway v2
+//! events for the functions' own handlers; queue messages reach the workers as SQS events
+//! with SQS's retry, visibility and dead-letter behaviour.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use futures::future::join_all;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use zayavka::Deps;
+use zayavka::config::{AwsConfig, ConfigError};
+use zayavka::deps::{AwsClients, Embedded};
+use zayavka::http::{ApiError, ApiResponse, HEALTH_ROUTE, HttpFunction, dispatch};
+use zayavka::ports::{Clock, Queue, SystemClock};
+use zayavka::queues::{QueueSpec, catalogue};
+use zayavka::sqs_batch::QueueWorker;
+
+use crate::events::{HttpInput, api_gateway_event, sqs_event};
+
+/// API Gateway's own payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+/// How long a poller's receive waits before it looks at the stop flag again.
+const RECEIVE_WAIT: Duration = Duration::from_millis(500);
+/// How long shutdown waits for a batch a worker is still processing.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: IpAddr,
+    /// 0 picks a free port; the chosen address is printed.
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// DynamoDB/SQS/SES at the configured endpoint instead of the embedded store.
+    pub aws: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot use data directory {dir}: {source}")]
+    DataDir {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another zayavka serve is already using {0}; stop it or pass a different --data-dir")]
+    Busy(String),
+    #[error(transparent)]
+    Db(#[from] zayavka::adapters::sqlite::DbOpenError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("embedded queue: {0}")]
+    Queue(#[from] zayavka::ports::QueueError),
+    #[error("two functions claim the route {0}")]
+    DuplicateRoute(String),
+}
+
+/// The functions one stack runs.
+#[derive(Default, Clone)]
+pub struct Registry {
+    pub http: Vec<Arc<dyn HttpFunction>>,
+    pub workers: Vec<Arc<dyn QueueWorker>>,
+}
+
+/// Every function of the product, built on the given dependencies.
+pub fn functions(deps: &Deps) -> Registry {
+    Registry {
+        http: vec![
+            Arc::new(lead_submit::LeadSubmit::new(deps.clone())),
+            Arc::new(support_form::SupportForm::new(deps.clone())),
+            Arc::new(telegram_webhook::TelegramWebhook::new(deps.clone())),
+            Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
+        ],
+        workers: Vec::new(),
+    }
+}
+
+/// Storage opened for one serve process.
+pub struct Storage {
+    pub deps: Deps,
+    pub queue_prefix: String,
+    pub embedded: Option<Embedded>,
+    pub specs: Vec<QueueSpec>,
+    /// Held for the life of the process: one serve per data directory.
+    _lock: Option<File>,
+}
+
+impl Storage {
+    pub async fn open(opts: &ServeOptions, specs: Vec<QueueSpec>) -> Result<Self, ServeError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        if opts.aws {
+            let cfg = AwsConfig::from_env(false)?;
+            let clients = AwsClients::new(&cfg).await;
+            return Ok(Self {
+                deps: Deps::aws(&clients, &cfg),
+                queue_prefix: cfg.queue_prefix,
+                embedded: None,
+                specs,
+                _lock: None,
+            });
+        }
+        let dir_err = |source| ServeError::DataDir {
+            dir: opts.data_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&opts.data_dir).map_err(dir_err)?;
+        let lock = File::create(opts.data_dir.join("serve.lock")).map_err(dir_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ServeError::Busy(opts.data_dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(dir_err(e)),
+        }
+        let embedded = Embedded::open(&opts.data_dir, specs.clone(), clock.clone())?;
+        // Whoever held messages in flight before this start is gone (the lock proves it):
+        // hand them out again now instead of after their visibility timeout.
+        let released = embedded.queue.release_in_flight().await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "messages left in flight by an earlier run are visible again"
+            );
+        }
+        Ok(Self {
+            deps: Deps::embedded(&embedded, clock),
+            queue_prefix: AwsConfig::from_env(false)?.queue_prefix,
+            embedded: Some(embedded),
+            specs,
+            _lock: Some(lock),
+        })
+    }
+}
+
+/// Runs until `shutdown` resolves, then drains: no new HTTP requests or queue receives,
+/// batches in progress finish (or stay safely in the queue).
+pub async fn run<R, S>(
+    opts: ServeOptions,
+    specs: Vec<QueueSpec>,
+    make_registry: R,
+    shutdown: S,
+) -> Result<(), ServeError>
+where
+    R: FnOnce(&Deps) -> Registry,
+    S: std::future::Future<Output = ()> + Send + 'static,
+{
+    let storage = Storage::open(&opts, specs).await?;
+    let registry = make_registry(&storage.deps);
+    let app = router(&registry)?;
+
+    let addr = SocketAddr::new(opts.host, opts.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let where_data = match &storage.embedded {
+        Some(e) => format!("embedded storage {}", e.data_file.display()),
+        None => "AWS backend".to_string(),
+    };
+    // The first line on stdout is the address: scripts and tests read it.
+    println!("zayavka serve listening on http://{local} ({where_data})");
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let pollers = start_pollers(&storage, &registry, stopping.clone());
+    let purger = storage.embedded.clone().map(|e| {
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            while !stopping.load(Ordering::SeqCst) {
+                if let Err(e) = e.table.purge_expired().await {
+                    tracing::warn!(error = %e, "purging expired items failed");
+                }
+                for _ in 0..60 {
+                    if stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let flag = stopping.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        flag.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(());
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    })
+    .await;
+    stopping.store(true, Ordering::SeqCst);
+    if let Err(e) = served {
+        tracing::error!(error = %e, "HTTP server stopped with an error");
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, join_all(pollers))
+        .await
+        .is_err()
+    {
+        tracing::warn!("a worker did not finish in time; its messages will be delivered again");
+    }
+    if let Some(p) = purger {
+        p.abort();
+    }
+    tracing::info!("zayavka serve stopped");
+    Ok(())
+}
+
+fn router(registry: &Registry) -> Result<Router, ServeError> {
+    let mut app = Router::new();
+    let mut seen = HashSet::new();
+    for function in &registry.http {
+        for route_key in function.routes() {
+            let Some((method, path)) = route_key.split_once(' ') else {
+                continue;
+            };
+            if !seen.insert(route_key) {
+                return Err(ServeError::DuplicateRoute(route_key.into()));
+            }
+            let Ok(method) = method.parse::<Method>() else {
+                continue;
+            };
+            let Ok(filter) = MethodFilter::try_from(method) else {
+                continue;
+            };
+            let f = function.clone();
+            app = app.route(
+                path,
+                on(
+                    filter,
+                    move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                          params: Option<Path<BTreeMap<String, String>>>,
+                          req: Request| {
+                        let f = f.clone();
+                        async move {
+                            let params = params.map(|Path(p)| p).unwrap_or_default();
+                            call(f.as_ref(), route_key, params, peer, req).await
+                        }
+                    },
+                ),
+            );
+        }
+    }
+    let all = registry.http.clone();
+    app = app
+        .route(
+            "/health",
+            axum::routing::get(
+                move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request| {
+                    let all = all.clone();
+                    async move { health(&all, peer, req).await }
+                },
+            ),
+        )
+        .fallback(|req: Request| async move {
+            to_response(
+                ApiError::not_found(format!(
+                    "no route for {} {}",
+                    req.method(),
+                    req.uri().path()
+                ))
+                .into(),
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    Ok(app)
+}
+
+async fn call(
+    f: &dyn HttpFunction,
+    route_key: &str,
+    path_params: BTreeMap<String, String>,
+    peer: SocketAddr,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return to_response(ApiError::too_large(MAX_BODY).into()),
+    };
+    let raw_query = parts.uri.query().unwrap_or_default();
+    let query: Vec<(String, String)> =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let method = parts.method.to_string();
+    let source_ip = peer.ip().to_string();
+    let event = api_gateway_event(HttpInput {
+        method: &method,
+        route_key,
+        path: parts.uri.path(),
+        raw_query,
+        query,
+        headers,
+        path_params,
+        body: &body,
+        source_ip: &source_ip,
+        now_ms: SystemClock.now_ms(),
+    });
+    match event {
+        Ok(event) => to_response(dispatch(f, event).await),
+        Err(e) => to_response(ApiError::internal(format!("cannot build event: {e}")).into()),
+    }
+}
+
+/// `GET /health` asks every function and reports each.
+async fn health(all: &[Arc<dyn HttpFunction>], peer: SocketAddr, req: Request) -> Response {
+    let mut functions = BTreeMap::new();
+    let mut backend = String::new();
+    let mut ok = true;
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    for f in all {
+        let event = api_gateway_event(HttpInput {
+            method: "GET",
+            route_key: HEALTH_ROUTE,
+            path: "/health",
+            raw_query: "",
+            query: Vec::new(),
+            headers: headers.clone(),
+            path_params: BTreeMap::new(),
+            body: &[],
+            source_ip: &peer.ip().to_string(),
+            now_ms: SystemClock.now_ms(),
+        });
+        let status = match event {
+            Ok(event) => {
+                let r = dispatch(f.as_ref(), event).await;
+                if backend.is_empty()
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.body)
+                {
+                    backend = v["backend"].as_str().unwrap_or_default().to_string();
+                }
+                r.status_code
+            }
+            Err(_) => 500,
+        };
+        ok &= status == 200;
+        functions.insert(f.name(), if status == 200 { "ok" } else { "failing" });
+    }
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "version": zayavka::VERSION,
+        "backend": backend,
+        "functions": functions,
+    });
+    to_response(ApiResponse::json(if ok { 200 } else { 503 }, &body))
+}
+
+fn to_response(r: ApiResponse) -> Response {
+    let mut response = Response::new(Body::from(r.body_bytes()));
+    *response.status_mut() = StatusCode::from_u16(r.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
+    for (k, v) in &r.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v))
+        {
+            headers.append(name, value);
+        }
+    }
+    for cookie in &r.cookies {
+        if let Ok(value) = HeaderValue::try_from(cookie) {
+            headers.append(http::header::SET_COOKIE, value);
+        }
+    }
+    response.into_response()
+}
+
+fn start_pollers(
+    storage: &Storage,
+    registry: &Registry,
+    stopping: Arc<AtomicBool>,
+) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::new();
+    for worker in &registry.workers {
+        for queue in worker.queues() {
+            let aws_name = format!("{}{queue}", storage.queue_prefix);
+            handles.push(tokio::spawn(poll(
+                storage.deps.queue.clone(),
+                worker.clone(),
+                queue,
+                aws_name,
+                stopping.clone(),
+            )));
+        }
+    }
+    handles
+}
+
+/// One queue's event source: receive, hand the batch to the worker, delete what succeeded.
+async fn poll(
+    queue: Arc<dyn Queue>,
+    worker: Arc<dyn QueueWorker>,
+    name: String,
+    aws_name: String,
+    stopping: Arc<AtomicBool>,
+) {
+    while !stopping.load(Ordering::SeqCst) {
+        let messages = match queue.receive(&name, 10, RECEIVE_WAIT).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(queue = %name, error = %e, "receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let event = match sqs_event(&aws_name, &messages) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(queue = %name, error = %e, "cannot build SQS event");
+                continue;
+            }
+        };
+        let response = worker.handle(event).await;
+        let ids: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+        let failed: HashSet<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        // Like Lambda: a failure naming a message that was not in the batch fails the
+        // whole batch.
+        if failed.iter().any(|id| !ids.contains(id)) {
+            tracing::error!(queue = %name, worker = worker.name(), "batch response names unknown messages; the whole batch returns");
+            continue;
+        }
+        for m in messages
+            .iter()
+            .filter(|m| !failed.contains(m.message_id.as_str()))
+        {
+            if let Err(e) = queue.delete(&name, &m.receipt_handle).await {
+                tracing::warn!(queue = %name, message_id = %m.message_id, error = %e, "delete failed; the message will be delivered again");
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// The default queue set for serve.
+pub fn default_specs() -> Vec<QueueSpec> {
+    catalogue()
+}

@@ -1,0 +1,18 @@
+//! Implementations of the ports: AWS (DynamoDB, SQS, SES) and embedded (SQLite, outbox).
+
+pub mod aws;
+pub mod dynamodb;
+pub mod outbox;
+pub mod ses;
+pub mod sqlite;
+pub mod sqlite_queue;
+pub mod sqlite_table;
+pub mod sqs;
+
+pub use dynamodb::DynamoTable;
+pub use outbox::OutboxMailer;
+pub use ses::SesMailer;
+pub use sqlite::Db;
+pub use sqlite_queue::EmbeddedQueue;
+pub use sqlite_table::EmbeddedTable;
+pub use sqs::SqsQueue;

@@ -1,0 +1,326 @@
+//! Durable queues on SQLite with SQS's semantics: visibility timeout, receive count,
+//! redrive to a dead-letter queue after a maximum of receives, per-message delay.
+//!
+//! Every state change is one committed SQLite transaction, so a process killed at any
+//! point loses no message: a received-but-not-deleted message simply becomes visible again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::sqlite::{Db, DbFailure};
+use crate::ports::clock::Clock;
+use crate::ports::queue::{OutMessage, Queue, QueueError, QueueStats, Received, validate_batch};
+use crate::queues::QueueSpec;
+
+impl From<DbFailure> for QueueError {
+    fn from(e: DbFailure) -> Self {
+        QueueError::Unavailable(e.0)
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> QueueError {
+    QueueError::Unavailable(format!("embedded queue: {e}"))
+}
+
+/// How often a waiting receive looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    specs: Arc<HashMap<String, QueueSpec>>,
+}
+
+impl EmbeddedQueue {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, specs: Vec<QueueSpec>) -> Self {
+        let specs = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+        Self {
+            db,
+            clock,
+            specs: Arc::new(specs),
+        }
+    }
+
+    fn spec(&self, queue: &str) -> Result<QueueSpec, QueueError> {
+        self.specs
+            .get(queue)
+            .cloned()
+            .ok_or_else(|| QueueError::UnknownQueue(queue.into()))
+    }
+
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.specs.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Makes every in-flight message visible at once. Only for start-up of the one process
+    /// that owns the data directory: whoever had received those messages is gone.
+    pub async fn release_in_flight(&self) -> Result<usize, QueueError> {
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?1, receipt = NULL
+                     WHERE receive_count > 0 AND receipt IS NOT NULL AND visible_at > ?1",
+                    [now],
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    /// Moves every message of `from` (typically a dead-letter queue) back to `to`.
+    pub async fn redrive(&self, from: &str, to: &str) -> Result<usize, QueueError> {
+        self.spec(from)?;
+        self.spec(to)?;
+        let (from, to) = (from.to_string(), to.to_string());
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET queue = ?2, receive_count = 0, receipt = NULL,
+                     visible_at = ?3 WHERE queue = ?1",
+                    params![from, to, now],
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+
+    fn insert(
+        conn: &Connection,
+        queue: &str,
+        msg: &OutMessage,
+        now: i64,
+    ) -> Result<String, QueueError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let attributes = serde_json::to_string(&msg.attributes)
+            .map_err(|e| QueueError::Invalid(format!("attributes: {e}")))?;
+        conn.execute(
+            "INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                queue,
+                id,
+                msg.body,
+                attributes,
+                now,
+                now + i64::from(msg.delay_seconds) * 1000
+            ],
+        )
+        .map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn try_receive(&self, spec: &QueueSpec, max: u32) -> Result<Vec<Received>, QueueError> {
+        let spec = spec.clone();
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                let mut out = Vec::new();
+                loop {
+                    let candidates: Vec<(i64, String, String, String, i64, u32)> = {
+                        let mut stmt = tx
+                            .prepare_cached(
+                                "SELECT seq, id, body, attributes, sent_at, receive_count
+                                 FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
+                                 ORDER BY visible_at, seq LIMIT ?3",
+                            )
+                            .map_err(db_err)?;
+                        let rows = stmt
+                            .query_map(params![spec.name, now, max - out.len() as u32], |r| {
+                                Ok((
+                                    r.get(0)?,
+                                    r.get(1)?,
+                                    r.get(2)?,
+                                    r.get(3)?,
+                                    r.get(4)?,
+                                    r.get(5)?,
+                                ))
+                            })
+                            .map_err(db_err)?;
+                        rows.collect::<Result<_, _>>().map_err(db_err)?
+                    };
+                    if candidates.is_empty() {
+                        break;
+                    }
+                    for (seq, id, body, attributes, sent_at, count) in candidates {
+                        if let Some(dlq) = spec.dead_letter.as_deref()
+                            && spec.max_receives > 0
+                            && count >= spec.max_receives
+                        {
+                            tx.execute(
+                                "UPDATE queue_messages SET queue = ?2, receive_count = 0,
+                                 receipt = NULL, visible_at = ?3 WHERE seq = ?1",
+                                params![seq, dlq, now],
+                            )
+                            .map_err(db_err)?;
+                            continue;
+                        }
+                        let receipt = uuid::Uuid::new_v4().to_string();
+                        let visible_at = now + i64::from(spec.visibility_timeout_secs) * 1000;
+                        tx.execute(
+                            "UPDATE queue_messages SET receive_count = receive_count + 1,
+                             receipt = ?2, visible_at = ?3 WHERE seq = ?1",
+                            params![seq, receipt, visible_at],
+                        )
+                        .map_err(db_err)?;
+                        let attributes: BTreeMap<String, String> =
+                            serde_json::from_str(&attributes).unwrap_or_default();
+                        out.push(Received {
+                            message_id: id,
+                            receipt_handle: receipt,
+                            body,
+                            attributes,
+                            receive_count: count + 1,
+                            sent_at_ms: sent_at,
+                        });
+                    }
+                    if out.len() as u32 >= max {
+                        break;
+                    }
+                }
+                tx.commit().map_err(db_err)?;
+                Ok(out)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Queue for EmbeddedQueue {
+    async fn send(&self, queue: &str, msg: OutMessage) -> Result<String, QueueError> {
+        msg.validate()?;
+        let spec = self.spec(queue)?;
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| Self::insert(conn, &spec.name, &msg, now))
+            .await
+    }
+
+    async fn send_batch(
+        &self,
+        queue: &str,
+        msgs: Vec<OutMessage>,
+    ) -> Result<Vec<String>, QueueError> {
+        validate_batch(&msgs)?;
+        let spec = self.spec(queue)?;
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                let ids = msgs
+                    .iter()
+                    .map(|m| Self::insert(&tx, &spec.name, m, now))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().map_err(db_err)?;
+                Ok(ids)
+            })
+            .await
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        wait: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
+        if !(1..=10).contains(&max) {
+            return Err(QueueError::Invalid(format!(
+                "receive takes 1 to 10 messages, not {max}"
+            )));
+        }
+        let spec = self.spec(queue)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let got = self.try_receive(&spec, max).await?;
+            if !got.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(got);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), QueueError> {
+        let spec = self.spec(queue)?;
+        let receipt = receipt_handle.to_string();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![spec.name, receipt],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), QueueError> {
+        if seconds > 43_200 {
+            return Err(QueueError::Invalid(
+                "visibility timeout is at most 12 hours".into(),
+            ));
+        }
+        let spec = self.spec(queue)?;
+        let receipt = receipt_handle.to_string();
+        let visible_at = self.clock.now_ms() + i64::from(seconds) * 1000;
+        let changed = self
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    params![spec.name, receipt, visible_at],
+                )
+                .map_err(db_err)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(QueueError::Invalid(
+                "receipt handle is not valid for any message in flight".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
+        let spec = self.spec(queue)?;
+        let now = self.clock.now_ms();
+        self.db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT
+                        COALESCE(SUM(visible_at <= ?2), 0),
+                        COALESCE(SUM(visible_at > ?2 AND receive_count > 0), 0),
+                        COALESCE(SUM(visible_at > ?2 AND receive_count = 0), 0)
+                     FROM queue_messages WHERE queue = ?1",
+                    params![spec.name, now],
+                    |r| {
+                        Ok(QueueStats {
+                            visible: r.get::<_, i64>(0)? as u64,
+                            in_flight: r.get::<_, i64>(1)? as u64,
+                            delayed: r.get::<_, i64>(2)? as u64,
+                        })
+                    },
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+}

@@ -1,0 +1,349 @@
+//! The table port on SQLite: items as DynamoDB JSON, key and index columns beside them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::sqlite::{Db, DbFailure};
+use crate::ports::clock::Clock;
+use crate::ports::table::{
+    AttributeValue, Cond, GSI1_PK, GSI1_SK, Index, Item, Key, Page, Query, StoreError, TTL, Table,
+    TxOp, Update, is_expired, validate_tx,
+};
+
+impl From<DbFailure> for StoreError {
+    fn from(e: DbFailure) -> Self {
+        StoreError::Unavailable(e.0)
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("embedded table: {e}"))
+}
+
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl EmbeddedTable {
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Physically removes expired items (DynamoDB does this in the background).
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM items WHERE ttl IS NOT NULL AND ttl < ?1",
+                    [now],
+                )
+                .map_err(db_err)
+            })
+            .await
+    }
+}
+
+/// Refuses items DynamoDB would refuse, so the embedded store is never more lenient.
+fn validate_item(item: &Item) -> Result<Key, StoreError> {
+    let key = Key::of(item)?;
+    if let Some(v) = item.get(TTL)
+        && !matches!(v, AttributeValue::N(_))
+    {
+        return Err(StoreError::Invalid(
+            "ttl must be a number (Unix seconds)".into(),
+        ));
+    }
+    for name in [GSI1_PK, GSI1_SK] {
+        if let Some(v) = item.get(name)
+            && !matches!(v, AttributeValue::S(s) if !s.is_empty())
+        {
+            return Err(StoreError::Invalid(format!(
+                "{name} must be a non-empty string"
+            )));
+        }
+    }
+    Ok(key)
+}
+
+fn read_raw(tx: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+    let body: Option<String> = tx
+        .query_row(
+            "SELECT body FROM items WHERE pk = ?1 AND sk = ?2",
+            params![key.pk, key.sk],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    body.map(|b| decode(&b)).transpose()
+}
+
+fn read_visible(tx: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
+    Ok(read_raw(tx, key)?.filter(|item| !is_expired(item, now)))
+}
+
+fn decode(body: &str) -> Result<Item, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Unavailable(format!("embedded table holds a corrupt item: {e}")))
+}
+
+fn write(tx: &Connection, item: &Item) -> Result<(), StoreError> {
+    let key = validate_item(item)?;
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // DynamoDB indexes an item only when it has both index attributes.
+    let (gpk, gsk) = match (text(GSI1_PK), text(GSI1_SK)) {
+        (Some(p), Some(s)) => (Some(p), Some(s)),
+        _ => (None, None),
+    };
+    let ttl = match item.get(TTL) {
+        Some(AttributeValue::N(n)) => n.parse::<f64>().ok().map(|t| t as i64),
+        _ => None,
+    };
+    let body = serde_json::to_string(item)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode item: {e}")))?;
+    tx.execute(
+        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, ttl, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = ?3, gsi1sk = ?4, ttl = ?5, body = ?6",
+        params![key.pk, key.sk, gpk, gsk, ttl, body],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn remove(tx: &Connection, key: &Key) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn check(cond: Option<&Cond>, current: Option<&Item>) -> Result<(), StoreError> {
+    match cond {
+        Some(c) if !c.holds(current) => Err(StoreError::ConditionFailed),
+        _ => Ok(()),
+    }
+}
+
+fn apply_update(tx: &Connection, key: &Key, update: &Update, now: i64) -> Result<Item, StoreError> {
+    let current = read_visible(tx, key, now)?;
+    check(update.condition.as_ref(), current.as_ref())?;
+    let next = update.apply(key, current)?;
+    write(tx, &next)?;
+    Ok(next)
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    pk: String,
+    sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsk: Option<String>,
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| StoreError::Invalid("malformed query cursor".into()))
+}
+
+fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as i64;
+    let (pk_col, sk_col) = match q.index {
+        Index::Primary => ("pk", "sk"),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+    };
+    let (cmp, order) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let prefix = q.sk_prefix.clone().unwrap_or_default();
+    let order_cols = match q.index {
+        Index::Primary => format!("sk {order}"),
+        Index::Gsi1 => format!("gsi1sk {order}, pk {order}, sk {order}"),
+    };
+    let after = match (&cursor, q.index) {
+        (None, _) => String::new(),
+        (Some(_), Index::Primary) => format!("AND sk {cmp} ?4"),
+        (Some(_), Index::Gsi1) => format!("AND (gsi1sk, pk, sk) {cmp} (?4, ?5, ?6)"),
+    };
+    let sql = format!(
+        "SELECT body, pk, sk, gsi1sk FROM items
+         WHERE {pk_col} = ?1 AND substr({sk_col}, 1, ?2) = ?3 {after}
+           AND (ttl IS NULL OR ttl >= ?7)
+         ORDER BY {order_cols} LIMIT ?8"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+    let (c_first, c_pk, c_sk) = match (&cursor, q.index) {
+        (Some(c), Index::Primary) => (c.sk.clone(), String::new(), String::new()),
+        (Some(c), Index::Gsi1) => (
+            c.gsk.clone().unwrap_or_default(),
+            c.pk.clone(),
+            c.sk.clone(),
+        ),
+        (None, _) => (String::new(), String::new(), String::new()),
+    };
+    let rows = stmt
+        .query_map(
+            params![
+                q.pk,
+                prefix.chars().count() as i64,
+                prefix,
+                c_first,
+                c_pk,
+                c_sk,
+                now,
+                limit + 1
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                ))
+            },
+        )
+        .map_err(db_err)?;
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for row in rows {
+        let (body, pk, sk, gsk) = row.map_err(db_err)?;
+        if items.len() as i64 == limit {
+            more = true;
+            break;
+        }
+        items.push(decode(&body)?);
+        last = Some(Cursor {
+            pk,
+            sk,
+            gsk: matches!(q.index, Index::Gsi1).then_some(gsk.unwrap_or_default()),
+        });
+    }
+    Ok(Page {
+        items,
+        cursor: if more {
+            last.as_ref().map(encode_cursor)
+        } else {
+            None
+        },
+    })
+}
+
+#[async_trait]
+impl Table for EmbeddedTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| read_visible(conn, &key, now))
+            .await
+    }
+
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        let key = validate_item(&item)?;
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| {
+                let tx = begin(conn)?;
+                let current = read_visible(&tx, &key, now)?;
+                check(cond.as_ref(), current.as_ref())?;
+                write(&tx, &item)?;
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+
+    async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
+        update.validate()?;
+        let key = key.clone();
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| {
+                let tx = begin(conn)?;
+                let item = apply_update(&tx, &key, &update, now)?;
+                tx.commit().map_err(db_err)?;
+                Ok(item)
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
+        let key = key.clone();
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| {
+                let tx = begin(conn)?;
+                let current = read_visible(&tx, &key, now)?;
+                check(cond.as_ref(), current.as_ref())?;
+                remove(&tx, &key)?;
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        let now = self.clock.now_secs();
+        self.db.call(move |conn| run_query(conn, &query, now)).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        validate_tx(&ops)?;
+        for op in &ops {
+            if let TxOp::Put { item, .. } = op {
+                validate_item(item)?;
+            }
+        }
+        let now = self.clock.now_secs();
+        self.db
+            .call(move |conn| {
+                let tx = begin(conn)?;
+                // Dropping `tx` on any error rolls everything back.
+                for op in &ops {
+                    match op {
+                        TxOp::Put { item, cond } => {
+                            let key = Key::of(item)?;
+                            check(cond.as_ref(), read_visible(&tx, &key, now)?.as_ref())?;
+                            write(&tx, item)?;
+                        }
+                        TxOp::Update { key, update } => {
+                            apply_update(&tx, key, update, now)?;
+                        }
+                        TxOp::Check { key, cond } => {
+                            check(Some(cond), read_visible(&tx, key, now)?.as_ref())?;
+                        }
+                        TxOp::Delete { key, cond } => {
+                            check(cond.as_ref(), read_visible(&tx, key, now)?.as_ref())?;
+                            remove(&tx, key)?;
+                        }
+                    }
+                }
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+}

@@ -1,0 +1,188 @@
+//! Configuration read once from the environment into typed structs. A reader collects
+//! every problem, so one error names every missing or invalid variable at once.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration is incomplete: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// Where variables come from: the process, or a map in tests.
+pub trait EnvSource {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+pub struct EnvReader<'a> {
+    source: &'a dyn EnvSource,
+    problems: Vec<String>,
+}
+
+impl<'a> EnvReader<'a> {
+    pub fn new(source: &'a dyn EnvSource) -> Self {
+        Self {
+            source,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A set, non-blank value; blank counts as unset.
+    pub fn optional(&mut self, name: &str) -> Option<String> {
+        self.source
+            .var(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&mut self, name: &str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is not set"));
+            String::new()
+        })
+    }
+
+    pub fn or(&mut self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn parse_or<T>(&mut self, name: &str, default: T) -> T
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|e| {
+                self.problems
+                    .push(format!("{name}={raw:?} is invalid: {e}"));
+                default
+            }),
+        }
+    }
+
+    /// A comma-separated list; blanks between commas are dropped.
+    pub fn list(&mut self, name: &str) -> Vec<String> {
+        self.optional(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records a problem found by the caller's own validation.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// Where the AWS-backed adapters find their resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table_name: String,
+    /// `QUEUE_NAME_PREFIX`: SQS queues are named `<prefix><logical name>`.
+    pub queue_prefix: String,
+    /// `AWS_ENDPOINT_URL`: an emulator such as moto; unset in AWS.
+    pub endpoint_url: Option<String>,
+    /// `AWS_REGION`.
+    pub region: Option<String>,
+}
+
+pub const DEFAULT_TABLE_NAME: &str = "zayavka";
+pub const DEFAULT_QUEUE_PREFIX: &str = "zayavka-";
+
+impl AwsConfig {
+    /// In Lambda the table name must be given; locally it defaults.
+    pub fn read(env: &mut EnvReader<'_>, require_table: bool) -> Self {
+        let table_name = if require_table {
+            env.required("TABLE_NAME")
+        } else {
+            env.or("TABLE_NAME", DEFAULT_TABLE_NAME)
+        };
+        let queue_prefix = env
+            .source
+            .var("QUEUE_NAME_PREFIX")
+            .unwrap_or_else(|| DEFAULT_QUEUE_PREFIX.to_string());
+        Self {
+            table_name,
+            queue_prefix,
+            endpoint_url: env.optional("AWS_ENDPOINT_URL"),
+            region: env.optional("AWS_REGION"),
+        }
+    }
+
+    pub fn from_env(require_table: bool) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new(&ProcessEnv);
+        let cfg = Self::read(&mut env, require_table);
+        env.finish()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let env = HashMap::from([
+            ("PORT".to_string(), "eighty".to_string()),
+            ("BLANK".to_string(), "  ".to_string()),
+        ]);
+        let mut r = EnvReader::new(&env);
+        let _ = r.required("TABLE_NAME");
+        let _ = r.required("BLANK");
+        let port: u16 = r.parse_or("PORT", 80);
+        assert_eq!(port, 80);
+        let err = r.finish().unwrap_err();
+        assert_eq!(err.problems.len(), 3, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("TABLE_NAME is not set"), "{text}");
+        assert!(text.contains("BLANK is not set"), "{text}");
+        assert!(text.contains("PORT=\"eighty\" is invalid"), "{text}");
+    }
+
+    #[test]
+    fn lambda_needs_a_table_name_and_local_runs_default_it() {
+        let empty: HashMap<String, String> = HashMap::new();
+        let mut r = EnvReader::new(&empty);
+        let local = AwsConfig::read(&mut r, false);
+        assert!(r.finish().is_ok());
+        assert_eq!(local.table_name, DEFAULT_TABLE_NAME);
+        assert_eq!(local.queue_prefix, DEFAULT_QUEUE_PREFIX);
+        let mut r = EnvReader::new(&empty);
+        AwsConfig::read(&mut r, true);
+        assert!(r.finish().unwrap_err().to_string().contains("TABLE_NAME"));
+    }
+}

@@ -1,0 +1,127 @@
+//! What every handler needs, wired once per process: table, queue, mailer, clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::adapters::aws::{self, AwsSettings};
+use crate::adapters::sqlite::DbOpenError;
+use crate::adapters::{
+    Db, DynamoTable, EmbeddedQueue, EmbeddedTable, OutboxMailer, SesMailer, SqsQueue,
+};
+use crate::config::AwsConfig;
+use crate::ports::{Clock, Mailer, Queue, SystemClock, Table};
+use crate::queues::QueueSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file and outbox folder: `zayavka serve` without an AWS account.
+    Embedded,
+    /// DynamoDB, SQS and SES (or an emulator of them).
+    Aws,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Aws => "aws",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Deps {
+    pub table: Arc<dyn Table>,
+    pub queue: Arc<dyn Queue>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub backend: Backend,
+}
+
+/// The AWS clients, built once and shared by every adapter.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_ses::Client,
+}
+
+impl AwsClients {
+    pub async fn new(cfg: &AwsConfig) -> Self {
+        let sdk = aws::load(&AwsSettings {
+            endpoint_url: cfg.endpoint_url.clone(),
+            region: cfg.region.clone(),
+        })
+        .await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            ses: aws_sdk_ses::Client::new(&sdk),
+        }
+    }
+}
+
+/// The embedded stack with its concrete parts, which `zayavka serve` needs beyond the ports.
+#[derive(Clone)]
+pub struct Embedded {
+    pub db: Db,
+    pub table: EmbeddedTable,
+    pub queue: EmbeddedQueue,
+    pub outbox: OutboxMailer,
+    pub data_file: PathBuf,
+}
+
+pub const DATA_FILE: &str = "zayavka.db";
+pub const OUTBOX_DIR: &str = "outbox";
+
+impl Embedded {
+    pub fn open(
+        data_dir: &Path,
+        specs: Vec<QueueSpec>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, DbOpenError> {
+        let data_file = data_dir.join(DATA_FILE);
+        let db = Db::open(&data_file)?;
+        Ok(Self {
+            table: EmbeddedTable::new(db.clone(), clock.clone()),
+            queue: EmbeddedQueue::new(db.clone(), clock, specs),
+            outbox: OutboxMailer::new(data_dir.join(OUTBOX_DIR)),
+            db,
+            data_file,
+        })
+    }
+}
+
+impl Deps {
+    pub fn embedded(parts: &Embedded, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            table: Arc::new(parts.table.clone()),
+            queue: Arc::new(parts.queue.clone()),
+            mailer: Arc::new(parts.outbox.clone()),
+            clock,
+            backend: Backend::Embedded,
+        }
+    }
+
+    pub fn aws(clients: &AwsClients, cfg: &AwsConfig) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self {
+            table: Arc::new(DynamoTable::new(
+                clients.dynamodb.clone(),
+                cfg.table_name.clone(),
+                clock.clone(),
+            )),
+            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone())),
+            mailer: Arc::new(SesMailer::new(clients.ses.clone())),
+            clock,
+            backend: Backend::Aws,
+        }
+    }
+
+    /// What a Lambda function runs on: AWS, configured from the environment.
+    pub async fn from_lambda_env() -> Result<(Self, AwsConfig), crate::config::ConfigError> {
+        let cfg = AwsConfig::from_env(true)?;
+        let clients = AwsClients::new(&cfg).await;
+        Ok((Self::aws(&clients, &cfg), cfg))
+    }
+}

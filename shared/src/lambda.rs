@@ -1,0 +1,28 @@
+//! The Lambda wiring that every `main.rs` calls: an event loop around a handler.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+use crate::http::{ApiResponse, HttpFunction, dispatch};
+use crate::sqs_batch::QueueWorker;
+
+pub async fn run_http<F: HttpFunction + 'static>(function: F) -> Result<(), Error> {
+    let function = Arc::new(function);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+        let function = Arc::clone(&function);
+        async move { Ok::<ApiResponse, Error>(dispatch(function.as_ref(), event.payload).await) }
+    }))
+    .await
+}
+
+pub async fn run_worker<W: QueueWorker + 'static>(worker: W) -> Result<(), Error> {
+    let worker = Arc::new(worker);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move { Ok::<SqsBatchResponse, Error>(worker.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,17 @@
+//! zayavka's shared library: the ports every function talks to, their AWS and embedded
+//! adapters, and the plumbing that turns Lambda events into handler calls.
+
+pub mod adapters;
+pub mod config;
+pub mod deps;
+pub mod http;
+pub mod lambda;
+pub mod logging;
+pub mod ports;
+pub mod queues;
+pub mod sqs_batch;
+
+pub use deps::Deps;
+
+/// The version every health answer reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,74 @@
+//! Every queue the system uses, in one place: `zayavka init-aws`, the embedded queue and
+//! `zayavka serve` read it, and `template.yaml` mirrors it (a test checks that).
+
+/// How one queue behaves. Names are logical; AWS names are `<prefix><name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: String,
+    pub dead_letter: Option<String>,
+    /// Receives after which a message moves to the dead-letter queue.
+    pub max_receives: u32,
+    pub visibility_timeout_secs: u32,
+}
+
+impl QueueSpec {
+    pub fn new(name: &str, visibility_timeout_secs: u32) -> Self {
+        Self {
+            name: name.into(),
+            dead_letter: None,
+            max_receives: 0,
+            visibility_timeout_secs,
+        }
+    }
+
+    pub fn with_dead_letter(mut self, dlq: &str, max_receives: u32) -> Self {
+        self.dead_letter = Some(dlq.into());
+        self.max_receives = max_receives;
+        self
+    }
+}
+
+pub const INTEGRATION_EMAIL: &str = "integration-email";
+pub const INTEGRATION_AMOCRM: &str = "integration-amocrm";
+pub const INTEGRATION_TELEGRAM: &str = "integration-telegram";
+pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24";
+pub const INTEGRATION_WEBHOOK: &str = "integration-webhook";
+pub const NOTIFICATIONS: &str = "notifications";
+pub const BATCH_RESULTS: &str = "batch-results";
+
+pub const INTEGRATIONS: [&str; 5] = [
+    INTEGRATION_EMAIL,
+    INTEGRATION_AMOCRM,
+    INTEGRATION_TELEGRAM,
+    INTEGRATION_BITRIX24,
+    INTEGRATION_WEBHOOK,
+];
+
+/// Six times a worker's 30 s timeout, as AWS advises for SQS event sources.
+pub const WORKER_VISIBILITY_SECS: u32 = 180;
+/// Integration workers retry by themselves; the dead-letter queue only catches messages
+/// whose worker kept crashing.
+pub const INTEGRATION_MAX_RECEIVES: u32 = 10;
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+pub fn dead_letter_name(queue: &str) -> String {
+    format!("{queue}-dlq")
+}
+
+/// The system's queues, dead-letter queues included.
+pub fn catalogue() -> Vec<QueueSpec> {
+    let mut specs = Vec::new();
+    let mut with_dlq = |name: &str, max_receives: u32| {
+        let dlq = dead_letter_name(name);
+        specs.push(
+            QueueSpec::new(name, WORKER_VISIBILITY_SECS).with_dead_letter(&dlq, max_receives),
+        );
+        specs.push(QueueSpec::new(&dlq, WORKER_VISIBILITY_SECS));
+    };
+    for name in INTEGRATIONS {
+        with_dlq(name, INTEGRATION_MAX_RECEIVES);
+    }
+    with_dlq(NOTIFICATIONS, DEFAULT_MAX_RECEIVES);
+    with_dlq(BATCH_RESULTS, DEFAULT_MAX_RECEIVES);
+    specs
+}

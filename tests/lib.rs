@@ -1,0 +1,1 @@
+//! Intentionally empty: the tests are in main.rs.
