@@ -1,1 +1,8 @@
+//! The workspace's one integration-test binary: adapter conformance (embedded and moto),
+//! function plumbing, sample events, and the deployment template.
 
+mod conformance;
+mod events;
+mod plumbing;
+mod support;
+mod template;

@@ -149,17 +149,34 @@ impl Storage {
     }
 }
 
-/// Runs until `shutdown` resolves, then drains: no new HTTP requests or queue receives,
-/// batches in progress finish (or stay safely in the queue).
-pub async fn run<R, S>(
+/// A running stack.
+pub struct Started {
+    pub addr: SocketAddr,
+    /// Where the embedded data lives, when embedded.
+    pub data_file: Option<PathBuf>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: JoinHandle<()>,
+}
+
+impl Started {
+    /// Stops taking requests and receiving messages, lets batches in progress finish (up to
+    /// a limit), and returns when everything has stopped.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.done).await;
+    }
+}
+
+/// Opens storage, binds the address and starts HTTP and the queue pollers.
+pub async fn start<R>(
     opts: ServeOptions,
     specs: Vec<QueueSpec>,
     make_registry: R,
-    shutdown: S,
-) -> Result<(), ServeError>
+) -> Result<Started, ServeError>
 where
     R: FnOnce(&Deps) -> Registry,
-    S: std::future::Future<Output = ()> + Send + 'static,
 {
     let storage = Storage::open(&opts, specs).await?;
     let registry = make_registry(&storage.deps);
@@ -172,12 +189,6 @@ where
     let local = listener
         .local_addr()
         .map_err(|source| ServeError::Listen { addr, source })?;
-    let where_data = match &storage.embedded {
-        Some(e) => format!("embedded storage {}", e.data_file.display()),
-        None => "AWS backend".to_string(),
-    };
-    // The first line on stdout is the address: scripts and tests read it.
-    println!("zayavka serve listening on http://{local} ({where_data})");
 
     let stopping = Arc::new(AtomicBool::new(false));
     let pollers = start_pollers(&storage, &registry, stopping.clone());
@@ -199,33 +210,67 @@ where
     });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let flag = stopping.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        flag.store(true, Ordering::SeqCst);
-        let _ = stop_tx.send(());
+    let data_file = storage.embedded.as_ref().map(|e| e.data_file.clone());
+    let done = tokio::spawn(async move {
+        // Keeps the data directory's lock until everything has stopped.
+        let _storage = storage;
+        let flag = stopping.clone();
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+            flag.store(true, Ordering::SeqCst);
+        })
+        .await;
+        stopping.store(true, Ordering::SeqCst);
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server stopped with an error");
+        }
+        if tokio::time::timeout(DRAIN_TIMEOUT, join_all(pollers))
+            .await
+            .is_err()
+        {
+            tracing::warn!("a worker did not finish in time; its messages will be delivered again");
+        }
+        if let Some(p) = purger {
+            p.abort();
+        }
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = stop_rx.await;
+    Ok(Started {
+        addr: local,
+        data_file,
+        stop: Some(stop_tx),
+        done,
     })
-    .await;
-    stopping.store(true, Ordering::SeqCst);
-    if let Err(e) = served {
-        tracing::error!(error = %e, "HTTP server stopped with an error");
-    }
-    if tokio::time::timeout(DRAIN_TIMEOUT, join_all(pollers))
-        .await
-        .is_err()
-    {
-        tracing::warn!("a worker did not finish in time; its messages will be delivered again");
-    }
-    if let Some(p) = purger {
-        p.abort();
-    }
+}
+
+/// Runs until `shutdown` resolves, then drains: no new HTTP requests or queue receives,
+/// batches in progress finish (or stay safely in the queue).
+pub async fn run<R, S>(
+    opts: ServeOptions,
+    specs: Vec<QueueSpec>,
+    make_registry: R,
+    shutdown: S,
+) -> Result<(), ServeError>
+where
+    R: FnOnce(&Deps) -> Registry,
+    S: std::future::Future<Output = ()>,
+{
+    let started = start(opts, specs, make_registry).await?;
+    let where_data = match &started.data_file {
+        Some(file) => format!("embedded storage {}", file.display()),
+        None => "AWS backend".to_string(),
+    };
+    // The first line on stdout is the address: scripts and tests read it.
+    println!(
+        "zayavka serve listening on http://{} ({where_data})",
+        started.addr
+    );
+    shutdown.await;
+    tracing::info!("stopping: finishing work in progress");
+    started.stop().await;
     tracing::info!("zayavka serve stopped");
     Ok(())
 }

@@ -1,0 +1,368 @@
+//! The `zayavka` binary as a user runs it: serve answers, keeps its data across restarts,
+//! refuses a second instance, and loses no queued message when it is stopped or killed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use zayavka::deps::Embedded;
+use zayavka::ports::{OutMessage, Queue, SystemClock};
+use zayavka::queues::QueueSpec;
+use zayavka::sqs_batch::{QueueWorker, run_batch};
+use zayavka_cli::serve::{self, Registry, ServeOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zayavka");
+
+struct Serve {
+    child: Child,
+    url: String,
+    first_line: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a process and reads the address from its first stdout line.
+fn spawn_and_read_address(mut cmd: Command) -> Serve {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start process");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    // The test harness of a child process prints its own lines first.
+    let (line, url) = loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read stdout");
+        assert!(n > 0, "process ended before printing its address");
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            let url = url.to_string();
+            break (line, url);
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Serve {
+        child,
+        url,
+        first_line: line,
+    }
+}
+
+fn serve(data_dir: &Path) -> Serve {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(data_dir);
+    spawn_and_read_address(cmd)
+}
+
+fn zayavka(args: &[&str], data_dir: &Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run zayavka");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn visible_in(list_output: &str, queue: &str) -> u64 {
+    list_output
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(queue))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no row for {queue} in {list_output}"))
+}
+
+#[tokio::test]
+async fn serve_answers_health_and_keeps_its_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut first = serve(&data);
+    let health: serde_json::Value = reqwest::get(format!("{}/health", first.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["backend"], "embedded");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    for f in [
+        "lead-submit",
+        "support-form",
+        "telegram-webhook",
+        "okdesk-webhook",
+    ] {
+        assert_eq!(health["functions"][f], "ok", "{health}");
+        let one = reqwest::get(format!("{}/health/{f}", first.url))
+            .await
+            .unwrap();
+        assert_eq!(one.status(), 200);
+    }
+    let missing = reqwest::get(format!("{}/no/such/route", first.url))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    // A message queued while serve runs (no worker consumes `notifications` yet).
+    let (ok, _, err) = zayavka(&["queue", "send", "notifications", "{\"hello\":1}"], &data);
+    assert!(ok, "{err}");
+    assert_eq!(
+        terminate(&mut first.child).code(),
+        Some(0),
+        "SIGTERM is a clean stop"
+    );
+
+    let second = serve(&data);
+    assert_eq!(
+        first.first_line,
+        second.first_line.replace(&second.url, &first.url)
+    );
+    assert!(data.join("zayavka.db").exists());
+    let (ok, list, err) = zayavka(&["queue", "list"], &data);
+    assert!(ok, "{err}");
+    assert_eq!(visible_in(&list, "notifications"), 1, "{list}");
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = serve(dir.path());
+    let out = Command::new(BIN)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already using"), "{stderr}");
+}
+
+#[test]
+fn bad_commands_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = zayavka(&["queue", "send", "no-such-queue", "x"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("no queue named no-such-queue"), "{err}");
+    let (ok, _, err) = zayavka(&["queue", "redrive", "notifications"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("not the dead-letter queue"), "{err}");
+}
+
+// --- Crash safety: a child process runs the serve runtime with a worker that logs each
+// message it starts and finishes; the parent kills it mid-message. -------------------
+
+const CHILD_ENV: &str = "ZAYAVKA_CRASH_CHILD_DIR";
+const WORK: &str = "work";
+
+fn crash_specs() -> Vec<QueueSpec> {
+    vec![
+        // A long visibility timeout: recovery must not depend on it running out.
+        QueueSpec::new(WORK, 600).with_dead_letter("work-dlq", 5),
+        QueueSpec::new("work-dlq", 600),
+    ]
+}
+
+struct LoggingWorker {
+    log: PathBuf,
+    slow: Duration,
+}
+
+impl LoggingWorker {
+    fn append(&self, line: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        writeln!(f, "{line}").expect("write log");
+        f.sync_all().expect("sync log");
+    }
+}
+
+#[async_trait]
+impl QueueWorker for LoggingWorker {
+    fn name(&self) -> &'static str {
+        "logging-worker"
+    }
+
+    fn queues(&self) -> Vec<String> {
+        vec![WORK.into()]
+    }
+
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, 1, |m| async move {
+            self.append(&format!("start {}", m.body));
+            if m.body.starts_with("slow") {
+                tokio::time::sleep(self.slow).await;
+            }
+            self.append(&format!("done {}", m.body));
+            Ok::<(), String>(())
+        })
+        .await
+    }
+}
+
+/// Not a test: the process the crash tests start and kill.
+#[tokio::test]
+#[ignore = "helper process for the crash tests"]
+async fn crash_child() {
+    let dir = PathBuf::from(std::env::var(CHILD_ENV).expect("child data dir"));
+    let slow = Duration::from_millis(
+        std::env::var("ZAYAVKA_CRASH_SLOW_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60_000),
+    );
+    let worker = Arc::new(LoggingWorker {
+        log: dir.join("worker.log"),
+        slow,
+    });
+    let opts = ServeOptions {
+        host: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        data_dir: dir,
+        aws: false,
+    };
+    serve::run(
+        opts,
+        crash_specs(),
+        move |_| Registry {
+            http: Vec::new(),
+            workers: vec![worker],
+        },
+        serve::shutdown_signal(),
+    )
+    .await
+    .expect("serve");
+}
+
+fn start_crash_child(dir: &Path, slow_ms: u64) -> Serve {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "crash_child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, dir)
+    .env("ZAYAVKA_CRASH_SLOW_MS", slow_ms.to_string());
+    spawn_and_read_address(cmd)
+}
+
+fn log_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("worker.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn wait_for_log(dir: &Path, line: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !log_lines(dir).iter().any(|l| l == line) {
+        assert!(
+            Instant::now() < deadline,
+            "{line:?} not logged within {within:?}: {:?}",
+            log_lines(dir)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn open_queue(dir: &Path) -> Embedded {
+    Embedded::open(dir, crash_specs(), Arc::new(SystemClock)).expect("open queue")
+}
+
+#[tokio::test]
+async fn killing_serve_mid_message_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_queue(dir.path());
+    let mut child = start_crash_child(dir.path(), 60_000);
+    store
+        .queue
+        .send(WORK, OutMessage::new("slow-1"))
+        .await
+        .unwrap();
+    wait_for_log(dir.path(), "start slow-1", Duration::from_secs(10));
+    // SIGKILL: no clean-up of any kind runs.
+    child.child.kill().unwrap();
+    child.child.wait().unwrap();
+    // Enqueued while nothing consumes.
+    store
+        .queue
+        .send(WORK, OutMessage::new("after-crash"))
+        .await
+        .unwrap();
+    assert!(!log_lines(dir.path()).contains(&"done slow-1".to_string()));
+
+    let _restarted = start_crash_child(dir.path(), 10);
+    wait_for_log(dir.path(), "done slow-1", Duration::from_secs(10));
+    wait_for_log(dir.path(), "done after-crash", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = store.queue.stats(WORK).await.unwrap();
+        if stats.visible + stats.in_flight + stats.delayed == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "messages left behind: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.queue.stats("work-dlq").await.unwrap().visible, 0);
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_message_in_progress_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_queue(dir.path());
+    let mut child = start_crash_child(dir.path(), 1_500);
+    store
+        .queue
+        .send(WORK, OutMessage::new("slow-2"))
+        .await
+        .unwrap();
+    wait_for_log(dir.path(), "start slow-2", Duration::from_secs(10));
+    let status = terminate(&mut child.child);
+    assert!(status.success(), "{status:?}");
+    assert!(log_lines(dir.path()).contains(&"done slow-2".to_string()));
+    let stats = store.queue.stats(WORK).await.unwrap();
+    assert_eq!(stats.visible + stats.in_flight, 0, "{stats:?}");
+}

@@ -1,0 +1,3 @@
+mod mailer;
+mod queue;
+mod table;

@@ -1,0 +1,166 @@
+//! The queue port's contract, checked on the embedded queue and on SQS (moto) alike.
+
+use std::time::{Duration, Instant};
+
+use zayavka::ports::{OutMessage, QueueError, Received};
+use zayavka::queues::QueueSpec;
+
+use crate::both;
+use crate::support::{Kind, queue};
+
+const WORK: &str = "work";
+const DLQ: &str = "work-dlq";
+
+fn specs(visibility: u32, max_receives: u32) -> Vec<QueueSpec> {
+    vec![
+        QueueSpec::new(WORK, visibility).with_dead_letter(DLQ, max_receives),
+        QueueSpec::new(DLQ, visibility),
+    ]
+}
+
+/// Receives until `want` messages arrived or `within` passed.
+async fn receive_n(
+    q: &dyn zayavka::ports::Queue,
+    name: &str,
+    want: usize,
+    within: Duration,
+) -> Vec<Received> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < want && start.elapsed() < within {
+        got.extend(
+            q.receive(name, 10, Duration::from_millis(200))
+                .await
+                .expect("receive"),
+        );
+    }
+    got
+}
+
+both!(batch_send_delivers_bodies_and_attributes_then_delete_empties);
+async fn batch_send_delivers_bodies_and_attributes_then_delete_empties(kind: Kind) {
+    let t = queue(kind, specs(30, 5)).await;
+    let msgs: Vec<OutMessage> = (0..10)
+        .map(|i| {
+            OutMessage::new(format!("{{\"job\":{i},\"text\":\"заявка\"}}"))
+                .attribute("kind", format!("k{i}"))
+        })
+        .collect();
+    let ids = t.queue.send_batch(WORK, msgs).await.unwrap();
+    assert_eq!(ids.len(), 10);
+    assert!(ids.iter().all(|id| !id.is_empty()));
+    let got = receive_n(t.queue.as_ref(), WORK, 10, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 10);
+    let mut bodies: Vec<_> = got.iter().map(|m| m.body.clone()).collect();
+    bodies.sort();
+    let mut expected: Vec<_> = (0..10)
+        .map(|i| format!("{{\"job\":{i},\"text\":\"заявка\"}}"))
+        .collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    for m in &got {
+        assert_eq!(m.receive_count, 1);
+        let i: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+        assert_eq!(m.attributes["kind"], format!("k{}", i["job"]));
+        assert!(ids.contains(&m.message_id));
+    }
+    for m in &got {
+        t.queue.delete(WORK, &m.receipt_handle).await.unwrap();
+    }
+    let stats = t.queue.stats(WORK).await.unwrap();
+    assert_eq!((stats.visible, stats.in_flight, stats.delayed), (0, 0, 0));
+}
+
+both!(a_received_message_is_hidden_until_its_visibility_timeout);
+async fn a_received_message_is_hidden_until_its_visibility_timeout(kind: Kind) {
+    let t = queue(kind, specs(1, 5)).await;
+    t.queue.send(WORK, OutMessage::new("once")).await.unwrap();
+    let first = receive_n(t.queue.as_ref(), WORK, 1, Duration::from_secs(5)).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, 1);
+    let during = t.queue.receive(WORK, 10, Duration::ZERO).await.unwrap();
+    assert!(during.is_empty(), "visible while in flight: {during:?}");
+    assert_eq!(t.queue.stats(WORK).await.unwrap().in_flight, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = receive_n(t.queue.as_ref(), WORK, 1, Duration::from_secs(5)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id, first[0].message_id);
+    assert_eq!(again[0].receive_count, 2);
+    // Visibility can be shortened: 0 returns the message at once.
+    t.queue
+        .change_visibility(WORK, &again[0].receipt_handle, 0)
+        .await
+        .unwrap();
+    let third = t
+        .queue
+        .receive(WORK, 1, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].receive_count, 3);
+}
+
+both!(a_message_received_too_often_moves_to_the_dead_letter_queue);
+async fn a_message_received_too_often_moves_to_the_dead_letter_queue(kind: Kind) {
+    let t = queue(kind, specs(30, 2)).await;
+    t.queue.send(WORK, OutMessage::new("poison")).await.unwrap();
+    for attempt in 1..=2 {
+        let got = receive_n(t.queue.as_ref(), WORK, 1, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 1, "attempt {attempt}");
+        assert_eq!(got[0].receive_count, attempt);
+        t.queue
+            .change_visibility(WORK, &got[0].receipt_handle, 0)
+            .await
+            .unwrap();
+    }
+    let third = t
+        .queue
+        .receive(WORK, 10, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(third.is_empty(), "delivered a third time: {third:?}");
+    let dead = receive_n(t.queue.as_ref(), DLQ, 1, Duration::from_secs(5)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+}
+
+both!(a_delayed_message_waits);
+async fn a_delayed_message_waits(kind: Kind) {
+    let t = queue(kind, specs(30, 5)).await;
+    t.queue
+        .send(WORK, OutMessage::new("later").delay(1))
+        .await
+        .unwrap();
+    let now = t.queue.receive(WORK, 10, Duration::ZERO).await.unwrap();
+    assert!(now.is_empty());
+    assert_eq!(t.queue.stats(WORK).await.unwrap().delayed, 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let got = receive_n(t.queue.as_ref(), WORK, 1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "later");
+}
+
+both!(bad_requests_and_unknown_queues_are_errors);
+async fn bad_requests_and_unknown_queues_are_errors(kind: Kind) {
+    let t = queue(kind, specs(30, 5)).await;
+    let unknown = t.queue.send("no-such-queue", OutMessage::new("x")).await;
+    assert!(
+        matches!(unknown, Err(QueueError::UnknownQueue(_))),
+        "{unknown:?}"
+    );
+    let eleven = (0..11).map(|i| OutMessage::new(i.to_string())).collect();
+    assert!(matches!(
+        t.queue.send_batch(WORK, eleven).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.queue.send(WORK, OutMessage::new("")).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.queue.send(WORK, OutMessage::new("x").delay(901)).await,
+        Err(QueueError::Invalid(_))
+    ));
+    let stale = t.queue.change_visibility(WORK, "not-a-receipt", 0).await;
+    assert!(matches!(stale, Err(QueueError::Invalid(_))), "{stale:?}");
+}

@@ -1,0 +1,141 @@
+//! Test backends: the embedded adapters on a temporary file, and the AWS adapters against
+//! the moto server that `scripts/test` starts. A moto test never skips: without moto it
+//! fails and says how to start it.
+
+use std::sync::Arc;
+
+use tempfile::TempDir;
+use zayavka::adapters::{DynamoTable, EmbeddedQueue, EmbeddedTable, SqsQueue};
+use zayavka::config::AwsConfig;
+use zayavka::deps::{AwsClients, Embedded};
+use zayavka::ports::{Queue, SystemClock, Table};
+use zayavka::queues::QueueSpec;
+
+pub const MOTO_ENV: &str = "ZAYAVKA_TEST_MOTO_URL";
+
+pub fn moto_url() -> String {
+    match std::env::var(MOTO_ENV) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{MOTO_ENV} is not set: the AWS adapter tests need a moto server. \
+             Run ./scripts/test, which installs and starts one."
+        ),
+    }
+}
+
+pub fn moto_config(table: &str, prefix: &str) -> AwsConfig {
+    AwsConfig {
+        table_name: table.into(),
+        queue_prefix: prefix.into(),
+        endpoint_url: Some(moto_url()),
+        region: Some("us-east-1".into()),
+    }
+}
+
+/// A short unique name, so tests sharing one moto server never see each other's data.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub struct EmbeddedStore {
+    pub _dir: TempDir,
+    pub parts: Embedded,
+}
+
+pub fn embedded(specs: Vec<QueueSpec>) -> EmbeddedStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let parts =
+        Embedded::open(dir.path(), specs, Arc::new(SystemClock)).expect("open embedded store");
+    EmbeddedStore { _dir: dir, parts }
+}
+
+/// A table under test and what keeps it alive.
+pub struct TableUnderTest {
+    pub table: Arc<dyn Table>,
+    _keep: Option<EmbeddedStore>,
+}
+
+pub async fn table(kind: Kind) -> TableUnderTest {
+    match kind {
+        Kind::Embedded => {
+            let store = embedded(Vec::new());
+            let table: EmbeddedTable = store.parts.table.clone();
+            TableUnderTest {
+                table: Arc::new(table),
+                _keep: Some(store),
+            }
+        }
+        Kind::Moto => {
+            let cfg = moto_config(&unique("t"), "");
+            let clients = AwsClients::new(&cfg).await;
+            let table = DynamoTable::new(
+                clients.dynamodb,
+                cfg.table_name.clone(),
+                Arc::new(SystemClock),
+            );
+            table.ensure_table().await.expect("create table in moto");
+            TableUnderTest {
+                table: Arc::new(table),
+                _keep: None,
+            }
+        }
+    }
+}
+
+pub struct QueueUnderTest {
+    pub queue: Arc<dyn Queue>,
+    _keep: Option<EmbeddedStore>,
+}
+
+pub async fn queue(kind: Kind, specs: Vec<QueueSpec>) -> QueueUnderTest {
+    match kind {
+        Kind::Embedded => {
+            let store = embedded(specs);
+            let queue: EmbeddedQueue = store.parts.queue.clone();
+            QueueUnderTest {
+                queue: Arc::new(queue),
+                _keep: Some(store),
+            }
+        }
+        Kind::Moto => {
+            let cfg = moto_config("unused", &unique("q"));
+            let clients = AwsClients::new(&cfg).await;
+            let queue = SqsQueue::new(clients.sqs, cfg.queue_prefix.clone());
+            queue
+                .ensure_queues(&specs)
+                .await
+                .expect("create queues in moto");
+            QueueUnderTest {
+                queue: Arc::new(queue),
+                _keep: None,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Embedded,
+    Moto,
+}
+
+/// Runs one conformance case against both adapters: `both!(case_fn)` makes
+/// `case_fn::embedded` and `case_fn::moto`.
+#[macro_export]
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$case($crate::support::Kind::Embedded).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn moto() {
+                super::$case($crate::support::Kind::Moto).await
+            }
+        }
+    };
+}
