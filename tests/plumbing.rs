@@ -1,1 +1,289 @@
+//! The plumbing between Lambda events and handlers, and serve's event source.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use zayavka::Deps;
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, dispatch};
+use zayavka::ports::{OutMessage, Received};
+use zayavka::queues::QueueSpec;
+use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+use zayavka_cli::events::{HttpInput, api_gateway_event, sqs_event};
+use zayavka_cli::serve::{self, Registry, ServeOptions};
+
+struct Echo;
+
+#[async_trait]
+impl HttpFunction for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn routes(&self) -> Vec<&'static str> {
+        vec!["POST /echo/{id}"]
+    }
+    async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        if req.header("x-fail").is_some() {
+            return Err(ApiError::invalid("body.name", "must not be empty"));
+        }
+        let body: serde_json::Value = req.json(64)?;
+        Ok(ApiResponse::json(
+            201,
+            &serde_json::json!({
+                "route": req.route_key,
+                "id": req.path_param("id")?,
+                "q": req.query.get("tag"),
+                "ip": req.source_ip,
+                "ua": req.header("user-agent"),
+                "body": body,
+            }),
+        ))
+    }
+}
+
+fn input<'a>(body: &'a [u8], headers: Vec<(String, String)>) -> HttpInput<'a> {
+    HttpInput {
+        method: "POST",
+        route_key: "POST /echo/{id}",
+        path: "/echo/42",
+        raw_query: "tag=a&tag=b",
+        query: vec![("tag".into(), "a".into()), ("tag".into(), "b".into())],
+        headers,
+        path_params: BTreeMap::from([("id".to_string(), "42".to_string())]),
+        body,
+        source_ip: "198.51.100.4",
+        now_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn an_http_request_reaches_the_handler_as_api_gateway_would_send_it() {
+    let event = api_gateway_event(input(
+        br#"{"name":"Gleb"}"#,
+        vec![
+            ("User-Agent".into(), "test".into()),
+            ("Cookie".into(), "a=1; b=2".into()),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        event.cookies.as_deref(),
+        Some(&["a=1".to_string(), "b=2".to_string()][..])
+    );
+    let r = dispatch(&Echo, event).await;
+    assert_eq!(r.status_code, 201, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["route"], "POST /echo/{id}");
+    assert_eq!(v["id"], "42");
+    assert_eq!(
+        v["q"], "a,b",
+        "repeated parameters are joined like API Gateway does"
+    );
+    assert_eq!(v["ip"], "198.51.100.4");
+    assert_eq!(v["ua"], "test");
+    assert_eq!(v["body"]["name"], "Gleb");
+}
+
+#[tokio::test]
+async fn binary_bodies_travel_base64_and_bad_input_gets_json_errors() {
+    let event = api_gateway_event(input(&[0xff, 0xfe, 0x00], Vec::new())).unwrap();
+    assert!(event.is_base64_encoded);
+    let r = dispatch(&Echo, event).await;
+    assert_eq!(r.status_code, 400);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "malformed");
+
+    let big = vec![b' '; 65];
+    let r = dispatch(&Echo, api_gateway_event(input(&big, Vec::new())).unwrap()).await;
+    assert_eq!(r.status_code, 413);
+
+    let r = dispatch(
+        &Echo,
+        api_gateway_event(input(b"{}", vec![("x-fail".into(), "1".into())])).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status_code, 422);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v["error"],
+        serde_json::json!({"code": "invalid", "message": "body.name: must not be empty"})
+    );
+}
+
+#[test]
+fn a_response_serialises_to_the_lambda_v2_shape() {
+    let r = ApiResponse::json(202, &serde_json::json!({"ok": true})).header("X-Request-Id", "r1");
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["statusCode"], 202);
+    assert_eq!(v["headers"]["content-type"], "application/json");
+    assert_eq!(v["headers"]["x-request-id"], "r1");
+    assert_eq!(v["body"], "{\"ok\":true}");
+    assert_eq!(v["isBase64Encoded"], false);
+}
+
+fn received(id: &str, body: &str, count: u32) -> Received {
+    Received {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: body.into(),
+        attributes: BTreeMap::from([("integration".to_string(), "email".to_string())]),
+        receive_count: count,
+        sent_at_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_the_messages_that_failed() {
+    let event: SqsEvent = sqs_event(
+        "zayavka-integration-email",
+        &[
+            received("m1", "ok", 1),
+            received("m2", "fail", 3),
+            received("m3", "ok", 1),
+        ],
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<QueueMessage>::new()));
+    let response = run_batch(event, 4, |m| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(m.clone());
+            if m.body == "fail" {
+                Err("boom")
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["m2"]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    let m2 = seen.iter().find(|m| m.message_id == "m2").unwrap();
+    assert_eq!(m2.receive_count, 3);
+    assert_eq!(m2.receipt_handle, "rh-m2");
+    assert_eq!(m2.attributes["integration"], "email");
+    assert_eq!(m2.source_queue, "zayavka-integration-email");
+    assert_eq!(m2.logical_queue("zayavka-"), "integration-email");
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m2"}]})
+    );
+}
+
+/// Fails every message whose body starts with "fail"; records every delivery.
+struct Flaky {
+    deliveries: Arc<Mutex<Vec<(String, u32)>>>,
+}
+
+#[async_trait]
+impl QueueWorker for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    fn queues(&self) -> Vec<String> {
+        vec!["jobs".into()]
+    }
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, 2, |m| {
+            let deliveries = self.deliveries.clone();
+            async move {
+                deliveries
+                    .lock()
+                    .unwrap()
+                    .push((m.body.clone(), m.receive_count));
+                if m.body.starts_with("fail") {
+                    Err("refused")
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn serve_feeds_workers_with_sqs_retry_and_dead_letter_behaviour() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = vec![
+        QueueSpec::new("jobs", 1).with_dead_letter("jobs-dlq", 3),
+        QueueSpec::new("jobs-dlq", 1),
+    ];
+    let deliveries = Arc::new(Mutex::new(Vec::new()));
+    let worker = Arc::new(Flaky {
+        deliveries: deliveries.clone(),
+    });
+    let queue: Arc<Mutex<Option<Deps>>> = Arc::default();
+    let keep = queue.clone();
+    let started = serve::start(
+        ServeOptions {
+            host: "127.0.0.1".parse().unwrap(),
+            port: 0,
+            data_dir: dir.path().to_path_buf(),
+            aws: false,
+        },
+        specs,
+        move |deps| {
+            *keep.lock().unwrap() = Some(deps.clone());
+            Registry {
+                http: vec![Arc::new(Echo)],
+                workers: vec![worker],
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let deps = queue.lock().unwrap().clone().unwrap();
+    deps.queue
+        .send_batch(
+            "jobs",
+            vec![OutMessage::new("good"), OutMessage::new("fail-always")],
+        )
+        .await
+        .unwrap();
+
+    // HTTP goes through the same stack meanwhile.
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/echo/7?tag=x", started.addr))
+        .body(r#"{"n":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let dlq = deps.queue.stats("jobs-dlq").await.unwrap();
+        let main = deps.queue.stats("jobs").await.unwrap();
+        if dlq.visible == 1 && main.visible + main.in_flight == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: jobs {main:?}, dlq {dlq:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.stop().await;
+    let d = deliveries.lock().unwrap().clone();
+    assert_eq!(d.iter().filter(|(b, _)| b == "good").count(), 1, "{d:?}");
+    let failing: Vec<u32> = d
+        .iter()
+        .filter(|(b, _)| b == "fail-always")
+        .map(|(_, c)| *c)
+        .collect();
+    assert_eq!(
+        failing,
+        vec![1, 2, 3],
+        "delivered max_receives times, counting up"
+    );
+}

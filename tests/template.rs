@@ -1,1 +1,138 @@
+//! `template.yaml` declares what the code runs: every function with its routes, built the
+//! same way, and the table the adapters expect.
 
+use std::collections::BTreeSet;
+
+use serde_norway::Value;
+use zayavka::deps::Deps;
+
+use crate::support::embedded;
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap(), r))
+        .collect()
+}
+
+fn function_named<'a>(t: &'a Value, name: &str) -> &'a Value {
+    resources_of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(name))
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("template.yaml has no function building the {name} binary"))
+}
+
+#[test]
+fn every_http_function_is_declared_with_its_routes() {
+    let t = template();
+    let store = embedded(Vec::new());
+    let deps = Deps::embedded(
+        &store.parts,
+        std::sync::Arc::new(zayavka::ports::SystemClock),
+    );
+    let registry = zayavka_cli::serve::functions(&deps);
+    assert!(!registry.http.is_empty());
+    for f in &registry.http {
+        let resource = function_named(&t, f.name());
+        assert_eq!(
+            resource["Metadata"]["BuildMethod"],
+            "rust-cargolambda",
+            "{}",
+            f.name()
+        );
+        let declared: BTreeSet<String> = resource["Properties"]["Events"]
+            .as_mapping()
+            .map(|events| {
+                events
+                    .values()
+                    .filter(|e| e["Type"] == "HttpApi")
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["Properties"]["Method"].as_str().unwrap(),
+                            e["Properties"]["Path"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let served: BTreeSet<String> = f.routes().into_iter().map(String::from).collect();
+        assert_eq!(declared, served, "routes of {}", f.name());
+    }
+    // And nothing in functions/ is left out of the stack.
+    let dirs: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let known: BTreeSet<String> = registry
+        .http
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain(registry.workers.iter().map(|w| w.name().to_string()))
+        .collect();
+    assert_eq!(dirs, known, "functions/ and `zayavka serve` disagree");
+}
+
+#[test]
+fn functions_run_on_arm64_al2023_with_the_bootstrap_handler() {
+    let t = template();
+    let g = &t["Globals"]["Function"];
+    assert_eq!(g["Runtime"], "provided.al2023");
+    assert_eq!(g["Architectures"][0], "arm64");
+    assert_eq!(g["Handler"], "bootstrap");
+    let table = &g["Environment"]["Variables"]["TABLE_NAME"];
+    assert!(
+        matches!(table, Value::Tagged(t) if t.tag == "Ref" && t.value == "Table"),
+        "{table:?}"
+    );
+}
+
+#[test]
+fn the_table_matches_what_the_adapters_expect() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let p = &tables[0].1["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["TimeToLiveSpecification"]["AttributeName"],
+        zayavka::ports::table::TTL
+    );
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    let keys: Vec<_> = p["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, vec![("pk", "HASH"), ("sk", "RANGE")]);
+    let gsi = &p["GlobalSecondaryIndexes"][0];
+    assert_eq!(gsi["IndexName"], zayavka::ports::table::GSI1);
+    assert_eq!(gsi["KeySchema"][0]["AttributeName"], "gsi1pk");
+    assert_eq!(gsi["KeySchema"][1]["AttributeName"], "gsi1sk");
+}

@@ -36,11 +36,17 @@ impl ApiRequest {
                 .map_err(|_| ApiError::bad_request("request body is not valid base64"))?,
             Some(b) => b.into_bytes(),
         };
-        let query = event
-            .query_string_parameters
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        // API Gateway joins a repeated parameter's values with commas; keep that form.
+        let mut query: HashMap<String, String> = HashMap::new();
+        for (k, v) in event.query_string_parameters.iter() {
+            query
+                .entry(k.to_string())
+                .and_modify(|all| {
+                    all.push(',');
+                    all.push_str(v);
+                })
+                .or_insert_with(|| v.to_string());
+        }
         let ctx = event.request_context;
         let method = ctx.http.method.clone();
         let path = event
