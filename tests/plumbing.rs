@@ -229,15 +229,16 @@ async fn serve_feeds_workers_with_sqs_retry_and_dead_letter_behaviour() {
             host: "127.0.0.1".parse().unwrap(),
             port: 0,
             data_dir: dir.path().to_path_buf(),
-            aws: false,
+            aws: None,
         },
         specs,
-        move |deps| {
+        move |deps, _| {
             *keep.lock().unwrap() = Some(deps.clone());
-            Registry {
+            Ok(Registry {
                 http: vec![Arc::new(Echo)],
                 workers: vec![worker],
-            }
+                ..Registry::default()
+            })
         },
     )
     .await

@@ -139,3 +139,17 @@ macro_rules! both {
         }
     };
 }
+
+/// A function environment for tests: an API key, a sender, and whatever the test adds.
+pub fn test_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let mut env = std::collections::HashMap::from([
+        ("ZAYAVKA_API_KEYS".to_string(), TEST_API_KEY.to_string()),
+        ("MAIL_FROM".to_string(), "noreply@zayavka.test".to_string()),
+    ]);
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+pub const TEST_API_KEY: &str = "test-key-0123456789abcdef";

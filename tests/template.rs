@@ -46,7 +46,7 @@ fn every_http_function_is_declared_with_its_routes() {
         &store.parts,
         std::sync::Arc::new(zayavka::ports::SystemClock),
     );
-    let registry = zayavka_cli::serve::functions(&deps);
+    let registry = zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
     assert!(!registry.http.is_empty());
     for f in &registry.http {
         let resource = function_named(&t, f.name());
@@ -85,6 +85,7 @@ fn every_http_function_is_declared_with_its_routes() {
         .iter()
         .map(|f| f.name().to_string())
         .chain(registry.workers.iter().map(|w| w.name().to_string()))
+        .chain(registry.scheduled.iter().map(|s| s.name().to_string()))
         .collect();
     assert_eq!(dirs, known, "functions/ and `zayavka serve` disagree");
 }

@@ -89,6 +89,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             data_dir,
             aws,
         } => {
+            let aws = if aws {
+                Some(AwsConfig::from_env(false).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let (env, keys) = serve::local_env(&data_dir).map_err(|e| e.to_string())?;
+            eprintln!(
+                "API key for /api/*: {} (set ZAYAVKA_API_KEYS to choose your own)",
+                keys.split(',').next().unwrap_or_default()
+            );
             let opts = serve::ServeOptions {
                 host,
                 port,
@@ -98,7 +108,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             serve::run(
                 opts,
                 serve::default_specs(),
-                serve::functions,
+                |deps, prefix| serve::functions(deps, &env, prefix),
                 serve::shutdown_signal(),
             )
             .await

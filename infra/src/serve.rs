@@ -20,11 +20,12 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use zayavka::Deps;
-use zayavka::config::{AwsConfig, ConfigError};
+use zayavka::config::{AwsConfig, ConfigError, EnvSource, ProcessEnv, WithDefaults};
 use zayavka::deps::{AwsClients, Embedded};
 use zayavka::http::{ApiError, ApiResponse, HEALTH_ROUTE, HttpFunction, dispatch};
 use zayavka::ports::{Clock, Queue, SystemClock};
 use zayavka::queues::{QueueSpec, catalogue};
+use zayavka::schedule::Scheduled;
 use zayavka::sqs_batch::QueueWorker;
 
 use crate::events::{HttpInput, api_gateway_event, sqs_event};
@@ -42,8 +43,8 @@ pub struct ServeOptions {
     /// 0 picks a free port; the chosen address is printed.
     pub port: u16,
     pub data_dir: PathBuf,
-    /// DynamoDB/SQS/SES at the configured endpoint instead of the embedded store.
-    pub aws: bool,
+    /// DynamoDB/SQS/SES with this configuration instead of the embedded store.
+    pub aws: Option<AwsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,18 +78,44 @@ pub enum ServeError {
 pub struct Registry {
     pub http: Vec<Arc<dyn HttpFunction>>,
     pub workers: Vec<Arc<dyn QueueWorker>>,
+    pub scheduled: Vec<Arc<dyn Scheduled>>,
 }
 
-/// Every function of the product, built on the given dependencies.
-pub fn functions(deps: &Deps) -> Registry {
-    Registry {
-        http: vec![
-            Arc::new(lead_submit::LeadSubmit::new(deps.clone())),
-            Arc::new(support_form::SupportForm::new(deps.clone())),
-            Arc::new(telegram_webhook::TelegramWebhook::new(deps.clone())),
-            Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
-        ],
-        workers: Vec::new(),
+/// Every function of the product, built on the given dependencies and configuration.
+pub fn functions(deps: &Deps, env: &dyn EnvSource, queue_prefix: &str) -> Result<Registry, ConfigError> {
+    let mut problems = Vec::new();
+    let mut keep = |r: Result<(), ConfigError>| {
+        if let Err(e) = r {
+            problems.extend(e.problems);
+        }
+    };
+    let lead = lead_submit::Config::read(env);
+    let worker = integration_worker::config(env, queue_prefix.to_string());
+    let notify = notification_worker::Config::read(env);
+    let sweep = sweeper::Config::read(env);
+    keep(lead.as_ref().map(|_| ()).map_err(Clone::clone));
+    keep(worker.as_ref().map(|_| ()).map_err(Clone::clone));
+    keep(notify.as_ref().map(|_| ()).map_err(Clone::clone));
+    keep(sweep.as_ref().map(|_| ()).map_err(Clone::clone));
+    match (lead, worker, notify, sweep) {
+        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep)) => Ok(Registry {
+            http: vec![
+                Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
+                Arc::new(support_form::SupportForm::new(deps.clone())),
+                Arc::new(telegram_webhook::TelegramWebhook::new(deps.clone())),
+                Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
+            ],
+            workers: vec![
+                Arc::new(integration_worker::IntegrationWorker::new(deps.clone(), worker)),
+                Arc::new(batch_tracker::BatchTracker::new(deps.clone(), queue_prefix.to_string())),
+                Arc::new(notification_worker::NotificationWorker::new(deps.clone(), notify)),
+            ],
+            scheduled: vec![Arc::new(sweeper::Sweeper::new(deps.clone(), sweep))],
+        }),
+        _ => {
+            problems.dedup();
+            Err(ConfigError { problems })
+        }
     }
 }
 
@@ -105,12 +132,11 @@ pub struct Storage {
 impl Storage {
     pub async fn open(opts: &ServeOptions, specs: Vec<QueueSpec>) -> Result<Self, ServeError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        if opts.aws {
-            let cfg = AwsConfig::from_env(false)?;
-            let clients = AwsClients::new(&cfg).await;
+        if let Some(cfg) = &opts.aws {
+            let clients = AwsClients::new(cfg).await;
             return Ok(Self {
-                deps: Deps::aws(&clients, &cfg),
-                queue_prefix: cfg.queue_prefix,
+                deps: Deps::aws(&clients, cfg),
+                queue_prefix: cfg.queue_prefix.clone(),
                 embedded: None,
                 specs,
                 _lock: None,
@@ -176,10 +202,10 @@ pub async fn start<R>(
     make_registry: R,
 ) -> Result<Started, ServeError>
 where
-    R: FnOnce(&Deps) -> Registry,
+    R: FnOnce(&Deps, &str) -> Result<Registry, ConfigError>,
 {
     let storage = Storage::open(&opts, specs).await?;
-    let registry = make_registry(&storage.deps);
+    let registry = make_registry(&storage.deps, &storage.queue_prefix)?;
     let app = router(&registry)?;
 
     let addr = SocketAddr::new(opts.host, opts.port);
@@ -191,7 +217,8 @@ where
         .map_err(|source| ServeError::Listen { addr, source })?;
 
     let stopping = Arc::new(AtomicBool::new(false));
-    let pollers = start_pollers(&storage, &registry, stopping.clone());
+    let mut pollers = start_pollers(&storage, &registry, stopping.clone());
+    pollers.extend(start_timers(&registry, stopping.clone()));
     let purger = storage.embedded.clone().map(|e| {
         let stopping = stopping.clone();
         tokio::spawn(async move {
@@ -255,7 +282,7 @@ pub async fn run<R, S>(
     shutdown: S,
 ) -> Result<(), ServeError>
 where
-    R: FnOnce(&Deps) -> Registry,
+    R: FnOnce(&Deps, &str) -> Result<Registry, ConfigError>,
     S: std::future::Future<Output = ()>,
 {
     let started = start(opts, specs, make_registry).await?;
@@ -463,6 +490,33 @@ fn start_pollers(
     handles
 }
 
+/// Scheduled functions: each on its own timer, the first run one interval after start.
+fn start_timers(registry: &Registry, stopping: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+    registry
+        .scheduled
+        .iter()
+        .map(|job| {
+            let job = job.clone();
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                let tick = Duration::from_millis(100);
+                let mut waited = Duration::ZERO;
+                while !stopping.load(Ordering::SeqCst) {
+                    tokio::time::sleep(tick).await;
+                    waited += tick;
+                    if waited < job.every() {
+                        continue;
+                    }
+                    waited = Duration::ZERO;
+                    if let Err(e) = job.run().await {
+                        tracing::warn!(function = job.name(), error = %e, "scheduled run failed");
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// One queue's event source: receive, hand the batch to the worker, delete what succeeded.
 async fn poll(
     queue: Arc<dyn Queue>,
@@ -534,6 +588,36 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The environment `zayavka serve` runs the functions with: the process's own, and for what
+/// it leaves unset, local defaults: an API key kept in the data directory (made on first
+/// start) and a sender address for the mail outbox.
+pub fn local_env(data_dir: &std::path::Path) -> Result<(WithDefaults<ProcessEnv>, String), ServeError> {
+    let dir_err = |source| ServeError::DataDir {
+        dir: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(dir_err)?;
+    let key_file = data_dir.join("api-key");
+    let key = match std::fs::read_to_string(&key_file) {
+        Ok(k) if k.trim().len() >= 16 => k.trim().to_string(),
+        _ => {
+            let k = format!("local-{}", uuid::Uuid::new_v4().simple());
+            std::fs::write(&key_file, &k).map_err(dir_err)?;
+            k
+        }
+    };
+    let defaults = std::collections::HashMap::from([
+        ("ZAYAVKA_API_KEYS".to_string(), key.clone()),
+        ("MAIL_FROM".to_string(), "zayavka@zayavka.local".to_string()),
+    ]);
+    let env = WithDefaults {
+        source: ProcessEnv,
+        defaults,
+    };
+    let active = env.var("ZAYAVKA_API_KEYS").unwrap_or_default();
+    Ok((env, active))
 }
 
 /// The default queue set for serve.

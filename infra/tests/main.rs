@@ -140,8 +140,8 @@ async fn serve_answers_health_and_keeps_its_data_across_restarts() {
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 
-    // A message queued while serve runs (no worker consumes `notifications` yet).
-    let (ok, _, err) = zayavka(&["queue", "send", "notifications", "{\"hello\":1}"], &data);
+    // A message queued while serve runs, on the one queue nothing consumes (an alarm watches it).
+    let (ok, _, err) = zayavka(&["queue", "send", "batch-results-dlq", "{\"hello\":1}"], &data);
     assert!(ok, "{err}");
     assert_eq!(
         terminate(&mut first.child).code(),
@@ -157,7 +157,7 @@ async fn serve_answers_health_and_keeps_its_data_across_restarts() {
     assert!(data.join("zayavka.db").exists());
     let (ok, list, err) = zayavka(&["queue", "list"], &data);
     assert!(ok, "{err}");
-    assert_eq!(visible_in(&list, "notifications"), 1, "{list}");
+    assert_eq!(visible_in(&list, "batch-results-dlq"), 1, "{list}");
 }
 
 #[tokio::test]
@@ -259,14 +259,16 @@ async fn crash_child() {
         host: "127.0.0.1".parse().unwrap(),
         port: 0,
         data_dir: dir,
-        aws: false,
+        aws: None,
     };
     serve::run(
         opts,
         crash_specs(),
-        move |_| Registry {
-            http: Vec::new(),
-            workers: vec![worker],
+        move |_, _| {
+            Ok(Registry {
+                workers: vec![worker],
+                ..Registry::default()
+            })
         },
         serve::shutdown_signal(),
     )

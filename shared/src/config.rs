@@ -30,6 +30,21 @@ impl EnvSource for HashMap<String, String> {
     }
 }
 
+/// The process environment first, then defaults (what `zayavka serve` fills in locally).
+pub struct WithDefaults<S: EnvSource> {
+    pub source: S,
+    pub defaults: HashMap<String, String>,
+}
+
+impl<S: EnvSource> EnvSource for WithDefaults<S> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.source
+            .var(name)
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.defaults.get(name).cloned())
+    }
+}
+
 pub struct EnvReader<'a> {
     source: &'a dyn EnvSource,
     problems: Vec<String>,

@@ -7,6 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 use crate::http::{ApiResponse, HttpFunction, dispatch};
+use crate::schedule::Scheduled;
 use crate::sqs_batch::QueueWorker;
 
 pub async fn run_http<F: HttpFunction + 'static>(function: F) -> Result<(), Error> {
@@ -23,6 +24,17 @@ pub async fn run_worker<W: QueueWorker + 'static>(worker: W) -> Result<(), Error
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
         async move { Ok::<SqsBatchResponse, Error>(worker.handle(event.payload).await) }
+    }))
+    .await
+}
+
+/// A scheduled function: whatever the event, one run; a failed run is an invocation error,
+/// so it shows in the function's error metric and alarm.
+pub async fn run_scheduled<S: Scheduled + 'static>(job: S) -> Result<(), Error> {
+    let job = Arc::new(job);
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<serde_json::Value>| {
+        let job = Arc::clone(&job);
+        async move { job.run().await.map_err(Error::from) }
     }))
     .await
 }

@@ -5,11 +5,15 @@ pub mod adapters;
 pub mod config;
 pub mod deps;
 pub mod http;
+pub mod integrations;
 pub mod lambda;
+pub mod leads;
 pub mod logging;
 pub mod ports;
 pub mod queues;
+pub mod schedule;
 pub mod sqs_batch;
+pub mod texts;
 
 pub use deps::Deps;
 

@@ -1,19 +1,117 @@
-//! lead-submit: Lead fan-out entry: `POST /api/integrations/send-batch` and `GET /api/leads/{lead_id}` come with the lead fan-out issue.
-//! Until then it answers the health check every HTTP function answers.
+//! lead-submit: `POST /api/integrations/send-batch` takes a lead for several integrations;
+//! `GET /api/leads/{lead_id}` tells how its delivery is going.
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::http::{
+    ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, health, is_health, no_route,
+};
+use zayavka::leads::submit::{self, Defaults, SubmitError};
 
 pub const NAME: &str = "lead-submit";
+pub const SUBMIT: &str = "POST /api/integrations/send-batch";
+pub const STATUS: &str = "GET /api/leads/{lead_id}";
+/// The largest request body taken.
+pub const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ZAYAVKA_API_KEYS`: accepted bearer keys, comma-separated.
+    pub api_keys: Vec<String>,
+    pub defaults: Defaults,
+}
+
+impl Config {
+    pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let api_keys = r.list("ZAYAVKA_API_KEYS");
+        if api_keys.is_empty() {
+            r.problem("ZAYAVKA_API_KEYS is not set (comma-separated API keys for the lead API)");
+        }
+        if api_keys.iter().any(|k| k.len() < 16) {
+            r.problem("ZAYAVKA_API_KEYS: every key needs at least 16 characters");
+        }
+        let lead_emails = r.list("LEAD_EMAILS");
+        for e in &lead_emails {
+            if !zayavka::ports::mailer::looks_like_address(e) {
+                r.problem(format!("LEAD_EMAILS: {e:?} is not an e-mail address"));
+            }
+        }
+        let defaults = Defaults {
+            telegram_bot_token: r.optional("TELEGRAM_BOT_TOKEN").is_some(),
+            telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
+            amocrm_subdomain: r.optional("AMOCRM_SUBDOMAIN"),
+            amocrm_access_token: r.optional("AMOCRM_ACCESS_TOKEN").is_some(),
+            bitrix24_webhook_url: r.optional("BITRIX24_WEBHOOK_URL").is_some(),
+            lead_emails,
+            tries: r.parse_or("INTEGRATION_TRIES", submit::DEFAULT_TRIES),
+        };
+        r.finish()?;
+        Ok(Self { api_keys, defaults })
+    }
+}
 
 pub struct LeadSubmit {
     deps: Deps,
+    cfg: Config,
 }
 
 impl LeadSubmit {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, cfg: Config) -> Self {
+        Self { deps, cfg }
+    }
+
+    fn authorize(&self, req: &ApiRequest) -> Result<(), ApiError> {
+        let given = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <API key>"))?;
+        // Compare with every key, so the time taken does not tell which one nearly matched.
+        let ok = self
+            .cfg
+            .api_keys
+            .iter()
+            .fold(false, |acc, key| acc | constant_time_eq(given, key));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized("API key not accepted"))
+        }
+    }
+
+    async fn submit(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let body: serde_json::Value = req.json(MAX_BODY)?;
+        let sub = submit::parse(&body, &self.cfg.defaults)
+            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+        let key = match req.header("idempotency-key").map(str::trim) {
+            Some(k) if k.is_empty() || k.len() > 255 || !k.chars().all(|c| c.is_ascii_graphic()) => {
+                return Err(ApiError::invalid("Idempotency-Key", "1 to 255 visible ASCII characters"));
+            }
+            other => other,
+        };
+        match submit::submit(&self.deps, key, sub).await {
+            Ok((view, true)) => Ok(ApiResponse::json(202, &view)),
+            Ok((view, false)) => Ok(ApiResponse::json(200, &view)),
+            Err(SubmitError::KeyConflict) => Err(ApiError::new(
+                409,
+                "conflict",
+                "a concurrent request with this Idempotency-Key or lead_id is still being stored; retry",
+            )),
+            Err(SubmitError::Store(e)) if e.is_retryable() => Err(ApiError::unavailable(e)),
+            Err(SubmitError::Store(e)) => Err(ApiError::internal(e)),
+        }
+    }
+
+    async fn status(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let id = req.path_param("lead_id")?;
+        match submit::lead_status(&self.deps, id).await {
+            Ok(Some(view)) => Ok(ApiResponse::json(200, &view)),
+            Ok(None) => Err(ApiError::not_found(format!("no lead {id}"))),
+            Err(e) if e.is_retryable() => Err(ApiError::unavailable(e)),
+            Err(e) => Err(ApiError::internal(e)),
+        }
     }
 }
 
@@ -24,13 +122,23 @@ impl HttpFunction for LeadSubmit {
     }
 
     fn routes(&self) -> Vec<&'static str> {
-        vec!["GET /health/lead-submit"]
+        vec!["GET /health/lead-submit", SUBMIT, STATUS]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         if is_health(&req.route_key, NAME) {
             return Ok(health(NAME, self.deps.backend));
         }
-        Err(no_route(&req))
+        match req.route_key.as_str() {
+            SUBMIT => {
+                self.authorize(&req)?;
+                self.submit(&req).await
+            }
+            STATUS => {
+                self.authorize(&req)?;
+                self.status(&req).await
+            }
+            _ => Err(no_route(&req)),
+        }
     }
 }

@@ -1,0 +1,62 @@
+//! batch-tracker: records each job's outcome on its batch and settles the batch (completed,
+//! partial, failed) once every integration has reported; a job message found in an
+//! integration's dead-letter queue counts as a final failure.
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use zayavka::Deps;
+use zayavka::leads::batch::{self, TrackError};
+use zayavka::leads::{JobRef, Outcome};
+use zayavka::queues::{BATCH_RESULTS, INTEGRATIONS, dead_letter_name};
+use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+
+pub const NAME: &str = "batch-tracker";
+
+pub struct BatchTracker {
+    deps: Deps,
+    queue_prefix: String,
+}
+
+impl BatchTracker {
+    pub fn new(deps: Deps, queue_prefix: String) -> Self {
+        Self { deps, queue_prefix }
+    }
+
+    async fn one(&self, msg: QueueMessage) -> Result<(), TrackError> {
+        let queue = msg.logical_queue(&self.queue_prefix);
+        if queue.ends_with("-dlq") {
+            match serde_json::from_str::<JobRef>(&msg.body) {
+                Ok(job) => batch::dead_lettered(&self.deps, &job).await,
+                Err(e) => {
+                    tracing::error!(%queue, error = %e, "dead-lettered message is not a job; dropped");
+                    Ok(())
+                }
+            }
+        } else {
+            match serde_json::from_str::<Outcome>(&msg.body) {
+                Ok(outcome) => batch::record(&self.deps, &outcome).await,
+                Err(e) => {
+                    tracing::error!(%queue, error = %e, "message is not a job outcome; dropped");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl QueueWorker for BatchTracker {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn queues(&self) -> Vec<String> {
+        std::iter::once(BATCH_RESULTS.to_string())
+            .chain(INTEGRATIONS.iter().map(|q| dead_letter_name(q)))
+            .collect()
+    }
+
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, 4, |msg| self.one(msg)).await
+    }
+}

@@ -1,0 +1,190 @@
+//! notification-worker: tells the admins how a lead's batch ended, by e-mail (SES) and/or
+//! Telegram, per outcome as `NOTIFY_ON` says; a batch that could not be dispatched at all is
+//! always reported. Each channel is sent once per notification even when the message
+//! arrives twice.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use zayavka::Deps;
+use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::integrations::DeliveryError;
+use zayavka::integrations::telegram::send_html;
+use zayavka::leads::notify::Notification;
+use zayavka::ports::table::{AttributeValue, Key};
+use zayavka::ports::{Email, MailError};
+use zayavka::queues::NOTIFICATIONS;
+use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+use zayavka::texts::Lang;
+
+pub const NAME: &str = "notification-worker";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub emails: Vec<String>,
+    pub mail_from: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_api_base: String,
+    pub notify_on: Vec<String>,
+    pub lang: Lang,
+}
+
+impl Config {
+    pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let emails = r.list("NOTIFY_EMAILS");
+        let mail_from = r.optional("MAIL_FROM");
+        if !emails.is_empty() && mail_from.is_none() {
+            r.problem("MAIL_FROM is not set, but NOTIFY_EMAILS needs a sender");
+        }
+        let telegram_chat_id = r.optional("NOTIFY_TELEGRAM_CHAT_ID");
+        let telegram_bot_token = r.optional("TELEGRAM_BOT_TOKEN");
+        if telegram_chat_id.is_some() && telegram_bot_token.is_none() {
+            r.problem("TELEGRAM_BOT_TOKEN is not set, but NOTIFY_TELEGRAM_CHAT_ID needs a bot");
+        }
+        let mut notify_on = r.list("NOTIFY_ON");
+        if notify_on.is_empty() {
+            notify_on = vec!["completed".into(), "partial".into(), "failed".into()];
+        }
+        for s in &notify_on {
+            if !["completed", "partial", "failed"].contains(&s.as_str()) {
+                r.problem(format!("NOTIFY_ON: {s:?} is not one of completed, partial, failed"));
+            }
+        }
+        let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
+        let telegram_api_base = r.or("TELEGRAM_API_BASE", zayavka::integrations::worker::DEFAULT_TELEGRAM_API);
+        r.finish()?;
+        Ok(Self {
+            emails,
+            mail_from,
+            telegram_chat_id,
+            telegram_bot_token,
+            telegram_api_base,
+            notify_on,
+            lang,
+        })
+    }
+}
+
+pub struct NotificationWorker {
+    deps: Deps,
+    cfg: Config,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] zayavka::ports::StoreError),
+    #[error("{0}")]
+    Retry(String),
+}
+
+/// Keeps the record of a sent channel for a month: long after any redelivery.
+const SENT_TTL_SECS: i64 = 30 * 24 * 3600;
+
+impl NotificationWorker {
+    pub fn new(deps: Deps, cfg: Config) -> Self {
+        let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
+        Self { deps, cfg, http }
+    }
+
+    fn sent_key(note: &Notification, channel: &str) -> Key {
+        let kind = match note {
+            Notification::BatchFinished { .. } => "finished",
+            Notification::DispatchFailed { .. } => "dispatch_failed",
+        };
+        Key::new(format!("notify#{}#{kind}", note.batch_id()), channel)
+    }
+
+    /// Sends on one channel unless it was sent before; a failure that retrying can fix
+    /// keeps the message.
+    async fn once<F, Fut>(&self, note: &Notification, channel: &str, send: F) -> Result<(), NotifyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<String, DeliveryError>>,
+    {
+        let key = Self::sent_key(note, channel);
+        if self.deps.table.get(&key).await?.is_some() {
+            return Ok(());
+        }
+        match send().await {
+            Ok(id) => {
+                let item = HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(key.pk.clone())),
+                    ("sk".to_string(), AttributeValue::S(key.sk.clone())),
+                    ("message_id".to_string(), AttributeValue::S(id)),
+                    ("ttl".to_string(), AttributeValue::N((self.deps.clock.now_secs() + SENT_TTL_SECS).to_string())),
+                ]);
+                self.deps.table.put(item, None).await?;
+                Ok(())
+            }
+            Err(DeliveryError::Retryable { message, .. }) => Err(NotifyError::Retry(message)),
+            Err(DeliveryError::Final { message }) => {
+                // Retrying cannot help (bad chat id, blocked bot, unverified sender).
+                tracing::error!(%channel, error = %message, "notification cannot be delivered");
+                Ok(())
+            }
+        }
+    }
+
+    async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {
+        let note: Notification = match serde_json::from_str(&msg.body) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "message is not a notification; dropped");
+                return Ok(());
+            }
+        };
+        if let Some(switch) = note.switch()
+            && !self.cfg.notify_on.iter().any(|s| s == switch)
+        {
+            return Ok(());
+        }
+        let lang = self.cfg.lang;
+        if let (Some(from), false) = (&self.cfg.mail_from, self.cfg.emails.is_empty()) {
+            self.once(&note, "email", || async {
+                self.deps
+                    .mailer
+                    .send(&Email {
+                        from: from.clone(),
+                        to: self.cfg.emails.clone(),
+                        subject: note.subject(lang),
+                        text: note.text(lang),
+                        html: None,
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        MailError::Unavailable(m) => DeliveryError::retryable(m),
+                        other => DeliveryError::fatal(other.to_string()),
+                    })
+            })
+            .await?;
+        }
+        if let (Some(chat), Some(token)) = (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token) {
+            let html = note.telegram_html(lang);
+            self.once(&note, "telegram", || {
+                send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueWorker for NotificationWorker {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn queues(&self) -> Vec<String> {
+        vec![NOTIFICATIONS.to_string()]
+    }
+
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, 2, |msg| self.one(msg)).await
+    }
+}

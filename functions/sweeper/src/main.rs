@@ -1,0 +1,9 @@
+//! Lambda wiring only; the handler is in lib.rs.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    zayavka::logging::init();
+    let cfg = sweeper::Config::read(&zayavka::config::ProcessEnv)?;
+    let (deps, _) = zayavka::Deps::from_lambda_env().await?;
+    zayavka::lambda::run_scheduled(sweeper::Sweeper::new(deps, cfg)).await
+}

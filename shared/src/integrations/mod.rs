@@ -1,0 +1,11 @@
+//! Delivering a lead to each integration, and the worker that runs a job from its queue.
+
+pub mod amocrm;
+pub mod bitrix24;
+pub mod email;
+pub mod http;
+pub mod telegram;
+pub mod webhook;
+pub mod worker;
+
+pub use http::DeliveryError;

@@ -1,0 +1,47 @@
+//! Webhooks: the lead as JSON, signed when a secret is given.
+//!
+//! `X-Zayavka-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` lets the receiver
+//! check origin and freshness; `X-Zayavka-Delivery` is stable across retries, so a receiver
+//! can drop a delivery it has already seen.
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{DeliveryError, post_raw};
+
+pub const EVENT: &str = "lead.created";
+
+pub fn signature(secret: &str, unix: i64, body: &[u8]) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(unix.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={unix},v1={hex}")
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    delivery_id: &str,
+    unix: i64,
+    payload: &Value,
+) -> Result<String, DeliveryError> {
+    let body = serde_json::to_vec(payload).map_err(|e| DeliveryError::fatal(e.to_string()))?;
+    let mut headers = vec![
+        ("x-zayavka-event", EVENT.to_string()),
+        ("x-zayavka-delivery", delivery_id.to_string()),
+    ];
+    if let Some(secret) = secret {
+        headers.push(("x-zayavka-signature", signature(secret, unix, &body)));
+    }
+    post_raw(client, "webhook", url, &headers, body).await?;
+    Ok(delivery_id.to_string())
+}

@@ -1,0 +1,257 @@
+//! Running one job from an integration queue: claim, deliver, record, report.
+//!
+//! Retries are the worker's own: a retryable failure keeps the message and pushes its
+//! visibility out by an exponential backoff (or the service's own `retry_after`); the job's
+//! `tries` bound the attempts. Only a final failure is reported as failed.
+
+use std::time::Duration;
+
+use crate::Deps;
+use crate::config::EnvReader;
+use crate::leads::jobs::{self, Claim};
+use crate::leads::{Integration, JobRecord, JobRef, Outcome, Target};
+use crate::ports::OutMessage;
+use crate::sqs_batch::QueueMessage;
+
+use super::http::DeliveryError;
+use super::{amocrm, bitrix24, email, telegram, webhook};
+
+/// What a worker needs beyond the stored job: base URLs, default credentials, timing.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub mail_from: Option<String>,
+    pub amocrm_base_url: Option<String>,
+    pub amocrm_subdomain: Option<String>,
+    pub amocrm_access_token: Option<String>,
+    pub telegram_api_base: String,
+    pub telegram_bot_token: Option<String>,
+    pub bitrix24_webhook_url: Option<String>,
+    pub retry_base_delay_secs: u32,
+    pub lease_secs: u32,
+    pub http_timeout: Duration,
+    pub queue_prefix: String,
+}
+
+pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+/// SQS's longest delay on a message's visibility that keeps retries reasonably prompt.
+pub const MAX_BACKOFF_SECS: u32 = 900;
+
+impl WorkerConfig {
+    pub fn read(env: &mut EnvReader<'_>, queue_prefix: String) -> Self {
+        let cfg = Self {
+            mail_from: env.optional("MAIL_FROM"),
+            amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
+            amocrm_subdomain: env.optional("AMOCRM_SUBDOMAIN"),
+            amocrm_access_token: env.optional("AMOCRM_ACCESS_TOKEN"),
+            telegram_api_base: env.or("TELEGRAM_API_BASE", DEFAULT_TELEGRAM_API),
+            telegram_bot_token: env.optional("TELEGRAM_BOT_TOKEN"),
+            bitrix24_webhook_url: env.optional("BITRIX24_WEBHOOK_URL"),
+            retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
+            lease_secs: env.parse_or("JOB_LEASE_SECONDS", 60),
+            http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
+            queue_prefix,
+        };
+        if let Some(from) = &cfg.mail_from
+            && !crate::ports::mailer::looks_like_address(from)
+        {
+            env.problem(format!("MAIL_FROM={from:?} is not an e-mail address"));
+        }
+        cfg
+    }
+
+    /// The delay before attempt `attempt + 1`: base × 2^(attempt-1), at least the
+    /// service's own wait, at most 15 minutes.
+    pub fn backoff_secs(&self, attempt: u32, retry_after: Option<u32>) -> u32 {
+        let exp = self
+            .retry_base_delay_secs
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        exp.max(retry_after.unwrap_or(0)).min(MAX_BACKOFF_SECS)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("message is not a job: {0}")]
+    BadMessage(String),
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::ports::QueueError),
+    #[error("will retry: {0}")]
+    RetryLater(String),
+}
+
+pub struct JobRunner {
+    pub deps: Deps,
+    pub cfg: WorkerConfig,
+    pub http: reqwest::Client,
+}
+
+impl JobRunner {
+    pub fn new(deps: Deps, cfg: WorkerConfig) -> Self {
+        let http = super::http::client(cfg.http_timeout);
+        Self { deps, cfg, http }
+    }
+
+    /// Handles one message. `Ok` means the message can go; `Err` keeps it for later.
+    pub async fn run(&self, msg: &QueueMessage) -> Result<(), JobError> {
+        let job: JobRef = match serde_json::from_str(&msg.body) {
+            Ok(j) => j,
+            Err(e) => {
+                // It can never succeed; keeping it would only loop it into the DLQ.
+                tracing::error!(message_id = %msg.message_id, error = %e, "dropping a message that is not a job");
+                return Ok(());
+            }
+        };
+        let lease_ms = i64::from(self.cfg.lease_secs) * 1000;
+        match jobs::claim(self.deps.table.as_ref(), self.deps.clock.as_ref(), &job, lease_ms).await? {
+            Claim::Missing => {
+                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, "job not found; message dropped");
+                Ok(())
+            }
+            Claim::Finished(record) => {
+                // A redelivery: the outside call already happened (or finally failed). The
+                // tracker may have missed the report, and taking it twice is harmless.
+                self.report(&job, record.status == crate::leads::status::SUCCEEDED, record.last_error)
+                    .await
+            }
+            Claim::Busy(wait_ms) => {
+                let secs = (wait_ms / 1000 + 1).clamp(1, i64::from(MAX_BACKOFF_SECS)) as u32;
+                self.postpone(msg, secs).await?;
+                Err(JobError::RetryLater(format!("another worker holds the job for {secs} s")))
+            }
+            Claim::Acquired(record) => self.attempt(msg, &job, record).await,
+        }
+    }
+
+    async fn attempt(&self, msg: &QueueMessage, job: &JobRef, record: JobRecord) -> Result<(), JobError> {
+        let table = self.deps.table.as_ref();
+        let clock = self.deps.clock.as_ref();
+        if record.attempts > record.tries {
+            let error = format!("gave up after {} attempts", record.tries);
+            jobs::fail(table, clock, job, &error).await?;
+            return self.report(job, false, Some(error)).await;
+        }
+        let result = self.deliver(job, &record).await;
+        match result {
+            Ok(external_id) => {
+                jobs::succeed(table, clock, job, Some(external_id)).await?;
+                tracing::info!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, "delivered");
+                self.report(job, true, None).await
+            }
+            Err(DeliveryError::Retryable { message, retry_after }) if record.attempts < record.tries => {
+                jobs::retry_later(table, clock, job, &message).await?;
+                let delay = self.cfg.backoff_secs(record.attempts, retry_after);
+                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, delay, error = %message, "delivery failed; will retry");
+                self.postpone(msg, delay).await?;
+                Err(JobError::RetryLater(message))
+            }
+            Err(e) => {
+                let error = e.to_string();
+                jobs::fail(table, clock, job, &error).await?;
+                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, %error, "delivery failed for good");
+                self.report(job, false, Some(error)).await
+            }
+        }
+    }
+
+    async fn postpone(&self, msg: &QueueMessage, secs: u32) -> Result<(), JobError> {
+        let queue = msg.logical_queue(&self.cfg.queue_prefix).to_string();
+        self.deps
+            .queue
+            .change_visibility(&queue, &msg.receipt_handle, secs)
+            .await?;
+        Ok(())
+    }
+
+    async fn report(&self, job: &JobRef, succeeded: bool, error: Option<String>) -> Result<(), JobError> {
+        let outcome = Outcome {
+            lead_id: job.lead_id.clone(),
+            batch_id: job.batch_id.clone(),
+            integration: job.integration,
+            succeeded,
+            error,
+        };
+        let body = serde_json::to_string(&outcome).map_err(|e| JobError::BadMessage(e.to_string()))?;
+        self.deps
+            .queue
+            .send(crate::queues::BATCH_RESULTS, OutMessage::new(body))
+            .await?;
+        Ok(())
+    }
+
+    async fn deliver(&self, job: &JobRef, record: &JobRecord) -> Result<String, DeliveryError> {
+        let (Some(target), Some(lead)) = (&record.target, &record.lead) else {
+            return Err(DeliveryError::fatal("job has no delivery details"));
+        };
+        let missing = |what: &str| DeliveryError::fatal(format!("{what} is neither in the request nor configured"));
+        match target {
+            Target::Email { emails, subject, .. } => {
+                let from = self.cfg.mail_from.as_deref().ok_or_else(|| missing("MAIL_FROM"))?;
+                email::send(self.deps.mailer.as_ref(), from, emails, &job.lead_id, lead, subject.as_deref()).await
+            }
+            Target::Amocrm { subdomain, access_token, pipeline_id, status_id, responsible_user_id, tags } => {
+                let token = access_token
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .or_else(|| self.cfg.amocrm_access_token.clone())
+                    .ok_or_else(|| missing("the amoCRM access token"))?;
+                let base = match (&self.cfg.amocrm_base_url, subdomain.as_ref().or(self.cfg.amocrm_subdomain.as_ref())) {
+                    (Some(base), _) => base.clone(),
+                    (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
+                    (None, None) => return Err(missing("the amoCRM subdomain")),
+                };
+                amocrm::send(
+                    &self.http,
+                    &base,
+                    &token,
+                    &amocrm::AmoLead {
+                        lead_id: &job.lead_id,
+                        lead,
+                        pipeline_id: *pipeline_id,
+                        status_id: *status_id,
+                        responsible_user_id: *responsible_user_id,
+                        tags,
+                    },
+                )
+                .await
+            }
+            Target::Telegram { bot_token, chat_id } => {
+                let token = bot_token
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .or_else(|| self.cfg.telegram_bot_token.clone())
+                    .ok_or_else(|| missing("the Telegram bot token"))?;
+                let html = crate::leads::notify::lead_telegram_html(&job.lead_id, lead, crate::texts::Lang::Ru);
+                telegram::send_html(&self.http, &self.cfg.telegram_api_base, &token, chat_id, &html).await
+            }
+            Target::Bitrix24 { webhook_url, source_id, assigned_by_id } => {
+                let url = webhook_url
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .or_else(|| self.cfg.bitrix24_webhook_url.clone())
+                    .ok_or_else(|| missing("the Bitrix24 webhook URL"))?;
+                bitrix24::send(&self.http, &url, lead, source_id.as_deref(), *assigned_by_id).await
+            }
+            Target::Webhook { url, secret } => {
+                let payload = serde_json::json!({
+                    "event": webhook::EVENT,
+                    "lead_id": job.lead_id,
+                    "batch_id": job.batch_id,
+                    "lead": lead,
+                    "created_at": record.created_at,
+                });
+                let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
+                webhook::send(
+                    &self.http,
+                    url,
+                    secret.as_ref().map(|s| s.expose()),
+                    &delivery,
+                    self.deps.clock.now_secs(),
+                    &payload,
+                )
+                .await
+            }
+        }
+    }
+}

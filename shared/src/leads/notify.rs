@@ -1,0 +1,137 @@
+//! What the admins are told about a batch, and how it reads in e-mail and Telegram.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Lead, status};
+use crate::texts::{Lang, escape_html};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    /// Every integration reported: completed, partial or failed.
+    BatchFinished {
+        lead_id: String,
+        batch_id: String,
+        status: String,
+        #[serde(default)]
+        lead_name: String,
+        succeeded: Vec<String>,
+        failed: Vec<String>,
+        #[serde(default)]
+        errors: BTreeMap<String, String>,
+    },
+    /// The batch was stored but could not be queued (Laravel's "catch"): always notified.
+    DispatchFailed {
+        lead_id: String,
+        batch_id: String,
+        error: String,
+    },
+}
+
+impl Notification {
+    pub fn batch_id(&self) -> &str {
+        match self {
+            Notification::BatchFinished { batch_id, .. } | Notification::DispatchFailed { batch_id, .. } => batch_id,
+        }
+    }
+
+    /// The switch in `NOTIFY_ON` this notification answers to; `None`: always sent.
+    pub fn switch(&self) -> Option<&str> {
+        match self {
+            Notification::BatchFinished { status, .. } => Some(status),
+            Notification::DispatchFailed { .. } => None,
+        }
+    }
+
+    fn headline(&self, lang: Lang) -> &'static str {
+        let t = lang.texts();
+        match self {
+            Notification::BatchFinished { status: s, .. } if s == status::COMPLETED => t.batch_completed,
+            Notification::BatchFinished { status: s, .. } if s == status::PARTIAL => t.batch_partial,
+            Notification::BatchFinished { .. } => t.batch_failed,
+            Notification::DispatchFailed { .. } => t.dispatch_failed,
+        }
+    }
+
+    fn lines(&self, lang: Lang, html: bool) -> Vec<String> {
+        let t = lang.texts();
+        let esc = |s: &str| if html { escape_html(s) } else { s.to_string() };
+        match self {
+            Notification::BatchFinished { lead_id, lead_name, succeeded, failed, errors, .. } => {
+                let mut lines = vec![format!("{} {} {}", t.lead_word, esc(lead_id), esc(lead_name))];
+                if !succeeded.is_empty() {
+                    lines.push(format!("{}: {}", t.delivered_to, esc(&succeeded.join(", "))));
+                }
+                for name in failed {
+                    let why = errors.get(name).map(String::as_str).unwrap_or_default();
+                    lines.push(format!("{}: {} — {}", t.not_delivered_to, esc(name), esc(why)));
+                }
+                lines
+            }
+            Notification::DispatchFailed { lead_id, error, .. } => {
+                vec![format!("{} {}", t.lead_word, esc(lead_id)), esc(error)]
+            }
+        }
+    }
+
+    pub fn subject(&self, lang: Lang) -> String {
+        match self {
+            Notification::BatchFinished { lead_id, .. } | Notification::DispatchFailed { lead_id, .. } => {
+                format!("{} ({lead_id})", self.headline(lang))
+            }
+        }
+    }
+
+    pub fn text(&self, lang: Lang) -> String {
+        let mut out = vec![self.headline(lang).to_string()];
+        out.extend(self.lines(lang, false));
+        out.join("\n")
+    }
+
+    /// For Telegram's HTML parse mode: every value escaped.
+    pub fn telegram_html(&self, lang: Lang) -> String {
+        let mut out = vec![format!("<b>{}</b>", escape_html(self.headline(lang)))];
+        out.extend(self.lines(lang, true));
+        out.join("\n")
+    }
+}
+
+/// A lead as a Telegram message (HTML parse mode, every value escaped).
+pub fn lead_telegram_html(lead_id: &str, lead: &Lead, lang: Lang) -> String {
+    let t = lang.texts();
+    let mut lines = vec![format!("<b>{}</b> #{}", escape_html(t.new_lead), escape_html(lead_id))];
+    for (label, value) in lead_fields(lead, lang) {
+        lines.push(format!("<b>{}:</b> {}", escape_html(label), escape_html(&value)));
+    }
+    lines.join("\n")
+}
+
+/// The lead's fields with their labels, in a fixed order, empty ones left out.
+pub fn lead_fields(lead: &Lead, lang: Lang) -> Vec<(&'static str, String)> {
+    let t = lang.texts();
+    let mut out = Vec::new();
+    let mut push = |label, v: &Option<String>| {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            out.push((label, v.clone()));
+        }
+    };
+    push(t.name, &lead.name);
+    push(t.phone, &lead.phone);
+    push(t.email, &lead.email);
+    push(t.comment, &lead.comment);
+    push(t.source, &lead.source);
+    if !lead.utm.is_empty() {
+        let utm = lead.utm.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        out.push((t.utm, utm));
+    }
+    for (k, v) in &lead.fields {
+        let v = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push((t.fields, format!("{k}: {v}")));
+    }
+    out
+}
