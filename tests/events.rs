@@ -48,7 +48,8 @@ const EXPECTED: &[(&str, &str, u16, (&str, &str))] = &[
 async fn every_sample_event_replays_through_its_handler() {
     let store = embedded(zayavka::queues::catalogue());
     let deps = Deps::embedded(&store.parts, Arc::new(zayavka::ports::SystemClock));
-    let registry = zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
+    let registry =
+        zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
     let mut replayed = 0;
     for f in &registry.http {
         let dir = events_dir().join(f.name());

@@ -46,7 +46,8 @@ fn every_http_function_is_declared_with_its_routes() {
         &store.parts,
         std::sync::Arc::new(zayavka::ports::SystemClock),
     );
-    let registry = zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
+    let registry =
+        zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
     assert!(!registry.http.is_empty());
     for f in &registry.http {
         let resource = function_named(&t, f.name());
@@ -136,4 +137,128 @@ fn the_table_matches_what_the_adapters_expect() {
     assert_eq!(gsi["IndexName"], zayavka::ports::table::GSI1);
     assert_eq!(gsi["KeySchema"][0]["AttributeName"], "gsi1pk");
     assert_eq!(gsi["KeySchema"][1]["AttributeName"], "gsi1sk");
+}
+
+fn sub_name(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => t
+            .value
+            .as_str()
+            .map(|s| s.replace("${AWS::StackName}-", "")),
+        _ => None,
+    }
+}
+
+/// The queue resource (logical id, properties) whose QueueName is `<stack>-<name>`.
+fn queue_named<'a>(t: &'a Value, name: &str) -> (&'a str, &'a Value) {
+    resources_of_type(t, "AWS::SQS::Queue")
+        .into_iter()
+        .find(|(_, r)| sub_name(&r["Properties"]["QueueName"]).as_deref() == Some(name))
+        .map(|(id, r)| (id, &r["Properties"]))
+        .unwrap_or_else(|| panic!("template.yaml has no queue {name}"))
+}
+
+fn get_att_target(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => t
+            .value
+            .as_str()
+            .and_then(|s| s.split('.').next())
+            .map(String::from),
+        _ => None,
+    }
+}
+
+#[test]
+fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
+    let t = template();
+    for spec in zayavka::queues::catalogue() {
+        let (_, q) = queue_named(&t, &spec.name);
+        assert_eq!(
+            q["VisibilityTimeout"], spec.visibility_timeout_secs as u64,
+            "{}",
+            spec.name
+        );
+        if let Some(dlq) = &spec.dead_letter {
+            let (dlq_id, _) = queue_named(&t, dlq);
+            assert_eq!(
+                q["RedrivePolicy"]["maxReceiveCount"], spec.max_receives as u64,
+                "{}",
+                spec.name
+            );
+            assert_eq!(
+                get_att_target(&q["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
+                Some(dlq_id)
+            );
+            // Every dead-letter queue has an alarm on its depth.
+            let alarmed = resources_of_type(&t, "AWS::CloudWatch::Alarm")
+                .into_iter()
+                .any(|(_, a)| {
+                    get_att_target(&a["Properties"]["Dimensions"][0]["Value"]).as_deref()
+                        == Some(dlq_id)
+                });
+            assert!(alarmed, "no alarm on {dlq}");
+        }
+    }
+    let store = embedded(Vec::new());
+    let deps = Deps::embedded(
+        &store.parts,
+        std::sync::Arc::new(zayavka::ports::SystemClock),
+    );
+    let registry =
+        zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
+    for worker in &registry.workers {
+        let mut consumed = BTreeSet::new();
+        for (_, f) in resources_of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, r)| {
+                r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(worker.name())
+            })
+        {
+            for e in f["Properties"]["Events"].as_mapping().unwrap().values() {
+                assert_eq!(e["Type"], "SQS", "{} events", worker.name());
+                assert_eq!(
+                    e["Properties"]["FunctionResponseTypes"][0],
+                    "ReportBatchItemFailures"
+                );
+                let queue_id = get_att_target(&e["Properties"]["Queue"]).unwrap();
+                let q = &t["Resources"][queue_id.as_str()]["Properties"];
+                consumed.insert(sub_name(&q["QueueName"]).unwrap());
+            }
+        }
+        let wanted: BTreeSet<String> = worker.queues().into_iter().collect();
+        assert_eq!(consumed, wanted, "queues of {}", worker.name());
+    }
+    for job in &registry.scheduled {
+        let f = function_named(&t, job.name());
+        let schedules = f["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|e| e["Type"] == "ScheduleV2" || e["Type"] == "Schedule")
+            .count();
+        assert_eq!(schedules, 1, "{} has no schedule", job.name());
+    }
+}
+
+#[test]
+fn rate_limited_integrations_have_a_concurrency_cap() {
+    let t = template();
+    for (queue, cap) in [("integration-amocrm", 2), ("integration-bitrix24", 2)] {
+        let (queue_id, _) = queue_named(&t, queue);
+        let event = resources_of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .flat_map(|(_, f)| {
+                f["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+            })
+            .find(|e| get_att_target(&e["Properties"]["Queue"]).as_deref() == Some(queue_id))
+            .unwrap_or_else(|| panic!("nothing consumes {queue}"));
+        assert_eq!(
+            event["Properties"]["ScalingConfig"]["MaximumConcurrency"], cap as u64,
+            "{queue}"
+        );
+    }
 }

@@ -82,7 +82,11 @@ pub struct Registry {
 }
 
 /// Every function of the product, built on the given dependencies and configuration.
-pub fn functions(deps: &Deps, env: &dyn EnvSource, queue_prefix: &str) -> Result<Registry, ConfigError> {
+pub fn functions(
+    deps: &Deps,
+    env: &dyn EnvSource,
+    queue_prefix: &str,
+) -> Result<Registry, ConfigError> {
     let mut problems = Vec::new();
     let mut keep = |r: Result<(), ConfigError>| {
         if let Err(e) = r {
@@ -106,9 +110,18 @@ pub fn functions(deps: &Deps, env: &dyn EnvSource, queue_prefix: &str) -> Result
                 Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
             ],
             workers: vec![
-                Arc::new(integration_worker::IntegrationWorker::new(deps.clone(), worker)),
-                Arc::new(batch_tracker::BatchTracker::new(deps.clone(), queue_prefix.to_string())),
-                Arc::new(notification_worker::NotificationWorker::new(deps.clone(), notify)),
+                Arc::new(integration_worker::IntegrationWorker::new(
+                    deps.clone(),
+                    worker,
+                )),
+                Arc::new(batch_tracker::BatchTracker::new(
+                    deps.clone(),
+                    queue_prefix.to_string(),
+                )),
+                Arc::new(notification_worker::NotificationWorker::new(
+                    deps.clone(),
+                    notify,
+                )),
             ],
             scheduled: vec![Arc::new(sweeper::Sweeper::new(deps.clone(), sweep))],
         }),
@@ -593,7 +606,9 @@ pub async fn shutdown_signal() {
 /// The environment `zayavka serve` runs the functions with: the process's own, and for what
 /// it leaves unset, local defaults: an API key kept in the data directory (made on first
 /// start) and a sender address for the mail outbox.
-pub fn local_env(data_dir: &std::path::Path) -> Result<(WithDefaults<ProcessEnv>, String), ServeError> {
+pub fn local_env(
+    data_dir: &std::path::Path,
+) -> Result<(WithDefaults<ProcessEnv>, String), ServeError> {
     let dir_err = |source| ServeError::DataDir {
         dir: data_dir.display().to_string(),
         source,

@@ -141,7 +141,10 @@ async fn serve_answers_health_and_keeps_its_data_across_restarts() {
     assert_eq!(body["error"]["code"], "not_found");
 
     // A message queued while serve runs, on the one queue nothing consumes (an alarm watches it).
-    let (ok, _, err) = zayavka(&["queue", "send", "batch-results-dlq", "{\"hello\":1}"], &data);
+    let (ok, _, err) = zayavka(
+        &["queue", "send", "batch-results-dlq", "{\"hello\":1}"],
+        &data,
+    );
     assert!(ok, "{err}");
     assert_eq!(
         terminate(&mut first.child).code(),

@@ -86,8 +86,13 @@ impl LeadSubmit {
         let sub = submit::parse(&body, &self.cfg.defaults)
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let key = match req.header("idempotency-key").map(str::trim) {
-            Some(k) if k.is_empty() || k.len() > 255 || !k.chars().all(|c| c.is_ascii_graphic()) => {
-                return Err(ApiError::invalid("Idempotency-Key", "1 to 255 visible ASCII characters"));
+            Some(k)
+                if k.is_empty() || k.len() > 255 || !k.chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "1 to 255 visible ASCII characters",
+                ));
             }
             other => other,
         };

@@ -50,11 +50,16 @@ impl Config {
         }
         for s in &notify_on {
             if !["completed", "partial", "failed"].contains(&s.as_str()) {
-                r.problem(format!("NOTIFY_ON: {s:?} is not one of completed, partial, failed"));
+                r.problem(format!(
+                    "NOTIFY_ON: {s:?} is not one of completed, partial, failed"
+                ));
             }
         }
         let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
-        let telegram_api_base = r.or("TELEGRAM_API_BASE", zayavka::integrations::worker::DEFAULT_TELEGRAM_API);
+        let telegram_api_base = r.or(
+            "TELEGRAM_API_BASE",
+            zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
+        );
         r.finish()?;
         Ok(Self {
             emails,
@@ -101,7 +106,12 @@ impl NotificationWorker {
 
     /// Sends on one channel unless it was sent before; a failure that retrying can fix
     /// keeps the message.
-    async fn once<F, Fut>(&self, note: &Notification, channel: &str, send: F) -> Result<(), NotifyError>
+    async fn once<F, Fut>(
+        &self,
+        note: &Notification,
+        channel: &str,
+        send: F,
+    ) -> Result<(), NotifyError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
@@ -116,7 +126,10 @@ impl NotificationWorker {
                     ("pk".to_string(), AttributeValue::S(key.pk.clone())),
                     ("sk".to_string(), AttributeValue::S(key.sk.clone())),
                     ("message_id".to_string(), AttributeValue::S(id)),
-                    ("ttl".to_string(), AttributeValue::N((self.deps.clock.now_secs() + SENT_TTL_SECS).to_string())),
+                    (
+                        "ttl".to_string(),
+                        AttributeValue::N((self.deps.clock.now_secs() + SENT_TTL_SECS).to_string()),
+                    ),
                 ]);
                 self.deps.table.put(item, None).await?;
                 Ok(())
@@ -163,7 +176,9 @@ impl NotificationWorker {
             })
             .await?;
         }
-        if let (Some(chat), Some(token)) = (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token) {
+        if let (Some(chat), Some(token)) =
+            (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token)
+        {
             let html = note.telegram_html(lang);
             self.once(&note, "telegram", || {
                 send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html)

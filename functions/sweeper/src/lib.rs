@@ -64,7 +64,9 @@ impl Scheduled for Sweeper {
     }
 
     async fn run(&self) -> Result<serde_json::Value, String> {
-        let report = sweep(&self.deps, self.cfg.sweep).await.map_err(|e| e.to_string())?;
+        let report = sweep(&self.deps, self.cfg.sweep)
+            .await
+            .map_err(|e| e.to_string())?;
         if report.timed_out > 0 || report.redispatched > 0 {
             tracing::info!(?report, "sweep");
         }

@@ -18,10 +18,14 @@ pub struct AmoLead<'a> {
 pub fn body(l: &AmoLead<'_>) -> Value {
     let mut contact_fields = Vec::new();
     if let Some(phone) = l.lead.phone.as_deref().filter(|p| !p.is_empty()) {
-        contact_fields.push(json!({"field_code": "PHONE", "values": [{"value": phone, "enum_code": "WORK"}]}));
+        contact_fields.push(
+            json!({"field_code": "PHONE", "values": [{"value": phone, "enum_code": "WORK"}]}),
+        );
     }
     if let Some(email) = l.lead.email.as_deref().filter(|e| !e.is_empty()) {
-        contact_fields.push(json!({"field_code": "EMAIL", "values": [{"value": email, "enum_code": "WORK"}]}));
+        contact_fields.push(
+            json!({"field_code": "EMAIL", "values": [{"value": email, "enum_code": "WORK"}]}),
+        );
     }
     let contact_name = l.lead.display_name();
     let mut contact = json!({"name": contact_name});
@@ -39,7 +43,11 @@ pub fn body(l: &AmoLead<'_>) -> Value {
     if !tags.is_empty() {
         lead["_embedded"]["tags"] = Value::Array(tags);
     }
-    for (k, v) in [("pipeline_id", l.pipeline_id), ("status_id", l.status_id), ("responsible_user_id", l.responsible_user_id)] {
+    for (k, v) in [
+        ("pipeline_id", l.pipeline_id),
+        ("status_id", l.status_id),
+        ("responsible_user_id", l.responsible_user_id),
+    ] {
         if let Some(v) = v {
             lead[k] = json!(v);
         }

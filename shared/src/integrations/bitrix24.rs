@@ -25,8 +25,18 @@ pub fn body(lead: &Lead, source_id: Option<&str>, assigned_by_id: Option<i64>) -
     if let Some(source) = lead.source.as_deref().filter(|s| !s.is_empty()) {
         fields["SOURCE_DESCRIPTION"] = json!(source);
     }
-    for (utm, field) in [("utm_source", "UTM_SOURCE"), ("utm_medium", "UTM_MEDIUM"), ("utm_campaign", "UTM_CAMPAIGN"), ("utm_content", "UTM_CONTENT"), ("utm_term", "UTM_TERM")] {
-        if let Some(v) = lead.utm.get(utm).or_else(|| lead.utm.get(utm.trim_start_matches("utm_"))) {
+    for (utm, field) in [
+        ("utm_source", "UTM_SOURCE"),
+        ("utm_medium", "UTM_MEDIUM"),
+        ("utm_campaign", "UTM_CAMPAIGN"),
+        ("utm_content", "UTM_CONTENT"),
+        ("utm_term", "UTM_TERM"),
+    ] {
+        if let Some(v) = lead
+            .utm
+            .get(utm)
+            .or_else(|| lead.utm.get(utm.trim_start_matches("utm_")))
+        {
             fields[field] = json!(v);
         }
     }
@@ -45,18 +55,32 @@ pub async fn send(
     assigned_by_id: Option<i64>,
 ) -> Result<String, DeliveryError> {
     let url = format!("{}/crm.lead.add.json", webhook_url.trim_end_matches('/'));
-    let answer = post_json(client, "Bitrix24", &url, &[], &body(lead, source_id, assigned_by_id)).await?;
+    let answer = post_json(
+        client,
+        "Bitrix24",
+        &url,
+        &[],
+        &body(lead, source_id, assigned_by_id),
+    )
+    .await?;
     if let Some(err) = answer["error"].as_str() {
-        let message = format!("Bitrix24: {err}: {}", answer["error_description"].as_str().unwrap_or_default());
-        return Err(if err == "QUERY_LIMIT_EXCEEDED" || err == "INTERNAL_SERVER_ERROR" {
-            DeliveryError::retryable(message)
-        } else {
-            DeliveryError::fatal(message)
-        });
+        let message = format!(
+            "Bitrix24: {err}: {}",
+            answer["error_description"].as_str().unwrap_or_default()
+        );
+        return Err(
+            if err == "QUERY_LIMIT_EXCEEDED" || err == "INTERNAL_SERVER_ERROR" {
+                DeliveryError::retryable(message)
+            } else {
+                DeliveryError::fatal(message)
+            },
+        );
     }
     match &answer["result"] {
         Value::Number(n) => Ok(n.to_string()),
         Value::String(s) => Ok(s.clone()),
-        _ => Err(DeliveryError::fatal(format!("Bitrix24: unexpected answer {answer}"))),
+        _ => Err(DeliveryError::fatal(format!(
+            "Bitrix24: unexpected answer {answer}"
+        ))),
     }
 }

@@ -8,7 +8,8 @@ use crate::leads::notify::lead_fields;
 use crate::ports::{Email, MailError, Mailer};
 use crate::texts::Lang;
 
-const NEW_LEAD_TEXT: &str = "{{ title }} #{{ lead_id }}\n{% for f in fields %}{{ f.0 }}: {{ f.1 }}\n{% endfor %}";
+const NEW_LEAD_TEXT: &str =
+    "{{ title }} #{{ lead_id }}\n{% for f in fields %}{{ f.0 }}: {{ f.1 }}\n{% endfor %}";
 const NEW_LEAD_HTML: &str = "<h2>{{ title }} #{{ lead_id }}</h2>\n<table>\n{% for f in fields %}<tr><th align=\"left\">{{ f.0 }}</th><td>{{ f.1 }}</td></tr>\n{% endfor %}</table>\n";
 
 /// Replaces `{lead_name}`, `{lead_phone}`, `{lead_email}`, `{lead_id}` and `{lead_source}`
@@ -23,7 +24,12 @@ pub fn fill_placeholders(template: &str, lead_id: &str, lead: &Lead) -> String {
         .replace("{lead_id}", lead_id)
 }
 
-pub fn render(lead_id: &str, lead: &Lead, subject: Option<&str>, lang: Lang) -> Result<(String, String, String), DeliveryError> {
+pub fn render(
+    lead_id: &str,
+    lead: &Lead,
+    subject: Option<&str>,
+    lang: Lang,
+) -> Result<(String, String, String), DeliveryError> {
     let t = lang.texts();
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| {

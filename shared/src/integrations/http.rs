@@ -59,7 +59,12 @@ pub fn transport(service: &str, e: reqwest::Error) -> DeliveryError {
 }
 
 /// Classifies a non-2xx answer. `detail` is a short description from the body.
-pub fn classify(service: &str, status: u16, retry_after_header: Option<&str>, body: &str) -> DeliveryError {
+pub fn classify(
+    service: &str,
+    status: u16,
+    retry_after_header: Option<&str>,
+    body: &str,
+) -> DeliveryError {
     let json: Option<Value> = serde_json::from_str(body).ok();
     let retry_after = retry_after_header
         .and_then(|h| h.trim().parse::<u32>().ok())
@@ -71,9 +76,16 @@ pub fn classify(service: &str, status: u16, retry_after_header: Option<&str>, bo
     let detail = json
         .as_ref()
         .and_then(|j| {
-            ["description", "error_description", "detail", "title", "error", "message"]
-                .iter()
-                .find_map(|k| j[*k].as_str().map(String::from))
+            [
+                "description",
+                "error_description",
+                "detail",
+                "title",
+                "error",
+                "message",
+            ]
+            .iter()
+            .find_map(|k| j[*k].as_str().map(String::from))
         })
         .unwrap_or_else(|| body.chars().take(200).collect());
     let message = format!("{service}: HTTP {status}: {detail}");
@@ -98,7 +110,8 @@ pub async fn post_json(
     headers: &[(&str, String)],
     body: &Value,
 ) -> Result<Value, DeliveryError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| DeliveryError::fatal(format!("{service}: {e}")))?;
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| DeliveryError::fatal(format!("{service}: {e}")))?;
     post_raw(client, service, url, headers, bytes).await
 }
 
@@ -137,17 +150,35 @@ mod tests {
     #[test]
     fn retry_hints_come_from_the_header_or_telegrams_body() {
         let e = classify("x", 429, Some("7"), "");
-        assert_eq!(e, DeliveryError::Retryable { message: "x: HTTP 429: ".into(), retry_after: Some(7) });
+        assert_eq!(
+            e,
+            DeliveryError::Retryable {
+                message: "x: HTTP 429: ".into(),
+                retry_after: Some(7)
+            }
+        );
         let body = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 35","parameters":{"retry_after":35}}"#;
         match classify("telegram", 429, None, body) {
-            DeliveryError::Retryable { retry_after, message } => {
+            DeliveryError::Retryable {
+                retry_after,
+                message,
+            } => {
                 assert_eq!(retry_after, Some(35));
                 assert!(message.contains("Too Many Requests"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify("x", 503, None, "{}"), DeliveryError::Retryable { .. }));
-        assert!(matches!(classify("x", 403, None, "{}"), DeliveryError::Final { .. }));
-        assert!(matches!(classify("x", 400, None, "{}"), DeliveryError::Final { .. }));
+        assert!(matches!(
+            classify("x", 503, None, "{}"),
+            DeliveryError::Retryable { .. }
+        ));
+        assert!(matches!(
+            classify("x", 403, None, "{}"),
+            DeliveryError::Final { .. }
+        ));
+        assert!(matches!(
+            classify("x", 400, None, "{}"),
+            DeliveryError::Final { .. }
+        ));
     }
 }

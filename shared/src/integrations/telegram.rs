@@ -12,7 +12,10 @@ pub async fn send_html(
     chat_id: &str,
     html: &str,
 ) -> Result<String, DeliveryError> {
-    let url = format!("{}/bot{bot_token}/sendMessage", api_base.trim_end_matches('/'));
+    let url = format!(
+        "{}/bot{bot_token}/sendMessage",
+        api_base.trim_end_matches('/')
+    );
     let chat: serde_json::Value = match chat_id.parse::<i64>() {
         Ok(n) => json!(n),
         Err(_) => json!(chat_id),

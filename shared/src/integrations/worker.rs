@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     pub lease_secs: u32,
     pub http_timeout: Duration,
     pub queue_prefix: String,
+    /// Calls per second one worker instance makes to each service (0: no limit). With the
+    /// event source's maximum concurrency this keeps amoCRM under 7/s and Bitrix24 under 2/s.
+    pub rates: Vec<(Integration, f64)>,
 }
 
 pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
@@ -50,7 +53,32 @@ impl WorkerConfig {
             lease_secs: env.parse_or("JOB_LEASE_SECONDS", 60),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
             queue_prefix,
+            rates: vec![
+                (
+                    Integration::Amocrm,
+                    env.parse_or("AMOCRM_RATE_PER_SECOND", 3.0),
+                ),
+                (
+                    Integration::Bitrix24,
+                    env.parse_or("BITRIX24_RATE_PER_SECOND", 1.0),
+                ),
+                (
+                    Integration::Telegram,
+                    env.parse_or("TELEGRAM_RATE_PER_SECOND", 1.0),
+                ),
+                (
+                    Integration::Webhook,
+                    env.parse_or("WEBHOOK_RATE_PER_SECOND", 0.0),
+                ),
+                (
+                    Integration::Email,
+                    env.parse_or("EMAIL_RATE_PER_SECOND", 10.0),
+                ),
+            ],
         };
+        if cfg.rates.iter().any(|(_, r)| !(*r >= 0.0)) {
+            env.problem("*_RATE_PER_SECOND values must be 0 (no limit) or more");
+        }
         if let Some(from) = &cfg.mail_from
             && !crate::ports::mailer::looks_like_address(from)
         {
@@ -81,16 +109,51 @@ pub enum JobError {
     RetryLater(String),
 }
 
+/// Spaces out calls to one service: at most one per `interval`.
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: f64) -> Option<Self> {
+        (per_second > 0.0).then(|| Self {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        let now = tokio::time::Instant::now();
+        if *next > now {
+            tokio::time::sleep_until(*next).await;
+        }
+        *next = (*next).max(now) + self.interval;
+    }
+}
+
 pub struct JobRunner {
     pub deps: Deps,
     pub cfg: WorkerConfig,
     pub http: reqwest::Client,
+    pacers: Vec<(Integration, Pacer)>,
 }
 
 impl JobRunner {
     pub fn new(deps: Deps, cfg: WorkerConfig) -> Self {
         let http = super::http::client(cfg.http_timeout);
-        Self { deps, cfg, http }
+        let pacers = cfg
+            .rates
+            .iter()
+            .filter_map(|(i, r)| Pacer::new(*r).map(|p| (*i, p)))
+            .collect();
+        Self {
+            deps,
+            cfg,
+            http,
+            pacers,
+        }
     }
 
     /// Handles one message. `Ok` means the message can go; `Err` keeps it for later.
@@ -104,7 +167,14 @@ impl JobRunner {
             }
         };
         let lease_ms = i64::from(self.cfg.lease_secs) * 1000;
-        match jobs::claim(self.deps.table.as_ref(), self.deps.clock.as_ref(), &job, lease_ms).await? {
+        match jobs::claim(
+            self.deps.table.as_ref(),
+            self.deps.clock.as_ref(),
+            &job,
+            lease_ms,
+        )
+        .await?
+        {
             Claim::Missing => {
                 tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, "job not found; message dropped");
                 Ok(())
@@ -112,25 +182,39 @@ impl JobRunner {
             Claim::Finished(record) => {
                 // A redelivery: the outside call already happened (or finally failed). The
                 // tracker may have missed the report, and taking it twice is harmless.
-                self.report(&job, record.status == crate::leads::status::SUCCEEDED, record.last_error)
-                    .await
+                self.report(
+                    &job,
+                    record.status == crate::leads::status::SUCCEEDED,
+                    record.last_error,
+                )
+                .await
             }
             Claim::Busy(wait_ms) => {
                 let secs = (wait_ms / 1000 + 1).clamp(1, i64::from(MAX_BACKOFF_SECS)) as u32;
                 self.postpone(msg, secs).await?;
-                Err(JobError::RetryLater(format!("another worker holds the job for {secs} s")))
+                Err(JobError::RetryLater(format!(
+                    "another worker holds the job for {secs} s"
+                )))
             }
             Claim::Acquired(record) => self.attempt(msg, &job, record).await,
         }
     }
 
-    async fn attempt(&self, msg: &QueueMessage, job: &JobRef, record: JobRecord) -> Result<(), JobError> {
+    async fn attempt(
+        &self,
+        msg: &QueueMessage,
+        job: &JobRef,
+        record: JobRecord,
+    ) -> Result<(), JobError> {
         let table = self.deps.table.as_ref();
         let clock = self.deps.clock.as_ref();
         if record.attempts > record.tries {
             let error = format!("gave up after {} attempts", record.tries);
             jobs::fail(table, clock, job, &error).await?;
             return self.report(job, false, Some(error)).await;
+        }
+        if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == job.integration) {
+            pacer.wait().await;
         }
         let result = self.deliver(job, &record).await;
         match result {
@@ -139,7 +223,10 @@ impl JobRunner {
                 tracing::info!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, "delivered");
                 self.report(job, true, None).await
             }
-            Err(DeliveryError::Retryable { message, retry_after }) if record.attempts < record.tries => {
+            Err(DeliveryError::Retryable {
+                message,
+                retry_after,
+            }) if record.attempts < record.tries => {
                 jobs::retry_later(table, clock, job, &message).await?;
                 let delay = self.cfg.backoff_secs(record.attempts, retry_after);
                 tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, delay, error = %message, "delivery failed; will retry");
@@ -164,7 +251,12 @@ impl JobRunner {
         Ok(())
     }
 
-    async fn report(&self, job: &JobRef, succeeded: bool, error: Option<String>) -> Result<(), JobError> {
+    async fn report(
+        &self,
+        job: &JobRef,
+        succeeded: bool,
+        error: Option<String>,
+    ) -> Result<(), JobError> {
         let outcome = Outcome {
             lead_id: job.lead_id.clone(),
             batch_id: job.batch_id.clone(),
@@ -172,7 +264,8 @@ impl JobRunner {
             succeeded,
             error,
         };
-        let body = serde_json::to_string(&outcome).map_err(|e| JobError::BadMessage(e.to_string()))?;
+        let body =
+            serde_json::to_string(&outcome).map_err(|e| JobError::BadMessage(e.to_string()))?;
         self.deps
             .queue
             .send(crate::queues::BATCH_RESULTS, OutMessage::new(body))
@@ -184,19 +277,45 @@ impl JobRunner {
         let (Some(target), Some(lead)) = (&record.target, &record.lead) else {
             return Err(DeliveryError::fatal("job has no delivery details"));
         };
-        let missing = |what: &str| DeliveryError::fatal(format!("{what} is neither in the request nor configured"));
+        let missing = |what: &str| {
+            DeliveryError::fatal(format!("{what} is neither in the request nor configured"))
+        };
         match target {
-            Target::Email { emails, subject, .. } => {
-                let from = self.cfg.mail_from.as_deref().ok_or_else(|| missing("MAIL_FROM"))?;
-                email::send(self.deps.mailer.as_ref(), from, emails, &job.lead_id, lead, subject.as_deref()).await
+            Target::Email {
+                emails, subject, ..
+            } => {
+                let from = self
+                    .cfg
+                    .mail_from
+                    .as_deref()
+                    .ok_or_else(|| missing("MAIL_FROM"))?;
+                email::send(
+                    self.deps.mailer.as_ref(),
+                    from,
+                    emails,
+                    &job.lead_id,
+                    lead,
+                    subject.as_deref(),
+                )
+                .await
             }
-            Target::Amocrm { subdomain, access_token, pipeline_id, status_id, responsible_user_id, tags } => {
+            Target::Amocrm {
+                subdomain,
+                access_token,
+                pipeline_id,
+                status_id,
+                responsible_user_id,
+                tags,
+            } => {
                 let token = access_token
                     .as_ref()
                     .map(|s| s.expose().to_string())
                     .or_else(|| self.cfg.amocrm_access_token.clone())
                     .ok_or_else(|| missing("the amoCRM access token"))?;
-                let base = match (&self.cfg.amocrm_base_url, subdomain.as_ref().or(self.cfg.amocrm_subdomain.as_ref())) {
+                let base = match (
+                    &self.cfg.amocrm_base_url,
+                    subdomain.as_ref().or(self.cfg.amocrm_subdomain.as_ref()),
+                ) {
                     (Some(base), _) => base.clone(),
                     (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
                     (None, None) => return Err(missing("the amoCRM subdomain")),
@@ -222,16 +341,38 @@ impl JobRunner {
                     .map(|s| s.expose().to_string())
                     .or_else(|| self.cfg.telegram_bot_token.clone())
                     .ok_or_else(|| missing("the Telegram bot token"))?;
-                let html = crate::leads::notify::lead_telegram_html(&job.lead_id, lead, crate::texts::Lang::Ru);
-                telegram::send_html(&self.http, &self.cfg.telegram_api_base, &token, chat_id, &html).await
+                let html = crate::leads::notify::lead_telegram_html(
+                    &job.lead_id,
+                    lead,
+                    crate::texts::Lang::Ru,
+                );
+                telegram::send_html(
+                    &self.http,
+                    &self.cfg.telegram_api_base,
+                    &token,
+                    chat_id,
+                    &html,
+                )
+                .await
             }
-            Target::Bitrix24 { webhook_url, source_id, assigned_by_id } => {
+            Target::Bitrix24 {
+                webhook_url,
+                source_id,
+                assigned_by_id,
+            } => {
                 let url = webhook_url
                     .as_ref()
                     .map(|s| s.expose().to_string())
                     .or_else(|| self.cfg.bitrix24_webhook_url.clone())
                     .ok_or_else(|| missing("the Bitrix24 webhook URL"))?;
-                bitrix24::send(&self.http, &url, lead, source_id.as_deref(), *assigned_by_id).await
+                bitrix24::send(
+                    &self.http,
+                    &url,
+                    lead,
+                    source_id.as_deref(),
+                    *assigned_by_id,
+                )
+                .await
             }
             Target::Webhook { url, secret } => {
                 let payload = serde_json::json!({

@@ -5,8 +5,8 @@
 use super::model::*;
 use super::notify::Notification;
 use crate::Deps;
-use crate::ports::table::{Cond, StoreError, TxOp, Update, from_item};
 use crate::ports::OutMessage;
+use crate::ports::table::{Cond, StoreError, TxOp, Update, from_item};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -93,7 +93,9 @@ async fn settle_and_notify(deps: &Deps, batch: BatchRecord) -> Result<(), TrackE
             ])
             .await;
         match settled {
-            Ok(()) => tracing::info!(lead_id = %batch.lead_id, batch_id = %batch.batch_id, status = final_state, "batch settled"),
+            Ok(()) => {
+                tracing::info!(lead_id = %batch.lead_id, batch_id = %batch.batch_id, status = final_state, "batch settled")
+            }
             // Someone else settled it; they notify, or a later outcome will.
             Err(StoreError::ConditionFailed) => return Ok(()),
             Err(e) => return Err(e.into()),

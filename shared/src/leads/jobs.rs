@@ -3,8 +3,8 @@
 //! the outside world a second time.
 
 use super::model::*;
-use crate::ports::table::{AttributeValue, Cond, StoreError, Table, Update, from_item};
 use crate::ports::Clock;
+use crate::ports::table::{AttributeValue, Cond, StoreError, Table, Update, from_item};
 
 #[derive(Debug)]
 pub enum Claim {
@@ -84,7 +84,10 @@ pub async fn succeed(
     }
     ignore_lost_race(
         table
-            .update(&job_key(&job.lead_id, &job.batch_id, job.integration), update)
+            .update(
+                &job_key(&job.lead_id, &job.batch_id, job.integration),
+                update,
+            )
             .await,
     )
 }
@@ -104,7 +107,10 @@ pub async fn retry_later(
         .when(Cond::eq("status", status::RUNNING));
     ignore_lost_race(
         table
-            .update(&job_key(&job.lead_id, &job.batch_id, job.integration), update)
+            .update(
+                &job_key(&job.lead_id, &job.batch_id, job.integration),
+                update,
+            )
             .await,
     )
 }
@@ -132,7 +138,10 @@ pub async fn fail(
             Cond::eq("status", status::RUNNING),
         ])));
     match table
-        .update(&job_key(&job.lead_id, &job.batch_id, job.integration), update)
+        .update(
+            &job_key(&job.lead_id, &job.batch_id, job.integration),
+            update,
+        )
         .await
     {
         Ok(_) => Ok(true),

@@ -33,7 +33,8 @@ pub enum Notification {
 impl Notification {
     pub fn batch_id(&self) -> &str {
         match self {
-            Notification::BatchFinished { batch_id, .. } | Notification::DispatchFailed { batch_id, .. } => batch_id,
+            Notification::BatchFinished { batch_id, .. }
+            | Notification::DispatchFailed { batch_id, .. } => batch_id,
         }
     }
 
@@ -48,8 +49,12 @@ impl Notification {
     fn headline(&self, lang: Lang) -> &'static str {
         let t = lang.texts();
         match self {
-            Notification::BatchFinished { status: s, .. } if s == status::COMPLETED => t.batch_completed,
-            Notification::BatchFinished { status: s, .. } if s == status::PARTIAL => t.batch_partial,
+            Notification::BatchFinished { status: s, .. } if s == status::COMPLETED => {
+                t.batch_completed
+            }
+            Notification::BatchFinished { status: s, .. } if s == status::PARTIAL => {
+                t.batch_partial
+            }
             Notification::BatchFinished { .. } => t.batch_failed,
             Notification::DispatchFailed { .. } => t.dispatch_failed,
         }
@@ -59,14 +64,35 @@ impl Notification {
         let t = lang.texts();
         let esc = |s: &str| if html { escape_html(s) } else { s.to_string() };
         match self {
-            Notification::BatchFinished { lead_id, lead_name, succeeded, failed, errors, .. } => {
-                let mut lines = vec![format!("{} {} {}", t.lead_word, esc(lead_id), esc(lead_name))];
+            Notification::BatchFinished {
+                lead_id,
+                lead_name,
+                succeeded,
+                failed,
+                errors,
+                ..
+            } => {
+                let mut lines = vec![format!(
+                    "{} {} {}",
+                    t.lead_word,
+                    esc(lead_id),
+                    esc(lead_name)
+                )];
                 if !succeeded.is_empty() {
-                    lines.push(format!("{}: {}", t.delivered_to, esc(&succeeded.join(", "))));
+                    lines.push(format!(
+                        "{}: {}",
+                        t.delivered_to,
+                        esc(&succeeded.join(", "))
+                    ));
                 }
                 for name in failed {
                     let why = errors.get(name).map(String::as_str).unwrap_or_default();
-                    lines.push(format!("{}: {} — {}", t.not_delivered_to, esc(name), esc(why)));
+                    lines.push(format!(
+                        "{}: {} — {}",
+                        t.not_delivered_to,
+                        esc(name),
+                        esc(why)
+                    ));
                 }
                 lines
             }
@@ -78,7 +104,8 @@ impl Notification {
 
     pub fn subject(&self, lang: Lang) -> String {
         match self {
-            Notification::BatchFinished { lead_id, .. } | Notification::DispatchFailed { lead_id, .. } => {
+            Notification::BatchFinished { lead_id, .. }
+            | Notification::DispatchFailed { lead_id, .. } => {
                 format!("{} ({lead_id})", self.headline(lang))
             }
         }
@@ -101,9 +128,17 @@ impl Notification {
 /// A lead as a Telegram message (HTML parse mode, every value escaped).
 pub fn lead_telegram_html(lead_id: &str, lead: &Lead, lang: Lang) -> String {
     let t = lang.texts();
-    let mut lines = vec![format!("<b>{}</b> #{}", escape_html(t.new_lead), escape_html(lead_id))];
+    let mut lines = vec![format!(
+        "<b>{}</b> #{}",
+        escape_html(t.new_lead),
+        escape_html(lead_id)
+    )];
     for (label, value) in lead_fields(lead, lang) {
-        lines.push(format!("<b>{}:</b> {}", escape_html(label), escape_html(&value)));
+        lines.push(format!(
+            "<b>{}:</b> {}",
+            escape_html(label),
+            escape_html(&value)
+        ));
     }
     lines.join("\n")
 }
@@ -123,7 +158,12 @@ pub fn lead_fields(lead: &Lead, lang: Lang) -> Vec<(&'static str, String)> {
     push(t.comment, &lead.comment);
     push(t.source, &lead.source);
     if !lead.utm.is_empty() {
-        let utm = lead.utm.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let utm = lead
+            .utm
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push((t.utm, utm));
     }
     for (k, v) in &lead.fields {

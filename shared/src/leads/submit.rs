@@ -51,7 +51,10 @@ pub struct Submission {
     pub jobs: Vec<(Target, u32)>,
 }
 
-fn obj<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<&'a Map<String, Value>>, FieldError> {
+fn obj<'a>(
+    v: Option<&'a Value>,
+    field: &str,
+) -> Result<Option<&'a Map<String, Value>>, FieldError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -59,7 +62,11 @@ fn obj<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<&'a Map<String, V
     }
 }
 
-fn text(m: Option<&Map<String, Value>>, key: &str, field: &str) -> Result<Option<String>, FieldError> {
+fn text(
+    m: Option<&Map<String, Value>>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, FieldError> {
     match m.and_then(|m| m.get(key)) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -122,7 +129,10 @@ fn check_emails(list: &[String], field: &str) -> Result<(), FieldError> {
     }
     for (i, e) in list.iter().enumerate() {
         if !crate::ports::mailer::looks_like_address(e) {
-            return Err(bad(format!("{field}[{i}]"), format!("{e:?} is not an e-mail address")));
+            return Err(bad(
+                format!("{field}[{i}]"),
+                format!("{e:?} is not an e-mail address"),
+            ));
         }
     }
     Ok(())
@@ -132,7 +142,10 @@ fn email_list(v: Option<&Value>, field: &str) -> Result<Option<Vec<String>>, Fie
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
-            s.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect(),
+            s.split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
         )),
         Some(Value::Array(items)) => items
             .iter()
@@ -166,7 +179,10 @@ fn check_lead(lead: &Lead) -> Result<(), FieldError> {
     if let Some(email) = lead.email.as_deref().filter(|e| !e.is_empty())
         && !crate::ports::mailer::looks_like_address(email)
     {
-        return Err(bad("lead.email", format!("{email:?} is not an e-mail address")));
+        return Err(bad(
+            "lead.email",
+            format!("{email:?} is not an e-mail address"),
+        ));
     }
     if let Some(phone) = lead.phone.as_deref().filter(|p| !p.is_empty()) {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
@@ -174,12 +190,20 @@ fn check_lead(lead: &Lead) -> Result<(), FieldError> {
             .chars()
             .all(|c| c.is_ascii_digit() || " +-()./".contains(c));
         if !allowed || !(5..=15).contains(&digits) {
-            return Err(bad("lead.phone", format!("{phone:?} is not a phone number")));
+            return Err(bad(
+                "lead.phone",
+                format!("{phone:?} is not a phone number"),
+            ));
         }
     }
-    let size = serde_json::to_vec(lead).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(lead)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_LEAD_BYTES {
-        return Err(bad("lead", format!("is larger than {MAX_LEAD_BYTES} bytes")));
+        return Err(bad(
+            "lead",
+            format!("is larger than {MAX_LEAD_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
@@ -189,11 +213,18 @@ fn lead_id_of(v: Option<&Value>) -> Result<Option<String>, FieldError> {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) if n.is_u64() => n.to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(bad("lead_id", "must be a string or a positive whole number")),
+        Some(_) => {
+            return Err(bad(
+                "lead_id",
+                "must be a string or a positive whole number",
+            ));
+        }
     };
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     if !ok {
         return Err(bad("lead_id", "1 to 64 characters of A-Z a-z 0-9 - _ . :"));
     }
@@ -206,7 +237,9 @@ fn is_bot_token(t: &str) -> bool {
             !id.is_empty()
                 && id.chars().all(|c| c.is_ascii_digit())
                 && rest.len() >= 20
-                && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         }
         None => false,
     }
@@ -275,25 +308,44 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
             )
         })?;
         if !seen.insert(kind) {
-            return Err(bad(format!("{field}.type"), format!("{kind} is listed twice")));
+            return Err(bad(
+                format!("{field}.type"),
+                format!("{kind} is listed twice"),
+            ));
         }
         let settings = obj(entry.get("settings"), &format!("{field}.settings"))?;
         let tries = match int(Some(entry), "tries", &field)? {
             None => defaults.tries.clamp(1, MAX_TRIES),
             Some(t) if (1..=i64::from(MAX_TRIES)).contains(&t) => t as u32,
-            Some(_) => return Err(bad(format!("{field}.tries"), format!("must be 1 to {MAX_TRIES}"))),
+            Some(_) => {
+                return Err(bad(
+                    format!("{field}.tries"),
+                    format!("must be 1 to {MAX_TRIES}"),
+                ));
+            }
         };
         let cred_field = format!("credentials.{kind}");
         let creds = obj(credentials.and_then(|c| c.get(kind.as_str())), &cred_field)?;
         let settings_field = format!("{field}.settings");
-        let both = [(creds, cred_field.as_str()), (settings, settings_field.as_str())];
+        let both = [
+            (creds, cred_field.as_str()),
+            (settings, settings_field.as_str()),
+        ];
         let target = match kind {
             Integration::Email => {
-                let (emails, from_field) = match email_list(creds.and_then(|c| c.get("emails")), &format!("{cred_field}.emails"))? {
+                let (emails, from_field) = match email_list(
+                    creds.and_then(|c| c.get("emails")),
+                    &format!("{cred_field}.emails"),
+                )? {
                     Some(l) => (l, format!("{cred_field}.emails")),
-                    None => match email_list(settings.and_then(|s| s.get("emails")), &format!("{settings_field}.emails"))? {
+                    None => match email_list(
+                        settings.and_then(|s| s.get("emails")),
+                        &format!("{settings_field}.emails"),
+                    )? {
                         Some(l) => (l, format!("{settings_field}.emails")),
-                        None if !defaults.lead_emails.is_empty() => (defaults.lead_emails.clone(), "LEAD_EMAILS".into()),
+                        None if !defaults.lead_emails.is_empty() => {
+                            (defaults.lead_emails.clone(), "LEAD_EMAILS".into())
+                        }
                         None => {
                             return Err(bad(
                                 format!("{cred_field}.emails"),
@@ -303,45 +355,85 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
                     },
                 };
                 check_emails(&emails, &from_field)?;
-                let template = first_text(&[(settings, &settings_field), (creds, &cred_field)], "template")?
-                    .unwrap_or_else(|| "new_lead".into());
+                let template = first_text(
+                    &[(settings, &settings_field), (creds, &cred_field)],
+                    "template",
+                )?
+                .unwrap_or_else(|| "new_lead".into());
                 if !TEMPLATES.contains(&template.as_str()) {
                     return Err(bad(
                         format!("{settings_field}.template"),
-                        format!("unknown template {template:?}; available: {}", TEMPLATES.join(", ")),
+                        format!(
+                            "unknown template {template:?}; available: {}",
+                            TEMPLATES.join(", ")
+                        ),
                     ));
                 }
                 let subject = first_text(&both, "subject")?;
-                if subject.as_ref().is_some_and(|s| s.chars().count() > 200 || s.contains(['\r', '\n'])) {
-                    return Err(bad(format!("{cred_field}.subject"), "one line of at most 200 characters"));
+                if subject
+                    .as_ref()
+                    .is_some_and(|s| s.chars().count() > 200 || s.contains(['\r', '\n']))
+                {
+                    return Err(bad(
+                        format!("{cred_field}.subject"),
+                        "one line of at most 200 characters",
+                    ));
                 }
-                Target::Email { emails, template, subject }
+                Target::Email {
+                    emails,
+                    template,
+                    subject,
+                }
             }
             Integration::Amocrm => {
                 let subdomain = first_text(&[(creds, &cred_field)], "subdomain")?
                     .or_else(|| defaults.amocrm_subdomain.clone());
                 match &subdomain {
                     None => {
-                        return Err(bad(format!("{cred_field}.subdomain"), "missing, and AMOCRM_SUBDOMAIN is not configured"));
+                        return Err(bad(
+                            format!("{cred_field}.subdomain"),
+                            "missing, and AMOCRM_SUBDOMAIN is not configured",
+                        ));
                     }
-                    Some(s) if !(1..=63).contains(&s.len())
-                        || !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+                    Some(s)
+                        if !(1..=63).contains(&s.len())
+                            || !s.chars().all(|c| {
+                                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+                            }) =>
                     {
-                        return Err(bad(format!("{cred_field}.subdomain"), "lower-case letters, digits and - only (the part before .amocrm.ru)"));
+                        return Err(bad(
+                            format!("{cred_field}.subdomain"),
+                            "lower-case letters, digits and - only (the part before .amocrm.ru)",
+                        ));
                     }
                     Some(_) => {}
                 }
                 let access_token = first_text(&[(creds, &cred_field)], "access_token")?.map(Secret);
                 if access_token.is_none() && !defaults.amocrm_access_token {
-                    return Err(bad(format!("{cred_field}.access_token"), "missing, and AMOCRM_ACCESS_TOKEN is not configured"));
+                    return Err(bad(
+                        format!("{cred_field}.access_token"),
+                        "missing, and AMOCRM_ACCESS_TOKEN is not configured",
+                    ));
                 }
                 let tags = match settings.and_then(|s| s.get("tags")) {
                     None | Some(Value::Null) => Vec::new(),
                     Some(Value::Array(t)) => t
                         .iter()
-                        .map(|v| v.as_str().map(String::from).ok_or_else(|| bad(format!("{settings_field}.tags"), "must be a list of strings")))
+                        .map(|v| {
+                            v.as_str().map(String::from).ok_or_else(|| {
+                                bad(
+                                    format!("{settings_field}.tags"),
+                                    "must be a list of strings",
+                                )
+                            })
+                        })
                         .collect::<Result<_, _>>()?,
-                    Some(_) => return Err(bad(format!("{settings_field}.tags"), "must be a list of strings")),
+                    Some(_) => {
+                        return Err(bad(
+                            format!("{settings_field}.tags"),
+                            "must be a list of strings",
+                        ));
+                    }
                 };
                 Target::Amocrm {
                     // Only a subdomain from the request is stored; the default stays in config.
@@ -357,20 +449,40 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
                 let bot_token = first_text(&[(creds, &cred_field)], "bot_token")?;
                 match &bot_token {
                     Some(t) if !is_bot_token(t) => {
-                        return Err(bad(format!("{cred_field}.bot_token"), "is not a Telegram bot token (digits:letters)"));
+                        return Err(bad(
+                            format!("{cred_field}.bot_token"),
+                            "is not a Telegram bot token (digits:letters)",
+                        ));
                     }
                     None if !defaults.telegram_bot_token => {
-                        return Err(bad(format!("{cred_field}.bot_token"), "missing, and TELEGRAM_BOT_TOKEN is not configured"));
+                        return Err(bad(
+                            format!("{cred_field}.bot_token"),
+                            "missing, and TELEGRAM_BOT_TOKEN is not configured",
+                        ));
                     }
                     _ => {}
                 }
-                let chat_id = first_text(&[(settings, &settings_field), (creds, &cred_field)], "chat_id")?
-                    .or_else(|| defaults.telegram_chat_id.clone())
-                    .ok_or_else(|| bad(format!("{settings_field}.chat_id"), "missing, and TELEGRAM_CHAT_ID is not configured"))?;
+                let chat_id = first_text(
+                    &[(settings, &settings_field), (creds, &cred_field)],
+                    "chat_id",
+                )?
+                .or_else(|| defaults.telegram_chat_id.clone())
+                .ok_or_else(|| {
+                    bad(
+                        format!("{settings_field}.chat_id"),
+                        "missing, and TELEGRAM_CHAT_ID is not configured",
+                    )
+                })?;
                 if !is_chat_id(&chat_id) {
-                    return Err(bad(format!("{settings_field}.chat_id"), "a numeric chat id or @channel_username"));
+                    return Err(bad(
+                        format!("{settings_field}.chat_id"),
+                        "a numeric chat id or @channel_username",
+                    ));
                 }
-                Target::Telegram { bot_token: bot_token.map(Secret), chat_id }
+                Target::Telegram {
+                    bot_token: bot_token.map(Secret),
+                    chat_id,
+                }
             }
             Integration::Bitrix24 => {
                 let url = first_text(&[(creds, &cred_field)], "webhook_url")?;
@@ -378,11 +490,17 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
                     Some(u) => {
                         check_url(u, &format!("{cred_field}.webhook_url"))?;
                         if !u.contains("/rest/") {
-                            return Err(bad(format!("{cred_field}.webhook_url"), "an inbound webhook URL looks like https://<portal>.bitrix24.ru/rest/<user>/<code>/"));
+                            return Err(bad(
+                                format!("{cred_field}.webhook_url"),
+                                "an inbound webhook URL looks like https://<portal>.bitrix24.ru/rest/<user>/<code>/",
+                            ));
                         }
                     }
                     None if !defaults.bitrix24_webhook_url => {
-                        return Err(bad(format!("{cred_field}.webhook_url"), "missing, and BITRIX24_WEBHOOK_URL is not configured"));
+                        return Err(bad(
+                            format!("{cred_field}.webhook_url"),
+                            "missing, and BITRIX24_WEBHOOK_URL is not configured",
+                        ));
                     }
                     None => {}
                 }
@@ -402,7 +520,11 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
         };
         jobs.push((target, tries));
     }
-    Ok(Submission { lead_id, lead, jobs })
+    Ok(Submission {
+        lead_id,
+        lead,
+        jobs,
+    })
 }
 
 /// What the API answers about a batch.
@@ -485,7 +607,11 @@ pub async fn submit(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let batch_id = uuid::Uuid::now_v7().to_string();
-    let expected: Vec<String> = sub.jobs.iter().map(|(t, _)| t.integration().to_string()).collect();
+    let expected: Vec<String> = sub
+        .jobs
+        .iter()
+        .map(|(t, _)| t.integration().to_string())
+        .collect();
 
     let mut ops = Vec::new();
     let lead_record = LeadRecord {
@@ -519,7 +645,10 @@ pub async fn submit(
     batch_item.remove("failed");
     batch_item.insert("expected".into(), AttributeValue::Ss(expected.clone()));
     batch_item.insert("gsi1pk".into(), AttributeValue::S(PROCESSING_INDEX.into()));
-    batch_item.insert("gsi1sk".into(), AttributeValue::S(format!("{at}#{batch_id}")));
+    batch_item.insert(
+        "gsi1sk".into(),
+        AttributeValue::S(format!("{at}#{batch_id}")),
+    );
     ops.push(TxOp::Put {
         item: batch_item,
         cond: Some(Cond::item_absent()),
@@ -596,7 +725,10 @@ pub async fn submit(
             error: e.to_string(),
         };
         if let Ok(body) = serde_json::to_string(&note)
-            && let Err(e) = deps.queue.send(crate::queues::NOTIFICATIONS, OutMessage::new(body)).await
+            && let Err(e) = deps
+                .queue
+                .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
+                .await
         {
             tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
         }
@@ -653,7 +785,9 @@ pub async fn dispatch(deps: &Deps, refs: &[JobRef]) -> Result<(), DispatchError>
         deps.table
             .update(
                 &batch_key(&first.lead_id, &first.batch_id),
-                Update::new().set("dispatched_at", at).when(Cond::item_exists()),
+                Update::new()
+                    .set("dispatched_at", at)
+                    .when(Cond::item_exists()),
             )
             .await
             .map_err(|e| DispatchError(e.to_string()))?;
@@ -711,4 +845,3 @@ pub async fn lead_status(deps: &Deps, lead_id: &str) -> Result<Option<Value>, St
         "integrations": integrations,
     })))
 }
-

@@ -48,11 +48,16 @@ pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepEr
             .iter()
             .filter(|j| j.status != status::SUCCEEDED && j.status != status::FAILED)
             .collect();
-        if batch.dispatched_at.is_none() && batch.created_at < undispatched_before && !open.is_empty() {
+        if batch.dispatched_at.is_none()
+            && batch.created_at < undispatched_before
+            && !open.is_empty()
+        {
             let refs: Vec<JobRef> = open.iter().map(|j| job_ref(j)).collect();
             match super::submit::dispatch(deps, &refs).await {
                 Ok(()) => report.redispatched += 1,
-                Err(e) => tracing::warn!(lead_id = %batch.lead_id, error = %e, "re-dispatch failed; next sweep tries again"),
+                Err(e) => {
+                    tracing::warn!(lead_id = %batch.lead_id, error = %e, "re-dispatch failed; next sweep tries again")
+                }
             }
             continue;
         }
