@@ -3,6 +3,7 @@
 
 mod conformance;
 mod events;
+mod leads;
 mod plumbing;
 mod support;
 mod template;

@@ -254,7 +254,7 @@ impl Queue for SqsQueue {
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(max as i32)
-            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .wait_time_seconds(wait.as_millis().div_ceil(1000).min(20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .message_attribute_names("All")

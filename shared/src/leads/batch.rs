@@ -109,7 +109,10 @@ async fn settle_and_notify(deps: &Deps, batch: BatchRecord) -> Result<(), TrackE
     if current.contains_key("notified_at") {
         return Ok(());
     }
-    let current: BatchRecord = from_item(current)?;
+    let mut current: BatchRecord = from_item(current)?;
+    // DynamoDB returns set members in no particular order; admins read a stable list.
+    current.succeeded.sort();
+    current.failed.sort();
     let lead_name = match deps.table.get(&lead_key(&batch.lead_id)).await? {
         Some(item) => from_item::<LeadRecord>(item)?.lead.display_name(),
         None => String::new(),
