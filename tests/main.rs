@@ -3,6 +3,7 @@
 
 mod conformance;
 mod events;
+mod lead_api;
 mod leads;
 mod plumbing;
 mod support;

@@ -35,6 +35,17 @@ impl EmbeddedTable {
         Self { db, clock }
     }
 
+    /// How many items are stored, expired ones included.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.db
+            .call(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM items", [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(db_err)
+            })
+            .await
+    }
+
     /// Physically removes expired items (DynamoDB does this in the background).
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_secs();
