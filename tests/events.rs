@@ -1,13 +1,23 @@
 //! Every sample in events/ is replayed through its function's handler, exactly as Lambda
-//! would deliver it, and what comes back is checked.
+//! would deliver it, and what it did is checked.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use serde_json::Value;
 use zayavka::deps::Deps;
 use zayavka::http::dispatch;
+use zayavka::leads::submit::{Submission, batch_ops};
+use zayavka::leads::{Integration, Lead, LeadRecord, Target};
+use zayavka::ports::Queue;
+use zayavka::ports::table::from_item;
 
-use crate::support::embedded;
+use crate::leads::Fakes;
+use crate::support::{embedded, test_env};
+
+const BATCH: &str = "01935a1c-7d2e-7c3a-9f00-000000000001";
 
 fn events_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,14 +26,25 @@ fn events_dir() -> std::path::PathBuf {
         .join("events")
 }
 
-/// What each sample must produce: (function, file, status, a JSON field that must match).
-const EXPECTED: &[(&str, &str, u16, (&str, &str))] = &[
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(events_dir().join(rel)).unwrap_or_else(|e| panic!("events/{rel}: {e}"))
+}
+
+/// What each HTTP sample must produce: (function, file, status, a JSON field and its value).
+const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
     (
         "lead-submit",
         "health.json",
         200,
         ("function", "lead-submit"),
     ),
+    (
+        "lead-submit",
+        "send-batch.json",
+        202,
+        ("lead_id", "site-1001"),
+    ),
+    ("lead-submit", "status.json", 200, ("status", "processing")),
     (
         "support-form",
         "health.json",
@@ -44,47 +65,237 @@ const EXPECTED: &[(&str, &str, u16, (&str, &str))] = &[
     ),
 ];
 
+async fn seed(deps: &Deps, lead_id: &str, targets: Vec<Target>) {
+    let sub = Submission {
+        lead_id: Some(lead_id.into()),
+        lead: Lead {
+            name: Some("Глеб Титов".into()),
+            phone: Some("+79990001122".into()),
+            ..Lead::default()
+        },
+        jobs: targets.into_iter().map(|t| (t, 3)).collect(),
+    };
+    let ops = batch_ops(lead_id, BATCH, &sub, deps.clock.now_ms(), None).unwrap();
+    deps.table.transact(ops).await.unwrap();
+}
+
+fn targets(f: &Fakes) -> Vec<Target> {
+    use zayavka::leads::Secret;
+    vec![
+        Target::Email {
+            emails: vec!["sales@example.com".into()],
+            template: "new_lead".into(),
+            subject: None,
+        },
+        Target::Amocrm {
+            subdomain: Some("acme".into()),
+            access_token: Some(Secret("amo-token-123".into())),
+            pipeline_id: None,
+            status_id: None,
+            responsible_user_id: None,
+            tags: Vec::new(),
+        },
+        Target::Telegram {
+            bot_token: Some(Secret("123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ".into())),
+            chat_id: "-100123".into(),
+        },
+        Target::Bitrix24 {
+            webhook_url: Some(Secret(format!("{}/rest/1/abc/", f.bitrix.uri()))),
+            source_id: None,
+            assigned_by_id: None,
+        },
+        Target::Webhook {
+            url: format!("{}/hook", f.hook.uri()),
+            secret: None,
+        },
+    ]
+}
+
+async fn job_status(deps: &Deps, lead_id: &str, i: Integration) -> String {
+    let item = deps
+        .table
+        .get(&zayavka::leads::job_key(lead_id, BATCH, i))
+        .await
+        .unwrap()
+        .unwrap();
+    match &item["status"] {
+        zayavka::ports::AttributeValue::S(s) => s.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn every_sample_event_replays_through_its_handler() {
     let store = embedded(zayavka::queues::catalogue());
     let deps = Deps::embedded(&store.parts, Arc::new(zayavka::ports::SystemClock));
-    let registry =
-        zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
-    let mut replayed = 0;
-    for f in &registry.http {
-        let dir = events_dir().join(f.name());
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|_| panic!("events/{} is missing", f.name()))
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    let f = Fakes::start().await;
+    f.all_succeed().await;
+    let env = test_env(&[
+        ("AMOCRM_BASE_URL", &f.amo.uri()),
+        ("TELEGRAM_API_BASE", &f.telegram.uri()),
+        ("NOTIFY_EMAILS", "admin@example.com"),
+    ]);
+    let registry = zayavka_cli::serve::functions(&deps, &env, "zayavka-").unwrap();
+    let mut replayed = BTreeSet::new();
+
+    // HTTP functions, in file order (send-batch before status).
+    for func in &registry.http {
+        let dir = events_dir().join(func.name());
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|_| panic!("events/{} is missing", func.name()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
             .collect();
         files.sort();
-        assert!(!files.is_empty(), "events/{} has no sample", f.name());
         for file in files {
-            let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
-            let (_, _, status, (field, value)) = EXPECTED
+            let (_, _, status, (field, value)) = HTTP
                 .iter()
-                .find(|(func, name, _, _)| *func == f.name() && *name == file_name)
-                .unwrap_or_else(|| panic!("no expectation for events/{}/{file_name}", f.name()));
-            let raw = std::fs::read_to_string(&file).unwrap();
-            let event: ApiGatewayV2httpRequest = serde_json::from_str(&raw)
-                .unwrap_or_else(|e| panic!("{}: not an API Gateway v2 event: {e}", file.display()));
-            let response = dispatch(f.as_ref(), event).await;
-            assert_eq!(
-                response.status_code,
-                *status,
-                "{}: {}",
-                file.display(),
-                response.body
-            );
-            let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
-            assert_eq!(body[field], *value, "{}", file.display());
-            replayed += 1;
+                .find(|(fname, name, _, _)| *fname == func.name() && *name == file)
+                .unwrap_or_else(|| panic!("no expectation for events/{}/{file}", func.name()));
+            let event: ApiGatewayV2httpRequest =
+                serde_json::from_str(&read(&format!("{}/{file}", func.name())))
+                    .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 event: {e}"));
+            let r = dispatch(func.as_ref(), event).await;
+            assert_eq!(r.status_code, *status, "{}/{file}: {}", func.name(), r.body);
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body[field], *value, "{}/{file}", func.name());
+            replayed.insert(format!("{}/{file}", func.name()));
         }
     }
+    // The submitted sample queued its two jobs.
     assert_eq!(
-        replayed,
-        EXPECTED.len(),
-        "every expectation has its sample file"
+        store
+            .parts
+            .queue
+            .stats("integration-email")
+            .await
+            .unwrap()
+            .visible,
+        1
     );
+    assert_eq!(
+        store
+            .parts
+            .queue
+            .stats("integration-webhook")
+            .await
+            .unwrap()
+            .visible,
+        1
+    );
+
+    let worker = |name: &str| {
+        registry
+            .workers
+            .iter()
+            .find(|w| w.name() == name)
+            .unwrap_or_else(|| panic!("no worker {name}"))
+            .clone()
+    };
+    let sqs = |rel: &str| -> SqsEvent {
+        serde_json::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: not an SQS event: {e}"))
+    };
+
+    // integration-worker: one sample per integration; each delivers and succeeds.
+    seed(&deps, "lead-123", targets(&f)).await;
+    let integrations = worker("integration-worker");
+    for i in Integration::ALL {
+        let rel = format!("integration-worker/sqs-{i}.json");
+        let response = integrations.handle(sqs(&rel)).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{rel}: {:?}",
+            response.batch_item_failures
+        );
+        assert_eq!(job_status(&deps, "lead-123", i).await, "succeeded", "{rel}");
+        replayed.insert(rel);
+    }
+    assert_eq!(
+        store
+            .parts
+            .queue
+            .stats("batch-results")
+            .await
+            .unwrap()
+            .visible,
+        5,
+        "one outcome per job"
+    );
+    assert_eq!(f.amo.received_requests().await.unwrap().len(), 1);
+    assert_eq!(f.bitrix.received_requests().await.unwrap().len(), 1);
+    assert_eq!(f.hook.received_requests().await.unwrap().len(), 1);
+
+    // batch-tracker: an outcome, then a dead-lettered job; the batch settles as partial.
+    let webhook_only = targets(&f)
+        .into_iter()
+        .filter(|t| matches!(t, Target::Email { .. } | Target::Webhook { .. }))
+        .collect();
+    seed(&deps, "lead-124", webhook_only).await;
+    let tracker = worker("batch-tracker");
+    for rel in [
+        "batch-tracker/sqs-batch-results.json",
+        "batch-tracker/sqs-dead-letter.json",
+    ] {
+        let response = tracker.handle(sqs(rel)).await;
+        assert!(response.batch_item_failures.is_empty(), "{rel}");
+        replayed.insert(rel.to_string());
+    }
+    assert_eq!(
+        job_status(&deps, "lead-124", Integration::Webhook).await,
+        "failed"
+    );
+    let lead: LeadRecord = from_item(
+        deps.table
+            .get(&zayavka::leads::lead_key("lead-124"))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lead.status, "partial");
+    assert_eq!(
+        store
+            .parts
+            .queue
+            .stats("notifications")
+            .await
+            .unwrap()
+            .visible,
+        1
+    );
+
+    // notification-worker: the admins get the e-mail.
+    let rel = "notification-worker/sqs-notification.json";
+    let response = worker("notification-worker").handle(sqs(rel)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let outbox: Vec<String> = std::fs::read_dir(store._dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        outbox.iter().any(|m| m.contains("admin@example.com")),
+        "{outbox:?}"
+    );
+    replayed.insert(rel.to_string());
+
+    // sweeper: the scheduled event runs one sweep and reports it.
+    let rel = "sweeper/scheduled.json";
+    let _event: Value = serde_json::from_str(&read(rel)).unwrap();
+    let report = registry.scheduled[0].run().await.unwrap();
+    assert!(report["open_batches"].as_u64().is_some(), "{report}");
+    replayed.insert(rel.to_string());
+
+    // Nothing in events/ was left out.
+    let mut all = BTreeSet::new();
+    for dir in std::fs::read_dir(events_dir()).unwrap() {
+        let dir = dir.unwrap();
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            all.insert(format!(
+                "{}/{}",
+                dir.file_name().to_string_lossy(),
+                file.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    assert_eq!(all, replayed);
 }

@@ -27,7 +27,13 @@ fn api(extra: &[(&str, &str)]) -> Api {
 }
 
 impl Api {
-    async fn call(&self, route: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+    async fn call(
+        &self,
+        route: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut params = std::collections::BTreeMap::new();
         if let Some(id) = path.strip_prefix("/api/leads/") {
             params.insert("lead_id".to_string(), id.to_string());
@@ -38,7 +44,10 @@ impl Api {
             path,
             raw_query: "",
             query: Vec::new(),
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             path_params: params,
             body,
             source_ip: "203.0.113.9",
@@ -46,7 +55,10 @@ impl Api {
         })
         .unwrap();
         let r = dispatch(self.f.as_ref(), event).await;
-        (r.status_code, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+        (
+            r.status_code,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
     }
 
     async fn submit(&self, body: &Value) -> (u16, Value) {
@@ -62,10 +74,21 @@ impl Api {
 
     /// Nothing in the table, nothing in any queue.
     async fn nothing_stored(&self) {
-        assert_eq!(self.store.parts.table.count().await.unwrap(), 0, "items were stored");
+        assert_eq!(
+            self.store.parts.table.count().await.unwrap(),
+            0,
+            "items were stored"
+        );
         for spec in zayavka::queues::catalogue() {
-            let s = zayavka::ports::Queue::stats(&self.store.parts.queue, &spec.name).await.unwrap();
-            assert_eq!(s.visible + s.delayed + s.in_flight, 0, "{} has messages", spec.name);
+            let s = zayavka::ports::Queue::stats(&self.store.parts.queue, &spec.name)
+                .await
+                .unwrap();
+            assert_eq!(
+                s.visible + s.delayed + s.in_flight,
+                0,
+                "{} has messages",
+                spec.name
+            );
         }
     }
 }
@@ -82,14 +105,28 @@ fn good() -> Value {
 async fn a_missing_or_wrong_key_is_401_and_stores_nothing() {
     let a = api(&[]);
     let body = serde_json::to_vec(&good()).unwrap();
-    let (s, v) = a.call(lead_submit::SUBMIT, "/api/integrations/send-batch", &body, &[]).await;
+    let (s, v) = a
+        .call(
+            lead_submit::SUBMIT,
+            "/api/integrations/send-batch",
+            &body,
+            &[],
+        )
+        .await;
     assert_eq!(s, 401);
     assert_eq!(v["error"]["code"], "unauthorized");
     let (s, _) = a
-        .call(lead_submit::SUBMIT, "/api/integrations/send-batch", &body, &[("authorization", "Bearer wrong-key-0123456789")])
+        .call(
+            lead_submit::SUBMIT,
+            "/api/integrations/send-batch",
+            &body,
+            &[("authorization", "Bearer wrong-key-0123456789")],
+        )
         .await;
     assert_eq!(s, 401);
-    let (s, _) = a.call(lead_submit::STATUS, "/api/leads/L-1", b"", &[]).await;
+    let (s, _) = a
+        .call(lead_submit::STATUS, "/api/leads/L-1", b"", &[])
+        .await;
     assert_eq!(s, 401);
     a.nothing_stored().await;
 }
@@ -99,13 +136,23 @@ async fn malformed_and_oversized_bodies_are_400_and_413() {
     let a = api(&[]);
     let auth = format!("Bearer {TEST_API_KEY}");
     let (s, v) = a
-        .call(lead_submit::SUBMIT, "/api/integrations/send-batch", b"{\"lead\": ", &[("authorization", &auth)])
+        .call(
+            lead_submit::SUBMIT,
+            "/api/integrations/send-batch",
+            b"{\"lead\": ",
+            &[("authorization", &auth)],
+        )
         .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["error"]["code"], "malformed");
     let huge = vec![b' '; 257 * 1024];
     let (s, v) = a
-        .call(lead_submit::SUBMIT, "/api/integrations/send-batch", &huge, &[("authorization", &auth)])
+        .call(
+            lead_submit::SUBMIT,
+            "/api/integrations/send-batch",
+            &huge,
+            &[("authorization", &auth)],
+        )
         .await;
     assert_eq!(s, 413, "{v}");
     a.nothing_stored().await;
@@ -115,26 +162,86 @@ async fn malformed_and_oversized_bodies_are_400_and_413() {
 async fn every_invalid_field_is_named_in_a_422() {
     let a = api(&[]);
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"lead": {"name": "x"}, "integrations": []}), "integrations"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "fax"}]}), "integrations[0].type"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}, {"type": "webhook", "settings": {"url": "https://b.example"}}]}), "integrations[1].type"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "telegram", "settings": {"chat_id": "1"}}]}), "credentials.telegram.bot_token"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "amocrm"}]}), "credentials.amocrm.subdomain"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "amocrm"}], "credentials": {"amocrm": {"subdomain": "acme"}}}), "credentials.amocrm.access_token"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "bitrix24"}]}), "credentials.bitrix24.webhook_url"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "email"}], "credentials": {"email": {"emails": ["not-an-address"]}}}), "credentials.email.emails[0]"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "email"}]}), "credentials.email.emails"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "ftp://files.example"}}]}), "integrations[0].settings.url"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "http://hooks.example.com"}}]}), "integrations[0].settings.url"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook"}]}), "integrations[0].settings.url"),
-        (json!({"lead": {"name": "x", "email": "nope"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}), "lead.email"),
-        (json!({"lead": {"phone": "call me"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}), "lead.phone"),
-        (json!({"lead": {}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}), "lead"),
-        (json!({"lead": {"name": "x", "nickname": "y"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}), "lead"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}, "tries": 0}]}), "integrations[0].tries"),
-        (json!({"lead_id": "has space", "lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}), "lead_id"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}], "credentials": {"fax": {}}}), "credentials.fax"),
-        (json!({"lead": {"name": "x"}, "integrations": [{"type": "email", "settings": {"template": "nope"}}], "credentials": {"email": {"emails": ["a@example.com"]}}}), "integrations[0].settings.template"),
+        (
+            json!({"lead": {"name": "x"}, "integrations": []}),
+            "integrations",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "fax"}]}),
+            "integrations[0].type",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}, {"type": "webhook", "settings": {"url": "https://b.example"}}]}),
+            "integrations[1].type",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "telegram", "settings": {"chat_id": "1"}}]}),
+            "credentials.telegram.bot_token",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "amocrm"}]}),
+            "credentials.amocrm.subdomain",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "amocrm"}], "credentials": {"amocrm": {"subdomain": "acme"}}}),
+            "credentials.amocrm.access_token",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "bitrix24"}]}),
+            "credentials.bitrix24.webhook_url",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "email"}], "credentials": {"email": {"emails": ["not-an-address"]}}}),
+            "credentials.email.emails[0]",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "email"}]}),
+            "credentials.email.emails",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "ftp://files.example"}}]}),
+            "integrations[0].settings.url",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "http://hooks.example.com"}}]}),
+            "integrations[0].settings.url",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook"}]}),
+            "integrations[0].settings.url",
+        ),
+        (
+            json!({"lead": {"name": "x", "email": "nope"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}),
+            "lead.email",
+        ),
+        (
+            json!({"lead": {"phone": "call me"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}),
+            "lead.phone",
+        ),
+        (
+            json!({"lead": {}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}),
+            "lead",
+        ),
+        (
+            json!({"lead": {"name": "x", "nickname": "y"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}),
+            "lead",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}, "tries": 0}]}),
+            "integrations[0].tries",
+        ),
+        (
+            json!({"lead_id": "has space", "lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}]}),
+            "lead_id",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": "https://a.example"}}], "credentials": {"fax": {}}}),
+            "credentials.fax",
+        ),
+        (
+            json!({"lead": {"name": "x"}, "integrations": [{"type": "email", "settings": {"template": "nope"}}], "credentials": {"email": {"emails": ["a@example.com"]}}}),
+            "integrations[0].settings.template",
+        ),
         (json!(["not", "an", "object"]), "body"),
     ];
     for (body, field) in cases {
@@ -142,14 +249,21 @@ async fn every_invalid_field_is_named_in_a_422() {
         assert_eq!(s, 422, "{body} -> {v}");
         assert_eq!(v["error"]["code"], "invalid");
         let message = v["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(&format!("{field}:")), "{body}: expected {field}, got {message}");
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body}: expected {field}, got {message}"
+        );
     }
     a.nothing_stored().await;
 }
 
 #[tokio::test]
 async fn defaults_from_the_environment_stand_in_for_missing_credentials() {
-    let a = api(&[("TELEGRAM_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"), ("TELEGRAM_CHAT_ID", "-100500"), ("LEAD_EMAILS", "ops@example.com")]);
+    let a = api(&[
+        ("TELEGRAM_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        ("TELEGRAM_CHAT_ID", "-100500"),
+        ("LEAD_EMAILS", "ops@example.com"),
+    ]);
     let (s, v) = a
         .submit(&json!({"lead": {"name": "x"}, "integrations": [{"type": "telegram"}, {"type": "email"}]}))
         .await;
@@ -157,24 +271,40 @@ async fn defaults_from_the_environment_stand_in_for_missing_credentials() {
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
     // The default token is not copied into the table.
     let lead_id = v["lead_id"].as_str().unwrap();
-    let items = zayavka::ports::Table::query_all(&a.store.parts.table, Query::pk(format!("lead#{lead_id}"))).await.unwrap();
+    let items = zayavka::ports::Table::query_all(
+        &a.store.parts.table,
+        Query::pk(format!("lead#{lead_id}")),
+    )
+    .await
+    .unwrap();
     let dump = format!("{items:?}");
     assert!(!dump.contains("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "{dump}");
-    assert!(dump.contains("-100500") && dump.contains("ops@example.com"), "{dump}");
+    assert!(
+        dump.contains("-100500") && dump.contains("ops@example.com"),
+        "{dump}"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_lead_is_404() {
     let a = api(&[]);
     let auth = format!("Bearer {TEST_API_KEY}");
-    let (s, v) = a.call(lead_submit::STATUS, "/api/leads/nope", b"", &[("authorization", &auth)]).await;
+    let (s, v) = a
+        .call(
+            lead_submit::STATUS,
+            "/api/leads/nope",
+            b"",
+            &[("authorization", &auth)],
+        )
+        .await;
     assert_eq!(s, 404);
     assert_eq!(v["error"]["code"], "not_found");
 }
 
 #[test]
 fn the_function_will_not_start_without_api_keys() {
-    let env = std::collections::HashMap::from([("ZAYAVKA_API_KEYS".to_string(), "short".to_string())]);
+    let env =
+        std::collections::HashMap::from([("ZAYAVKA_API_KEYS".to_string(), "short".to_string())]);
     let err = lead_submit::Config::read(&env).unwrap_err().to_string();
     assert!(err.contains("at least 16 characters"), "{err}");
     let empty = std::collections::HashMap::new();

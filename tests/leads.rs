@@ -25,7 +25,7 @@ pub struct Fakes {
 }
 
 impl Fakes {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         Self {
             amo: MockServer::start().await,
             bitrix: MockServer::start().await,
@@ -34,7 +34,7 @@ impl Fakes {
         }
     }
 
-    async fn all_succeed(&self) {
+    pub async fn all_succeed(&self) {
         Mock::given(method("POST"))
             .and(path("/api/v4/leads/complex"))
             .and(header("authorization", "Bearer amo-token-123"))

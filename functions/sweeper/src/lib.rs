@@ -23,12 +23,12 @@ impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let minutes: f64 = r.parse_or("JOB_TIMEOUT_MINUTES", 30.0);
-        if !(minutes > 0.0) {
+        if minutes.is_nan() || minutes <= 0.0 {
             r.problem("JOB_TIMEOUT_MINUTES must be above 0");
         }
         let redispatch: u64 = r.parse_or("REDISPATCH_AFTER_SECONDS", 60);
         let every: f64 = r.parse_or("SWEEP_INTERVAL_SECONDS", 60.0);
-        if !(every > 0.0) {
+        if every.is_nan() || every <= 0.0 {
             r.problem("SWEEP_INTERVAL_SECONDS must be above 0");
         }
         r.finish()?;

@@ -76,7 +76,7 @@ impl WorkerConfig {
                 ),
             ],
         };
-        if cfg.rates.iter().any(|(_, r)| !(*r >= 0.0)) {
+        if cfg.rates.iter().any(|(_, r)| r.is_nan() || *r < 0.0) {
             env.problem("*_RATE_PER_SECOND values must be 0 (no limit) or more");
         }
         if let Some(from) = &cfg.mail_from

@@ -601,18 +601,90 @@ pub async fn submit(
         return Ok((found, false));
     }
     let now = deps.clock.now_ms();
-    let at = timestamp(now);
     let lead_id = sub
         .lead_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let batch_id = uuid::Uuid::now_v7().to_string();
+    let ops = batch_ops(&lead_id, &batch_id, &sub, now, idempotency)?;
+    match deps.table.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent request with the same key or lead id won the race.
+            if let Some(key) = idempotency
+                && let Some(found) = by_idempotency_key(deps, key).await?
+            {
+                return Ok((found, false));
+            }
+            if let Some(found) = existing(deps, &lead_id).await? {
+                return Ok((found, false));
+            }
+            return Err(SubmitError::KeyConflict);
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let refs: Vec<JobRef> = sub
+        .jobs
+        .iter()
+        .map(|(t, _)| JobRef {
+            lead_id: lead_id.clone(),
+            batch_id: batch_id.clone(),
+            integration: t.integration(),
+        })
+        .collect();
+    if let Err(e) = dispatch(deps, &refs).await {
+        // Stored but not queued: the sweeper queues it again; the admins hear of it now.
+        tracing::error!(%lead_id, %batch_id, error = %e, "jobs stored but not queued; the sweeper will retry");
+        let note = super::notify::Notification::DispatchFailed {
+            lead_id: lead_id.clone(),
+            batch_id: batch_id.clone(),
+            error: e.to_string(),
+        };
+        if let Ok(body) = serde_json::to_string(&note)
+            && let Err(e) = deps
+                .queue
+                .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
+                .await
+        {
+            tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
+        }
+    }
+    Ok((
+        BatchView {
+            lead_id,
+            batch_id,
+            status: status::PROCESSING.into(),
+            jobs: sub
+                .jobs
+                .iter()
+                .map(|(t, _)| JobView {
+                    integration: t.integration(),
+                    status: status::PENDING.into(),
+                })
+                .collect(),
+        },
+        true,
+    ))
+}
+
+/// The writes that create a lead with its batch and jobs (and its idempotency record),
+/// applied as one transaction.
+pub fn batch_ops(
+    lead_id: &str,
+    batch_id: &str,
+    sub: &Submission,
+    now: i64,
+    idempotency: Option<&str>,
+) -> Result<Vec<TxOp>, StoreError> {
+    let at = timestamp(now);
+    let lead_id = lead_id.to_string();
+    let batch_id = batch_id.to_string();
     let expected: Vec<String> = sub
         .jobs
         .iter()
         .map(|(t, _)| t.integration().to_string())
         .collect();
-
     let mut ops = Vec::new();
     let lead_record = LeadRecord {
         lead_id: lead_id.clone(),
@@ -690,65 +762,7 @@ pub async fn submit(
             cond: Some(Cond::item_absent()),
         });
     }
-    match deps.table.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            // A concurrent request with the same key or lead id won the race.
-            if let Some(key) = idempotency
-                && let Some(found) = by_idempotency_key(deps, key).await?
-            {
-                return Ok((found, false));
-            }
-            if let Some(found) = existing(deps, &lead_id).await? {
-                return Ok((found, false));
-            }
-            return Err(SubmitError::KeyConflict);
-        }
-        Err(e) => return Err(e.into()),
-    }
-
-    let refs: Vec<JobRef> = sub
-        .jobs
-        .iter()
-        .map(|(t, _)| JobRef {
-            lead_id: lead_id.clone(),
-            batch_id: batch_id.clone(),
-            integration: t.integration(),
-        })
-        .collect();
-    if let Err(e) = dispatch(deps, &refs).await {
-        // Stored but not queued: the sweeper queues it again; the admins hear of it now.
-        tracing::error!(%lead_id, %batch_id, error = %e, "jobs stored but not queued; the sweeper will retry");
-        let note = super::notify::Notification::DispatchFailed {
-            lead_id: lead_id.clone(),
-            batch_id: batch_id.clone(),
-            error: e.to_string(),
-        };
-        if let Ok(body) = serde_json::to_string(&note)
-            && let Err(e) = deps
-                .queue
-                .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
-                .await
-        {
-            tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
-        }
-    }
-    Ok((
-        BatchView {
-            lead_id,
-            batch_id,
-            status: status::PROCESSING.into(),
-            jobs: sub
-                .jobs
-                .iter()
-                .map(|(t, _)| JobView {
-                    integration: t.integration(),
-                    status: status::PENDING.into(),
-                })
-                .collect(),
-        },
-        true,
-    ))
+    Ok(ops)
 }
 
 async fn by_idempotency_key(deps: &Deps, key: &str) -> Result<Option<BatchView>, StoreError> {

@@ -1,1 +1,0 @@
-//! Intentionally empty: the tests are in main.rs.
