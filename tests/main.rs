@@ -2,6 +2,7 @@
 //! function plumbing, sample events, and the deployment template.
 
 mod conformance;
+mod costs;
 mod events;
 mod lead_api;
 mod leads;
