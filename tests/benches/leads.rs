@@ -1,0 +1,141 @@
+//! Leads per second through `zayavka serve` (embedded storage) with five integrations, all
+//! answering from local fake servers: from the first POST until every lead has settled.
+//!
+//! Run: `cargo bench -p zayavka-tests --bench leads` (ZAYAVKA_BENCH_LEADS, default 300;
+//! ZAYAVKA_BENCH_CONCURRENCY, default 16). Pacing toward the services is switched off: the
+//! sinks are local, and in production amoCRM and Bitrix24 limits bound the rate instead.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use zayavka::Deps;
+use zayavka::leads::PROCESSING_INDEX;
+use zayavka::ports::Query;
+use zayavka_cli::serve::{self, ServeOptions};
+
+const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const KEY: &str = "bench-key-0123456789abcdef";
+
+async fn sink(body: serde_json::Value) -> MockServer {
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&s)
+        .await;
+    s
+}
+
+fn env_var(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let leads = env_var("ZAYAVKA_BENCH_LEADS", 300);
+    let concurrency = env_var("ZAYAVKA_BENCH_CONCURRENCY", 16);
+    let amo = sink(json!([{"id": 1}])).await;
+    let bitrix = sink(json!({"result": 2})).await;
+    let telegram = sink(json!({"ok": true, "result": {"message_id": 3}})).await;
+    let hook = sink(json!({})).await;
+    let env = std::collections::HashMap::from(
+        [
+            ("ZAYAVKA_API_KEYS", KEY.to_string()),
+            ("MAIL_FROM", "bench@zayavka.test".into()),
+            ("NOTIFY_EMAILS", "admin@example.com".into()),
+            ("AMOCRM_BASE_URL", amo.uri()),
+            ("TELEGRAM_API_BASE", telegram.uri()),
+            ("AMOCRM_RATE_PER_SECOND", "0".into()),
+            ("BITRIX24_RATE_PER_SECOND", "0".into()),
+            ("TELEGRAM_RATE_PER_SECOND", "0".into()),
+            ("EMAIL_RATE_PER_SECOND", "0".into()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw: Arc<Mutex<Option<Deps>>> = Arc::default();
+    let keep = raw.clone();
+    let started = serve::start(
+        ServeOptions {
+            host: "127.0.0.1".parse().expect("address"),
+            port: 0,
+            data_dir: dir.path().to_path_buf(),
+            aws: None,
+        },
+        zayavka::queues::catalogue(),
+        move |deps, prefix| {
+            *keep.lock().expect("lock") = Some(deps.clone());
+            serve::functions(deps, &env, prefix)
+        },
+    )
+    .await
+    .expect("start stack");
+    let deps = raw.lock().expect("lock").clone().expect("deps");
+    let url = format!("http://{}/api/integrations/send-batch", started.addr);
+    let client = reqwest::Client::new();
+    let body = |i: usize| {
+        json!({
+            "lead_id": format!("bench-{i}"),
+            "lead": {"name": "Глеб Титов", "phone": "+79990001122", "email": "gleb@example.com", "comment": "bench"},
+            "integrations": [
+                {"type": "email"}, {"type": "amocrm"}, {"type": "telegram", "settings": {"chat_id": "-100123"}},
+                {"type": "bitrix24"}, {"type": "webhook", "settings": {"url": format!("{}/hook", hook.uri())}}
+            ],
+            "credentials": {
+                "email": {"emails": ["sales@example.com"]},
+                "amocrm": {"subdomain": "acme", "access_token": "token"},
+                "telegram": {"bot_token": BOT},
+                "bitrix24": {"webhook_url": format!("{}/rest/1/abc/", bitrix.uri())}
+            }
+        })
+    };
+
+    let start = Instant::now();
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(leads)));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, next, latencies) = (client.clone(), url.clone(), next.clone(), latencies.clone());
+        let bodies: Vec<_> = (0..leads).map(body).collect();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= bodies.len() {
+                    return;
+                }
+                let t = Instant::now();
+                let r = client.post(&url).bearer_auth(KEY).json(&bodies[i]).send().await.expect("post");
+                assert_eq!(r.status(), 202);
+                latencies.lock().expect("lock").push(t.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("submitter");
+    }
+    let submitted = start.elapsed();
+    loop {
+        let open = deps.table.query(Query::gsi1(PROCESSING_INDEX).limit(1)).await.expect("query");
+        if open.items.is_empty() && open.cursor.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let settled = start.elapsed();
+    let mut l = latencies.lock().expect("lock").clone();
+    l.sort();
+    let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0;
+    println!("| leads | concurrency | accepted/s | submit p50 | submit p99 | settled (5 integrations) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {leads} | {concurrency} | {:.0} | {:.1} ms | {:.1} ms | {:.1} leads/s ({:.2} s) |",
+        leads as f64 / submitted.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        leads as f64 / settled.as_secs_f64(),
+        settled.as_secs_f64()
+    );
+    started.stop().await;
+}
