@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::ports::{
-    Item, Key, OutMessage, Page, Query, Queue, QueueError, QueueStats, Received, StoreError, Table, TxOp,
-    Update,
-};
 use zayavka::ports::table::Cond;
+use zayavka::ports::{
+    Item, Key, OutMessage, Page, Query, Queue, QueueError, QueueStats, Received, StoreError, Table,
+    TxOp, Update,
+};
 use zayavka_cli::serve::{self, ServeOptions};
 
 use crate::leads::{Fakes, full_request};
@@ -67,17 +67,31 @@ impl Queue for CountingQueue {
         bump(&self.1, "sqs SendMessage", 1);
         self.0.send(queue, msg).await
     }
-    async fn send_batch(&self, queue: &str, msgs: Vec<OutMessage>) -> Result<Vec<String>, QueueError> {
+    async fn send_batch(
+        &self,
+        queue: &str,
+        msgs: Vec<OutMessage>,
+    ) -> Result<Vec<String>, QueueError> {
         bump(&self.1, "sqs SendMessageBatch", 1);
         self.0.send_batch(queue, msgs).await
     }
-    async fn receive(&self, queue: &str, max: u32, wait: Duration) -> Result<Vec<Received>, QueueError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        wait: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
         self.0.receive(queue, max, wait).await
     }
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
         self.0.delete(queue, receipt).await
     }
-    async fn change_visibility(&self, queue: &str, receipt: &str, secs: u32) -> Result<(), QueueError> {
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        secs: u32,
+    ) -> Result<(), QueueError> {
         bump(&self.1, "sqs ChangeMessageVisibility", 1);
         self.0.change_visibility(queue, receipt, secs).await
     }
@@ -129,7 +143,10 @@ pub async fn count_requests(leads: usize) -> Counts {
     for _ in 0..leads {
         let id = unique("cost-");
         let r = client
-            .post(format!("http://{}/api/integrations/send-batch", started.addr))
+            .post(format!(
+                "http://{}/api/integrations/send-batch",
+                started.addr
+            ))
             .bearer_auth(TEST_API_KEY)
             .json(&full_request(&f, &id))
             .send()
@@ -144,23 +161,31 @@ pub async fn count_requests(leads: usize) -> Counts {
         let mut done = 0;
         for id in &ids {
             // Polled around the counters, so only the lead's own requests are counted.
-            let v = zayavka::leads::submit::lead_status(&raw, id).await.unwrap().unwrap();
+            let v = zayavka::leads::submit::lead_status(&raw, id)
+                .await
+                .unwrap()
+                .unwrap();
             if v["status"] == "completed" {
                 done += 1;
             }
         }
-        let outbox = std::fs::read_dir(dir.path().join("outbox")).map(|d| d.count()).unwrap_or(0);
+        let outbox = std::fs::read_dir(dir.path().join("outbox"))
+            .map(|d| d.count())
+            .unwrap_or(0);
         if done == ids.len() && outbox == 2 * ids.len() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{done} of {} settled", ids.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{done} of {} settled",
+            ids.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Let the notifications' own bookkeeping finish.
     tokio::time::sleep(Duration::from_millis(500)).await;
     started.stop().await;
-    let total = counts.lock().unwrap().clone();
-    total
+    counts.lock().unwrap().clone()
 }
 
 #[tokio::test]
@@ -168,7 +193,9 @@ async fn one_lead_with_five_integrations_stays_within_its_request_budget() {
     // Two leads, so nothing is an artefact of the first one.
     let counts = count_requests(2).await;
     let per_lead = |k: &str| counts.0.get(k).copied().unwrap_or(0) as f64 / 2.0;
-    println!("requests per lead with 5 integrations, the lead API call and the notification included:");
+    println!(
+        "requests per lead with 5 integrations, the lead API call and the notification included:"
+    );
     for (k, v) in &counts.0 {
         println!("  {k:<32} {:>6.1}", *v as f64 / 2.0);
     }
@@ -178,10 +205,17 @@ async fn one_lead_with_five_integrations_stays_within_its_request_budget() {
     assert_eq!(per_lead("ddb TransactWriteItems"), 2.0, "{counts:?}");
     assert!(per_lead("ddb items in transactions") <= 9.0, "{counts:?}");
     // Per job: claim and result; per batch: dispatched, five outcomes, notified, sent marker.
-    assert!(writes <= 18.0, "{writes} single-item writes per lead: {counts:?}");
+    assert!(
+        writes <= 18.0,
+        "{writes} single-item writes per lead: {counts:?}"
+    );
     assert!(per_lead("ddb GetItem") <= 4.0, "{counts:?}");
     // Five job batches, five outcomes, one notification.
     let sends = per_lead("sqs SendMessage") + per_lead("sqs SendMessageBatch");
     assert!(sends <= 11.0, "{sends} SQS sends per lead: {counts:?}");
-    assert_eq!(per_lead("sqs ChangeMessageVisibility"), 0.0, "no retries when everything succeeds");
+    assert_eq!(
+        per_lead("sqs ChangeMessageVisibility"),
+        0.0,
+        "no retries when everything succeeds"
+    );
 }

@@ -29,7 +29,10 @@ async fn sink(body: serde_json::Value) -> MockServer {
 }
 
 fn env_var(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +100,8 @@ async fn main() {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, next, latencies) = (client.clone(), url.clone(), next.clone(), latencies.clone());
+        let (client, url, next, latencies) =
+            (client.clone(), url.clone(), next.clone(), latencies.clone());
         let bodies: Vec<_> = (0..leads).map(body).collect();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -106,7 +110,13 @@ async fn main() {
                     return;
                 }
                 let t = Instant::now();
-                let r = client.post(&url).bearer_auth(KEY).json(&bodies[i]).send().await.expect("post");
+                let r = client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .json(&bodies[i])
+                    .send()
+                    .await
+                    .expect("post");
                 assert_eq!(r.status(), 202);
                 latencies.lock().expect("lock").push(t.elapsed());
             }
@@ -117,7 +127,11 @@ async fn main() {
     }
     let submitted = start.elapsed();
     loop {
-        let open = deps.table.query(Query::gsi1(PROCESSING_INDEX).limit(1)).await.expect("query");
+        let open = deps
+            .table
+            .query(Query::gsi1(PROCESSING_INDEX).limit(1))
+            .await
+            .expect("query");
         if open.items.is_empty() && open.cursor.is_none() {
             break;
         }
@@ -127,7 +141,9 @@ async fn main() {
     let mut l = latencies.lock().expect("lock").clone();
     l.sort();
     let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0;
-    println!("| leads | concurrency | accepted/s | submit p50 | submit p99 | settled (5 integrations) |");
+    println!(
+        "| leads | concurrency | accepted/s | submit p50 | submit p99 | settled (5 integrations) |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {leads} | {concurrency} | {:.0} | {:.1} ms | {:.1} ms | {:.1} leads/s ({:.2} s) |",

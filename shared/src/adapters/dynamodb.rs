@@ -172,6 +172,24 @@ impl Expr {
     }
 }
 
+/// A condition expression with its placeholders, each `None` when there is no condition.
+type Condition = (
+    Option<String>,
+    Option<HashMap<String, String>>,
+    Option<DItem>,
+);
+
+fn condition(cond: Option<&Cond>, now: i64) -> Condition {
+    match cond {
+        None => (None, None, None),
+        Some(c) => {
+            let mut e = Expr::default();
+            let expression = e.visible(c, now);
+            (Some(expression), e.names(), e.values())
+        }
+    }
+}
+
 /// An UpdateExpression and its condition, ready to send.
 struct Prepared {
     update: String,
@@ -323,16 +341,13 @@ impl DynamoTable {
     fn tx_item(&self, op: &TxOp, now: i64) -> Result<TransactWriteItem, StoreError> {
         let item = match op {
             TxOp::Put { item, cond } => {
-                let mut b = Put::builder()
+                let (expression, names, values) = condition(cond.as_ref(), now);
+                let b = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(to_sdk(item.clone())));
-                if let Some(c) = cond {
-                    let mut e = Expr::default();
-                    b = b
-                        .condition_expression(e.visible(c, now))
-                        .set_expression_attribute_names(e.names())
-                        .set_expression_attribute_values(e.values());
-                }
+                    .set_item(Some(to_sdk(item.clone())))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values);
                 TransactWriteItem::builder().put(b.build().map_err(build_err)?)
             }
             TxOp::Update { key, update } => {
@@ -347,26 +362,23 @@ impl DynamoTable {
                 TransactWriteItem::builder().update(b.build().map_err(build_err)?)
             }
             TxOp::Check { key, cond } => {
-                let mut e = Expr::default();
+                let (expression, names, values) = condition(Some(cond), now);
                 let b = ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(key_item(key)))
-                    .condition_expression(e.visible(cond, now))
-                    .set_expression_attribute_names(e.names())
-                    .set_expression_attribute_values(e.values());
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values);
                 TransactWriteItem::builder().condition_check(b.build().map_err(build_err)?)
             }
             TxOp::Delete { key, cond } => {
-                let mut b = Delete::builder()
+                let (expression, names, values) = condition(cond.as_ref(), now);
+                let b = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key_item(key)));
-                if let Some(c) = cond {
-                    let mut e = Expr::default();
-                    b = b
-                        .condition_expression(e.visible(c, now))
-                        .set_expression_attribute_names(e.names())
-                        .set_expression_attribute_values(e.values());
-                }
+                    .set_key(Some(key_item(key)))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values);
                 TransactWriteItem::builder().delete(b.build().map_err(build_err)?)
             }
         };
@@ -491,19 +503,17 @@ impl Table for DynamoTable {
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         Key::of(&item)?;
-        let mut req = self
-            .client
+        let (expression, names, values) = condition(cond.as_ref(), self.clock.now_secs());
+        self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_sdk(item)));
-        if let Some(c) = cond {
-            let mut e = Expr::default();
-            req = req
-                .condition_expression(e.visible(&c, self.clock.now_secs()))
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values());
-        }
-        req.send().await.map_err(|e| classify("PutItem", e))?;
+            .set_item(Some(to_sdk(item)))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
         Ok(())
     }
 
@@ -518,19 +528,17 @@ impl Table for DynamoTable {
     }
 
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
-        let mut req = self
-            .client
+        let (expression, names, values) = condition(cond.as_ref(), self.clock.now_secs());
+        self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key_item(key)));
-        if let Some(c) = cond {
-            let mut e = Expr::default();
-            req = req
-                .condition_expression(e.visible(&c, self.clock.now_secs()))
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values());
-        }
-        req.send().await.map_err(|e| classify("DeleteItem", e))?;
+            .set_key(Some(key_item(key)))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteItem", e))?;
         Ok(())
     }
 

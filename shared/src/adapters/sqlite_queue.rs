@@ -13,7 +13,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::sqlite::{Db, DbFailure};
 use crate::ports::clock::Clock;
-use crate::ports::queue::{OutMessage, Queue, QueueError, QueueStats, Received, validate_batch};
+use crate::ports::queue::{
+    OutMessage, Queue, QueueError, QueueStats, Received, validate_batch, validate_receive,
+};
 use crate::queues::QueueSpec;
 
 impl From<DbFailure> for QueueError {
@@ -236,11 +238,7 @@ impl Queue for EmbeddedQueue {
         max: u32,
         wait: Duration,
     ) -> Result<Vec<Received>, QueueError> {
-        if !(1..=10).contains(&max) {
-            return Err(QueueError::Invalid(format!(
-                "receive takes 1 to 10 messages, not {max}"
-            )));
-        }
+        validate_receive(max)?;
         let spec = self.spec(queue)?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {

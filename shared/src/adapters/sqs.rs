@@ -15,7 +15,9 @@ use aws_sdk_sqs::types::{
 use tokio::sync::RwLock;
 
 use super::aws::is_retryable_code;
-use crate::ports::queue::{OutMessage, Queue, QueueError, QueueStats, Received, validate_batch};
+use crate::ports::queue::{
+    OutMessage, Queue, QueueError, QueueStats, Received, validate_batch, validate_receive,
+};
 use crate::queues::QueueSpec;
 
 #[derive(Clone)]
@@ -243,11 +245,7 @@ impl Queue for SqsQueue {
         max: u32,
         wait: Duration,
     ) -> Result<Vec<Received>, QueueError> {
-        if !(1..=10).contains(&max) {
-            return Err(QueueError::Invalid(format!(
-                "receive takes 1 to 10 messages, not {max}"
-            )));
-        }
+        validate_receive(max)?;
         let url = self.url(queue).await?;
         let out = self
             .client

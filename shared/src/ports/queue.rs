@@ -103,6 +103,17 @@ impl QueueError {
     }
 }
 
+/// SQS hands out 1 to 10 messages per receive.
+pub fn validate_receive(max: u32) -> Result<(), QueueError> {
+    if (1..=10).contains(&max) {
+        Ok(())
+    } else {
+        Err(QueueError::Invalid(format!(
+            "receive takes 1 to 10 messages, not {max}"
+        )))
+    }
+}
+
 pub fn validate_batch(msgs: &[OutMessage]) -> Result<(), QueueError> {
     if msgs.is_empty() || msgs.len() > MAX_BATCH {
         return Err(QueueError::Invalid(format!(
