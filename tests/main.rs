@@ -8,4 +8,5 @@ mod lead_api;
 mod leads;
 mod plumbing;
 mod support;
+mod telegram;
 mod template;

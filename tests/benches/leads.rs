@@ -41,7 +41,7 @@ async fn main() {
     let concurrency = env_var("ZAYAVKA_BENCH_CONCURRENCY", 16);
     let amo = sink(json!([{"id": 1}])).await;
     let bitrix = sink(json!({"result": 2})).await;
-    let telegram = sink(json!({"ok": true, "result": {"message_id": 3}})).await;
+    let telegram = sink(json!({"ok": true, "result": {"message_id": 3, "date": 0, "chat": {"id": -100123, "type": "supergroup"}}})).await;
     let hook = sink(json!({})).await;
     let env = std::collections::HashMap::from(
         [

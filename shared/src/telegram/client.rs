@@ -1,0 +1,175 @@
+//! The Bot API over HTTPS: one JSON POST per method, `TELEGRAM_API_BASE` for local or fake
+//! servers, and errors that say what to do next (wait, give up on this chat, retry later).
+
+use std::time::Duration;
+
+use frankenstein::ParseMode;
+use frankenstein::methods::SendMessageParams;
+use frankenstein::response::{ErrorResponse, MethodResponse};
+use frankenstein::types::{ChatId, LinkPreviewOptions, Message};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelegramError {
+    /// Flood control: try again after this many seconds.
+    #[error("Telegram: too many requests, retry after {0} s")]
+    RetryAfter(u32),
+    /// The bot may not write to this chat (blocked by the user, kicked, deactivated user):
+    /// retrying will not help; the chat is unreachable until the user writes again.
+    #[error("Telegram: cannot write to this chat: {0}")]
+    Blocked(String),
+    /// The request itself was refused (bad chat id, malformed text, wrong token).
+    #[error("Telegram: HTTP {code}: {description}")]
+    Refused { code: u16, description: String },
+    /// Network trouble or a Telegram-side error: a later attempt may succeed.
+    #[error("Telegram unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl TelegramError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TelegramError::RetryAfter(_) | TelegramError::Unavailable(_)
+        )
+    }
+}
+
+impl From<TelegramError> for crate::integrations::DeliveryError {
+    fn from(e: TelegramError) -> Self {
+        match e {
+            TelegramError::RetryAfter(s) => crate::integrations::DeliveryError::Retryable {
+                message: e.to_string(),
+                retry_after: Some(s),
+            },
+            TelegramError::Unavailable(_) => {
+                crate::integrations::DeliveryError::retryable(e.to_string())
+            }
+            other => crate::integrations::DeliveryError::fatal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct BotApi {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    /// A 429 asking for at most this long is waited out here, once; longer waits go back to
+    /// the caller (a queue worker postpones the message instead of holding a Lambda).
+    max_inline_wait: Duration,
+}
+
+impl std::fmt::Debug for BotApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never in logs.
+        f.debug_struct("BotApi")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BotApi {
+    pub fn new(http: reqwest::Client, base: &str, token: &str) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            max_inline_wait: Duration::ZERO,
+        }
+    }
+
+    pub fn with_inline_wait(mut self, wait: Duration) -> Self {
+        self.max_inline_wait = wait;
+        self
+    }
+
+    /// Calls a Bot API method with JSON parameters.
+    pub async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, TelegramError> {
+        match self.call_once(method, params).await {
+            Err(TelegramError::RetryAfter(s))
+                if Duration::from_secs(u64::from(s)) <= self.max_inline_wait =>
+            {
+                tokio::time::sleep(Duration::from_secs(u64::from(s))).await;
+                self.call_once(method, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, TelegramError> {
+        let url = format!("{}/bot{}/{method}", self.base, self.token);
+        let unavailable =
+            |e: reqwest::Error| TelegramError::Unavailable(e.without_url().to_string());
+        let resp = self
+            .http
+            .post(url)
+            .json(params)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(unavailable)?;
+        if (200..300).contains(&status) {
+            let ok: MethodResponse<R> = serde_json::from_slice(&body).map_err(|e| {
+                TelegramError::Unavailable(format!("unexpected {method} answer: {e}"))
+            })?;
+            return Ok(ok.result);
+        }
+        let err: Option<ErrorResponse> = serde_json::from_slice(&body).ok();
+        let description = err
+            .as_ref()
+            .map(|e| e.description.clone())
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        Err(match status {
+            429 => TelegramError::RetryAfter(
+                err.and_then(|e| e.parameters)
+                    .and_then(|p| p.retry_after)
+                    .map(u32::from)
+                    .unwrap_or(1),
+            ),
+            403 => TelegramError::Blocked(description),
+            500..=599 => TelegramError::Unavailable(format!("HTTP {status}: {description}")),
+            _ => TelegramError::Refused {
+                code: status,
+                description,
+            },
+        })
+    }
+
+    pub async fn send_message(&self, params: &SendMessageParams) -> Result<Message, TelegramError> {
+        self.call("sendMessage", params).await
+    }
+
+    /// An HTML message without link previews: the text must already be escaped.
+    pub async fn send_html(
+        &self,
+        chat_id: impl Into<ChatId>,
+        html: &str,
+    ) -> Result<Message, TelegramError> {
+        let params = SendMessageParams::builder()
+            .chat_id(chat_id)
+            .text(html)
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .build();
+        self.send_message(&params).await
+    }
+}
+
+/// A chat id as given in configuration or a request: a number, or `@username`.
+pub fn chat_id(s: &str) -> ChatId {
+    match s.trim().parse::<i64>() {
+        Ok(n) => ChatId::Integer(n),
+        Err(_) => ChatId::String(s.trim().to_string()),
+    }
+}

@@ -1,0 +1,6 @@
+//! Telegram: a Bot API client on reqwest, with the Bot API's own types from `frankenstein`.
+
+pub mod client;
+
+pub use client::{BotApi, TelegramError};
+pub use frankenstein::types::{ChatId, Message};
