@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use zayavka::Deps;
 use zayavka::http::{HttpFunction, dispatch};
-use zayavka::ports::{Query, SystemClock};
+use zayavka::ports::{Query, Queue as _, SystemClock};
 use zayavka_cli::events::{HttpInput, api_gateway_event};
 
 use crate::support::{EmbeddedStore, TEST_API_KEY, embedded, test_env};
@@ -310,4 +310,126 @@ fn the_function_will_not_start_without_api_keys() {
     let empty = std::collections::HashMap::new();
     let err = lead_submit::Config::read(&empty).unwrap_err().to_string();
     assert!(err.contains("ZAYAVKA_API_KEYS is not set"), "{err}");
+}
+
+/// A queue whose integration queues are down (the notifications queue still works).
+struct IntegrationQueuesDown(Arc<dyn zayavka::ports::Queue>);
+
+#[async_trait::async_trait]
+impl zayavka::ports::Queue for IntegrationQueuesDown {
+    async fn send(
+        &self,
+        q: &str,
+        m: zayavka::ports::OutMessage,
+    ) -> Result<String, zayavka::ports::QueueError> {
+        if q.starts_with("integration-") {
+            return Err(zayavka::ports::QueueError::Unavailable(
+                "simulated outage".into(),
+            ));
+        }
+        self.0.send(q, m).await
+    }
+    async fn send_batch(
+        &self,
+        q: &str,
+        m: Vec<zayavka::ports::OutMessage>,
+    ) -> Result<Vec<String>, zayavka::ports::QueueError> {
+        if q.starts_with("integration-") {
+            return Err(zayavka::ports::QueueError::Unavailable(
+                "simulated outage".into(),
+            ));
+        }
+        self.0.send_batch(q, m).await
+    }
+    async fn receive(
+        &self,
+        q: &str,
+        max: u32,
+        wait: std::time::Duration,
+    ) -> Result<Vec<zayavka::ports::Received>, zayavka::ports::QueueError> {
+        self.0.receive(q, max, wait).await
+    }
+    async fn delete(&self, q: &str, r: &str) -> Result<(), zayavka::ports::QueueError> {
+        self.0.delete(q, r).await
+    }
+    async fn change_visibility(
+        &self,
+        q: &str,
+        r: &str,
+        s: u32,
+    ) -> Result<(), zayavka::ports::QueueError> {
+        self.0.change_visibility(q, r, s).await
+    }
+    async fn stats(
+        &self,
+        q: &str,
+    ) -> Result<zayavka::ports::QueueStats, zayavka::ports::QueueError> {
+        self.0.stats(q).await
+    }
+}
+
+#[tokio::test]
+async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() {
+    let store = embedded(zayavka::queues::catalogue());
+    let healthy = Deps::embedded(&store.parts, Arc::new(SystemClock));
+    let broken = Deps {
+        queue: Arc::new(IntegrationQueuesDown(healthy.queue.clone())),
+        ..healthy.clone()
+    };
+    let f =
+        lead_submit::LeadSubmit::new(broken, lead_submit::Config::read(&test_env(&[])).unwrap());
+    let a = Api {
+        f: Arc::new(f),
+        store,
+    };
+    let (s, v) = a.submit(&good()).await;
+    assert_eq!(s, 202, "the lead is safe in the table: {v}");
+
+    // The admins hear of it at once (the "catch" case, whatever NOTIFY_ON says).
+    let note = a
+        .store
+        .parts
+        .queue
+        .receive("notifications", 10, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(note.len(), 1);
+    let body: Value = serde_json::from_str(&note[0].body).unwrap();
+    assert_eq!(body["kind"], "dispatch_failed");
+    assert_eq!(body["lead_id"], "L-1");
+    assert!(body["error"].as_str().unwrap().contains("simulated outage"));
+
+    // Once the queues are back, the sweeper queues the stored jobs.
+    let report = zayavka::leads::sweep::sweep(
+        &healthy,
+        zayavka::leads::sweep::SweepConfig {
+            job_timeout_ms: 3_600_000,
+            redispatch_after_ms: -1,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.redispatched, 1, "{report:?}");
+    let queued = a
+        .store
+        .parts
+        .queue
+        .receive("integration-webhook", 10, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    let job: Value = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(job["lead_id"], "L-1");
+    assert_eq!(job["integration"], "webhook");
+    // Queued once is enough: the next sweep leaves it alone.
+    let again = zayavka::leads::sweep::sweep(
+        &healthy,
+        zayavka::leads::sweep::SweepConfig {
+            job_timeout_ms: 3_600_000,
+            redispatch_after_ms: -1,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.redispatched, 0);
 }

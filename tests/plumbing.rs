@@ -288,3 +288,53 @@ async fn serve_feeds_workers_with_sqs_retry_and_dead_letter_behaviour() {
         "delivered max_receives times, counting up"
     );
 }
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn lambda_logs_are_json_lines_carrying_the_request_id() {
+    let out = Captured::default();
+    let subscriber = zayavka::logging::json_subscriber(out.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // The span lambda_runtime opens around every invocation.
+    let span = tracing::info_span!(
+        "Lambda runtime invoke",
+        requestId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+    );
+    let event = api_gateway_event(input(br#"{"name":"x"}"#, Vec::new())).unwrap();
+    let response = {
+        let _entered = span.enter();
+        dispatch(&Echo, event).await
+    };
+    assert_eq!(response.status_code, 201);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a log line")).unwrap();
+    assert_eq!(line["message"], "request");
+    assert_eq!(line["function"], "echo");
+    assert_eq!(line["status"], 201);
+    assert_eq!(
+        line["spans"][0]["requestId"],
+        "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+    );
+    assert_eq!(line["level"], "INFO");
+}
