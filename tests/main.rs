@@ -6,6 +6,7 @@ mod costs;
 mod events;
 mod lead_api;
 mod leads;
+mod notifications;
 mod plumbing;
 mod support;
 mod telegram;

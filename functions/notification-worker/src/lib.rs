@@ -12,7 +12,8 @@ use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::integrations::DeliveryError;
 use zayavka::integrations::telegram::send_html;
 use zayavka::leads::notify::Notification;
-use zayavka::ports::table::{AttributeValue, Key};
+use zayavka::ports::StoreError;
+use zayavka::ports::table::{AttributeValue, Cond, Key, Update};
 use zayavka::ports::{Email, MailError};
 use zayavka::queues::NOTIFICATIONS;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
@@ -89,6 +90,8 @@ pub enum NotifyError {
 
 /// Keeps the record of a sent channel for a month: long after any redelivery.
 const SENT_TTL_SECS: i64 = 30 * 24 * 3600;
+/// How long a claim to send on a channel holds before another delivery may take over.
+const CLAIM_LEASE_MS: i64 = 60_000;
 
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Self {
@@ -104,8 +107,9 @@ impl NotificationWorker {
         Key::new(format!("notify#{}#{kind}", note.batch_id()), channel)
     }
 
-    /// Sends on one channel unless it was sent before; a failure that retrying can fix
-    /// keeps the message.
+    /// Sends on one channel unless it was sent before. The channel is claimed first, under a
+    /// lease, so two deliveries of one notification handled at the same moment send once; a
+    /// failure that retrying can fix releases the claim and keeps the message.
     async fn once<F, Fut>(
         &self,
         note: &Notification,
@@ -117,30 +121,83 @@ impl NotificationWorker {
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
     {
         let key = Self::sent_key(note, channel);
-        if self.deps.table.get(&key).await?.is_some() {
-            return Ok(());
-        }
-        match send().await {
-            Ok(id) => {
-                let item = HashMap::from([
-                    ("pk".to_string(), AttributeValue::S(key.pk.clone())),
-                    ("sk".to_string(), AttributeValue::S(key.sk.clone())),
-                    ("message_id".to_string(), AttributeValue::S(id)),
-                    (
-                        "ttl".to_string(),
-                        AttributeValue::N((self.deps.clock.now_secs() + SENT_TTL_SECS).to_string()),
-                    ),
-                ]);
-                self.deps.table.put(item, None).await?;
-                Ok(())
+        let now = self.deps.clock.now_ms();
+        let claim = HashMap::from([
+            ("pk".to_string(), AttributeValue::S(key.pk.clone())),
+            ("sk".to_string(), AttributeValue::S(key.sk.clone())),
+            ("state".to_string(), AttributeValue::S("sending".into())),
+            (
+                "lease_until".to_string(),
+                AttributeValue::N((now + CLAIM_LEASE_MS).to_string()),
+            ),
+            (
+                "ttl".to_string(),
+                AttributeValue::N((now / 1000 + SENT_TTL_SECS).to_string()),
+            ),
+        ]);
+        let free = Cond::Or(vec![
+            Cond::item_absent(),
+            Cond::eq("state", "sending").and(Cond::Lt(
+                "lease_until".into(),
+                AttributeValue::N(now.to_string()),
+            )),
+        ]);
+        match self.deps.table.put(claim, Some(free)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => {
+                let state =
+                    self.deps
+                        .table
+                        .get(&key)
+                        .await?
+                        .and_then(|item| match item.get("state") {
+                            Some(AttributeValue::S(s)) => Some(s.clone()),
+                            _ => None,
+                        });
+                return match state.as_deref() {
+                    Some("sending") => Err(NotifyError::Retry(format!(
+                        "{channel}: another delivery is sending it"
+                    ))),
+                    _ => Ok(()),
+                };
             }
-            Err(DeliveryError::Retryable { message, .. }) => Err(NotifyError::Retry(message)),
+            Err(e) => return Err(e.into()),
+        }
+        let (state, result) = match send().await {
+            Ok(id) => (Some(("sent", id)), Ok(())),
+            Err(DeliveryError::Retryable { message, .. }) => {
+                (None, Err(NotifyError::Retry(message)))
+            }
             Err(DeliveryError::Final { message }) => {
                 // Retrying cannot help (bad chat id, blocked bot, unverified sender).
                 tracing::error!(%channel, error = %message, "notification cannot be delivered");
-                Ok(())
+                (Some(("undeliverable", message)), Ok(()))
             }
+        };
+        match state {
+            Some((state, detail)) => {
+                self.deps
+                    .table
+                    .update(
+                        &key,
+                        Update::new()
+                            .set("state", state)
+                            .set("detail", detail)
+                            .remove("lease_until"),
+                    )
+                    .await?;
+            }
+            None => self
+                .deps
+                .table
+                .delete(&key, Some(Cond::eq("state", "sending")))
+                .await
+                .or_else(|e| match e {
+                    StoreError::ConditionFailed => Ok(()),
+                    other => Err(other),
+                })?,
         }
+        result
     }
 
     async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {

@@ -1,0 +1,113 @@
+//! The admins' notifications: per-outcome switches, the always-sent dispatch failure, and
+//! one message per channel however often the queue delivers it.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use zayavka::Deps;
+use zayavka::ports::{Received, SystemClock};
+use zayavka::sqs_batch::QueueWorker;
+use zayavka_cli::events::sqs_event;
+
+use crate::support::{embedded, test_env};
+
+fn message(id: &str, body: serde_json::Value) -> Received {
+    Received {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: body.to_string(),
+        attributes: Default::default(),
+        receive_count: 1,
+        sent_at_ms: 0,
+    }
+}
+
+fn finished(batch: &str, status: &str) -> serde_json::Value {
+    json!({"kind": "batch_finished", "lead_id": "L-9", "batch_id": batch, "status": status, "lead_name": "Глеб",
+           "succeeded": ["email"], "failed": ["amocrm"], "errors": {"amocrm": "amoCRM: HTTP 401: token expired"}})
+}
+
+#[tokio::test]
+async fn only_the_chosen_outcomes_are_sent_and_each_once() {
+    let store = embedded(zayavka::queues::catalogue());
+    let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+    let cfg = notification_worker::Config::read(&test_env(&[
+        ("NOTIFY_EMAILS", "admin@example.com,ops@example.com"),
+        ("NOTIFY_ON", "partial,failed"),
+        ("NOTIFY_LANGUAGE", "en"),
+    ]))
+    .unwrap();
+    let worker = notification_worker::NotificationWorker::new(deps, cfg);
+    let event = sqs_event(
+        "zayavka-notifications",
+        &[
+            message("m1", finished("b-completed", "completed")),
+            message("m2", finished("b-partial", "partial")),
+            message("m3", finished("b-partial", "partial")),
+            message("m4", json!({"kind": "dispatch_failed", "lead_id": "L-10", "batch_id": "b-x", "error": "queue down"})),
+        ],
+    )
+    .unwrap();
+    let response = worker.handle(event).await;
+    // Two copies of one notification at the same moment: one sends, the other comes back
+    // later (and then finds it sent).
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert!(
+        failed.is_empty() || failed == ["m2"] || failed == ["m3"],
+        "{failed:?}"
+    );
+    // Delivered again later: still nothing new.
+    let again = sqs_event(
+        "zayavka-notifications",
+        &[message("m5", finished("b-partial", "partial"))],
+    )
+    .unwrap();
+    assert!(worker.handle(again).await.batch_item_failures.is_empty());
+
+    let mails: Vec<String> = std::fs::read_dir(store._dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(
+        mails.len(),
+        2,
+        "one partial, one dispatch failure: {mails:?}"
+    );
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.contains("admin@example.com") && m.contains("ops@example.com"))
+    );
+    // English, as NOTIFY_LANGUAGE says; subjects are plain ASCII here, so readable as is.
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Subject: Lead delivered in part (L-9)")),
+        "{mails:?}"
+    );
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Subject: Lead could not be queued")),
+        "{mails:?}"
+    );
+}
+
+#[test]
+fn a_notification_setting_without_its_sender_is_refused() {
+    let err = notification_worker::Config::read(&std::collections::HashMap::from([(
+        "NOTIFY_EMAILS".to_string(),
+        "admin@example.com".to_string(),
+    )]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("MAIL_FROM"), "{err}");
+    let err = notification_worker::Config::read(&test_env(&[("NOTIFY_ON", "sometimes")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NOTIFY_ON"), "{err}");
+}
