@@ -58,6 +58,12 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
         ("function", "telegram-webhook"),
     ),
     (
+        "telegram-webhook",
+        "update.json",
+        200,
+        ("status", "accepted"),
+    ),
+    (
         "okdesk-webhook",
         "health.json",
         200,
@@ -134,6 +140,11 @@ async fn every_sample_event_replays_through_its_handler() {
         ("AMOCRM_BASE_URL", &f.amo.uri()),
         ("TELEGRAM_API_BASE", &f.telegram.uri()),
         ("NOTIFY_EMAILS", "admin@example.com"),
+        ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        (
+            "TELEGRAM_SUPPORT_WEBHOOK_SECRET",
+            "support_webhook_secret-123",
+        ),
     ]);
     let registry = zayavka_cli::serve::functions(&deps, &env, "zayavka-").unwrap();
     let mut replayed = BTreeSet::new();

@@ -126,3 +126,196 @@ fn the_token_never_shows_in_debug_output() {
     let api = BotApi::new(reqwest::Client::new(), "https://api.telegram.org", TOKEN);
     assert!(!format!("{api:?}").contains("ABCDEFGHIJ"));
 }
+
+// --- The webhook: which bot, is it Telegram, seen before? ---------------------------
+
+mod webhook {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use serde_json::{Value, json};
+    use zayavka::Deps;
+    use zayavka::http::{HttpFunction, dispatch};
+    use zayavka::ports::table::Cond;
+    use zayavka::ports::{Item, Key, Page, Query, StoreError, SystemClock, Table, TxOp, Update};
+    use zayavka::telegram::webhook::{BotError, BotHandler};
+    use zayavka_cli::events::{HttpInput, api_gateway_event};
+
+    use crate::support::{embedded, test_env};
+
+    const SECRET: &str = "s3cret_webhook-token";
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl BotHandler for Counting {
+        async fn handle(
+            &self,
+            _update: zayavka::telegram::webhook::Update,
+        ) -> Result<(), BotError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(BotError(
+                "a failure inside the bot still answers 200".into(),
+            ))
+        }
+    }
+
+    fn update(id: i64) -> Value {
+        json!({"update_id": id, "message": {"message_id": 5, "date": 1795256100,
+               "chat": {"id": 77, "type": "private", "first_name": "Gleb"},
+               "from": {"id": 77, "is_bot": false, "first_name": "Gleb", "language_code": "ru"},
+               "text": "Здравствуйте"}})
+    }
+
+    async fn post(
+        f: &dyn HttpFunction,
+        bot: &str,
+        secret: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(s) = secret {
+            headers.push(("X-Telegram-Bot-Api-Secret-Token".to_string(), s.to_string()));
+        }
+        let path = format!("/telegram/{bot}/webhook");
+        let event = api_gateway_event(HttpInput {
+            method: "POST",
+            route_key: telegram_webhook::ROUTE,
+            path: &path,
+            raw_query: "",
+            query: Vec::new(),
+            headers,
+            path_params: [("bot".to_string(), bot.to_string())].into(),
+            body,
+            source_ip: "149.154.167.220",
+            now_ms: 0,
+        })
+        .unwrap();
+        let r = dispatch(f, event).await;
+        (r.status_code, r.body)
+    }
+
+    fn env() -> std::collections::HashMap<String, String> {
+        test_env(&[
+            ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SECRET),
+        ])
+    }
+
+    #[tokio::test]
+    async fn forged_unknown_and_repeated_updates_have_no_effect() {
+        let store = embedded(Vec::new());
+        let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+        let counting = Arc::new(Counting::default());
+        let f = telegram_webhook::TelegramWebhook::new(
+            deps,
+            telegram_webhook::Config::read(&env()).unwrap(),
+        )
+        .with_handler("support", counting.clone());
+        let body = serde_json::to_vec(&update(1001)).unwrap();
+
+        assert_eq!(post(&f, "support", None, &body).await.0, 401);
+        assert_eq!(post(&f, "support", Some("guess"), &body).await.0, 401);
+        assert_eq!(
+            post(&f, "main", Some(SECRET), &body).await.0,
+            404,
+            "a bot that is not configured"
+        );
+        assert_eq!(
+            store.parts.table.count().await.unwrap(),
+            0,
+            "a forged request leaves no trace"
+        );
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+
+        for _ in 0..3 {
+            let (status, body_out) = post(&f, "support", Some(SECRET), &body).await;
+            assert_eq!(status, 200, "{body_out}");
+        }
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            1,
+            "three deliveries, one effect"
+        );
+        let (status, _) = post(&f, "support", Some(SECRET), b"{not json").await;
+        assert_eq!(status, 400);
+        // A kind of update we do not know yet: accepted quietly.
+        let (status, _) = post(
+            &f,
+            "support",
+            Some(SECRET),
+            br#"{"update_id": 1002, "brand_new_kind": {"x": 1}}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// A table that is down.
+    struct Down;
+
+    #[async_trait]
+    impl Table for Down {
+        async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn put(&self, _: Item, _: Option<Cond>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn update(&self, _: &Key, _: Update) -> Result<Item, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn delete(&self, _: &Key, _: Option<Cond>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn query(&self, _: Query) -> Result<Page, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn transact(&self, _: Vec<TxOp>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_storage_outage_answers_503_so_telegram_retries() {
+        let store = embedded(Vec::new());
+        let deps = Deps {
+            table: Arc::new(Down),
+            ..Deps::embedded(&store.parts, Arc::new(SystemClock))
+        };
+        let counting = Arc::new(Counting::default());
+        let f = telegram_webhook::TelegramWebhook::new(
+            deps,
+            telegram_webhook::Config::read(&env()).unwrap(),
+        )
+        .with_handler("support", counting.clone());
+        let (status, _) = post(
+            &f,
+            "support",
+            Some(SECRET),
+            &serde_json::to_vec(&update(7)).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 503);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_bot_without_a_valid_secret_is_a_configuration_error() {
+        let missing = test_env(&[("TELEGRAM_MAIN_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ")]);
+        let err = telegram_webhook::Config::read(&missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TELEGRAM_MAIN_WEBHOOK_SECRET is not set"),
+            "{err}"
+        );
+        let bad = test_env(&[
+            ("TELEGRAM_MAIN_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            ("TELEGRAM_MAIN_WEBHOOK_SECRET", "has spaces!"),
+        ]);
+        assert!(telegram_webhook::Config::read(&bad).is_err());
+    }
+}

@@ -97,16 +97,21 @@ pub fn functions(
     let worker = integration_worker::config(env, queue_prefix.to_string());
     let notify = notification_worker::Config::read(env);
     let sweep = sweeper::Config::read(env);
+    let telegram = telegram_webhook::Config::read(env);
     keep(lead.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(worker.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(notify.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(sweep.as_ref().map(|_| ()).map_err(Clone::clone));
-    match (lead, worker, notify, sweep) {
-        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep)) => Ok(Registry {
+    keep(telegram.as_ref().map(|_| ()).map_err(Clone::clone));
+    match (lead, worker, notify, sweep, telegram) {
+        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram)) => Ok(Registry {
             http: vec![
                 Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
                 Arc::new(support_form::SupportForm::new(deps.clone())),
-                Arc::new(telegram_webhook::TelegramWebhook::new(deps.clone())),
+                Arc::new(telegram_webhook::TelegramWebhook::new(
+                    deps.clone(),
+                    telegram,
+                )),
                 Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
             ],
             workers: vec![

@@ -1,0 +1,169 @@
+//! Taking Telegram updates in: which bot, is it really Telegram, have we seen it before.
+//!
+//! Telegram redelivers an update until it gets a 2xx, for up to a day. So: a forged request
+//! (wrong or missing secret) is 401 and leaves no trace; an update is claimed by its
+//! `update_id` per bot (kept 24 h) before anything else, and a repeat answers 200 doing
+//! nothing; our own errors answer 200 (a retry would fail the same way), while a storage
+//! outage answers 503 so that Telegram does retry later.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+pub use frankenstein::updates::Update;
+
+use crate::config::EnvReader;
+use crate::http::{ApiError, ApiResponse, constant_time_eq};
+use crate::ports::table::{AttributeValue, Item, StoreError, Table};
+
+/// The bots one deployment can serve.
+pub const BOTS: [&str; 3] = ["main", "support", "bridge"];
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// How long an update id is remembered: Telegram keeps undelivered updates for 24 hours.
+pub const CLAIM_TTL_SECS: i64 = 24 * 3600;
+
+#[derive(Clone)]
+pub struct BotConfig {
+    pub name: &'static str,
+    pub token: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for BotConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotConfig")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Telegram's rule for `secret_token`: 1 to 256 of `A-Z a-z 0-9 _ -`.
+pub fn valid_secret(s: &str) -> bool {
+    (1..=256).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Reads `TELEGRAM_<BOT>_BOT_TOKEN` and `TELEGRAM_<BOT>_WEBHOOK_SECRET` for every bot; a bot
+/// with a token must have a valid secret.
+pub fn read_bots(env: &mut EnvReader<'_>) -> Vec<BotConfig> {
+    let mut bots = Vec::new();
+    for name in BOTS {
+        let upper = name.to_ascii_uppercase();
+        let Some(token) = env.optional(&format!("TELEGRAM_{upper}_BOT_TOKEN")) else {
+            continue;
+        };
+        let secret_var = format!("TELEGRAM_{upper}_WEBHOOK_SECRET");
+        match env.optional(&secret_var) {
+            Some(secret) if valid_secret(&secret) => bots.push(BotConfig { name, token, secret }),
+            Some(_) => env.problem(format!("{secret_var} must be 1 to 256 characters of A-Z a-z 0-9 _ -")),
+            None => env.problem(format!(
+                "{secret_var} is not set; it proves to the webhook that an update comes from Telegram"
+            )),
+        }
+    }
+    bots
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BotError(pub String);
+
+/// What one bot does with an update.
+#[async_trait]
+pub trait BotHandler: Send + Sync {
+    async fn handle(&self, update: Update) -> Result<(), BotError>;
+}
+
+/// The webhook for every configured bot.
+pub struct Webhook {
+    table: std::sync::Arc<dyn Table>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+    bots: HashMap<&'static str, (BotConfig, Option<std::sync::Arc<dyn BotHandler>>)>,
+}
+
+impl Webhook {
+    pub fn new(
+        table: std::sync::Arc<dyn Table>,
+        clock: std::sync::Arc<dyn crate::ports::Clock>,
+        bots: Vec<BotConfig>,
+    ) -> Self {
+        Self {
+            table,
+            clock,
+            bots: bots.into_iter().map(|b| (b.name, (b, None))).collect(),
+        }
+    }
+
+    /// Gives a configured bot its behaviour.
+    pub fn with_handler(mut self, bot: &str, handler: std::sync::Arc<dyn BotHandler>) -> Self {
+        if let Some(entry) = self.bots.get_mut(bot) {
+            entry.1 = Some(handler);
+        }
+        self
+    }
+
+    pub async fn receive(
+        &self,
+        bot: &str,
+        secret: Option<&str>,
+        body: &[u8],
+    ) -> Result<ApiResponse, ApiError> {
+        let Some((cfg, handler)) = self.bots.get(bot) else {
+            return Err(ApiError::not_found(format!("no bot {bot:?} here")));
+        };
+        if !secret.is_some_and(|s| constant_time_eq(s, &cfg.secret)) {
+            tracing::warn!(%bot, "webhook call without the right secret token");
+            return Err(ApiError::unauthorized(
+                "wrong or missing X-Telegram-Bot-Api-Secret-Token",
+            ));
+        }
+        let raw: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("update is not JSON: {e}")))?;
+        let update_id = raw["update_id"]
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_request("update has no update_id"))?;
+        if !self.claim(bot, update_id).await? {
+            tracing::info!(%bot, update_id, "update seen before; ignored");
+            return Ok(ok());
+        }
+        let update: Update = match serde_json::from_value(raw) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::info!(%bot, update_id, error = %e, "update of a kind not handled; ignored");
+                return Ok(ok());
+            }
+        };
+        if let Some(handler) = handler
+            && let Err(e) = handler.handle(update).await
+        {
+            tracing::error!(%bot, update_id, error = %e, "handling the update failed");
+        }
+        Ok(ok())
+    }
+
+    /// True if this call is the first to see the update.
+    async fn claim(&self, bot: &str, update_id: i64) -> Result<bool, ApiError> {
+        let now = self.clock.now_secs();
+        let item: Item = HashMap::from([
+            (
+                "pk".to_string(),
+                AttributeValue::S(format!("tgupdate#{bot}")),
+            ),
+            ("sk".to_string(), AttributeValue::S(update_id.to_string())),
+            (
+                "ttl".to_string(),
+                AttributeValue::N((now + CLAIM_TTL_SECS).to_string()),
+            ),
+        ]);
+        match self.table.put_if_absent(item).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            // Telegram will send it again: answer 503 rather than lose it.
+            Err(e) => Err(ApiError::unavailable(e)),
+        }
+    }
+}
+
+fn ok() -> ApiResponse {
+    ApiResponse::json(200, &serde_json::json!({"status": "accepted"}))
+}
