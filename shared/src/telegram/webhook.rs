@@ -74,11 +74,17 @@ pub trait BotHandler: Send + Sync {
     async fn handle(&self, update: Update) -> Result<(), BotError>;
 }
 
+/// A configured bot and, once a capability gives it one, its behaviour.
+struct Bot {
+    cfg: BotConfig,
+    handler: Option<std::sync::Arc<dyn BotHandler>>,
+}
+
 /// The webhook for every configured bot.
 pub struct Webhook {
     table: std::sync::Arc<dyn Table>,
     clock: std::sync::Arc<dyn crate::ports::Clock>,
-    bots: HashMap<&'static str, (BotConfig, Option<std::sync::Arc<dyn BotHandler>>)>,
+    bots: HashMap<&'static str, Bot>,
 }
 
 impl Webhook {
@@ -90,14 +96,17 @@ impl Webhook {
         Self {
             table,
             clock,
-            bots: bots.into_iter().map(|b| (b.name, (b, None))).collect(),
+            bots: bots
+                .into_iter()
+                .map(|cfg| (cfg.name, Bot { cfg, handler: None }))
+                .collect(),
         }
     }
 
     /// Gives a configured bot its behaviour.
     pub fn with_handler(mut self, bot: &str, handler: std::sync::Arc<dyn BotHandler>) -> Self {
         if let Some(entry) = self.bots.get_mut(bot) {
-            entry.1 = Some(handler);
+            entry.handler = Some(handler);
         }
         self
     }
@@ -108,7 +117,7 @@ impl Webhook {
         secret: Option<&str>,
         body: &[u8],
     ) -> Result<ApiResponse, ApiError> {
-        let Some((cfg, handler)) = self.bots.get(bot) else {
+        let Some(Bot { cfg, handler }) = self.bots.get(bot) else {
             return Err(ApiError::not_found(format!("no bot {bot:?} here")));
         };
         if !secret.is_some_and(|s| constant_time_eq(s, &cfg.secret)) {
