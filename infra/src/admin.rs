@@ -109,3 +109,32 @@ pub async fn redrive(
     let moved = embedded.queue.redrive(from, &source).await?;
     Ok((source, moved))
 }
+
+/// The bot named on the command line, with its token and secret from the environment.
+pub fn telegram_bot(
+    name: &str,
+) -> Result<
+    (
+        zayavka::telegram::BotApi,
+        zayavka::telegram::webhook::BotConfig,
+    ),
+    AdminError,
+> {
+    let env = zayavka::config::ProcessEnv;
+    let mut r = zayavka::config::EnvReader::new(&env);
+    let bots = zayavka::telegram::webhook::read_bots(&mut r);
+    let base = r.or(
+        "TELEGRAM_API_BASE",
+        zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
+    );
+    r.finish()?;
+    let upper = name.to_ascii_uppercase();
+    let bot = bots.into_iter().find(|b| b.name == name).ok_or_else(|| {
+        AdminError::Unsupported(format!(
+            "no bot {name:?}: set TELEGRAM_{upper}_BOT_TOKEN and TELEGRAM_{upper}_WEBHOOK_SECRET (bots: {})",
+            zayavka::telegram::webhook::BOTS.join(", ")
+        ))
+    })?;
+    let http = zayavka::integrations::http::client(std::time::Duration::from_secs(15));
+    Ok((zayavka::telegram::BotApi::new(http, &base, &bot.token), bot))
+}

@@ -37,6 +37,11 @@ enum Command {
     },
     /// Create the table and every queue (with dead-letter queues) at AWS_ENDPOINT_URL.
     InitAws,
+    /// Register, inspect or remove a bot's webhook with Telegram.
+    Telegram {
+        #[command(subcommand)]
+        command: TelegramCommand,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -50,6 +55,33 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, global = true)]
         aws: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TelegramCommand {
+    /// Send the bot's updates to URL (passes the configured secret).
+    SetWebhook {
+        #[arg(long)]
+        bot: String,
+        /// e.g. https://<api>/telegram/<bot>/webhook
+        #[arg(long)]
+        url: String,
+        /// Throw away updates that are waiting.
+        #[arg(long)]
+        drop_pending_updates: bool,
+    },
+    /// What Telegram knows of the bot's webhook: URL, pending updates, last error.
+    WebhookInfo {
+        #[arg(long)]
+        bot: String,
+    },
+    /// Stop sending the bot's updates anywhere.
+    DeleteWebhook {
+        #[arg(long)]
+        bot: String,
+        #[arg(long)]
+        drop_pending_updates: bool,
     },
 }
 
@@ -135,6 +167,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Telegram { command } => telegram(command).await,
         Command::Queue {
             command,
             data_dir,
@@ -182,6 +215,57 @@ async fn run(cli: Cli) -> Result<(), String> {
                     Ok(())
                 }
             }
+        }
+    }
+}
+
+async fn telegram(command: TelegramCommand) -> Result<(), String> {
+    match command {
+        TelegramCommand::SetWebhook {
+            bot,
+            url,
+            drop_pending_updates,
+        } => {
+            if !url.starts_with("https://") {
+                return Err(format!("Telegram only calls https:// webhooks, not {url}"));
+            }
+            let (api, cfg) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
+            api.set_webhook(&url, &cfg.secret, drop_pending_updates)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("bot {bot}: updates now go to {url}");
+            Ok(())
+        }
+        TelegramCommand::WebhookInfo { bot } => {
+            let (api, _) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
+            let info = api.webhook_info().await.map_err(|e| e.to_string())?;
+            println!(
+                "url: {}",
+                if info.url.is_empty() {
+                    "(none)"
+                } else {
+                    &info.url
+                }
+            );
+            println!("pending updates: {}", info.pending_update_count);
+            if let Some(message) = info.last_error_message {
+                println!(
+                    "last error: {message} (at {})",
+                    info.last_error_date.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        TelegramCommand::DeleteWebhook {
+            bot,
+            drop_pending_updates,
+        } => {
+            let (api, _) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
+            api.delete_webhook(drop_pending_updates)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("bot {bot}: webhook removed");
+            Ok(())
         }
     }
 }

@@ -371,3 +371,121 @@ async fn sigterm_lets_the_message_in_progress_finish() {
     let stats = store.queue.stats(WORK).await.unwrap();
     assert_eq!(stats.visible + stats.in_flight, 0, "{stats:?}");
 }
+
+// --- zayavka telegram: the webhook registration commands against a fake Bot API. ------
+
+fn telegram_cmd(args: &[&str], api: &str) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("telegram")
+        .args(args)
+        .env("TELEGRAM_API_BASE", api)
+        .env("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        .env("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_secret-1")
+        .output()
+        .expect("run zayavka");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn telegram_webhook_commands_send_the_secret_and_report_what_telegram_says() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    let token = "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/setWebhook")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "result": true, "description": "Webhook was set"}),
+        ))
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/getWebhookInfo")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "result": {
+            "url": "https://api.example.com/telegram/support/webhook", "has_custom_certificate": false,
+            "pending_update_count": 3, "last_error_date": 1795256100,
+            "last_error_message": "Wrong response from the webhook: 503 Service Unavailable"}})))
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/deleteWebhook")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "result": true})),
+        )
+        .mount(&api)
+        .await;
+    let uri = api.uri();
+    let url = "https://api.example.com/telegram/support/webhook";
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let uri = uri.clone();
+        move || {
+            telegram_cmd(
+                &[
+                    "set-webhook",
+                    "--bot",
+                    "support",
+                    "--url",
+                    url,
+                    "--drop-pending-updates",
+                ],
+                &uri,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("updates now go to"), "{out}");
+    let sent: serde_json::Value =
+        serde_json::from_slice(&api.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({"url": url, "secret_token": "support_secret-1", "allowed_updates": ["message", "callback_query"], "drop_pending_updates": true})
+    );
+    let (ok, out, _) = tokio::task::spawn_blocking({
+        let uri = uri.clone();
+        move || telegram_cmd(&["webhook-info", "--bot", "support"], &uri)
+    })
+    .await
+    .unwrap();
+    assert!(ok);
+    assert!(
+        out.contains("pending updates: 3") && out.contains("503 Service Unavailable"),
+        "{out}"
+    );
+    let (ok, out, _) = tokio::task::spawn_blocking({
+        let uri = uri.clone();
+        move || telegram_cmd(&["delete-webhook", "--bot", "support"], &uri)
+    })
+    .await
+    .unwrap();
+    assert!(ok && out.contains("webhook removed"), "{out}");
+
+    let (ok, _, err) = tokio::task::spawn_blocking({
+        let uri = uri.clone();
+        move || telegram_cmd(&["webhook-info", "--bot", "main"], &uri)
+    })
+    .await
+    .unwrap();
+    assert!(!ok && err.contains("TELEGRAM_MAIN_BOT_TOKEN"), "{err}");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || {
+        telegram_cmd(
+            &[
+                "set-webhook",
+                "--bot",
+                "support",
+                "--url",
+                "http://plain.example",
+            ],
+            &uri,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!ok && err.contains("https"), "{err}");
+}

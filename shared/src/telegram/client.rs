@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use frankenstein::ParseMode;
-use frankenstein::methods::SendMessageParams;
+use frankenstein::methods::{DeleteWebhookParams, SendMessageParams, SetWebhookParams};
 use frankenstein::response::{ErrorResponse, MethodResponse};
+use frankenstein::types::AllowedUpdate;
 use frankenstein::types::{ChatId, LinkPreviewOptions, Message};
+use frankenstein::updates::WebhookInfo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -163,6 +165,36 @@ impl BotApi {
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
             .build();
         self.send_message(&params).await
+    }
+}
+
+impl BotApi {
+    /// Points the bot's updates at `url`, with the secret Telegram will send back in
+    /// `X-Telegram-Bot-Api-Secret-Token`, for messages and button presses.
+    pub async fn set_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        drop_pending: bool,
+    ) -> Result<bool, TelegramError> {
+        let params = SetWebhookParams::builder()
+            .url(url)
+            .secret_token(secret)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .drop_pending_updates(drop_pending)
+            .build();
+        self.call("setWebhook", &params).await
+    }
+
+    pub async fn webhook_info(&self) -> Result<WebhookInfo, TelegramError> {
+        self.call("getWebhookInfo", &serde_json::json!({})).await
+    }
+
+    pub async fn delete_webhook(&self, drop_pending: bool) -> Result<bool, TelegramError> {
+        let params = DeleteWebhookParams::builder()
+            .drop_pending_updates(drop_pending)
+            .build();
+        self.call("deleteWebhook", &params).await
     }
 }
 
