@@ -127,6 +127,93 @@ fn the_token_never_shows_in_debug_output() {
     assert!(!format!("{api:?}").contains("ABCDEFGHIJ"));
 }
 
+#[tokio::test]
+async fn sends_to_one_chat_are_spaced_a_second_apart_and_other_chats_do_not_wait() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ok_message()))
+        .mount(&server)
+        .await;
+    let limits = std::sync::Arc::new(zayavka::telegram::limits::SendLimits::telegram_defaults());
+    let api = api(&server).await.with_limits(limits);
+    let started = Instant::now();
+    api.send_html(chat_id("77"), "one").await.unwrap();
+    api.send_html(chat_id("78"), "other chat").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "another chat waited: {:?}",
+        started.elapsed()
+    );
+    api.send_html(chat_id("77"), "two").await.unwrap();
+    api.send_html(chat_id("77"), "three").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "one chat got 3 messages in {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn copy_answer_and_get_me_use_the_documented_shapes() {
+    use frankenstein::methods::{AnswerCallbackQueryParams, CopyMessageParams};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/copyMessage")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "result": {"message_id": 9}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/answerCallbackQuery")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{TOKEN}/getMe")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {"id": 123456, "is_bot": true, "first_name": "Support", "username": "zayavka_support_bot"}})))
+        .mount(&server)
+        .await;
+    let api = api(&server).await;
+    let copied = api
+        .copy_message(
+            &CopyMessageParams::builder()
+                .chat_id(-100500i64)
+                .from_chat_id(77i64)
+                .message_id(5)
+                .build(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(copied.message_id, 9);
+    assert!(
+        api.answer_callback_query(
+            &AnswerCallbackQueryParams::builder()
+                .callback_query_id("cb-1")
+                .build()
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        api.get_me().await.unwrap().username.as_deref(),
+        Some("zayavka_support_bot")
+    );
+    let bodies: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        bodies[0],
+        json!({"chat_id": -100500, "from_chat_id": 77, "message_id": 5})
+    );
+    assert_eq!(bodies[1], json!({"callback_query_id": "cb-1"}));
+}
+
 // --- The webhook: which bot, is it Telegram, seen before? ---------------------------
 
 mod webhook {

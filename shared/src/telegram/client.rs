@@ -4,11 +4,16 @@
 use std::time::Duration;
 
 use frankenstein::ParseMode;
-use frankenstein::methods::{DeleteWebhookParams, SendMessageParams, SetWebhookParams};
-use frankenstein::response::{ErrorResponse, MethodResponse};
-use frankenstein::types::AllowedUpdate;
-use frankenstein::types::{ChatId, LinkPreviewOptions, Message};
+use frankenstein::methods::{
+    AnswerCallbackQueryParams, CopyMessageParams, DeleteWebhookParams,
+    EditMessageReplyMarkupParams, EditMessageTextParams, GetUpdatesParams, SendMessageParams,
+    SetWebhookParams,
+};
+use frankenstein::response::{ErrorResponse, MessageOrBool, MethodResponse};
+use frankenstein::types::{AllowedUpdate, ChatId, LinkPreviewOptions, Message, MessageId, User};
 use frankenstein::updates::WebhookInfo;
+
+use super::limits::SendLimits;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -61,6 +66,8 @@ pub struct BotApi {
     /// A 429 asking for at most this long is waited out here, once; longer waits go back to
     /// the caller (a queue worker postpones the message instead of holding a Lambda).
     max_inline_wait: Duration,
+    /// Spacing of sends, when this client sends many (broadcasts, relays).
+    limits: Option<std::sync::Arc<SendLimits>>,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -79,6 +86,19 @@ impl BotApi {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
             max_inline_wait: Duration::ZERO,
+            limits: None,
+        }
+    }
+
+    /// Spaces this client's sends to stay within Telegram's limits (shared by every clone).
+    pub fn with_limits(mut self, limits: std::sync::Arc<SendLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    async fn before_send(&self, chat: &ChatId) {
+        if let Some(l) = &self.limits {
+            l.wait(chat).await;
         }
     }
 
@@ -149,7 +169,51 @@ impl BotApi {
     }
 
     pub async fn send_message(&self, params: &SendMessageParams) -> Result<Message, TelegramError> {
+        self.before_send(&params.chat_id).await;
         self.call("sendMessage", params).await
+    }
+
+    /// Copies any message (text, photo, document …) into another chat.
+    pub async fn copy_message(
+        &self,
+        params: &CopyMessageParams,
+    ) -> Result<MessageId, TelegramError> {
+        self.before_send(&params.chat_id).await;
+        self.call("copyMessage", params).await
+    }
+
+    pub async fn edit_message_text(
+        &self,
+        params: &EditMessageTextParams,
+    ) -> Result<MessageOrBool, TelegramError> {
+        self.call("editMessageText", params).await
+    }
+
+    pub async fn edit_message_reply_markup(
+        &self,
+        params: &EditMessageReplyMarkupParams,
+    ) -> Result<MessageOrBool, TelegramError> {
+        self.call("editMessageReplyMarkup", params).await
+    }
+
+    /// Every callback query must be answered, or the button keeps spinning.
+    pub async fn answer_callback_query(
+        &self,
+        params: &AnswerCallbackQueryParams,
+    ) -> Result<bool, TelegramError> {
+        self.call("answerCallbackQuery", params).await
+    }
+
+    /// Raw updates (JSON), so that kinds this crate version does not know yet still arrive.
+    pub async fn get_updates(
+        &self,
+        params: &GetUpdatesParams,
+    ) -> Result<Vec<serde_json::Value>, TelegramError> {
+        self.call("getUpdates", params).await
+    }
+
+    pub async fn get_me(&self) -> Result<User, TelegramError> {
+        self.call("getMe", &serde_json::json!({})).await
     }
 
     /// An HTML message without link previews: the text must already be escaped.
