@@ -138,3 +138,83 @@ pub fn telegram_bot(
     let http = zayavka::integrations::http::client(std::time::Duration::from_secs(15));
     Ok((zayavka::telegram::BotApi::new(http, &base, &bot.token), bot))
 }
+
+/// `zayavka poll`: getUpdates in a loop, each update through the telegram-webhook handler
+/// (claimed once, like a webhook delivery), until `stop` resolves.
+pub async fn poll(
+    bot: &str,
+    data_dir: &Path,
+    aws: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), AdminError> {
+    use frankenstein::methods::GetUpdatesParams;
+    use frankenstein::types::AllowedUpdate;
+
+    let (api, _) = telegram_bot(bot)?;
+    let info = api
+        .webhook_info()
+        .await
+        .map_err(|e| AdminError::Unsupported(e.to_string()))?;
+    if !info.url.is_empty() {
+        return Err(AdminError::Unsupported(format!(
+            "bot {bot} has a webhook set ({}); Telegram refuses getUpdates while it is. \
+             Remove it with `zayavka telegram delete-webhook --bot {bot}`",
+            info.url
+        )));
+    }
+    let deps = if aws {
+        let cfg = AwsConfig::from_env(false)?;
+        zayavka::Deps::aws(&AwsClients::new(&cfg).await, &cfg)
+    } else {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            AdminError::Unsupported(format!("cannot use {}: {e}", data_dir.display()))
+        })?;
+        let embedded = Embedded::open(
+            data_dir,
+            zayavka::queues::catalogue(),
+            Arc::new(SystemClock),
+        )?;
+        zayavka::Deps::embedded(&embedded, Arc::new(SystemClock))
+    };
+    let cfg = telegram_webhook::Config::read(&zayavka::config::ProcessEnv)?;
+    let handler = telegram_webhook::TelegramWebhook::new(deps, cfg);
+    println!("polling updates of bot {bot}; Ctrl-C stops");
+    let mut offset: Option<i64> = None;
+    tokio::pin!(stop);
+    loop {
+        let params = GetUpdatesParams::builder()
+            .timeout(25)
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+            .maybe_offset(offset)
+            .build();
+        let updates = tokio::select! {
+            _ = &mut stop => return Ok(()),
+            r = api.get_updates(&params) => r,
+        };
+        match updates {
+            Ok(updates) => {
+                for update in updates {
+                    let id = update["update_id"].as_i64();
+                    if let Err(e) = handler.deliver(bot, update).await {
+                        tracing::warn!(error = %e, "update not handled; it will be fetched again");
+                        break;
+                    }
+                    if let Some(id) = id {
+                        offset = Some(id + 1);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "getUpdates failed; trying again");
+                let wait = match e {
+                    zayavka::telegram::TelegramError::RetryAfter(s) => u64::from(s),
+                    _ => 3,
+                };
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                }
+            }
+        }
+    }
+}

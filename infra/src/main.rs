@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         command: TelegramCommand,
     },
+    /// Fetch a bot's updates with getUpdates and handle them as the webhook would, for
+    /// development without a public URL (refused while a webhook is set).
+    Poll {
+        #[arg(long)]
+        bot: String,
+        #[arg(long, env = "ZAYAVKA_DATA_DIR", default_value = ".zayavka")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        aws: bool,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -168,6 +178,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Telegram { command } => telegram(command).await,
+        Command::Poll { bot, data_dir, aws } => {
+            admin::poll(&bot, &data_dir, aws, serve::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
         Command::Queue {
             command,
             data_dir,

@@ -489,3 +489,106 @@ async fn telegram_webhook_commands_send_the_secret_and_report_what_telegram_says
     .unwrap();
     assert!(!ok && err.contains("https"), "{err}");
 }
+
+#[tokio::test]
+async fn poll_feeds_updates_to_the_webhook_handler_and_refuses_while_a_webhook_is_set() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let token = "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let dir = tempfile::tempdir().unwrap();
+    let api = MockServer::start().await;
+    let info = |url: &str| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "result": {
+            "url": url, "has_custom_certificate": false, "pending_update_count": 0}}))
+    };
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/getWebhookInfo")))
+        .respond_with(info("https://api.example.com/telegram/support/webhook"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/getWebhookInfo")))
+        .respond_with(info(""))
+        .mount(&api)
+        .await;
+    let update = |id: i64| {
+        serde_json::json!({"update_id": id, "message": {"message_id": id, "date": 0,
+        "chat": {"id": 77, "type": "private", "first_name": "G"}, "text": "hi"}})
+    };
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/getUpdates")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"ok": true, "result": [update(1001), update(1002)]}),
+            ),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/getUpdates")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "result": []}))
+                .set_delay(Duration::from_millis(200)),
+        )
+        .mount(&api)
+        .await;
+    let run = |api: String, dir: PathBuf| {
+        Command::new(BIN)
+            .args(["poll", "--bot", "support", "--data-dir"])
+            .arg(dir)
+            .env("TELEGRAM_API_BASE", api)
+            .env("TELEGRAM_SUPPORT_BOT_TOKEN", token)
+            .env("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_secret-1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // First: a webhook is set, so polling is refused with the way out.
+    let refused = run(api.uri(), dir.path().to_path_buf())
+        .wait_with_output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("has a webhook set") && err.contains("delete-webhook --bot support"),
+        "{err}"
+    );
+
+    let mut child = run(api.uri(), dir.path().to_path_buf());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let polls: Vec<serde_json::Value> = api
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/getUpdates"))
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        if polls.len() >= 2 {
+            assert_eq!(polls[0].get("offset"), None);
+            assert_eq!(polls[1]["offset"], 1003, "confirms both updates");
+            assert_eq!(
+                polls[1]["allowed_updates"],
+                serde_json::json!(["message", "callback_query"])
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "poll did not ask again: {polls:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Both updates were claimed, as a webhook delivery would have.
+    let store = Embedded::open(dir.path(), Vec::new(), Arc::new(SystemClock)).unwrap();
+    assert_eq!(store.table.count().await.unwrap(), 2);
+}

@@ -41,6 +41,15 @@ impl TelegramWebhook {
         Self { deps, webhook }
     }
 
+    /// For `zayavka poll`: an update fetched with getUpdates, handled as the webhook would.
+    pub async fn deliver(
+        &self,
+        bot: &str,
+        update: serde_json::Value,
+    ) -> Result<ApiResponse, ApiError> {
+        self.webhook.deliver(bot, update).await
+    }
+
     pub fn with_handler(mut self, bot: &str, handler: Arc<dyn BotHandler>) -> Self {
         self.webhook = self.webhook.with_handler(bot, handler);
         self

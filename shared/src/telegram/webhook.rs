@@ -117,7 +117,7 @@ impl Webhook {
         secret: Option<&str>,
         body: &[u8],
     ) -> Result<ApiResponse, ApiError> {
-        let Some(Bot { cfg, handler }) = self.bots.get(bot) else {
+        let Some(Bot { cfg, .. }) = self.bots.get(bot) else {
             return Err(ApiError::not_found(format!("no bot {bot:?} here")));
         };
         if !secret.is_some_and(|s| constant_time_eq(s, &cfg.secret)) {
@@ -128,6 +128,19 @@ impl Webhook {
         }
         let raw: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("update is not JSON: {e}")))?;
+        self.deliver(bot, raw).await
+    }
+
+    /// Handles one update that is known to come from Telegram (through the webhook above,
+    /// or fetched with getUpdates by `zayavka poll`).
+    pub async fn deliver(
+        &self,
+        bot: &str,
+        raw: serde_json::Value,
+    ) -> Result<ApiResponse, ApiError> {
+        let Some(Bot { handler, .. }) = self.bots.get(bot) else {
+            return Err(ApiError::not_found(format!("no bot {bot:?} here")));
+        };
         let update_id = raw["update_id"]
             .as_i64()
             .ok_or_else(|| ApiError::bad_request("update has no update_id"))?;
