@@ -140,11 +140,15 @@ async fn every_sample_event_replays_through_its_handler() {
         ("AMOCRM_BASE_URL", &f.amo.uri()),
         ("TELEGRAM_API_BASE", &f.telegram.uri()),
         ("NOTIFY_EMAILS", "admin@example.com"),
-        ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        (
+            "TELEGRAM_SUPPORT_BOT_TOKEN",
+            "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        ),
         (
             "TELEGRAM_SUPPORT_WEBHOOK_SECRET",
             "support_webhook_secret-123",
         ),
+        ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
     ]);
     let registry = zayavka_cli::serve::functions(&deps, &env, "zayavka-").unwrap();
     let mut replayed = BTreeSet::new();
@@ -173,6 +177,18 @@ async fn every_sample_event_replays_through_its_handler() {
             replayed.insert(format!("{}/{file}", func.name()));
         }
     }
+    // The sample update is `/start` with a token the store does not know: the user is told.
+    let told: Vec<Value> = f
+        .telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .filter(|b: &Value| b["chat_id"] == 123456789)
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["text"], zayavka::texts::RU.support_token_unknown);
     // The submitted sample queued its two jobs.
     assert_eq!(
         store

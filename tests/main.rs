@@ -9,5 +9,6 @@ mod leads;
 mod notifications;
 mod plumbing;
 mod support;
+mod support_relay;
 mod telegram;
 mod template;

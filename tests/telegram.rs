@@ -288,6 +288,7 @@ mod webhook {
         test_env(&[
             ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
             ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SECRET),
+            ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
         ])
     }
 

@@ -544,6 +544,7 @@ async fn poll_feeds_updates_to_the_webhook_handler_and_refuses_while_a_webhook_i
             .env("TELEGRAM_API_BASE", api)
             .env("TELEGRAM_SUPPORT_BOT_TOKEN", token)
             .env("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_secret-1")
+            .env("TELEGRAM_ADMIN_CHAT_ID", "-100777")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod queues;
 pub mod schedule;
 pub mod sqs_batch;
+pub mod support;
 pub mod telegram;
 pub mod texts;
 

@@ -9,7 +9,11 @@ use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::support::bot::{SupportBot, SupportConfig};
+use zayavka::telegram::BotApi;
+use zayavka::telegram::limits::SendLimits;
 use zayavka::telegram::webhook::{BotConfig, BotHandler, SECRET_HEADER, Webhook, read_bots};
+use zayavka::texts::Lang;
 
 pub const NAME: &str = "telegram-webhook";
 pub const ROUTE: &str = "POST /telegram/{bot}/webhook";
@@ -19,14 +23,47 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bots: Vec<BotConfig>,
+    /// `TELEGRAM_API_BASE`.
+    pub api_base: String,
+    /// The support bot's settings, when the support bot is configured.
+    pub support: Option<SupportConfig>,
 }
 
 impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let bots = read_bots(&mut r);
+        let api_base = r.or(
+            "TELEGRAM_API_BASE",
+            zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
+        );
+        let support = if bots.iter().any(|b| b.name == "support") {
+            match r
+                .optional("TELEGRAM_ADMIN_CHAT_ID")
+                .map(|v| v.parse::<i64>())
+            {
+                Some(Ok(admin_chat_id)) => Some(SupportConfig {
+                    admin_chat_id,
+                    admin_lang: Lang::from_code(r.optional("SUPPORT_ADMIN_LANGUAGE").as_deref()),
+                }),
+                Some(Err(_)) => {
+                    r.problem("TELEGRAM_ADMIN_CHAT_ID must be a numeric chat id");
+                    None
+                }
+                None => {
+                    r.problem("TELEGRAM_ADMIN_CHAT_ID is not set, but the support bot needs the admins' chat");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         r.finish()?;
-        Ok(Self { bots })
+        Ok(Self {
+            bots,
+            api_base,
+            support,
+        })
     }
 }
 
@@ -37,7 +74,24 @@ pub struct TelegramWebhook {
 
 impl TelegramWebhook {
     pub fn new(deps: Deps, cfg: Config) -> Self {
-        let webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
+        let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
+        let limits = Arc::new(SendLimits::telegram_defaults());
+        let support_token = cfg
+            .bots
+            .iter()
+            .find(|b| b.name == "support")
+            .map(|b| b.token.clone());
+        let mut webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
+        if let (Some(token), Some(support)) = (support_token, cfg.support) {
+            // Short flood waits are absorbed while answering; Telegram waits up to 60 s.
+            let api = BotApi::new(http, &cfg.api_base, &token)
+                .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_limits(limits);
+            webhook = webhook.with_handler(
+                "support",
+                Arc::new(SupportBot::new(deps.clone(), api, support)),
+            );
+        }
         Self { deps, webhook }
     }
 

@@ -1,0 +1,213 @@
+//! The support bot: messages from bound users go to the admin chat, admins' replies go back
+//! to the user, and `/start <token>` binds a private chat to a site user's thread.
+
+use async_trait::async_trait;
+use frankenstein::methods::CopyMessageParams;
+use frankenstein::types::{ChatType, Message};
+use frankenstein::updates::UpdateContent;
+
+use super::{Binding, SupportMessage, Thread};
+use crate::Deps;
+use crate::telegram::webhook::{BotError, BotHandler, Update};
+use crate::telegram::{BotApi, TelegramError};
+use crate::texts::{Lang, Texts, escape_html};
+
+#[derive(Debug, Clone)]
+pub struct SupportConfig {
+    /// `TELEGRAM_ADMIN_CHAT_ID`: a private chat or a group of admins.
+    pub admin_chat_id: i64,
+    /// The admin chat's language (`SUPPORT_ADMIN_LANGUAGE`, default ru).
+    pub admin_lang: Lang,
+}
+
+pub struct SupportBot {
+    deps: Deps,
+    api: BotApi,
+    cfg: SupportConfig,
+}
+
+fn err(e: impl std::fmt::Display) -> BotError {
+    BotError(e.to_string())
+}
+
+/// The text admins see for a user's message: `#id from name (e-mail, source): subject, text`.
+pub fn admin_text(t: &Texts, thread: &Thread, msg: &SupportMessage) -> String {
+    let source = if msg.source == "telegram" {
+        t.support_source_telegram
+    } else {
+        t.support_source_site
+    };
+    let who = match &thread.email {
+        Some(e) => format!(
+            "{} ({}, {source})",
+            escape_html(&thread.name),
+            escape_html(e)
+        ),
+        None => format!("{} ({source})", escape_html(&thread.name)),
+    };
+    let mut out = format!("<b>#{}</b> {} {who}", escape_html(&msg.id), t.support_from);
+    if let Some(subject) = msg.subject.as_deref().filter(|s| !s.is_empty()) {
+        out.push_str(&format!("\n<b>{}</b>", escape_html(subject)));
+    }
+    out.push('\n');
+    out.push_str(&escape_html(&msg.text));
+    out
+}
+
+impl SupportBot {
+    pub fn new(deps: Deps, api: BotApi, cfg: SupportConfig) -> Self {
+        Self { deps, api, cfg }
+    }
+
+    /// Sends a user's message to the admin chat and links the admin-chat message to the thread.
+    pub async fn to_admin(
+        &self,
+        thread: &Thread,
+        msg: &mut SupportMessage,
+    ) -> Result<i64, TelegramError> {
+        let text = admin_text(self.cfg.admin_lang.texts(), thread, msg);
+        let sent = self.api.send_html(self.cfg.admin_chat_id, &text).await?;
+        let id = i64::from(sent.message_id);
+        if let Err(e) = super::set_message_admin_id(&self.deps, msg, id).await {
+            tracing::error!(error = %e, "admin message sent but not linked to its thread");
+        }
+        Ok(id)
+    }
+
+    async fn say(&self, chat: i64, text: &str) -> Result<(), BotError> {
+        match self.api.send_html(chat, &escape_html(text)).await {
+            Ok(_) | Err(TelegramError::Blocked(_)) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn on_admin_message(&self, m: &Message) -> Result<(), BotError> {
+        let t = self.cfg.admin_lang.texts();
+        let Some(reply_to) = &m.reply_to_message else {
+            // Admins talking among themselves.
+            return Ok(());
+        };
+        let Some(thread) =
+            super::thread_of_admin_message(&self.deps, i64::from(reply_to.message_id))
+                .await
+                .map_err(err)?
+        else {
+            return self.say(self.cfg.admin_chat_id, t.support_reply_hint).await;
+        };
+        let text = m
+            .text
+            .clone()
+            .or_else(|| m.caption.clone())
+            .unwrap_or_else(|| t.support_attachment.to_string());
+        let msg = super::new_message(&self.deps, &thread.user_key, true, "telegram", None, text);
+        super::record(&self.deps, &msg).await.map_err(err)?;
+        let Some(chat) = thread.chat_id else {
+            return self
+                .say(self.cfg.admin_chat_id, t.support_reply_not_bound)
+                .await;
+        };
+        // The user reads the reply in their own language; we only know it from their messages,
+        // so Russian unless told otherwise.
+        let user_t = Lang::Ru.texts();
+        let delivered = match &m.text {
+            Some(text) => self
+                .api
+                .send_html(
+                    chat,
+                    &format!(
+                        "{}\n\n{}",
+                        escape_html(user_t.support_reply_header),
+                        escape_html(text)
+                    ),
+                )
+                .await
+                .map(|_| ()),
+            None => self
+                .api
+                .copy_message(
+                    &CopyMessageParams::builder()
+                        .chat_id(chat)
+                        .from_chat_id(self.cfg.admin_chat_id)
+                        .message_id(m.message_id)
+                        .build(),
+                )
+                .await
+                .map(|_| ()),
+        };
+        let answer = match delivered {
+            Ok(()) => t.support_reply_delivered,
+            Err(TelegramError::Blocked(_)) => t.support_reply_blocked,
+            Err(e) => {
+                tracing::warn!(error = %e, "reply not delivered");
+                t.support_reply_failed
+            }
+        };
+        self.say(self.cfg.admin_chat_id, answer).await
+    }
+
+    async fn on_user_message(&self, m: &Message) -> Result<(), BotError> {
+        let chat = m.chat.id;
+        let lang = Lang::from_code(m.from.as_ref().and_then(|u| u.language_code.as_deref()));
+        let t = lang.texts();
+        if let Some(rest) = m.text.as_deref().and_then(|x| x.strip_prefix("/start")) {
+            let token = rest.trim();
+            if token.is_empty() {
+                return self.say(chat, t.support_start).await;
+            }
+            let answer = match super::bind(&self.deps, token, chat).await.map_err(err)? {
+                Binding::Bound { .. } => t.support_bound,
+                Binding::Unknown => t.support_token_unknown,
+                Binding::Expired => t.support_token_expired,
+                Binding::Used => t.support_token_used,
+            };
+            return self.say(chat, answer).await;
+        }
+        let Some(thread) = super::thread_of_chat(&self.deps, chat).await.map_err(err)? else {
+            return self.say(chat, t.support_not_bound).await;
+        };
+        let text = m
+            .text
+            .clone()
+            .or_else(|| m.caption.clone())
+            .unwrap_or_else(|| t.support_attachment.to_string());
+        let mut msg =
+            super::new_message(&self.deps, &thread.user_key, false, "telegram", None, text);
+        super::record(&self.deps, &msg).await.map_err(err)?;
+        self.to_admin(&thread, &mut msg).await.map_err(err)?;
+        if m.text.is_none() {
+            // Photos and documents travel as themselves.
+            let copied = self
+                .api
+                .copy_message(
+                    &CopyMessageParams::builder()
+                        .chat_id(self.cfg.admin_chat_id)
+                        .from_chat_id(chat)
+                        .message_id(m.message_id)
+                        .build(),
+                )
+                .await
+                .map_err(err)?;
+            super::link_admin_message(&self.deps, i64::from(copied.message_id), &thread.user_key)
+                .await
+                .map_err(err)?;
+        }
+        self.say(chat, t.support_received).await
+    }
+}
+
+#[async_trait]
+impl BotHandler for SupportBot {
+    async fn handle(&self, update: Update) -> Result<(), BotError> {
+        let UpdateContent::Message(m) = update.content else {
+            return Ok(());
+        };
+        if m.chat.id == self.cfg.admin_chat_id {
+            return self.on_admin_message(&m).await;
+        }
+        // Only private chats are users; other groups the bot sits in are not listened to.
+        if m.chat.type_field != ChatType::Private {
+            return Ok(());
+        }
+        self.on_user_message(&m).await
+    }
+}

@@ -1,0 +1,339 @@
+//! The support bot against a fake Bot API: a site message reaches the admins, `/start
+//! <token>` binds a chat once, an admin's reply reaches the user, and what must not be relayed
+//! is not.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use zayavka::Deps;
+use zayavka::http::HttpFunction;
+use zayavka::ports::{AttributeValue, SystemClock, Update};
+use zayavka::support::bot::{SupportBot, SupportConfig};
+use zayavka::telegram::BotApi;
+use zayavka::texts::{Lang, RU};
+
+use crate::support::{embedded, test_env};
+
+const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const SECRET: &str = "support_secret-1";
+const ADMINS: i64 = -100777;
+
+/// Answers every send with a new message id, as Telegram does.
+struct NextId(AtomicI64);
+
+impl Respond for NextId {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let id = self.0.fetch_add(1, Ordering::SeqCst);
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        if req.url.path().ends_with("/copyMessage") {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "result": {"message_id": id}}));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
+            "message_id": id, "date": 1795256100,
+            "chat": {"id": body["chat_id"], "type": "private"}, "text": body["text"]}}))
+    }
+}
+
+struct Relay {
+    api: MockServer,
+    f: telegram_webhook::TelegramWebhook,
+    site_bot: SupportBot,
+    deps: Deps,
+    _store: crate::support::EmbeddedStore,
+    next_update: AtomicI64,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let api = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(NextId(AtomicI64::new(500)))
+            .mount(&api)
+            .await;
+        let store = embedded(Vec::new());
+        let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+        let env = test_env(&[
+            ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT),
+            ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SECRET),
+            ("TELEGRAM_ADMIN_CHAT_ID", &ADMINS.to_string()),
+            ("TELEGRAM_API_BASE", &api.uri()),
+        ]);
+        let f = telegram_webhook::TelegramWebhook::new(
+            deps.clone(),
+            telegram_webhook::Config::read(&env).unwrap(),
+        );
+        let site_bot = SupportBot::new(
+            deps.clone(),
+            BotApi::new(reqwest::Client::new(), &api.uri(), BOT),
+            SupportConfig {
+                admin_chat_id: ADMINS,
+                admin_lang: Lang::Ru,
+            },
+        );
+        Self {
+            api,
+            f,
+            site_bot,
+            deps,
+            _store: store,
+            next_update: AtomicI64::new(1),
+        }
+    }
+
+    /// Posts an update the way Telegram does.
+    async fn update(&self, message: Value) -> u16 {
+        let id = self.next_update.fetch_add(1, Ordering::SeqCst);
+        let body = serde_json::to_vec(&json!({"update_id": id, "message": message})).unwrap();
+        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+            method: "POST",
+            route_key: telegram_webhook::ROUTE,
+            path: "/telegram/support/webhook",
+            raw_query: "",
+            query: Vec::new(),
+            headers: vec![("x-telegram-bot-api-secret-token".into(), SECRET.into())],
+            path_params: [("bot".to_string(), "support".to_string())].into(),
+            body: &body,
+            source_ip: "149.154.167.220",
+            now_ms: 0,
+        })
+        .unwrap();
+        zayavka::http::dispatch(&self.f as &dyn HttpFunction, event)
+            .await
+            .status_code
+    }
+
+    /// Every sendMessage so far, as (chat_id, text).
+    async fn sent(&self) -> Vec<(i64, String)> {
+        self.api
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/sendMessage"))
+            .map(|r| {
+                let b: Value = serde_json::from_slice(&r.body).unwrap();
+                (
+                    b["chat_id"].as_i64().unwrap(),
+                    b["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn private(chat: i64, text: &str) -> Value {
+    json!({"message_id": 10, "date": 1795256100, "chat": {"id": chat, "type": "private", "first_name": "Глеб"},
+           "from": {"id": chat, "is_bot": false, "first_name": "Глеб", "language_code": "ru"}, "text": text})
+}
+
+fn admin_reply(chat: i64, to: i32, text: &str) -> Value {
+    json!({"message_id": 11, "date": 1795256100, "chat": {"id": chat, "type": "supergroup", "title": "Поддержка"},
+           "from": {"id": 5, "is_bot": false, "first_name": "Админ"}, "text": text,
+           "reply_to_message": {"message_id": to, "date": 1795256000, "chat": {"id": chat, "type": "supergroup", "title": "Поддержка"}, "text": "…"}})
+}
+
+#[tokio::test]
+async fn the_whole_relay_loop() {
+    let r = Relay::start().await;
+    // A site user's message reaches the admins, escaped, with its id, name, e-mail, source.
+    let thread =
+        zayavka::support::ensure_thread(&r.deps, "u:42", "Глеб <Т>", Some("gleb@example.com"))
+            .await
+            .unwrap();
+    let mut msg = zayavka::support::new_message(
+        &r.deps,
+        "u:42",
+        false,
+        "site",
+        Some("Оплата".into()),
+        "Не проходит оплата & всё".into(),
+    );
+    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
+    let body: Value =
+        serde_json::from_slice(&r.api.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"chat_id": ADMINS, "parse_mode": "HTML", "link_preview_options": {"is_disabled": true},
+               "text": format!("<b>#{}</b> от Глеб &lt;Т&gt; (gleb@example.com, сайт)\n<b>Оплата</b>\nНе проходит оплата &amp; всё", msg.id)})
+    );
+
+    // An admin reply before the user bound a chat: kept for the site, the admins are told.
+    assert_eq!(
+        r.update(admin_reply(ADMINS, admin_msg as i32, "Проверьте карту"))
+            .await,
+        200
+    );
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(ADMINS, RU.support_reply_not_bound.to_string())
+    );
+
+    // Binding: valid once, then "used"; an expired token says so.
+    let token = zayavka::support::new_binding_token(&r.deps, "u:42")
+        .await
+        .unwrap();
+    assert!(zayavka::support::valid_token(&token) && token.len() <= 64);
+    assert_eq!(r.update(private(77, &format!("/start {token}"))).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(77, RU.support_bound.to_string())
+    );
+    assert_eq!(r.update(private(78, &format!("/start {token}"))).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(78, RU.support_token_used.to_string())
+    );
+    zayavka::support::ensure_thread(&r.deps, "u:43", "Анна", None)
+        .await
+        .unwrap();
+    let old = zayavka::support::new_binding_token(&r.deps, "u:43")
+        .await
+        .unwrap();
+    r.deps
+        .table
+        .update(
+            &zayavka::ports::Key::new(format!("support#token#{old}"), "token"),
+            Update::new().set(
+                "expires_at",
+                AttributeValue::N((SystemClock_now() - 60).to_string()),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.update(private(79, &format!("/start {old}"))).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(79, RU.support_token_expired.to_string())
+    );
+    assert_eq!(r.update(private(80, "/start not-a-token")).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(80, RU.support_token_unknown.to_string())
+    );
+
+    // The admins' reply reaches the bound user, and the admins are told it did.
+    assert_eq!(
+        r.update(admin_reply(
+            ADMINS,
+            admin_msg as i32,
+            "Здравствуйте! Проверьте <карту>."
+        ))
+        .await,
+        200
+    );
+    let sent = r.sent().await;
+    assert!(
+        sent.contains(&(
+            77,
+            "📩 Ответ поддержки:\n\nЗдравствуйте! Проверьте &lt;карту&gt;.".to_string()
+        )),
+        "{sent:?}"
+    );
+    assert_eq!(
+        sent.last().unwrap(),
+        &(ADMINS, RU.support_reply_delivered.to_string())
+    );
+
+    // A reply from any other chat is not an admin reply; a reply to something else gets a hint.
+    let before = r.sent().await.len();
+    assert_eq!(
+        r.update(admin_reply(-100555, admin_msg as i32, "я не админ"))
+            .await,
+        200
+    );
+    assert_eq!(
+        r.sent().await.len(),
+        before,
+        "nothing relayed from a non-admin chat"
+    );
+    assert_eq!(
+        r.update(admin_reply(ADMINS, 9999, "ответ в никуда")).await,
+        200
+    );
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(ADMINS, RU.support_reply_hint.to_string())
+    );
+
+    // The bound user writes from Telegram: stored, relayed to the admins, acknowledged.
+    assert_eq!(r.update(private(77, "Ещё вопрос")).await, 200);
+    let sent = r.sent().await;
+    let to_admins = &sent[sent.len() - 2];
+    assert_eq!(to_admins.0, ADMINS);
+    assert!(
+        to_admins
+            .1
+            .ends_with("от Глеб &lt;Т&gt; (gleb@example.com, Telegram)\nЕщё вопрос"),
+        "{to_admins:?}"
+    );
+    assert_eq!(sent.last().unwrap(), &(77, RU.support_received.to_string()));
+    // An unbound chat is asked to bind first.
+    assert_eq!(r.update(private(99, "Привет")).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(99, RU.support_not_bound.to_string())
+    );
+
+    let thread_msgs = zayavka::support::messages(&r.deps, "u:42").await.unwrap();
+    let summary: Vec<(bool, &str, &str)> = thread_msgs
+        .iter()
+        .map(|m| (m.from_admin, m.source.as_str(), m.text.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (false, "site", "Не проходит оплата & всё"),
+            (true, "telegram", "Проверьте карту"),
+            (true, "telegram", "Здравствуйте! Проверьте <карту>."),
+            (false, "telegram", "Ещё вопрос"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_is_reported_to_the_admins_not_retried() {
+    let r = Relay::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/sendMessage")))
+        .and(body_partial_json(json!({"chat_id": 77})))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})))
+        .with_priority(1)
+        .mount(&r.api)
+        .await;
+    let thread = zayavka::support::ensure_thread(&r.deps, "u:7", "Пётр", None)
+        .await
+        .unwrap();
+    let token = zayavka::support::new_binding_token(&r.deps, "u:7")
+        .await
+        .unwrap();
+    zayavka::support::bind(&r.deps, &token, 77).await.unwrap();
+    let thread = zayavka::support::Thread {
+        chat_id: Some(77),
+        ..thread
+    };
+    let mut msg =
+        zayavka::support::new_message(&r.deps, "u:7", false, "site", None, "Вопрос".into());
+    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
+    assert_eq!(
+        r.update(admin_reply(ADMINS, admin_msg as i32, "Ответ"))
+            .await,
+        200
+    );
+    let to_user = r.sent().await.iter().filter(|(c, _)| *c == 77).count();
+    assert_eq!(to_user, 1, "tried once, not again and again");
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(ADMINS, RU.support_reply_blocked.to_string())
+    );
+}
+
+#[allow(non_snake_case)]
+fn SystemClock_now() -> i64 {
+    zayavka::ports::Clock::now_secs(&SystemClock)
+}
