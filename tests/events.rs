@@ -47,6 +47,16 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
     ("lead-submit", "status.json", 200, ("status", "processing")),
     (
         "support-form",
+        "feedback-submit.json",
+        200,
+        (
+            "telegram_binding_url",
+            "https://t.me/zayavka_support_bot?start=",
+        ),
+    ),
+    ("support-form", "form-post.json", 200, ("", "")),
+    (
+        "support-form",
         "health.json",
         200,
         ("function", "support-form"),
@@ -149,6 +159,9 @@ async fn every_sample_event_replays_through_its_handler() {
             "support_webhook_secret-123",
         ),
         ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
+        ("TELEGRAM_SUPPORT_BOT_USERNAME", "zayavka_support_bot"),
+        ("SUPPORT_USER_HASH_SECRET", "site-shared-secret"),
+        ("SUPPORT_ALLOWED_ORIGINS", "https://shop.example"),
     ]);
     let registry = zayavka_cli::serve::functions(&deps, &env, "zayavka-").unwrap();
     let mut replayed = BTreeSet::new();
@@ -172,8 +185,28 @@ async fn every_sample_event_replays_through_its_handler() {
                     .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 event: {e}"));
             let r = dispatch(func.as_ref(), event).await;
             assert_eq!(r.status_code, *status, "{}/{file}: {}", func.name(), r.body);
-            let body: Value = serde_json::from_str(&r.body).unwrap();
-            assert_eq!(body[field], *value, "{}/{file}", func.name());
+            match (*field, *value) {
+                // An HTML page: it must be the success page with the binding link.
+                ("", "") => assert!(
+                    r.body.contains("https://t.me/zayavka_support_bot?start="),
+                    "{}/{file}: {}",
+                    func.name(),
+                    r.body
+                ),
+                // A field that must be present and start as given.
+                (field, prefix) if field == "telegram_binding_url" => {
+                    let body: Value = serde_json::from_str(&r.body).unwrap();
+                    assert!(
+                        body[field].as_str().is_some_and(|v| v.starts_with(prefix)),
+                        "{}/{file}: {body}",
+                        func.name()
+                    );
+                }
+                (field, value) => {
+                    let body: Value = serde_json::from_str(&r.body).unwrap();
+                    assert_eq!(body[field], value, "{}/{file}", func.name());
+                }
+            }
             replayed.insert(format!("{}/{file}", func.name()));
         }
     }

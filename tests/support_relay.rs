@@ -337,3 +337,365 @@ async fn a_user_who_blocked_the_bot_is_reported_to_the_admins_not_retried() {
 fn SystemClock_now() -> i64 {
     zayavka::ports::Clock::now_secs(&SystemClock)
 }
+
+// --- The website side: the form, the widget API, who is who, and abuse. ---------------
+
+mod site {
+    use super::*;
+    use zayavka::http::dispatch;
+    use zayavka_cli::events::{HttpInput, api_gateway_event};
+
+    pub struct Site {
+        pub relay: Relay,
+        pub form: support_form::SupportForm,
+    }
+
+    pub async fn site(extra: &[(&str, &str)]) -> Site {
+        let relay = Relay::start().await;
+        let mut pairs = vec![
+            ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT.to_string()),
+            ("TELEGRAM_ADMIN_CHAT_ID", ADMINS.to_string()),
+            ("TELEGRAM_API_BASE", relay.api.uri()),
+            (
+                "TELEGRAM_SUPPORT_BOT_USERNAME",
+                "zayavka_support_bot".to_string(),
+            ),
+            ("SUPPORT_USER_HASH_SECRET", "site-shared-secret".to_string()),
+            (
+                "SUPPORT_ALLOWED_ORIGINS",
+                "https://shop.example".to_string(),
+            ),
+        ];
+        for (k, v) in extra {
+            pairs.push((k, v.to_string()));
+        }
+        let env: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let form = support_form::from_env(relay.deps.clone(), &test_env(&env)).unwrap();
+        Site { relay, form }
+    }
+
+    pub async fn call(
+        f: &support_form::SupportForm,
+        route: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> zayavka::http::ApiResponse {
+        let event = api_gateway_event(HttpInput {
+            method: route.split(' ').next().unwrap(),
+            route_key: route,
+            path,
+            raw_query: "",
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            path_params: Default::default(),
+            body,
+            source_ip: "203.0.113.50",
+            now_ms: 0,
+        })
+        .unwrap();
+        dispatch(f, event).await
+    }
+
+    fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut u = reqwest::Url::parse("http://x/").unwrap();
+        u.query_pairs_mut().extend_pairs(pairs);
+        u.query().unwrap_or_default().as_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_form_page_reaches_the_admins_and_offers_the_binding_link() {
+        let s = site(&[]).await;
+        let page = call(
+            &s.form,
+            support_form::PAGE,
+            "/support",
+            &[],
+            &[("accept-language", "ru-RU,ru;q=0.9")],
+            b"",
+        )
+        .await;
+        assert_eq!(page.status_code, 200);
+        assert!(
+            page.body
+                .contains("<label for=\"message\">Сообщение</label>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("method=\"post\""));
+
+        let body = form_body(&[
+            ("subject", "Доставка"),
+            ("message", "Где мой заказ <№5>?"),
+            ("name", "Ольга"),
+            ("email", "olga@example.com"),
+            ("website", ""),
+        ]);
+        let r = call(
+            &s.form,
+            support_form::POST_PAGE,
+            "/support",
+            &[],
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &body,
+        )
+        .await;
+        assert_eq!(r.status_code, 200, "{}", r.body);
+        assert!(
+            r.body.contains("https://t.me/zayavka_support_bot?start="),
+            "{}",
+            r.body
+        );
+        let cookie = r.cookies.first().expect("thread cookie").clone();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.starts_with("zayavka_thread="),
+            "{cookie}"
+        );
+        let token = cookie
+            .trim_start_matches("zayavka_thread=")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let sent = s.relay.sent().await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, ADMINS);
+        assert!(
+            sent[0].1.ends_with(
+                " от Ольга (olga@example.com, сайт)\n<b>Доставка</b>\nГде мой заказ &lt;№5&gt;?"
+            ),
+            "{:?}",
+            sent[0]
+        );
+
+        // The binding link's token binds this visitor's thread; then the admin's reply arrives.
+        let start = r
+            .body
+            .split("?start=")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            s.relay
+                .update(private(4242, &format!("/start {start}")))
+                .await,
+            200
+        );
+        let admin_msg = 500; // the first message id the fake Bot API handed out
+        assert_eq!(
+            s.relay
+                .update(admin_reply(ADMINS, admin_msg, "Заказ в пути"))
+                .await,
+            200
+        );
+        assert!(
+            s.relay
+                .sent()
+                .await
+                .contains(&(4242, "📩 Ответ поддержки:\n\nЗаказ в пути".to_string()))
+        );
+        // The widget lists the thread, both directions, newest last.
+        let t = call(
+            &s.form,
+            support_form::THREADS,
+            "/api/feedback/threads",
+            &[("thread_token", &token)],
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(t.status_code, 200, "{}", t.body);
+        let v: Value = serde_json::from_str(&t.body).unwrap();
+        let texts: Vec<(&str, &str)> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["from"].as_str().unwrap(), m["text"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![("you", "Где мой заказ <№5>?"), ("support", "Заказ в пути")]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_widget_api_knows_site_users_by_their_hash_and_guards_cors() {
+        let s = site(&[]).await;
+        let hash = support_form::user_hash("site-shared-secret", "42");
+        let body = serde_json::to_vec(&json!({"user_id": "42", "user_hash": hash, "message": "Вопрос", "name": "Глеб", "email": "gleb@example.com"})).unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[("origin", "https://shop.example")],
+            &body,
+        )
+        .await;
+        assert_eq!(r.status_code, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert!(
+            v["telegram_binding_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://t.me/zayavka_support_bot?start=")
+        );
+        assert!(
+            v["thread_token"].is_null(),
+            "a site user needs no thread token"
+        );
+        assert_eq!(
+            r.headers
+                .get("access-control-allow-origin")
+                .map(String::as_str),
+            Some("https://shop.example")
+        );
+
+        let forged = serde_json::to_vec(&json!({"user_id": "42", "user_hash": "00", "message": "x", "name": "x", "email": "x@example.com"})).unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[("origin", "https://evil.example")],
+            &forged,
+        )
+        .await;
+        assert_eq!(r.status_code, 403);
+        assert!(!r.headers.contains_key("access-control-allow-origin"));
+        let t = call(
+            &s.form,
+            support_form::THREADS,
+            "/api/feedback/threads",
+            &[("user_id", "42"), ("user_hash", &hash)],
+            &[],
+            b"",
+        )
+        .await;
+        let v: Value = serde_json::from_str(&t.body).unwrap();
+        assert_eq!(v["messages"].as_array().unwrap().len(), 1);
+        let pre = call(
+            &s.form,
+            support_form::SUBMIT_PREFLIGHT,
+            "/api/feedback/submit",
+            &[],
+            &[("origin", "https://shop.example")],
+            b"",
+        )
+        .await;
+        assert_eq!(pre.status_code, 204);
+        assert_eq!(
+            pre.headers["access-control-allow-methods"],
+            "GET, POST, OPTIONS"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_honeypots_and_floods_change_nothing() {
+        let s = site(&[("SUPPORT_RATE_LIMIT", "2")]).await;
+        let bad =
+            serde_json::to_vec(&json!({"message": "  ", "name": "A", "email": "a@example.com"}))
+                .unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[],
+            &bad,
+        )
+        .await;
+        assert_eq!(r.status_code, 422);
+        assert!(r.body.contains("message"));
+        let bad = serde_json::to_vec(&json!({"message": "hi", "name": "A", "email": "not-mail"}))
+            .unwrap();
+        assert_eq!(
+            call(
+                &s.form,
+                support_form::SUBMIT,
+                "/api/feedback/submit",
+                &[],
+                &[],
+                &bad
+            )
+            .await
+            .status_code,
+            422
+        );
+        let bot = serde_json::to_vec(&json!({"message": "buy now", "name": "A", "email": "a@example.com", "website": "http://spam.example"})).unwrap();
+        assert_eq!(
+            call(
+                &s.form,
+                support_form::SUBMIT,
+                "/api/feedback/submit",
+                &[],
+                &[],
+                &bot
+            )
+            .await
+            .status_code,
+            200
+        );
+        assert!(
+            s.relay.sent().await.is_empty(),
+            "nothing reached the admins"
+        );
+        assert_eq!(
+            s.relay._store.parts.table.count().await.unwrap(),
+            0,
+            "nothing stored"
+        );
+
+        let ok =
+            serde_json::to_vec(&json!({"message": "hi", "name": "A", "email": "a@example.com"}))
+                .unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                call(
+                    &s.form,
+                    support_form::SUBMIT,
+                    "/api/feedback/submit",
+                    &[],
+                    &[],
+                    &ok
+                )
+                .await
+                .status_code,
+                200
+            );
+        }
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[],
+            &ok,
+        )
+        .await;
+        assert_eq!(r.status_code, 429, "{}", r.body);
+        assert!(r.body.contains("too many messages"));
+        let page = call(
+            &s.form,
+            support_form::POST_PAGE,
+            "/support",
+            &[],
+            &[],
+            &form_body(&[("message", "hi"), ("name", "A"), ("email", "a@example.com")]),
+        )
+        .await;
+        assert_eq!(page.status_code, 429);
+        assert!(page.body.contains("role=\"alert\""), "the page explains it");
+        assert_eq!(s.relay.sent().await.len(), 2);
+    }
+}

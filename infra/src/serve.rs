@@ -98,16 +98,20 @@ pub fn functions(
     let notify = notification_worker::Config::read(env);
     let sweep = sweeper::Config::read(env);
     let telegram = telegram_webhook::Config::read(env);
+    let support = support_form::from_env(deps.clone(), env);
     keep(lead.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(worker.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(notify.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(sweep.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(telegram.as_ref().map(|_| ()).map_err(Clone::clone));
-    match (lead, worker, notify, sweep, telegram) {
-        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram)) => Ok(Registry {
+    if let Err(e) = &support {
+        problems.extend(e.problems.clone());
+    }
+    match (lead, worker, notify, sweep, telegram, support) {
+        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram), Ok(support)) => Ok(Registry {
             http: vec![
                 Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
-                Arc::new(support_form::SupportForm::new(deps.clone())),
+                Arc::new(support),
                 Arc::new(telegram_webhook::TelegramWebhook::new(
                     deps.clone(),
                     telegram,

@@ -60,6 +60,19 @@ pub struct Texts {
     pub support_not_bound: &'static str,
     pub support_received: &'static str,
     pub support_attachment: &'static str,
+    pub page_title: &'static str,
+    pub page_intro: &'static str,
+    pub field_subject: &'static str,
+    pub field_subject_hint: &'static str,
+    pub field_message: &'static str,
+    pub field_name: &'static str,
+    pub field_email: &'static str,
+    pub page_submit: &'static str,
+    pub page_error: &'static str,
+    pub success_title: &'static str,
+    pub success_text: &'static str,
+    pub success_bind: &'static str,
+    pub success_bind_link: &'static str,
 }
 
 pub static RU: Texts = Texts {
@@ -96,6 +109,19 @@ pub static RU: Texts = Texts {
     support_not_bound: "Сначала привяжите аккаунт: откройте ссылку, которую сайт показал после отправки обращения.",
     support_received: "Сообщение передано в поддержку. Ответ придёт сюда.",
     support_attachment: "[вложение]",
+    page_title: "Связаться с поддержкой",
+    page_intro: "Опишите вопрос — мы ответим на e-mail или в Telegram.",
+    field_subject: "Тема",
+    field_subject_hint: "необязательно",
+    field_message: "Сообщение",
+    field_name: "Имя",
+    field_email: "E-mail",
+    page_submit: "Отправить",
+    page_error: "Проверьте форму",
+    success_title: "Сообщение отправлено",
+    success_text: "Спасибо! Поддержка получила ваше сообщение.",
+    success_bind: "Хотите получить ответ в Telegram? Откройте бота по ссылке и нажмите «Запустить»:",
+    success_bind_link: "Получать ответы в Telegram",
 };
 
 pub static EN: Texts = Texts {
@@ -132,6 +158,19 @@ pub static EN: Texts = Texts {
     support_not_bound: "Please connect your account first: open the link the site showed after you sent your request.",
     support_received: "Your message was passed to support. The answer will come here.",
     support_attachment: "[attachment]",
+    page_title: "Contact support",
+    page_intro: "Describe your question and we will answer by e-mail or in Telegram.",
+    field_subject: "Subject",
+    field_subject_hint: "optional",
+    field_message: "Message",
+    field_name: "Name",
+    field_email: "E-mail",
+    page_submit: "Send",
+    page_error: "Please check the form",
+    success_title: "Message sent",
+    success_text: "Thank you! Support has your message.",
+    success_bind: "Want the answer in Telegram? Open the bot with this link and press Start:",
+    success_bind_link: "Get answers in Telegram",
 };
 
 /// Escapes text for Telegram's HTML parse mode (and for HTML e-mail).

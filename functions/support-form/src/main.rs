@@ -4,5 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
     let (deps, _) = zayavka::Deps::from_lambda_env().await?;
-    zayavka::lambda::run_http(support_form::SupportForm::new(deps)).await
+    let f = support_form::from_env(deps, &zayavka::config::ProcessEnv)?;
+    zayavka::lambda::run_http(f).await
 }
