@@ -218,3 +218,19 @@ pub async fn poll(
         }
     }
 }
+
+/// The stack's dependencies for an admin command: the embedded store or AWS.
+pub async fn open_deps(data_dir: &Path, aws: bool) -> Result<zayavka::Deps, AdminError> {
+    if aws {
+        let cfg = AwsConfig::from_env(false)?;
+        return Ok(zayavka::Deps::aws(&AwsClients::new(&cfg).await, &cfg));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| AdminError::Unsupported(format!("cannot use {}: {e}", data_dir.display())))?;
+    let embedded = Embedded::open(
+        data_dir,
+        zayavka::queues::catalogue(),
+        Arc::new(SystemClock),
+    )?;
+    Ok(zayavka::Deps::embedded(&embedded, Arc::new(SystemClock)))
+}

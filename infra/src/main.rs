@@ -52,6 +52,20 @@ enum Command {
         #[arg(long)]
         aws: bool,
     },
+    /// Support relay housekeeping.
+    Support {
+        #[command(subcommand)]
+        command: SupportCommand,
+        #[arg(
+            long,
+            env = "ZAYAVKA_DATA_DIR",
+            default_value = ".zayavka",
+            global = true
+        )]
+        data_dir: PathBuf,
+        #[arg(long, global = true)]
+        aws: bool,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -92,6 +106,17 @@ enum TelegramCommand {
         bot: String,
         #[arg(long)]
         drop_pending_updates: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SupportCommand {
+    /// Remove every Telegram chat binding (after changing the support bot, or to drop test
+    /// bindings); prints how many.
+    ClearBindings {
+        /// Only count them.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -178,6 +203,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Telegram { command } => telegram(command).await,
+        Command::Support {
+            command: SupportCommand::ClearBindings { dry_run },
+            data_dir,
+            aws,
+        } => {
+            let deps = admin::open_deps(&data_dir, aws)
+                .await
+                .map_err(|e| e.to_string())?;
+            let n = zayavka::support::clear_bindings(&deps, dry_run)
+                .await
+                .map_err(|e| e.to_string())?;
+            if dry_run {
+                println!("{n} bindings would be removed");
+            } else {
+                println!("{n} bindings removed");
+            }
+            Ok(())
+        }
         Command::Poll { bot, data_dir, aws } => {
             admin::poll(&bot, &data_dir, aws, serve::shutdown_signal())
                 .await

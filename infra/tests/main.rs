@@ -593,3 +593,50 @@ async fn poll_feeds_updates_to_the_webhook_handler_and_refuses_while_a_webhook_i
     let store = Embedded::open(dir.path(), Vec::new(), Arc::new(SystemClock)).unwrap();
     assert_eq!(store.table.count().await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn support_clear_bindings_counts_then_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Embedded::open(dir.path(), Vec::new(), Arc::new(SystemClock)).unwrap();
+    let deps = zayavka::Deps::embedded(&store, Arc::new(SystemClock));
+    for (user, chat) in [("u:1", 101), ("a:tok2", 102)] {
+        zayavka::support::ensure_thread(&deps, user, "X", None)
+            .await
+            .unwrap();
+        let token = zayavka::support::new_binding_token(&deps, user)
+            .await
+            .unwrap();
+        zayavka::support::bind(&deps, &token, chat).await.unwrap();
+    }
+    assert!(
+        zayavka::support::thread_of_chat(&deps, 101)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (ok, out, err) = zayavka(&["support", "clear-bindings", "--dry-run"], dir.path());
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "2 bindings would be removed");
+    assert!(
+        zayavka::support::thread_of_chat(&deps, 101)
+            .await
+            .unwrap()
+            .is_some(),
+        "a dry run changes nothing"
+    );
+    let (ok, out, _) = zayavka(&["support", "clear-bindings"], dir.path());
+    assert!(ok);
+    assert_eq!(out.trim(), "2 bindings removed");
+    assert!(
+        zayavka::support::thread_of_chat(&deps, 101)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let thread = zayavka::support::ensure_thread(&deps, "u:1", "X", None)
+        .await
+        .unwrap();
+    assert_eq!(thread.chat_id, None, "the thread stays, unbound");
+    let (_, out, _) = zayavka(&["support", "clear-bindings", "--dry-run"], dir.path());
+    assert_eq!(out.trim(), "0 bindings would be removed");
+}

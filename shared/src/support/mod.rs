@@ -11,6 +11,9 @@ use crate::leads::timestamp;
 use crate::ports::AttributeValue;
 use crate::ports::table::{Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item};
 
+/// Where every chat binding is listed on gsi1.
+pub const BINDINGS_INDEX: &str = "support#bindings";
+
 /// A binding token lives a day (seed 003).
 pub const TOKEN_TTL_SECS: i64 = 24 * 3600;
 
@@ -250,6 +253,16 @@ pub async fn bind(deps: &Deps, token: &str, chat_id: i64) -> Result<Binding, Sto
         ("pk".to_string(), AttributeValue::S(chat_key(chat_id).pk)),
         ("sk".to_string(), AttributeValue::S("bind".into())),
         ("user_key".to_string(), AttributeValue::S(user_key.clone())),
+        (
+            "chat_id".to_string(),
+            AttributeValue::N(chat_id.to_string()),
+        ),
+        // Listed on the index, so every binding can be found (and cleared) without a scan.
+        (
+            "gsi1pk".to_string(),
+            AttributeValue::S(BINDINGS_INDEX.into()),
+        ),
+        ("gsi1sk".to_string(), AttributeValue::S(chat_id.to_string())),
     ]);
     let result = deps
         .table
@@ -299,4 +312,36 @@ pub async fn set_message_admin_id(
     msg.admin_message_id = Some(admin_message_id);
     record(deps, msg).await?;
     link_admin_message(deps, admin_message_id, &msg.user_key).await
+}
+
+/// Removes every chat binding (the threads keep their messages); returns how many there
+/// were. With `dry_run` nothing changes.
+pub async fn clear_bindings(deps: &Deps, dry_run: bool) -> Result<usize, StoreError> {
+    let bindings = deps.table.query_all(Query::gsi1(BINDINGS_INDEX)).await?;
+    if dry_run {
+        return Ok(bindings.len());
+    }
+    for b in &bindings {
+        let (Some(pk), Some(user_key)) = (text_of(b, "pk"), text_of(b, "user_key")) else {
+            continue;
+        };
+        deps.table
+            .transact(vec![
+                TxOp::Delete {
+                    key: Key::new(pk, "bind"),
+                    cond: None,
+                },
+                TxOp::Update {
+                    key: thread_key(&user_key),
+                    update: Update::new().remove("chat_id").when(Cond::item_exists()),
+                },
+            ])
+            .await
+            .or_else(|e| match e {
+                // The thread is gone: the binding alone goes.
+                StoreError::ConditionFailed => Ok(()),
+                other => Err(other),
+            })?;
+    }
+    Ok(bindings.len())
 }
