@@ -22,7 +22,7 @@ const SECRET: &str = "support_secret-1";
 const ADMINS: i64 = -100777;
 
 /// Answers every send with a new message id, as Telegram does.
-struct NextId(AtomicI64);
+pub struct NextId(pub AtomicI64);
 
 impl Respond for NextId {
     fn respond(&self, req: &Request) -> ResponseTemplate {
