@@ -29,7 +29,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn find_program(names: &[&str]) -> String {
@@ -54,7 +58,10 @@ async fn the_support_form_works_in_a_real_browser() {
     let chromedriver = find_program(&["chromedriver"]);
 
     let api = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(NextId(AtomicI64::new(700))).mount(&api).await;
+    Mock::given(method("POST"))
+        .respond_with(NextId(AtomicI64::new(700)))
+        .mount(&api)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let env = test_env(&[
         ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT),
@@ -86,7 +93,10 @@ async fn the_support_form_works_in_a_real_browser() {
             .expect("start chromedriver"),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("http://127.0.0.1:{port}/status")).await.is_err() {
+    while reqwest::get(format!("http://127.0.0.1:{port}/status"))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "chromedriver did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -108,7 +118,10 @@ async fn the_support_form_works_in_a_real_browser() {
         .await
         .expect("a browser session");
 
-    client.goto(&format!("http://{}/support", started.addr)).await.unwrap();
+    client
+        .goto(&format!("http://{}/support", started.addr))
+        .await
+        .unwrap();
     // Filled through the labels' fields, as a person (or a screen reader) finds them.
     for (id, text) in [
         ("subject", "Доставка"),
@@ -116,13 +129,34 @@ async fn the_support_form_works_in_a_real_browser() {
         ("name", "Ольга"),
         ("email", "olga@example.com"),
     ] {
-        client.find(Locator::Id(id)).await.unwrap().send_keys(text).await.unwrap();
+        client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
     }
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join("support-form-filled.png"), client.screenshot().await.unwrap()).unwrap();
-    client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    let done = client.wait().for_element(Locator::Id("done")).await.unwrap();
+    std::fs::write(
+        artifacts.join("support-form-filled.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = client
+        .wait()
+        .for_element(Locator::Id("done"))
+        .await
+        .unwrap();
     assert_eq!(done.text().await.unwrap(), "Сообщение отправлено");
     let link = client
         .find(Locator::Id("telegram-binding"))
@@ -132,7 +166,10 @@ async fn the_support_form_works_in_a_real_browser() {
         .await
         .unwrap()
         .unwrap_or_default();
-    assert!(link.starts_with("https://t.me/zayavka_support_bot?start="), "{link}");
+    assert!(
+        link.starts_with("https://t.me/zayavka_support_bot?start="),
+        "{link}"
+    );
 
     let png = client.screenshot().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -150,6 +187,13 @@ async fn the_support_form_works_in_a_real_browser() {
         .collect();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["chat_id"], -100777);
-    assert!(sent[0]["text"].as_str().unwrap().ends_with("Где мой заказ №5? &lt;срочно&gt;"), "{}", sent[0]);
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Где мой заказ №5? &lt;срочно&gt;"),
+        "{}",
+        sent[0]
+    );
     started.stop().await;
 }

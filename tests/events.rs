@@ -63,6 +63,12 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
     ),
     (
         "telegram-webhook",
+        "callback-query.json",
+        200,
+        ("status", "accepted"),
+    ),
+    (
+        "telegram-webhook",
         "health.json",
         200,
         ("function", "telegram-webhook"),
@@ -210,6 +216,16 @@ async fn every_sample_event_replays_through_its_handler() {
             replayed.insert(format!("{}/{file}", func.name()));
         }
     }
+    // The sample button press was answered, so the button stops spinning.
+    let answered = f
+        .telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/answerCallbackQuery"))
+        .count();
+    assert_eq!(answered, 1);
     // The sample update is `/start` with a token the store does not know: the user is told.
     let told: Vec<Value> = f
         .telegram

@@ -699,3 +699,65 @@ mod site {
         assert_eq!(s.relay.sent().await.len(), 2);
     }
 }
+
+#[tokio::test]
+async fn photos_and_documents_travel_both_ways_as_themselves() {
+    let r = Relay::start().await;
+    zayavka::support::ensure_thread(&r.deps, "u:5", "Инна", Some("inna@example.com"))
+        .await
+        .unwrap();
+    let token = zayavka::support::new_binding_token(&r.deps, "u:5")
+        .await
+        .unwrap();
+    zayavka::support::bind(&r.deps, &token, 55).await.unwrap();
+    let photo = json!({"message_id": 31, "date": 1795256100, "chat": {"id": 55, "type": "private", "first_name": "Инна"},
+        "from": {"id": 55, "is_bot": false, "first_name": "Инна", "language_code": "ru"},
+        "caption": "чек", "photo": [{"file_id": "AgAD1", "file_unique_id": "u1", "width": 90, "height": 90}]});
+    assert_eq!(r.update(photo).await, 200);
+    let copies: Vec<Value> = r
+        .api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|q| q.url.path().ends_with("/copyMessage"))
+        .map(|q| serde_json::from_slice(&q.body).unwrap())
+        .collect();
+    assert_eq!(
+        copies,
+        vec![json!({"chat_id": ADMINS, "from_chat_id": 55, "message_id": 31})]
+    );
+    // The header (id 500) came first, the copy got id 501: a reply to either finds Инна.
+    let doc = json!({"message_id": 12, "date": 1795256100, "chat": {"id": ADMINS, "type": "supergroup", "title": "Поддержка"},
+        "from": {"id": 5, "is_bot": false, "first_name": "Админ"},
+        "document": {"file_id": "BQAD2", "file_unique_id": "u2", "file_name": "invoice.pdf"},
+        "reply_to_message": {"message_id": 501, "date": 1795256000, "chat": {"id": ADMINS, "type": "supergroup", "title": "Поддержка"}}});
+    assert_eq!(r.update(doc).await, 200);
+    let copies: Vec<Value> = r
+        .api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|q| q.url.path().ends_with("/copyMessage"))
+        .map(|q| serde_json::from_slice(&q.body).unwrap())
+        .collect();
+    assert_eq!(
+        copies[1],
+        json!({"chat_id": 55, "from_chat_id": ADMINS, "message_id": 12})
+    );
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(ADMINS, RU.support_reply_delivered.to_string())
+    );
+    let texts: Vec<String> = zayavka::support::messages(&r.deps, "u:5")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["чек".to_string(), RU.support_attachment.to_string()]
+    );
+}

@@ -2,7 +2,7 @@
 //! to the user, and `/start <token>` binds a private chat to a site user's thread.
 
 use async_trait::async_trait;
-use frankenstein::methods::CopyMessageParams;
+use frankenstein::methods::{AnswerCallbackQueryParams, CopyMessageParams};
 use frankenstein::types::{ChatType, Message};
 use frankenstein::updates::UpdateContent;
 
@@ -198,8 +198,22 @@ impl SupportBot {
 #[async_trait]
 impl BotHandler for SupportBot {
     async fn handle(&self, update: Update) -> Result<(), BotError> {
-        let UpdateContent::Message(m) = update.content else {
-            return Ok(());
+        let m = match update.content {
+            UpdateContent::Message(m) => m,
+            // The support bot shows no buttons, but a press on an old one must still be
+            // answered, or the user's button keeps spinning.
+            UpdateContent::CallbackQuery(q) => {
+                let params = AnswerCallbackQueryParams::builder()
+                    .callback_query_id(q.id.clone())
+                    .build();
+                return self
+                    .api
+                    .answer_callback_query(&params)
+                    .await
+                    .map(|_| ())
+                    .map_err(err);
+            }
+            _ => return Ok(()),
         };
         if m.chat.id == self.cfg.admin_chat_id {
             return self.on_admin_message(&m).await;
