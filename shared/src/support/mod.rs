@@ -153,24 +153,21 @@ pub async fn thread_of_admin_message(
     deps: &Deps,
     admin_message_id: i64,
 ) -> Result<Option<Thread>, StoreError> {
-    let Some(r) = deps.table.get(&admin_ref_key(admin_message_id)).await? else {
-        return Ok(None);
-    };
-    let Some(user_key) = text_of(&r, "user_key") else {
-        return Ok(None);
-    };
-    deps.table
-        .get(&thread_key(&user_key))
-        .await?
-        .map(from_item)
-        .transpose()
+    thread_via(deps, &admin_ref_key(admin_message_id)).await
 }
 
 pub async fn thread_of_chat(deps: &Deps, chat_id: i64) -> Result<Option<Thread>, StoreError> {
-    let Some(b) = deps.table.get(&chat_key(chat_id)).await? else {
-        return Ok(None);
-    };
-    let Some(user_key) = text_of(&b, "user_key") else {
+    thread_via(deps, &chat_key(chat_id)).await
+}
+
+/// Follows an item's `user_key` to its thread.
+async fn thread_via(deps: &Deps, key: &Key) -> Result<Option<Thread>, StoreError> {
+    let Some(user_key) = deps
+        .table
+        .get(key)
+        .await?
+        .and_then(|item| text_of(&item, "user_key"))
+    else {
         return Ok(None);
     };
     deps.table
