@@ -311,7 +311,9 @@ async fn a_user_who_blocked_the_bot_is_reported_to_the_admins_not_retried() {
     let token = zayavka::support::new_binding_token(&r.deps, "u:7")
         .await
         .unwrap();
-    zayavka::support::bind(&r.deps, &token, 77).await.unwrap();
+    zayavka::support::bind(&r.deps, &token, 77, Some("ru"))
+        .await
+        .unwrap();
     let thread = zayavka::support::Thread {
         chat_id: Some(77),
         ..thread
@@ -709,7 +711,9 @@ async fn photos_and_documents_travel_both_ways_as_themselves() {
     let token = zayavka::support::new_binding_token(&r.deps, "u:5")
         .await
         .unwrap();
-    zayavka::support::bind(&r.deps, &token, 55).await.unwrap();
+    zayavka::support::bind(&r.deps, &token, 55, Some("ru"))
+        .await
+        .unwrap();
     let photo = json!({"message_id": 31, "date": 1795256100, "chat": {"id": 55, "type": "private", "first_name": "Инна"},
         "from": {"id": 55, "is_bot": false, "first_name": "Инна", "language_code": "ru"},
         "caption": "чек", "photo": [{"file_id": "AgAD1", "file_unique_id": "u1", "width": 90, "height": 90}]});
@@ -759,5 +763,42 @@ async fn photos_and_documents_travel_both_ways_as_themselves() {
     assert_eq!(
         texts,
         vec!["чек".to_string(), RU.support_attachment.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_speaks_the_language_the_user_bound_with() {
+    let r = Relay::start().await;
+    let thread = zayavka::support::ensure_thread(&r.deps, "u:9", "Tom", None)
+        .await
+        .unwrap();
+    let token = zayavka::support::new_binding_token(&r.deps, "u:9")
+        .await
+        .unwrap();
+    let english = json!({"message_id": 10, "date": 1795256100, "chat": {"id": 90, "type": "private", "first_name": "Tom"},
+        "from": {"id": 90, "is_bot": false, "first_name": "Tom", "language_code": "en"}, "text": format!("/start {token}")});
+    assert_eq!(r.update(english).await, 200);
+    assert_eq!(
+        r.sent().await.last().unwrap(),
+        &(90, zayavka::texts::EN.support_bound.to_string())
+    );
+    let thread = zayavka::support::Thread {
+        chat_id: Some(90),
+        ..thread
+    };
+    let mut msg = zayavka::support::new_message(&r.deps, "u:9", false, "site", None, "Hi".into());
+    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
+    assert_eq!(
+        r.update(admin_reply(ADMINS, admin_msg as i32, "Hello!"))
+            .await,
+        200
+    );
+    assert!(
+        r.sent()
+            .await
+            .contains(&(90, "📩 Reply from support:\n\nHello!".to_string())),
+        "{:?}",
+        r.sent().await
     );
 }

@@ -606,7 +606,9 @@ async fn support_clear_bindings_counts_then_removes_them() {
         let token = zayavka::support::new_binding_token(&deps, user)
             .await
             .unwrap();
-        zayavka::support::bind(&deps, &token, chat).await.unwrap();
+        zayavka::support::bind(&deps, &token, chat, None)
+            .await
+            .unwrap();
     }
     assert!(
         zayavka::support::thread_of_chat(&deps, 101)

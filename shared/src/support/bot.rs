@@ -106,9 +106,8 @@ impl SupportBot {
                 .say(self.cfg.admin_chat_id, t.support_reply_not_bound)
                 .await;
         };
-        // The user reads the reply in their own language; we only know it from their messages,
-        // so Russian unless told otherwise.
-        let user_t = Lang::Ru.texts();
+        // The user reads the reply's header in their own language, learnt at binding.
+        let user_t = Lang::from_code(thread.lang.as_deref()).texts();
         let delivered = match &m.text {
             Some(text) => self
                 .api
@@ -154,7 +153,11 @@ impl SupportBot {
             if token.is_empty() {
                 return self.say(chat, t.support_start).await;
             }
-            let answer = match super::bind(&self.deps, token, chat).await.map_err(err)? {
+            let code = m.from.as_ref().and_then(|u| u.language_code.as_deref());
+            let answer = match super::bind(&self.deps, token, chat, code)
+                .await
+                .map_err(err)?
+            {
                 Binding::Bound { .. } => t.support_bound,
                 Binding::Unknown => t.support_token_unknown,
                 Binding::Expired => t.support_token_expired,

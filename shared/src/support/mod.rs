@@ -26,6 +26,9 @@ pub struct Thread {
     pub email: Option<String>,
     #[serde(default)]
     pub chat_id: Option<i64>,
+    /// The Telegram user's `language_code`, learnt at binding: replies speak it.
+    #[serde(default)]
+    pub lang: Option<String>,
     pub created_at: String,
 }
 
@@ -84,6 +87,7 @@ pub async fn ensure_thread(
         name: name.into(),
         email: email.map(String::from),
         chat_id: None,
+        lang: None,
         created_at: timestamp(deps.clock.now_ms()),
     };
     match deps
@@ -222,8 +226,14 @@ pub fn valid_token(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Binds a private chat to the token's thread, once.
-pub async fn bind(deps: &Deps, token: &str, chat_id: i64) -> Result<Binding, StoreError> {
+/// Binds a private chat to the token's thread, once; `lang` is the user's Telegram
+/// `language_code`.
+pub async fn bind(
+    deps: &Deps,
+    token: &str,
+    chat_id: i64,
+    lang: Option<&str>,
+) -> Result<Binding, StoreError> {
     if !valid_token(token) {
         return Ok(Binding::Unknown);
     }
@@ -274,6 +284,7 @@ pub async fn bind(deps: &Deps, token: &str, chat_id: i64) -> Result<Binding, Sto
                 key: thread_key(&user_key),
                 update: Update::new()
                     .set("chat_id", chat_id)
+                    .set("lang", lang.unwrap_or("ru"))
                     .when(Cond::item_exists()),
             },
             TxOp::Put {
