@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod config;
 pub mod deps;
+pub mod helpdesk;
 pub mod http;
 pub mod integrations;
 pub mod lambda;
