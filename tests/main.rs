@@ -8,6 +8,7 @@ mod events;
 mod lead_api;
 mod leads;
 mod notifications;
+mod okdesk;
 mod plumbing;
 mod support;
 mod support_relay;

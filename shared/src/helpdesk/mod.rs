@@ -2,5 +2,6 @@
 //! numbers in E.164 with the variants a CRM may hold, and issue titles cut from a message.
 
 pub mod inn;
+pub mod okdesk;
 pub mod phone;
 pub mod title;

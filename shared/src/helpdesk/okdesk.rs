@@ -1,0 +1,253 @@
+//! The Okdesk REST API v1, as far as the helpdesk bot needs it (external-apis.md § B):
+//! `api_token` on every request, JSON bodies wrapped in their object's name, errors that
+//! say whether Okdesk is unreachable, the token was rejected, or the data was refused.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::phone::search_variants;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OkdeskError {
+    /// Network trouble, a timeout, 429 or 5xx: try again later.
+    #[error("Okdesk is not reachable: {0}")]
+    Unreachable(String),
+    /// 401/403: the API token is wrong or lacks rights.
+    #[error("Okdesk rejected the API token (HTTP {0})")]
+    TokenRejected(u16),
+    /// 400/422 and the like: Okdesk refused the data; `errors` is its explanation.
+    #[error("Okdesk refused the request (HTTP {status}): {errors}")]
+    Refused { status: u16, errors: String },
+}
+
+impl OkdeskError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OkdeskError::Unreachable(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Contact {
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub company_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Company {
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Status {
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Issue {
+    pub id: i64,
+    #[serde(default)]
+    pub title: String,
+    pub status: Status,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Okdesk {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl std::fmt::Debug for Okdesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Okdesk")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Okdesk answers an empty object (or nothing) when a lookup finds nothing.
+fn found(v: Value) -> Option<Value> {
+    match &v {
+        Value::Object(m) if m.contains_key("id") => Some(v),
+        _ => None,
+    }
+}
+
+impl Okdesk {
+    /// `base` is `https://<account>.okdesk.ru/api/v1` (or a fake in tests).
+    pub fn new(base: &str, token: &str, timeout: Duration) -> Self {
+        Self {
+            http: crate::integrations::http::client(timeout),
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>, OkdeskError> {
+        // The token travels in the URL, so errors never carry the URL.
+        let unreachable = |e: reqwest::Error| OkdeskError::Unreachable(e.without_url().to_string());
+        let resp = req
+            .query(&[("api_token", &self.token)])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.map_err(unreachable)?;
+        match status {
+            200..=299 => Ok(Some(serde_json::from_str(&body).unwrap_or(Value::Null))),
+            404 => Ok(None),
+            401 | 403 => Err(OkdeskError::TokenRejected(status)),
+            429 | 500..=599 => Err(OkdeskError::Unreachable(format!("HTTP {status}"))),
+            _ => {
+                let errors = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("errors").map(Value::to_string))
+                    .unwrap_or_else(|| body.chars().take(300).collect());
+                Err(OkdeskError::Refused { status, errors })
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}/{path}", self.base))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}/{path}", self.base)).json(body)
+    }
+
+    /// The contact with this phone, trying the spellings a CRM may hold it under.
+    pub async fn find_contact_by_phone(&self, e164: &str) -> Result<Option<Contact>, OkdeskError> {
+        for variant in search_variants(e164) {
+            if let Some(v) = self
+                .send(self.get("contacts/").query(&[("phone", &variant)]))
+                .await?
+                .and_then(found)
+            {
+                return serde_json::from_value(v)
+                    .map(Some)
+                    .map_err(|e| OkdeskError::Unreachable(format!("unexpected contact: {e}")));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn create_contact(
+        &self,
+        first_name: &str,
+        last_name: Option<&str>,
+        phone: &str,
+        company_id: Option<i64>,
+    ) -> Result<Contact, OkdeskError> {
+        let mut contact = json!({"first_name": first_name, "phone": phone});
+        if let Some(l) = last_name {
+            contact["last_name"] = json!(l);
+        }
+        if let Some(c) = company_id {
+            contact["company_id"] = json!(c);
+        }
+        let v = self
+            .send(self.post("contacts/", &json!({"contact": contact})))
+            .await?
+            .and_then(found);
+        v.and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| OkdeskError::Unreachable("contact created without an id".into()))
+    }
+
+    /// The company with this INN: by the account's INN attribute when its code is known,
+    /// else by Okdesk's substring search.
+    pub async fn find_company_by_inn(
+        &self,
+        inn: &str,
+        attribute: Option<&str>,
+    ) -> Result<Option<Company>, OkdeskError> {
+        if let Some(code) = attribute {
+            let key = format!("custom_parameters[{code}]");
+            let list = self
+                .send(self.get("companies/list").query(&[(key.as_str(), inn)]))
+                .await?;
+            if let Some(first) = list
+                .as_ref()
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+                .cloned()
+                .and_then(found)
+            {
+                return Ok(serde_json::from_value(first).ok());
+            }
+        }
+        let v = self
+            .send(self.get("companies/").query(&[("search_string", inn)]))
+            .await?
+            .and_then(found);
+        Ok(v.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// Creates an issue; returns its id.
+    pub async fn create_issue(
+        &self,
+        title: &str,
+        description: &str,
+        contact_id: i64,
+        company_id: Option<i64>,
+    ) -> Result<i64, OkdeskError> {
+        let mut issue =
+            json!({"title": title, "description": description, "contact_id": contact_id});
+        if let Some(c) = company_id {
+            issue["company_id"] = json!(c);
+        }
+        let v = self
+            .send(self.post("issues/", &json!({"issue": issue})))
+            .await?;
+        v.as_ref()
+            .and_then(|v| v["id"].as_i64())
+            .ok_or_else(|| OkdeskError::Unreachable("issue created without an id".into()))
+    }
+
+    pub async fn issue(&self, id: i64) -> Result<Option<Issue>, OkdeskError> {
+        let v = self
+            .send(self.get(&format!("issues/{id}")))
+            .await?
+            .and_then(found);
+        Ok(v.and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// The ids of the contact's issues.
+    pub async fn contact_issue_ids(&self, contact_id: i64) -> Result<Vec<i64>, OkdeskError> {
+        let v = self
+            .send(
+                self.get("issues/count")
+                    .query(&[("contact_ids[]", contact_id.to_string())]),
+            )
+            .await?;
+        Ok(v.as_ref()
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default())
+    }
+
+    /// A public comment written by the contact; `text` is plain and becomes HTML here.
+    pub async fn add_comment(
+        &self,
+        issue_id: i64,
+        contact_id: i64,
+        text: &str,
+    ) -> Result<(), OkdeskError> {
+        let content = crate::texts::escape_html(text).replace('\n', "<br>");
+        let body = json!({"comment": {"content": content, "author_id": contact_id, "author_type": "contact", "public": true}});
+        self.send(self.post(&format!("issues/{issue_id}/comments"), &body))
+            .await?;
+        Ok(())
+    }
+}
