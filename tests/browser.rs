@@ -71,12 +71,7 @@ async fn the_support_form_works_in_a_real_browser() {
         ("TELEGRAM_SUPPORT_BOT_USERNAME", "zayavka_support_bot"),
     ]);
     let started = serve::start(
-        ServeOptions {
-            host: "127.0.0.1".parse().unwrap(),
-            port: 0,
-            data_dir: dir.path().to_path_buf(),
-            aws: None,
-        },
+        ServeOptions::local(dir.path().to_path_buf()),
         zayavka::queues::catalogue(),
         move |deps, prefix| serve::functions(deps, &env, prefix),
     )

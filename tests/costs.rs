@@ -118,12 +118,7 @@ pub async fn count_requests(leads: usize) -> Counts {
     let raw: Arc<Mutex<Option<Deps>>> = Arc::default();
     let keep = raw.clone();
     let started = serve::start(
-        ServeOptions {
-            host: "127.0.0.1".parse().unwrap(),
-            port: 0,
-            data_dir: dir.path().to_path_buf(),
-            aws: None,
-        },
+        ServeOptions::local(dir.path().to_path_buf()),
         zayavka::queues::catalogue(),
         move |deps, prefix| {
             *keep.lock().unwrap() = Some(deps.clone());

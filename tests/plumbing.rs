@@ -225,12 +225,7 @@ async fn serve_feeds_workers_with_sqs_retry_and_dead_letter_behaviour() {
     let queue: Arc<Mutex<Option<Deps>>> = Arc::default();
     let keep = queue.clone();
     let started = serve::start(
-        ServeOptions {
-            host: "127.0.0.1".parse().unwrap(),
-            port: 0,
-            data_dir: dir.path().to_path_buf(),
-            aws: None,
-        },
+        ServeOptions::local(dir.path().to_path_buf()),
         specs,
         move |deps, _| {
             *keep.lock().unwrap() = Some(deps.clone());

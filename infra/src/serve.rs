@@ -47,6 +47,18 @@ pub struct ServeOptions {
     pub aws: Option<AwsConfig>,
 }
 
+impl ServeOptions {
+    /// The embedded store in `data_dir`, on a free port of 127.0.0.1.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            data_dir: data_dir.into(),
+            aws: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot use data directory {dir}: {source}")]

@@ -258,12 +258,7 @@ async fn crash_child() {
         log: dir.join("worker.log"),
         slow,
     });
-    let opts = ServeOptions {
-        host: "127.0.0.1".parse().unwrap(),
-        port: 0,
-        data_dir: dir,
-        aws: None,
-    };
+    let opts = ServeOptions::local(dir);
     serve::run(
         opts,
         crash_specs(),

@@ -61,12 +61,7 @@ async fn main() {
     let raw: Arc<Mutex<Option<Deps>>> = Arc::default();
     let keep = raw.clone();
     let started = serve::start(
-        ServeOptions {
-            host: "127.0.0.1".parse().expect("address"),
-            port: 0,
-            data_dir: dir.path().to_path_buf(),
-            aws: None,
-        },
+        ServeOptions::local(dir.path()),
         zayavka::queues::catalogue(),
         move |deps, prefix| {
             *keep.lock().expect("lock") = Some(deps.clone());

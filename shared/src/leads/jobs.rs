@@ -28,7 +28,7 @@ pub async fn claim(
     job: &JobRef,
     lease_ms: i64,
 ) -> Result<Claim, StoreError> {
-    let key = job_key(&job.lead_id, &job.batch_id, job.integration);
+    let key = key_of(job);
     let now = clock.now_ms();
     let claimable = Cond::Or(vec![
         Cond::eq("status", status::PENDING),
@@ -82,14 +82,7 @@ pub async fn succeed(
     if let Some(id) = external_id {
         update = update.set("external_id", id);
     }
-    ignore_lost_race(
-        table
-            .update(
-                &job_key(&job.lead_id, &job.batch_id, job.integration),
-                update,
-            )
-            .await,
-    )
+    ignore_lost_race(table.update(&key_of(job), update).await)
 }
 
 /// Records a failed attempt that will be tried again.
@@ -105,14 +98,7 @@ pub async fn retry_later(
         .set("updated_at", timestamp(clock.now_ms()))
         .remove("lease_until")
         .when(Cond::eq("status", status::RUNNING));
-    ignore_lost_race(
-        table
-            .update(
-                &job_key(&job.lead_id, &job.batch_id, job.integration),
-                update,
-            )
-            .await,
-    )
+    ignore_lost_race(table.update(&key_of(job), update).await)
 }
 
 /// Records the final failure; true when this call made it final (false: it had already
@@ -137,17 +123,15 @@ pub async fn fail(
             Cond::eq("status", status::RETRYING),
             Cond::eq("status", status::RUNNING),
         ])));
-    match table
-        .update(
-            &job_key(&job.lead_id, &job.batch_id, job.integration),
-            update,
-        )
-        .await
-    {
+    match table.update(&key_of(job), update).await {
         Ok(_) => Ok(true),
         Err(StoreError::ConditionFailed) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+fn key_of(job: &JobRef) -> crate::ports::Key {
+    job_key(&job.lead_id, &job.batch_id, job.integration)
 }
 
 /// The job moved on without us (our lease ran out and another worker finished it).
