@@ -3,4 +3,5 @@
 
 pub mod admin;
 pub mod events;
+pub mod okdesk_check;
 pub mod serve;

@@ -66,6 +66,12 @@ enum Command {
         #[arg(long, global = true)]
         aws: bool,
     },
+    /// Okdesk: is the configured API reachable with its token (OKDESK_API_URL,
+    /// OKDESK_API_TOKEN, OKDESK_INN_PARAMETER from the environment).
+    Okdesk {
+        #[command(subcommand)]
+        command: OkdeskCommand,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -117,6 +123,16 @@ enum SupportCommand {
         /// Only count them.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OkdeskCommand {
+    /// Token accepted, API reachable, issues listed, and (with --inn) the company found.
+    Check {
+        /// A company's INN to look up as registration will.
+        #[arg(long)]
+        inn: Option<String>,
     },
 }
 
@@ -220,6 +236,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("{n} bindings removed");
             }
             Ok(())
+        }
+        Command::Okdesk {
+            command: OkdeskCommand::Check { inn },
+        } => {
+            let mut r = zayavka::config::EnvReader::new(&zayavka::config::ProcessEnv);
+            let cfg = zayavka::helpdesk::config::OkdeskConfig::read(&mut r);
+            r.finish().map_err(|e| e.to_string())?;
+            let cfg =
+                cfg.ok_or("OKDESK_API_URL is not set (https://<account>.okdesk.ru/api/v1)")?;
+            let checks = zayavka_cli::okdesk_check::run(&cfg, inn.as_deref()).await;
+            for c in &checks {
+                println!("{}", c.line());
+            }
+            if checks.iter().all(|c| c.passed != Some(false)) {
+                println!("Okdesk is ready for zayavka.");
+                Ok(())
+            } else {
+                Err("some Okdesk checks failed (see above)".to_string())
+            }
         }
         Command::Poll { bot, data_dir, aws } => {
             admin::poll(&bot, &data_dir, aws, serve::shutdown_signal())

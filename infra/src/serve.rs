@@ -111,6 +111,8 @@ pub fn functions(
     let sweep = sweeper::Config::read(env);
     let telegram = telegram_webhook::Config::read(env);
     let support = support_form::from_env(deps.clone(), env);
+    let okdesk = okdesk_webhook::Config::read(env);
+    keep(okdesk.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(lead.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(worker.as_ref().map(|_| ()).map_err(Clone::clone));
     keep(notify.as_ref().map(|_| ()).map_err(Clone::clone));
@@ -119,33 +121,35 @@ pub fn functions(
     if let Err(e) = &support {
         problems.extend(e.problems.clone());
     }
-    match (lead, worker, notify, sweep, telegram, support) {
-        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram), Ok(support)) => Ok(Registry {
-            http: vec![
-                Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
-                Arc::new(support),
-                Arc::new(telegram_webhook::TelegramWebhook::new(
-                    deps.clone(),
-                    telegram,
-                )),
-                Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone())),
-            ],
-            workers: vec![
-                Arc::new(integration_worker::IntegrationWorker::new(
-                    deps.clone(),
-                    worker,
-                )),
-                Arc::new(batch_tracker::BatchTracker::new(
-                    deps.clone(),
-                    queue_prefix.to_string(),
-                )),
-                Arc::new(notification_worker::NotificationWorker::new(
-                    deps.clone(),
-                    notify,
-                )),
-            ],
-            scheduled: vec![Arc::new(sweeper::Sweeper::new(deps.clone(), sweep))],
-        }),
+    match (lead, worker, notify, sweep, telegram, support, okdesk) {
+        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram), Ok(support), Ok(okdesk)) => {
+            Ok(Registry {
+                http: vec![
+                    Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
+                    Arc::new(support),
+                    Arc::new(telegram_webhook::TelegramWebhook::new(
+                        deps.clone(),
+                        telegram,
+                    )),
+                    Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone(), okdesk)),
+                ],
+                workers: vec![
+                    Arc::new(integration_worker::IntegrationWorker::new(
+                        deps.clone(),
+                        worker,
+                    )),
+                    Arc::new(batch_tracker::BatchTracker::new(
+                        deps.clone(),
+                        queue_prefix.to_string(),
+                    )),
+                    Arc::new(notification_worker::NotificationWorker::new(
+                        deps.clone(),
+                        notify,
+                    )),
+                ],
+                scheduled: vec![Arc::new(sweeper::Sweeper::new(deps.clone(), sweep))],
+            })
+        }
         _ => {
             problems.dedup();
             Err(ConfigError { problems })

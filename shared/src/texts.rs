@@ -73,7 +73,171 @@ pub struct Texts {
     pub success_text: &'static str,
     pub success_bind: &'static str,
     pub success_bind_link: &'static str,
+    pub helpdesk: &'static HelpdeskTexts,
 }
+
+/// The helpdesk bot's texts; `{name}`-style placeholders are filled with [`fill`].
+pub struct HelpdeskTexts {
+    pub greeting: &'static str,
+    pub kind_person: &'static str,
+    pub kind_company: &'static str,
+    pub choose_kind: &'static str,
+    pub welcome_back: &'static str,
+    pub ask_full_name: &'static str,
+    pub bad_full_name: &'static str,
+    pub ask_inn: &'static str,
+    pub inn_not_digits: &'static str,
+    pub inn_length: &'static str,
+    pub inn_checksum: &'static str,
+    pub company_not_found: &'static str,
+    pub another_inn: &'static str,
+    pub company_found: &'static str,
+    pub ask_phone: &'static str,
+    pub share_phone: &'static str,
+    pub bad_phone: &'static str,
+    pub not_own_contact: &'static str,
+    pub registered: &'static str,
+    pub registered_company: &'static str,
+    pub menu_create: &'static str,
+    pub menu_list: &'static str,
+    pub menu_status: &'static str,
+    pub menu_comment: &'static str,
+    pub menu_prompt: &'static str,
+    pub help: &'static str,
+    pub cancelled: &'static str,
+    pub need_registration: &'static str,
+    pub unknown_command: &'static str,
+    pub ask_issue_text: &'static str,
+    pub text_only: &'static str,
+    pub issue_created: &'static str,
+    pub issue_not_created: &'static str,
+    pub no_issues: &'static str,
+    pub list_header: &'static str,
+    pub choose_status: &'static str,
+    pub choose_comment: &'static str,
+    pub prev: &'static str,
+    pub next: &'static str,
+    pub issue_status: &'static str,
+    pub issue_not_yours: &'static str,
+    pub ask_comment: &'static str,
+    pub comment_added: &'static str,
+    pub comment_not_added: &'static str,
+    pub okdesk_unreachable: &'static str,
+    pub okdesk_token_rejected: &'static str,
+    pub okdesk_refused: &'static str,
+    pub status_changed: &'static str,
+    pub new_comment: &'static str,
+    pub staff: &'static str,
+    pub attachment_only: &'static str,
+}
+
+pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
+    greeting: "Здравствуйте! Я бот службы поддержки: помогу создать заявку и следить за ней.\n\nДля начала зарегистрируйтесь. Кто вы?",
+    kind_person: "👤 Физическое лицо",
+    kind_company: "🏢 Юридическое лицо",
+    choose_kind: "Выберите вариант кнопкой ниже.",
+    welcome_back: "С возвращением, {name}! Выберите действие в меню.",
+    ask_full_name: "Введите ФИО полностью, например: Иванов Иван Иванович.\n/cancel — отмена.",
+    bad_full_name: "Не похоже на ФИО. Напишите фамилию и имя буквами, например: Иванов Иван.",
+    ask_inn: "Введите ИНН компании: 10 цифр у организации или 12 у ИП.\n/cancel — отмена.",
+    inn_not_digits: "ИНН состоит только из цифр. Введите его ещё раз.",
+    inn_length: "В ИНН 10 цифр (организация) или 12 (ИП), а здесь {n}. Проверьте и введите ещё раз.",
+    inn_checksum: "Контрольная цифра ИНН не сходится — похоже на опечатку. Проверьте и введите ещё раз.",
+    company_not_found: "Компания с ИНН {inn} не найдена в Okdesk. Проверьте ИНН или зарегистрируйтесь как физическое лицо.",
+    another_inn: "🔁 Ввести другой ИНН",
+    company_found: "Компания найдена: «{company}».\nТеперь введите ваше ФИО, например: Иванов Иван Иванович.",
+    ask_phone: "Отправьте номер телефона кнопкой «📱 Отправить номер» или напишите его, например: +7 999 123-45-67.",
+    share_phone: "📱 Отправить номер",
+    bad_phone: "Не удалось распознать номер «{phone}». Напишите его с кодом, например: +7 999 123-45-67.",
+    not_own_contact: "Это чужой контакт. Отправьте свой номер кнопкой «📱 Отправить номер» или напишите его.",
+    registered: "Готово, {name}! Регистрация завершена. Теперь можно создавать заявки и следить за ними — выберите действие в меню.",
+    registered_company: "Компания: «{company}».",
+    menu_create: "📝 Создать заявку",
+    menu_list: "📋 Мои заявки",
+    menu_status: "🔄 Проверить статус",
+    menu_comment: "💬 Добавить комментарий",
+    menu_prompt: "Выберите действие в меню ниже.",
+    help: "Что я умею:\n📝 Создать заявку — опишите проблему одним сообщением, я создам заявку в Okdesk и пришлю её номер и ссылку.\n📋 Мои заявки — список ваших заявок со статусами.\n🔄 Проверить статус — текущий статус выбранной заявки.\n💬 Добавить комментарий — комментарий к заявке для службы поддержки.\n\nОб изменении статуса и ответах сотрудников я сообщу сам.\n\nКоманды: /menu — меню, /cancel — отменить текущий шаг, /start — регистрация.",
+    cancelled: "Отменено.",
+    need_registration: "Сначала зарегистрируйтесь: отправьте /start.",
+    unknown_command: "Не знаю такой команды. /help — что я умею.",
+    ask_issue_text: "Опишите проблему одним сообщением: что случилось, где и когда. Заголовок заявки я составлю сам.\n/cancel — отмена.",
+    text_only: "Пришлите, пожалуйста, текст.",
+    issue_created: "✅ Заявка #{id} создана: {title}\n{url}",
+    issue_not_created: "Заявка не создана. Отправьте описание ещё раз чуть позже.",
+    no_issues: "У вас пока нет заявок. Чтобы создать заявку, нажмите «📝 Создать заявку».",
+    list_header: "📋 Ваши заявки ({from}–{to} из {total}):",
+    choose_status: "Выберите заявку, чтобы узнать её статус:",
+    choose_comment: "Выберите заявку для комментария:",
+    prev: "◀️ Назад",
+    next: "Вперёд ▶️",
+    issue_status: "Заявка #{id}: {title}\nСтатус: {status}\n{url}",
+    issue_not_yours: "Эта заявка не найдена среди ваших.",
+    ask_comment: "Напишите комментарий к заявке #{id} одним сообщением.\n/cancel — отмена.",
+    comment_added: "💬 Комментарий добавлен к заявке #{id}.",
+    comment_not_added: "Комментарий не добавлен. Отправьте его ещё раз чуть позже.",
+    okdesk_unreachable: "Okdesk сейчас недоступен, попробуйте позже.",
+    okdesk_token_rejected: "Okdesk отклонил токен API — сообщите администратору.",
+    okdesk_refused: "Okdesk не принял запрос — сообщите администратору.",
+    status_changed: "Заявка #{id}: {old} → {new}",
+    new_comment: "💬 Новый комментарий к заявке #{id} от {author}:",
+    staff: "сотрудника поддержки",
+    attachment_only: "[вложение — откройте заявку в Okdesk]",
+};
+
+pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
+    greeting: "Hello! I am the support desk bot: I help you create requests and follow them.\n\nFirst, please register. Who are you?",
+    kind_person: "👤 Individual",
+    kind_company: "🏢 Company",
+    choose_kind: "Please choose with a button below.",
+    welcome_back: "Welcome back, {name}! Choose an action in the menu.",
+    ask_full_name: "Please type your full name, e.g. John Smith.\n/cancel to stop.",
+    bad_full_name: "That does not look like a name. Please type your name in letters, e.g. John Smith.",
+    ask_inn: "Please type the company's INN: 10 digits for an organisation, 12 for a sole proprietor.\n/cancel to stop.",
+    inn_not_digits: "An INN has digits only. Please type it again.",
+    inn_length: "An INN has 10 digits (organisation) or 12 (sole proprietor), this one has {n}. Please check and type it again.",
+    inn_checksum: "The INN's control digit does not match, it looks like a typo. Please check and type it again.",
+    company_not_found: "No company with INN {inn} was found in Okdesk. Check the INN or register as an individual.",
+    another_inn: "🔁 Enter another INN",
+    company_found: "Company found: “{company}”.\nNow please type your full name, e.g. John Smith.",
+    ask_phone: "Send your phone number with the “📱 Share my number” button or type it, e.g. +44 20 7946 0958.",
+    share_phone: "📱 Share my number",
+    bad_phone: "Could not read the number “{phone}”. Please type it with the country code, e.g. +44 20 7946 0958.",
+    not_own_contact: "That is someone else's contact. Please share your own number with the button or type it.",
+    registered: "Done, {name}! You are registered. Now you can create requests and follow them: choose an action in the menu.",
+    registered_company: "Company: “{company}”.",
+    menu_create: "📝 New request",
+    menu_list: "📋 My requests",
+    menu_status: "🔄 Check status",
+    menu_comment: "💬 Add a comment",
+    menu_prompt: "Choose an action in the menu below.",
+    help: "What I can do:\n📝 New request: describe the problem in one message; I create a request in Okdesk and send you its number and link.\n📋 My requests: your requests with their statuses.\n🔄 Check status: the current status of a request.\n💬 Add a comment: a comment on a request for the support team.\n\nI tell you myself when a status changes or the team answers.\n\nCommands: /menu for the menu, /cancel to stop the current step, /start to register.",
+    cancelled: "Cancelled.",
+    need_registration: "Please register first: send /start.",
+    unknown_command: "I do not know that command. /help shows what I can do.",
+    ask_issue_text: "Describe the problem in one message: what happened, where and when. I will write the title myself.\n/cancel to stop.",
+    text_only: "Please send text.",
+    issue_created: "✅ Request #{id} created: {title}\n{url}",
+    issue_not_created: "The request was not created. Please send the description again a little later.",
+    no_issues: "You have no requests yet. To create one, press “📝 New request”.",
+    list_header: "📋 Your requests ({from}–{to} of {total}):",
+    choose_status: "Choose a request to see its status:",
+    choose_comment: "Choose a request to comment on:",
+    prev: "◀️ Back",
+    next: "Next ▶️",
+    issue_status: "Request #{id}: {title}\nStatus: {status}\n{url}",
+    issue_not_yours: "This request is not among yours.",
+    ask_comment: "Type your comment on request #{id} in one message.\n/cancel to stop.",
+    comment_added: "💬 Comment added to request #{id}.",
+    comment_not_added: "The comment was not added. Please send it again a little later.",
+    okdesk_unreachable: "Okdesk is not reachable right now, please try later.",
+    okdesk_token_rejected: "Okdesk rejected the API token: please tell the administrator.",
+    okdesk_refused: "Okdesk refused the request: please tell the administrator.",
+    status_changed: "Request #{id}: {old} → {new}",
+    new_comment: "💬 New comment on request #{id} from {author}:",
+    staff: "the support team",
+    attachment_only: "[attachment: open the request in Okdesk]",
+};
 
 pub static RU: Texts = Texts {
     new_lead: "Новая заявка",
@@ -122,6 +286,7 @@ pub static RU: Texts = Texts {
     success_text: "Спасибо! Поддержка получила ваше сообщение.",
     success_bind: "Хотите получить ответ в Telegram? Откройте бота по ссылке и нажмите «Запустить»:",
     success_bind_link: "Получать ответы в Telegram",
+    helpdesk: &RU_HELPDESK,
 };
 
 pub static EN: Texts = Texts {
@@ -171,7 +336,37 @@ pub static EN: Texts = Texts {
     success_text: "Thank you! Support has your message.",
     success_bind: "Want the answer in Telegram? Open the bot with this link and press Start:",
     success_bind_link: "Get answers in Telegram",
+    helpdesk: &EN_HELPDESK,
 };
+
+/// Fills `{name}` placeholders of a catalogue text in one pass, so a value that itself
+/// contains `{…}` (a user's text) is never expanded.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (close, *v))
+        }) {
+            Some((close, value)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// Escapes text for Telegram's HTML parse mode (and for HTML e-mail).
 pub fn escape_html(s: &str) -> String {
@@ -198,6 +393,18 @@ mod tests {
         assert_eq!(Lang::from_code(Some("ru-RU")), Lang::Ru);
         assert_eq!(Lang::from_code(Some("en")), Lang::En);
         assert_eq!(Lang::from_code(Some("uk")), Lang::En);
+    }
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        assert_eq!(
+            fill(
+                "#{id}: {title} {url}",
+                &[("id", "7"), ("title", "{url}"), ("url", "u")]
+            ),
+            "#7: {url} u"
+        );
+        assert_eq!(fill("{missing} {", &[]), "{missing} {");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! notification-worker: tells the admins how a lead's batch ended, by e-mail (SES) and/or
 //! Telegram, per outcome as `NOTIFY_ON` says; a batch that could not be dispatched at all is
-//! always reported. Each channel is sent once per notification even when the message
-//! arrives twice.
+//! always reported. Tells helpdesk clients, through the main bot, about their Okdesk issues'
+//! status changes and staff comments. Each channel is sent once per notification even when
+//! the message arrives twice.
 
 use std::collections::HashMap;
 
@@ -9,6 +10,9 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::helpdesk::config::OkdeskConfig;
+use zayavka::helpdesk::events::{NOTICE_KIND, Notice};
+use zayavka::helpdesk::okdesk::Okdesk;
 use zayavka::integrations::DeliveryError;
 use zayavka::integrations::telegram::send_html;
 use zayavka::leads::notify::Notification;
@@ -17,6 +21,7 @@ use zayavka::ports::table::{AttributeValue, Cond, Key, Update};
 use zayavka::ports::{Email, MailError};
 use zayavka::queues::NOTIFICATIONS;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+use zayavka::telegram::BotApi;
 use zayavka::texts::Lang;
 
 pub const NAME: &str = "notification-worker";
@@ -30,6 +35,11 @@ pub struct Config {
     pub telegram_api_base: String,
     pub notify_on: Vec<String>,
     pub lang: Lang,
+    /// `TELEGRAM_MAIN_BOT_TOKEN`: the bot helpdesk clients talk to.
+    pub main_bot_token: Option<String>,
+    /// Okdesk, for helpdesk notices (issue links, and the client of an issue a webhook did
+    /// not name).
+    pub okdesk: Option<OkdeskConfig>,
 }
 
 impl Config {
@@ -61,6 +71,11 @@ impl Config {
             "TELEGRAM_API_BASE",
             zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
         );
+        let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN");
+        let okdesk = OkdeskConfig::read(&mut r);
+        if okdesk.is_some() && main_bot_token.is_none() {
+            r.problem("TELEGRAM_MAIN_BOT_TOKEN is not set, but Okdesk is: clients hear about their issues through the main bot");
+        }
         r.finish()?;
         Ok(Self {
             emails,
@@ -70,14 +85,24 @@ impl Config {
             telegram_api_base,
             notify_on,
             lang,
+            main_bot_token,
+            okdesk,
         })
     }
+}
+
+/// What helpdesk notices need: the main bot and Okdesk.
+struct Helpdesk {
+    bot: BotApi,
+    okdesk: Okdesk,
+    cfg: OkdeskConfig,
 }
 
 pub struct NotificationWorker {
     deps: Deps,
     cfg: Config,
     http: reqwest::Client,
+    helpdesk: Option<Helpdesk>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,31 +121,39 @@ const CLAIM_LEASE_MS: i64 = 60_000;
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Self {
         let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
-        Self { deps, cfg, http }
+        let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
+            (Some(token), Some(okdesk)) => Some(Helpdesk {
+                bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token),
+                okdesk: okdesk.client(),
+                cfg: okdesk.clone(),
+            }),
+            _ => None,
+        };
+        Self {
+            deps,
+            cfg,
+            http,
+            helpdesk,
+        }
     }
 
-    fn sent_key(note: &Notification, channel: &str) -> Key {
+    fn admin_pk(note: &Notification) -> String {
         let kind = match note {
             Notification::BatchFinished { .. } => "finished",
             Notification::DispatchFailed { .. } => "dispatch_failed",
         };
-        Key::new(format!("notify#{}#{kind}", note.batch_id()), channel)
+        format!("notify#{}#{kind}", note.batch_id())
     }
 
     /// Sends on one channel unless it was sent before. The channel is claimed first, under a
     /// lease, so two deliveries of one notification handled at the same moment send once; a
     /// failure that retrying can fix releases the claim and keeps the message.
-    async fn once<F, Fut>(
-        &self,
-        note: &Notification,
-        channel: &str,
-        send: F,
-    ) -> Result<(), NotifyError>
+    async fn once<F, Fut>(&self, pk: &str, channel: &str, send: F) -> Result<(), NotifyError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
     {
-        let key = Self::sent_key(note, channel);
+        let key = Key::new(pk, channel);
         let now = self.deps.clock.now_ms();
         let claim = HashMap::from([
             ("pk".to_string(), AttributeValue::S(key.pk.clone())),
@@ -200,7 +233,53 @@ impl NotificationWorker {
         result
     }
 
+    /// A helpdesk client's notice: to every chat linked to the issue's client contact.
+    async fn client_notice(&self, notice: Notice) -> Result<(), NotifyError> {
+        let Some(h) = &self.helpdesk else {
+            // Kept (and, after its retries, dead-lettered with an alarm) rather than lost.
+            return Err(NotifyError::Retry(
+                "a helpdesk notice, but TELEGRAM_MAIN_BOT_TOKEN or OKDESK_API_URL is not set"
+                    .into(),
+            ));
+        };
+        let chats =
+            zayavka::helpdesk::notify::recipients(&self.deps, Some(&h.okdesk), &notice.event)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, issue = notice.event.issue_id(), "recipients of a helpdesk notice not known yet");
+                    NotifyError::Retry(e.to_string())
+                })?;
+        let url = h.cfg.issue_url(notice.event.issue_id());
+        let pk = format!("notify#{}", notice.key);
+        for link in chats {
+            let html = notice
+                .event
+                .telegram_html(Lang::from_code(Some(&link.lang)), &url);
+            self.once(&pk, &format!("tg#{}", link.chat_id), || async {
+                h.bot
+                    .send_html(link.chat_id, &html)
+                    .await
+                    .map(|m| m.message_id.to_string())
+                    .map_err(DeliveryError::from)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {
+        let kind = serde_json::from_str::<serde_json::Value>(&msg.body)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(String::from));
+        if kind.as_deref() == Some(NOTICE_KIND) {
+            return match serde_json::from_str::<Notice>(&msg.body) {
+                Ok(notice) => self.client_notice(notice).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "malformed helpdesk notice; dropped");
+                    Ok(())
+                }
+            };
+        }
         let note: Notification = match serde_json::from_str(&msg.body) {
             Ok(n) => n,
             Err(e) => {
@@ -215,7 +294,7 @@ impl NotificationWorker {
         }
         let lang = self.cfg.lang;
         if let (Some(from), false) = (&self.cfg.mail_from, self.cfg.emails.is_empty()) {
-            self.once(&note, "email", || async {
+            self.once(&Self::admin_pk(&note), "email", || async {
                 self.deps
                     .mailer
                     .send(&Email {
@@ -237,7 +316,7 @@ impl NotificationWorker {
             (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token)
         {
             let html = note.telegram_html(lang);
-            self.once(&note, "telegram", || {
+            self.once(&Self::admin_pk(&note), "telegram", || {
                 send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html)
             })
             .await?;

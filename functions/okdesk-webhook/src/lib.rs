@@ -1,19 +1,117 @@
-//! okdesk-webhook: Okdesk events: `POST /okdesk/webhook/{token}` comes with the helpdesk bot issue.
-//! Until then it answers the health check every HTTP function answers.
+//! okdesk-webhook: `POST /okdesk/webhook/{token}` takes Okdesk's outgoing webhooks. Okdesk
+//! signs nothing, so the URL carries a long random token (compared in constant time with
+//! `OKDESK_WEBHOOK_TOKEN`; anything else is 404, as if the route were not there). Status
+//! changes and public comments become client notices on the `notifications` queue; other
+//! events are acknowledged and dropped.
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::helpdesk::events::{Incoming, Notice, parse};
+use zayavka::http::{
+    ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, health, is_health, no_route,
+};
+use zayavka::ports::OutMessage;
+use zayavka::queues::NOTIFICATIONS;
 
 pub const NAME: &str = "okdesk-webhook";
+pub const ROUTE: &str = "POST /okdesk/webhook/{token}";
+/// An event with a whole issue is a few kilobytes; far more is not Okdesk.
+pub const MAX_BODY: usize = 512 * 1024;
+/// The token is the only thing standing between the internet and clients' chats.
+pub const MIN_TOKEN_LEN: usize = 32;
+
+#[derive(Clone, Default)]
+pub struct Config {
+    /// `OKDESK_WEBHOOK_TOKEN`; unset: the webhook is off and every call is 404.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl Config {
+    pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let token = r.optional("OKDESK_WEBHOOK_TOKEN");
+        if let Some(t) = &token
+            && (t.len() < MIN_TOKEN_LEN
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            r.problem(format!(
+                "OKDESK_WEBHOOK_TOKEN must be at least {MIN_TOKEN_LEN} characters of A-Z a-z 0-9 _ - (e.g. `openssl rand -hex 24`)"
+            ));
+        }
+        r.finish()?;
+        Ok(Self { token })
+    }
+}
 
 pub struct OkdeskWebhook {
     deps: Deps,
+    cfg: Config,
 }
 
 impl OkdeskWebhook {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, cfg: Config) -> Self {
+        if cfg.token.is_none() {
+            tracing::info!("OKDESK_WEBHOOK_TOKEN is not set: the Okdesk webhook answers 404");
+        }
+        Self { deps, cfg }
+    }
+
+    async fn receive(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let given = req.path_param("token")?;
+        if !self
+            .cfg
+            .token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(given, t))
+        {
+            tracing::warn!("Okdesk webhook called with an unknown token");
+            return Err(ApiError::not_found("no such route"));
+        }
+        if req.body.len() > MAX_BODY {
+            return Err(ApiError::too_large(MAX_BODY));
+        }
+        let incoming = parse(&req.body).map_err(|e| {
+            tracing::warn!(error = %e, "Okdesk webhook body refused");
+            ApiError::bad_request(e.0)
+        })?;
+        match incoming {
+            Incoming::Ignored { event_type, reason } => {
+                tracing::info!(%event_type, %reason, "Okdesk event ignored");
+                Ok(ApiResponse::json(
+                    200,
+                    &serde_json::json!({"status": "ignored", "event_type": event_type, "reason": reason}),
+                ))
+            }
+            Incoming::Notify { event, key } => {
+                let issue = event.issue_id();
+                let notice = Notice::new(key, event);
+                let body = serde_json::to_string(&notice)
+                    .map_err(|e| ApiError::internal(format!("notice not serialised: {e}")))?;
+                // Okdesk may send it again after a failure; the notice's key keeps the client
+                // from hearing it twice.
+                self.deps
+                    .queue
+                    .send(NOTIFICATIONS, OutMessage::new(body))
+                    .await
+                    .map_err(ApiError::unavailable)?;
+                tracing::info!(issue, key = %notice.key, "Okdesk event queued for the client");
+                Ok(ApiResponse::json(
+                    202,
+                    &serde_json::json!({"status": "queued", "issue_id": issue}),
+                ))
+            }
+        }
     }
 }
 
@@ -24,13 +122,16 @@ impl HttpFunction for OkdeskWebhook {
     }
 
     fn routes(&self) -> Vec<&'static str> {
-        vec!["GET /health/okdesk-webhook"]
+        vec!["GET /health/okdesk-webhook", ROUTE]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         if is_health(&req.route_key, NAME) {
             return Ok(health(NAME, self.deps.backend));
         }
-        Err(no_route(&req))
+        if req.route_key != ROUTE {
+            return Err(no_route(&req));
+        }
+        self.receive(&req).await
     }
 }

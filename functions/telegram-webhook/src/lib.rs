@@ -8,6 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::helpdesk::bot::HelpdeskBot;
+use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
 use zayavka::support::bot::{SupportBot, SupportConfig};
 use zayavka::telegram::BotApi;
@@ -27,6 +29,8 @@ pub struct Config {
     pub api_base: String,
     /// The support bot's settings, when the support bot is configured.
     pub support: Option<SupportConfig>,
+    /// Okdesk, which the main bot is the helpdesk front of.
+    pub okdesk: Option<OkdeskConfig>,
 }
 
 impl Config {
@@ -58,11 +62,16 @@ impl Config {
         } else {
             None
         };
+        let okdesk = OkdeskConfig::read(&mut r);
+        if okdesk.is_none() && bots.iter().any(|b| b.name == "main") {
+            r.problem("OKDESK_API_URL is not set, but the main bot is the helpdesk bot on Okdesk");
+        }
         r.finish()?;
         Ok(Self {
             bots,
             api_base,
             support,
+            okdesk,
         })
     }
 }
@@ -76,12 +85,24 @@ impl TelegramWebhook {
     pub fn new(deps: Deps, cfg: Config) -> Self {
         let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
         let limits = Arc::new(SendLimits::telegram_defaults());
-        let support_token = cfg
-            .bots
-            .iter()
-            .find(|b| b.name == "support")
-            .map(|b| b.token.clone());
+        let token_of = |name: &str| {
+            cfg.bots
+                .iter()
+                .find(|b| b.name == name)
+                .map(|b| b.token.clone())
+        };
+        let support_token = token_of("support");
+        let main_token = token_of("main");
         let mut webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
+        if let (Some(token), Some(okdesk)) = (main_token, cfg.okdesk) {
+            let api = BotApi::new(http.clone(), &cfg.api_base, &token)
+                .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_limits(limits.clone());
+            webhook = webhook.with_handler(
+                "main",
+                Arc::new(HelpdeskBot::new(deps.clone(), api, okdesk)),
+            );
+        }
         if let (Some(token), Some(support)) = (support_token, cfg.support) {
             // Short flood waits are absorbed while answering; Telegram waits up to 60 s.
             let api = BotApi::new(http, &cfg.api_base, &token)

@@ -51,6 +51,17 @@ pub struct Status {
     pub name: String,
 }
 
+impl Status {
+    /// The name people read, else the code.
+    pub fn label(&self) -> &str {
+        if self.name.trim().is_empty() {
+            &self.code
+        } else {
+            &self.name
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Issue {
     pub id: i64,
@@ -59,6 +70,65 @@ pub struct Issue {
     pub status: Status,
     #[serde(default)]
     pub created_at: Option<String>,
+    /// The client contact, wherever this account's answer puts it (see [`contact_id_of`]).
+    #[serde(skip)]
+    pub contact_id: Option<i64>,
+}
+
+/// A person to create in Okdesk.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewContact {
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub patronymic: Option<String>,
+    pub phone: String,
+    pub company_id: Option<i64>,
+}
+
+impl NewContact {
+    /// Splits a full name typed as Russians write it, «Фамилия Имя Отчество»; one word is
+    /// a first name only.
+    pub fn from_full_name(full_name: &str, phone: &str, company_id: Option<i64>) -> Self {
+        let words: Vec<&str> = full_name.split_whitespace().collect();
+        let (first, last, patronymic) = match words.as_slice() {
+            [] => (String::new(), None, None),
+            [one] => (one.to_string(), None, None),
+            [last, first] => (first.to_string(), Some(last.to_string()), None),
+            [last, first, rest @ ..] => (
+                first.to_string(),
+                Some(last.to_string()),
+                Some(rest.join(" ")),
+            ),
+        };
+        Self {
+            first_name: first,
+            last_name: last,
+            patronymic,
+            phone: phone.to_string(),
+            company_id,
+        }
+    }
+}
+
+/// An id as Okdesk sends it: a number from the REST API, a string in webhook bodies.
+pub fn id_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The client contact of an issue: `client.contact.id` in webhooks, `contact.id` or
+/// `contact_id` in REST answers.
+pub fn contact_id_of(issue: &Value) -> Option<i64> {
+    [
+        &issue["client"]["contact"]["id"],
+        &issue["contact"]["id"],
+        &issue["contact_id"],
+    ]
+    .into_iter()
+    .find_map(id_of)
 }
 
 #[derive(Clone)]
@@ -82,6 +152,13 @@ fn found(v: Value) -> Option<Value> {
         Value::Object(m) if m.contains_key("id") => Some(v),
         _ => None,
     }
+}
+
+fn ids(v: Option<Value>) -> Vec<i64> {
+    v.as_ref()
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(id_of).collect())
+        .unwrap_or_default()
 }
 
 impl Okdesk {
@@ -143,18 +220,15 @@ impl Okdesk {
         Ok(None)
     }
 
-    pub async fn create_contact(
-        &self,
-        first_name: &str,
-        last_name: Option<&str>,
-        phone: &str,
-        company_id: Option<i64>,
-    ) -> Result<Contact, OkdeskError> {
-        let mut contact = json!({"first_name": first_name, "phone": phone});
-        if let Some(l) = last_name {
+    pub async fn create_contact(&self, new: &NewContact) -> Result<Contact, OkdeskError> {
+        let mut contact = json!({"first_name": new.first_name, "phone": new.phone});
+        if let Some(l) = &new.last_name {
             contact["last_name"] = json!(l);
         }
-        if let Some(c) = company_id {
+        if let Some(p) = &new.patronymic {
+            contact["patronymic"] = json!(p);
+        }
+        if let Some(c) = new.company_id {
             contact["company_id"] = json!(c);
         }
         let v = self
@@ -163,6 +237,22 @@ impl Okdesk {
             .and_then(found);
         v.and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| OkdeskError::Unreachable("contact created without an id".into()))
+    }
+
+    /// Moves an existing contact to a company (`PATCH /contacts/{id}`).
+    pub async fn set_contact_company(
+        &self,
+        contact_id: i64,
+        company_id: i64,
+    ) -> Result<(), OkdeskError> {
+        let body = json!({"contact": {"company_id": company_id}});
+        self.send(
+            self.http
+                .patch(format!("{}/contacts/{contact_id}", self.base))
+                .json(&body),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The company with this INN: by the account's INN attribute when its code is known,
@@ -216,11 +306,24 @@ impl Okdesk {
     }
 
     pub async fn issue(&self, id: i64) -> Result<Option<Issue>, OkdeskError> {
-        let v = self
+        let Some(v) = self
             .send(self.get(&format!("issues/{id}")))
             .await?
-            .and_then(found);
-        Ok(v.and_then(|v| serde_json::from_value(v).ok()))
+            .and_then(found)
+        else {
+            return Ok(None);
+        };
+        let contact_id = contact_id_of(&v);
+        let mut issue: Issue = serde_json::from_value(v)
+            .map_err(|e| OkdeskError::Unreachable(format!("unexpected issue: {e}")))?;
+        issue.contact_id = contact_id;
+        Ok(Some(issue))
+    }
+
+    /// Ids of the account's issues (the `issues/count` list), for `zayavka okdesk check`.
+    pub async fn issue_ids(&self) -> Result<Vec<i64>, OkdeskError> {
+        let v = self.send(self.get("issues/count")).await?;
+        Ok(ids(v))
     }
 
     /// The ids of the contact's issues.
@@ -231,10 +334,7 @@ impl Okdesk {
                     .query(&[("contact_ids[]", contact_id.to_string())]),
             )
             .await?;
-        Ok(v.as_ref()
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default())
+        Ok(ids(v))
     }
 
     /// A public comment written by the contact; `text` is plain and becomes HTML here.

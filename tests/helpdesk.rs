@@ -1,0 +1,864 @@
+//! The helpdesk bot end to end, against a fake Okdesk and a fake Bot API: registration of
+//! individuals and company employees, issues created, listed, checked and commented on from
+//! Telegram, and Okdesk's webhooks coming back to the right chat through the notifications
+//! queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use zayavka::Deps;
+use zayavka::helpdesk::store::{self, Link, Step};
+use zayavka::http::HttpFunction;
+use zayavka::ports::{Clock, FixedClock, SystemClock};
+use zayavka::queues::NOTIFICATIONS;
+use zayavka::sqs_batch::QueueWorker;
+use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
+
+use crate::support::{EmbeddedStore, embedded, test_env};
+use crate::support_relay::NextId;
+
+const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const SECRET: &str = "main_secret-1";
+const OKDESK_TOKEN: &str = "okdesk-api-token-1";
+pub const HOOK_TOKEN: &str = "hook_0123456789abcdef0123456789abcdef";
+const WEB: &str = "https://acme.okdesk.ru";
+/// Valid INNs (checksums hold) and one with a typo.
+const INN_FOUND: &str = "7707083893";
+const INN_UNKNOWN: &str = "500100732259";
+const INN_TYPO: &str = "7707083894";
+
+pub fn env(tg: &str, okdesk: &str) -> HashMap<String, String> {
+    test_env(&[
+        ("TELEGRAM_MAIN_BOT_TOKEN", BOT),
+        ("TELEGRAM_MAIN_WEBHOOK_SECRET", SECRET),
+        ("TELEGRAM_API_BASE", tg),
+        ("OKDESK_API_URL", &format!("{okdesk}/api/v1")),
+        ("OKDESK_API_TOKEN", OKDESK_TOKEN),
+        ("OKDESK_WEB_URL", WEB),
+        ("OKDESK_INN_PARAMETER", "inn"),
+        ("OKDESK_TIMEOUT_SECS", "1"),
+        ("OKDESK_WEBHOOK_TOKEN", HOOK_TOKEN),
+    ])
+}
+
+pub struct Desk {
+    pub tg: MockServer,
+    pub okd: MockServer,
+    bot: telegram_webhook::TelegramWebhook,
+    hook: okdesk_webhook::OkdeskWebhook,
+    notifier: notification_worker::NotificationWorker,
+    pub deps: Deps,
+    _store: EmbeddedStore,
+    next_update: AtomicI64,
+}
+
+fn user(chat: i64, lang: &str) -> Value {
+    json!({"id": chat, "is_bot": false, "first_name": "Глеб", "language_code": lang})
+}
+
+fn chat(id: i64) -> Value {
+    json!({"id": id, "type": "private", "first_name": "Глеб"})
+}
+
+impl Desk {
+    pub async fn start() -> Self {
+        let tg = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(NextId(AtomicI64::new(900)))
+            .mount(&tg)
+            .await;
+        let okd = MockServer::start().await;
+        let store = embedded(zayavka::queues::catalogue());
+        let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+        let env = env(&tg.uri(), &okd.uri());
+        let bot = telegram_webhook::TelegramWebhook::new(
+            deps.clone(),
+            telegram_webhook::Config::read(&env).unwrap(),
+        );
+        let hook = okdesk_webhook::OkdeskWebhook::new(
+            deps.clone(),
+            okdesk_webhook::Config::read(&env).unwrap(),
+        );
+        let notifier = notification_worker::NotificationWorker::new(
+            deps.clone(),
+            notification_worker::Config::read(&env).unwrap(),
+        );
+        Self {
+            tg,
+            okd,
+            bot,
+            hook,
+            notifier,
+            deps,
+            _store: store,
+            next_update: AtomicI64::new(1),
+        }
+    }
+
+    async fn post_update(&self, mut update: Value) -> u16 {
+        update["update_id"] = json!(self.next_update.fetch_add(1, Ordering::SeqCst));
+        let body = serde_json::to_vec(&update).unwrap();
+        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+            method: "POST",
+            route_key: telegram_webhook::ROUTE,
+            path: "/telegram/main/webhook",
+            raw_query: "",
+            query: Vec::new(),
+            headers: vec![("x-telegram-bot-api-secret-token".into(), SECRET.into())],
+            path_params: [("bot".to_string(), "main".to_string())].into(),
+            body: &body,
+            source_ip: "149.154.167.220",
+            now_ms: 0,
+        })
+        .unwrap();
+        zayavka::http::dispatch(&self.bot as &dyn HttpFunction, event)
+            .await
+            .status_code
+    }
+
+    pub async fn say_as(&self, chat_id: i64, text: &str, lang: &str) {
+        let status = self
+            .post_update(json!({"message": {"message_id": 10, "date": 1795256100,
+                "chat": chat(chat_id), "from": user(chat_id, lang), "text": text}}))
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    pub async fn say(&self, chat_id: i64, text: &str) {
+        self.say_as(chat_id, text, "ru").await
+    }
+
+    async fn share_contact(&self, chat_id: i64, phone: &str, owner: i64) {
+        let status = self
+            .post_update(json!({"message": {"message_id": 11, "date": 1795256100,
+                "chat": chat(chat_id), "from": user(chat_id, "ru"),
+                "contact": {"phone_number": phone, "first_name": "Иван", "user_id": owner}}}))
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    async fn press(&self, chat_id: i64, data: &str, message_id: i64) {
+        let status = self
+            .post_update(json!({"callback_query": {"id": format!("cb{message_id}{data}"),
+                "from": user(chat_id, "ru"), "chat_instance": "ci", "data": data,
+                "message": {"message_id": message_id, "date": 1795256100, "chat": chat(chat_id), "text": "…"}}}))
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    /// Bodies of the Bot API calls of one method, in order.
+    async fn tg_calls(&self, api_method: &str) -> Vec<Value> {
+        self.tg
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with(&format!("/{api_method}")))
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    /// Every sendMessage to the chat so far.
+    pub async fn sent_to(&self, chat_id: i64) -> Vec<Value> {
+        self.tg_calls("sendMessage")
+            .await
+            .into_iter()
+            .filter(|b| b["chat_id"] == json!(chat_id))
+            .collect()
+    }
+
+    pub async fn last_to(&self, chat_id: i64) -> Value {
+        self.sent_to(chat_id)
+            .await
+            .pop()
+            .expect("a message to the chat")
+    }
+
+    /// Okdesk requests as (method, path, query without the token, body).
+    async fn okdesk_calls(&self) -> Vec<(String, String, String, Value)> {
+        self.okd
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    r.url
+                        .query_pairs()
+                        .find(|(k, _)| k == "api_token")
+                        .map(|(_, v)| v.into_owned()),
+                    Some(OKDESK_TOKEN.to_string()),
+                    "every Okdesk call carries the token"
+                );
+                let query: Vec<String> = r
+                    .url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "api_token")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                (
+                    r.method.to_string(),
+                    r.url.path().to_string(),
+                    query.join("&"),
+                    serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+
+    async fn okdesk_posts(&self, to: &str) -> Vec<Value> {
+        self.okdesk_calls()
+            .await
+            .into_iter()
+            .filter(|(m, p, _, _)| m == "POST" && p == to)
+            .map(|(_, _, _, b)| b)
+            .collect()
+    }
+
+    pub async fn okdesk_hook(&self, token: &str, body: &[u8]) -> (u16, Value) {
+        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+            method: "POST",
+            route_key: okdesk_webhook::ROUTE,
+            path: &format!("/okdesk/webhook/{token}"),
+            raw_query: "",
+            query: Vec::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            path_params: [("token".to_string(), token.to_string())].into(),
+            body,
+            source_ip: "185.60.134.10",
+            now_ms: 0,
+        })
+        .unwrap();
+        let resp = zayavka::http::dispatch(&self.hook as &dyn HttpFunction, event).await;
+        let body = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+        (resp.status_code as u16, body)
+    }
+
+    /// One round of the notification worker over what is queued; failed messages become
+    /// visible again at once (SQS would wait for the visibility timeout). Returns how many
+    /// messages were handled and how many failed.
+    pub async fn pump(&self) -> (usize, usize) {
+        let got = self
+            .deps
+            .queue
+            .receive(NOTIFICATIONS, 10, Duration::ZERO)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            return (0, 0);
+        }
+        let event = zayavka_cli::events::sqs_event("zayavka-notifications", &got).unwrap();
+        let failures: Vec<String> = self
+            .notifier
+            .handle(event)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for m in &got {
+            if failures.contains(&m.message_id) {
+                self.deps
+                    .queue
+                    .change_visibility(NOTIFICATIONS, &m.receipt_handle, 0)
+                    .await
+                    .unwrap();
+            } else {
+                self.deps
+                    .queue
+                    .delete(NOTIFICATIONS, &m.receipt_handle)
+                    .await
+                    .unwrap();
+            }
+        }
+        (got.len(), failures.len())
+    }
+
+    pub async fn queued(&self) -> u64 {
+        let s = self.deps.queue.stats(NOTIFICATIONS).await.unwrap();
+        s.visible + s.in_flight + s.delayed
+    }
+
+    pub async fn link(&self, chat_id: i64, contact_id: i64, company_id: Option<i64>, lang: &str) {
+        store::save_link(
+            &self.deps,
+            &Link {
+                chat_id,
+                contact_id,
+                company_id,
+                company_name: company_id.map(|_| "ООО Ромашка".into()),
+                name: "Глеб Титов".into(),
+                phone: "+79990001122".into(),
+                lang: lang.into(),
+                registered_at: "2026-11-21T10:00:00Z".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn text_of(msg: &Value) -> &str {
+    msg["text"].as_str().unwrap_or_default()
+}
+
+fn inline_data(msg: &Value) -> Vec<String> {
+    msg["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .flat_map(|r| r.as_array().unwrap().iter())
+                .map(|b| b["callback_data"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_menu(msg: &Value) -> bool {
+    let kb = &msg["reply_markup"]["keyboard"];
+    kb == &json!([
+        [{"text": RU_HELPDESK.menu_create}, {"text": RU_HELPDESK.menu_list}],
+        [{"text": RU_HELPDESK.menu_status}, {"text": RU_HELPDESK.menu_comment}]
+    ])
+}
+
+async fn mount_contact_lookup(okd: &MockServer, stored_as: &str, contact: Value) {
+    Mock::given(method("GET"))
+        .and(path("/api/v1/contacts/"))
+        .and(query_param("phone", stored_as))
+        .respond_with(ResponseTemplate::new(200).set_body_json(contact))
+        .mount(okd)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/contacts/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(okd)
+        .await;
+}
+
+#[tokio::test]
+async fn an_individual_registers_with_the_phone_typed_in_any_usual_format() {
+    let d = Desk::start().await;
+    // Okdesk holds the number as 8…: found on the third spelling tried.
+    mount_contact_lookup(
+        &d.okd,
+        "89990001122",
+        json!({"id": 55, "name": "Глеб Титов", "phone": "89990001122"}),
+    )
+    .await;
+    let formats = ["8 (999) 000-11-22", "+7 999 000 11 22", "999-000-11-22"];
+    for (i, typed) in formats.iter().enumerate() {
+        let c = 1000 + i as i64;
+        d.say(c, "/start").await;
+        let greeting = d.last_to(c).await;
+        assert_eq!(text_of(&greeting), RU_HELPDESK.greeting);
+        assert_eq!(inline_data(&greeting), ["reg:p", "reg:c"]);
+        d.press(c, "reg:p", 901).await;
+        assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.ask_full_name);
+        d.say(c, "  Титов   Глеб  ").await;
+        let ask = d.last_to(c).await;
+        assert_eq!(text_of(&ask), RU_HELPDESK.ask_phone);
+        assert_eq!(
+            ask["reply_markup"]["keyboard"],
+            json!([[{"text": RU_HELPDESK.share_phone, "request_contact": true}]])
+        );
+        d.say(c, typed).await;
+        let done = d.last_to(c).await;
+        assert!(text_of(&done).starts_with("Готово, Титов Глеб!"), "{done}");
+        assert!(has_menu(&done), "{done}");
+        let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                link.contact_id,
+                link.phone.as_str(),
+                link.company_id,
+                link.name.as_str()
+            ),
+            (55, "+79990001122", None, "Титов Глеб"),
+            "{typed}"
+        );
+        assert_eq!(store::step(&d.deps, c).await.unwrap(), None);
+    }
+    let calls = d.okdesk_calls().await;
+    let lookups: Vec<&str> = calls.iter().map(|(_, _, q, _)| q.as_str()).collect();
+    assert_eq!(
+        lookups,
+        [
+            "phone=+79990001122",
+            "phone=79990001122",
+            "phone=89990001122"
+        ]
+        .repeat(3),
+        "the same variants for each format, and nothing created"
+    );
+    // Each of the three chats will hear about the contact's issues.
+    assert_eq!(store::chats_of_contact(&d.deps, 55).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_new_individual_is_created_from_a_shared_contact_and_bad_input_is_explained() {
+    let d = Desk::start().await;
+    mount_contact_lookup(&d.okd, "nobody", json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/contacts/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": 77, "name": "Иван Иванов"})),
+        )
+        .mount(&d.okd)
+        .await;
+    let c = 2000;
+    d.say(c, "hello").await;
+    // An unknown chat is led to registration by anything it says.
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.greeting);
+    d.say(c, "what?").await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.choose_kind);
+    d.press(c, "reg:p", 901).await;
+    d.say(c, "+7 916 123 45 67").await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.bad_full_name);
+    d.say(c, "Иванов Иван Иванович").await;
+    d.say(c, "позвоните мне").await;
+    let bad = d.last_to(c).await;
+    assert!(text_of(&bad).contains("«позвоните мне»"), "{bad}");
+    assert_eq!(
+        bad["reply_markup"]["keyboard"][0][0]["request_contact"],
+        json!(true),
+        "the share button stays"
+    );
+    // Somebody else's contact card is not a registration.
+    d.share_contact(c, "79161234567", 4242).await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.not_own_contact);
+    d.share_contact(c, "79161234567", c).await;
+    assert!(text_of(&d.last_to(c).await).starts_with("Готово, Иванов Иван Иванович!"));
+    assert_eq!(
+        d.okdesk_posts("/api/v1/contacts/").await,
+        [
+            json!({"contact": {"first_name": "Иван", "last_name": "Иванов", "patronymic": "Иванович", "phone": "+79161234567"}})
+        ]
+    );
+    let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
+    assert_eq!((link.contact_id, link.phone.as_str()), (77, "+79161234567"));
+}
+
+#[tokio::test]
+async fn a_company_employee_registers_by_inn_with_typos_and_unknown_inns_explained() {
+    let d = Desk::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/list"))
+        .and(query_param("custom_parameters[inn]", INN_FOUND))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": 7, "name": "ООО Ромашка"}])),
+        )
+        .mount(&d.okd)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&d.okd)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&d.okd)
+        .await;
+    mount_contact_lookup(&d.okd, "nobody", json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/contacts/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 78, "company_id": 7})))
+        .mount(&d.okd)
+        .await;
+    let c = 3000;
+    d.say(c, "/start").await;
+    d.press(c, "reg:c", 901).await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.ask_inn);
+    d.say(c, INN_TYPO).await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.inn_checksum);
+    d.say(c, "77070838").await;
+    assert_eq!(
+        text_of(&d.last_to(c).await),
+        "В ИНН 10 цифр (организация) или 12 (ИП), а здесь 8. Проверьте и введите ещё раз."
+    );
+    d.say(c, "ИНН ромашки").await;
+    assert_eq!(text_of(&d.last_to(c).await), RU_HELPDESK.inn_not_digits);
+    assert!(
+        d.okdesk_calls().await.is_empty(),
+        "a wrong INN never reaches Okdesk"
+    );
+    d.say(c, INN_UNKNOWN).await;
+    let not_found = d.last_to(c).await;
+    assert_eq!(
+        text_of(&not_found),
+        format!(
+            "Компания с ИНН {INN_UNKNOWN} не найдена в Okdesk. Проверьте ИНН или зарегистрируйтесь как физическое лицо."
+        )
+    );
+    assert_eq!(inline_data(&not_found), ["reg:c", "reg:p"]);
+    // The attribute first, then the substring search.
+    let calls = d.okdesk_calls().await;
+    assert_eq!(
+        calls
+            .iter()
+            .map(|(_, p, q, _)| format!("{p}?{q}"))
+            .collect::<Vec<_>>(),
+        [
+            format!("/api/v1/companies/list?custom_parameters[inn]={INN_UNKNOWN}"),
+            format!("/api/v1/companies/?search_string={INN_UNKNOWN}"),
+        ]
+    );
+    // Still at the INN step: the right one now (with spaces, as people copy it).
+    d.say(c, "7707 083 893").await;
+    assert_eq!(
+        text_of(&d.last_to(c).await),
+        "Компания найдена: «ООО Ромашка».\nТеперь введите ваше ФИО, например: Иванов Иван Иванович."
+    );
+    d.say(c, "Петрова Анна").await;
+    d.say(c, "+7 (495) 123-45-67").await;
+    let done = d.last_to(c).await;
+    assert!(
+        text_of(&done).ends_with("Компания: «ООО Ромашка»."),
+        "{done}"
+    );
+    assert!(has_menu(&done));
+    assert_eq!(
+        d.okdesk_posts("/api/v1/contacts/").await,
+        [
+            json!({"contact": {"first_name": "Анна", "last_name": "Петрова", "phone": "+74951234567", "company_id": 7}})
+        ]
+    );
+    let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
+    assert_eq!((link.contact_id, link.company_id), (78, Some(7)));
+}
+
+#[tokio::test]
+async fn an_existing_contact_of_another_company_is_moved_to_the_employees_company() {
+    let d = Desk::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/list"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": 7, "name": "ООО Ромашка"}])),
+        )
+        .mount(&d.okd)
+        .await;
+    mount_contact_lookup(
+        &d.okd,
+        "+79990001122",
+        json!({"id": 55, "name": "Глеб", "company_id": 3}),
+    )
+    .await;
+    Mock::given(method("PATCH"))
+        .and(path("/api/v1/contacts/55"))
+        .and(body_json(json!({"contact": {"company_id": 7}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55, "company_id": 7})))
+        .expect(1)
+        .mount(&d.okd)
+        .await;
+    let c = 3100;
+    d.say(c, "/start").await;
+    d.press(c, "reg:c", 901).await;
+    d.say(c, INN_FOUND).await;
+    d.say(c, "Титов Глеб").await;
+    d.say(c, "+79990001122").await;
+    let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
+    assert_eq!((link.contact_id, link.company_id), (55, Some(7)));
+    assert!(d.okdesk_posts("/api/v1/contacts/").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_issue_is_created_from_one_message_with_its_number_and_link() {
+    let d = Desk::start().await;
+    d.link(4000, 55, Some(7), "ru").await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": 321, "title": "Не печатает принтер в бухгалтерии", "status": {"code": "opened", "name": "Открыта"}}),
+        ))
+        .mount(&d.okd)
+        .await;
+    d.say(4000, RU_HELPDESK.menu_create).await;
+    assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.ask_issue_text);
+    let description = "Не печатает принтер в бухгалтерии. Горит красная лампа, перезагрузка не помогла.\nКабинет 204.";
+    d.say(4000, description).await;
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/").await,
+        [
+            json!({"issue": {"title": "Не печатает принтер в бухгалтерии", "description": description,
+                          "contact_id": 55, "company_id": 7}})
+        ]
+    );
+    let reply = d.last_to(4000).await;
+    assert_eq!(
+        text_of(&reply),
+        "✅ Заявка #321 создана: Не печатает принтер в бухгалтерии\nhttps://acme.okdesk.ru/issues/321"
+    );
+    assert!(has_menu(&reply));
+    assert_eq!(store::step(&d.deps, 4000).await.unwrap(), None);
+    // The next message is not another issue.
+    d.say(4000, "спасибо").await;
+    assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 1);
+    assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.menu_prompt);
+}
+
+async fn mount_issues(okd: &MockServer, contact: i64, ids: &[i64]) {
+    Mock::given(method("GET"))
+        .and(path("/api/v1/issues/count"))
+        .and(query_param("contact_ids[]", contact.to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!(ids)))
+        .mount(okd)
+        .await;
+    for id in ids {
+        let (code, name) = if id % 2 == 0 {
+            ("in_progress", "В работе")
+        } else {
+            ("opened", "Открыта")
+        };
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v1/issues/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "title": format!("Проблема {id}"), "status": {"code": code, "name": name},
+                "contact": {"id": contact}})))
+            .mount(okd)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn issues_are_listed_newest_first_paged_and_their_status_checked() {
+    let d = Desk::start().await;
+    d.link(5000, 55, None, "ru").await;
+    mount_issues(&d.okd, 55, &[301, 302, 303, 304, 305, 306, 307]).await;
+    d.say(5000, RU_HELPDESK.menu_list).await;
+    let list = d.last_to(5000).await;
+    assert_eq!(
+        text_of(&list),
+        "📋 Ваши заявки (1–5 из 7):\n#307 · Проблема 307 — Открыта\n#306 · Проблема 306 — В работе\n\
+         #305 · Проблема 305 — Открыта\n#304 · Проблема 304 — В работе\n#303 · Проблема 303 — Открыта"
+    );
+    assert_eq!(inline_data(&list), ["ls:l:1"]);
+    d.press(5000, "ls:l:1", 950).await;
+    let edit = d.tg_calls("editMessageText").await.pop().unwrap();
+    assert_eq!(edit["message_id"], json!(950));
+    assert_eq!(
+        text_of(&edit),
+        "📋 Ваши заявки (6–7 из 7):\n#302 · Проблема 302 — В работе\n#301 · Проблема 301 — Открыта"
+    );
+    assert_eq!(inline_data(&edit), ["ls:l:0"]);
+    for data in inline_data(&list).iter().chain(inline_data(&edit).iter()) {
+        assert!(data.len() <= 64);
+    }
+
+    d.say(5000, RU_HELPDESK.menu_status).await;
+    let choose = d.last_to(5000).await;
+    assert_eq!(text_of(&choose), RU_HELPDESK.choose_status);
+    assert_eq!(
+        inline_data(&choose),
+        ["st:307", "st:306", "st:305", "st:304", "st:303", "ls:s:1"]
+    );
+    d.press(5000, "st:306", 951).await;
+    assert_eq!(
+        text_of(&d.last_to(5000).await),
+        "Заявка #306: Проблема 306\nСтатус: В работе\nhttps://acme.okdesk.ru/issues/306"
+    );
+    // A button for an issue that is not the client's (an old or forged one) shows nothing.
+    let before = d.okdesk_calls().await.len();
+    d.press(5000, "st:999", 952).await;
+    assert_eq!(text_of(&d.last_to(5000).await), RU_HELPDESK.issue_not_yours);
+    let after = d.okdesk_calls().await;
+    assert!(
+        after[before..]
+            .iter()
+            .all(|(_, p, _, _)| p != "/api/v1/issues/999")
+    );
+    // Every button press was answered.
+    assert_eq!(d.tg_calls("answerCallbackQuery").await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_comment_goes_to_okdesk_as_the_contacts_public_comment() {
+    let d = Desk::start().await;
+    d.link(6000, 55, None, "ru").await;
+    mount_issues(&d.okd, 55, &[301, 302]).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/301/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 9001})))
+        .mount(&d.okd)
+        .await;
+    d.say(6000, RU_HELPDESK.menu_comment).await;
+    let choose = d.last_to(6000).await;
+    assert_eq!(text_of(&choose), RU_HELPDESK.choose_comment);
+    assert_eq!(inline_data(&choose), ["cm:302", "cm:301"]);
+    d.press(6000, "cm:301", 960).await;
+    assert_eq!(
+        text_of(&d.last_to(6000).await),
+        "Напишите комментарий к заявке #301 одним сообщением.\n/cancel — отмена."
+    );
+    d.say(6000, "Жду мастера <после 15:00> & не раньше\nСпасибо")
+        .await;
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/301/comments").await,
+        [
+            json!({"comment": {"content": "Жду мастера &lt;после 15:00&gt; &amp; не раньше<br>Спасибо",
+                            "author_id": 55, "author_type": "contact", "public": true}})
+        ]
+    );
+    assert_eq!(
+        text_of(&d.last_to(6000).await),
+        "💬 Комментарий добавлен к заявке #301."
+    );
+    d.say(6000, RU_HELPDESK.menu_comment).await;
+    d.press(6000, "cm:302", 961).await;
+    d.say(6000, "/cancel").await;
+    let cancelled = d.last_to(6000).await;
+    assert_eq!(text_of(&cancelled), RU_HELPDESK.cancelled);
+    assert!(has_menu(&cancelled));
+    assert_eq!(store::step(&d.deps, 6000).await.unwrap(), None);
+    d.say(6000, "и это тоже").await;
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/302/comments").await.len(),
+        0,
+        "after /cancel nothing is posted"
+    );
+}
+
+#[tokio::test]
+async fn okdesk_trouble_gets_a_plain_answer_and_the_step_waits() {
+    let d = Desk::start().await;
+    d.link(7000, 55, None, "ru").await;
+    // 500, then a timeout (the client waits 1 s), then a rejected token.
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&d.okd)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 1}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&d.okd)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errors": "unauthorized"})))
+        .with_priority(3)
+        .mount(&d.okd)
+        .await;
+    d.say(7000, RU_HELPDESK.menu_create).await;
+    for expected in [
+        RU_HELPDESK.okdesk_unreachable,
+        RU_HELPDESK.okdesk_unreachable,
+        RU_HELPDESK.okdesk_token_rejected,
+    ] {
+        d.say(7000, "Не работает интернет").await;
+        assert_eq!(
+            text_of(&d.last_to(7000).await),
+            format!("{expected}\n{}", RU_HELPDESK.issue_not_created)
+        );
+        assert_eq!(
+            store::step(&d.deps, 7000).await.unwrap(),
+            Some(Step::IssueText),
+            "sending the text again tries again"
+        );
+    }
+    assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 3);
+    // The list, too, says so instead of failing silently.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/issues/count"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"errors": {"contact_ids": ["не найден"]}})),
+        )
+        .mount(&d.okd)
+        .await;
+    d.say(7000, RU_HELPDESK.menu_list).await;
+    assert_eq!(text_of(&d.last_to(7000).await), RU_HELPDESK.okdesk_refused);
+}
+
+#[tokio::test]
+async fn commands_menu_and_english_speakers() {
+    let d = Desk::start().await;
+    let c = 8000;
+    d.say_as(c, "/menu", "en").await;
+    assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.need_registration);
+    d.say_as(c, "/start", "en").await;
+    let greeting = d.last_to(c).await;
+    assert_eq!(text_of(&greeting), EN_HELPDESK.greeting);
+    d.say_as(c, "/help", "en").await;
+    assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.help);
+    d.say_as(c, "/whatever", "en").await;
+    assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.unknown_command);
+    d.link(c, 55, None, "en").await;
+    d.say_as(c, "/start@zayavka_bot", "en").await;
+    let back = d.last_to(c).await;
+    assert_eq!(
+        text_of(&back),
+        "Welcome back, Глеб Титов! Choose an action in the menu."
+    );
+    assert_eq!(
+        back["reply_markup"]["keyboard"][0][0]["text"],
+        json!(EN_HELPDESK.menu_create)
+    );
+    // A Russian menu label works for an English speaker too (and the other way round).
+    d.say_as(c, RU_HELPDESK.menu_create, "en").await;
+    assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.ask_issue_text);
+    // Groups are not listened to.
+    let before = d.tg_calls("sendMessage").await.len();
+    d.post_update(json!({"message": {"message_id": 12, "date": 1795256100,
+        "chat": {"id": -100, "type": "group", "title": "Офис"}, "from": user(c, "en"), "text": "/start"}}))
+        .await;
+    assert_eq!(d.tg_calls("sendMessage").await.len(), before);
+}
+
+#[tokio::test]
+async fn a_conversation_step_survives_a_cold_start_and_expires_after_a_day() {
+    let mut d = Desk::start().await;
+    mount_contact_lookup(&d.okd, "+79990001122", json!({"id": 55})).await;
+    d.say(9000, "/start").await;
+    d.press(9000, "reg:p", 901).await;
+    d.say(9000, "Сидоров Пётр").await;
+    // A new instance (a cold start) over the same table carries on at the phone step.
+    let env = env(&d.tg.uri(), &d.okd.uri());
+    d.bot = telegram_webhook::TelegramWebhook::new(
+        d.deps.clone(),
+        telegram_webhook::Config::read(&env).unwrap(),
+    );
+    d.say(9000, "+7 999 000-11-22").await;
+    assert!(text_of(&d.last_to(9000).await).starts_with("Готово, Сидоров Пётр!"));
+    assert_eq!(
+        store::link_of_chat(&d.deps, 9000)
+            .await
+            .unwrap()
+            .unwrap()
+            .contact_id,
+        55
+    );
+    // A step last touched more than a day ago is gone: the chat starts over.
+    let day_ago = Deps {
+        clock: Arc::new(FixedClock::at_ms(
+            SystemClock.now_ms() - (store::STEP_TTL_SECS + 60) * 1000,
+        )),
+        ..d.deps.clone()
+    };
+    store::set_step(&day_ago, 9100, &Step::CompanyInn)
+        .await
+        .unwrap();
+    assert_eq!(store::step(&d.deps, 9100).await.unwrap(), None);
+    d.say(9100, INN_FOUND).await;
+    assert_eq!(text_of(&d.last_to(9100).await), RU_HELPDESK.greeting);
+    store::set_step(&d.deps, 9200, &Step::CompanyInn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store::step(&d.deps, 9200).await.unwrap(),
+        Some(Step::CompanyInn)
+    );
+}
