@@ -85,6 +85,24 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
         200,
         ("function", "okdesk-webhook"),
     ),
+    (
+        "okdesk-webhook",
+        "new-comment.json",
+        202,
+        ("status", "queued"),
+    ),
+    (
+        "okdesk-webhook",
+        "new-ticket-status.json",
+        202,
+        ("status", "queued"),
+    ),
+    (
+        "telegram-webhook",
+        "main-start.json",
+        200,
+        ("status", "accepted"),
+    ),
 ];
 
 async fn seed(deps: &Deps, lead_id: &str, targets: Vec<Target>) {
@@ -149,10 +167,21 @@ async fn job_status(deps: &Deps, lead_id: &str, i: Integration) -> String {
 #[tokio::test]
 async fn every_sample_event_replays_through_its_handler() {
     let store = embedded(zayavka::queues::catalogue());
-    let deps = Deps::embedded(&store.parts, Arc::new(zayavka::ports::SystemClock));
+    let raw = Deps::embedded(&store.parts, Arc::new(zayavka::ports::SystemClock));
+    // The functions' calls are noted per function; the test's own seeding is the raw deps'.
+    let rec = Arc::new(crate::recording::Recorder::default());
+    let deps = crate::recording::recording(&raw, rec.clone());
     let f = Fakes::start().await;
     f.all_succeed().await;
+    let okdesk = wiremock::MockServer::start().await;
+    let okdesk_api = format!("{}/api/v1", okdesk.uri());
     let env = test_env(&[
+        ("TELEGRAM_MAIN_BOT_TOKEN", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        ("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_webhook_secret-123"),
+        ("OKDESK_API_URL", &okdesk_api),
+        ("OKDESK_API_TOKEN", "okdesk-token"),
+        ("OKDESK_WEB_URL", "https://acme.okdesk.ru"),
+        ("OKDESK_WEBHOOK_TOKEN", crate::helpdesk::HOOK_TOKEN),
         ("AMOCRM_BASE_URL", &f.amo.uri()),
         ("TELEGRAM_API_BASE", &f.telegram.uri()),
         ("NOTIFY_EMAILS", "admin@example.com"),
@@ -189,6 +218,7 @@ async fn every_sample_event_replays_through_its_handler() {
             let event: ApiGatewayV2httpRequest =
                 serde_json::from_str(&read(&format!("{}/{file}", func.name())))
                     .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 event: {e}"));
+            rec.now(func.name());
             let r = dispatch(func.as_ref(), event).await;
             assert_eq!(r.status_code, *status, "{}/{file}: {}", func.name(), r.body);
             match (*field, *value) {
@@ -238,6 +268,46 @@ async fn every_sample_event_replays_through_its_handler() {
         .collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["text"], zayavka::texts::RU.support_token_unknown);
+    // The main bot's `/start` from an unknown chat: the greeting and the two ways to register.
+    let main_start = f
+        .telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .find(|b| b["chat_id"] == 222333444)
+        .expect("the main bot answered /start");
+    assert_eq!(main_start["text"], zayavka::texts::RU_HELPDESK.greeting);
+    assert_eq!(
+        main_start["reply_markup"]["inline_keyboard"][1][0]["callback_data"],
+        "reg:c"
+    );
+    // The two Okdesk samples became client notices on the notifications queue.
+    let notices: Vec<Value> = {
+        let got = store
+            .parts
+            .queue
+            .receive("notifications", 10, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        for m in &got {
+            store
+                .parts
+                .queue
+                .change_visibility("notifications", &m.receipt_handle, 0)
+                .await
+                .unwrap();
+        }
+        got.iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    };
+    let mut keys: Vec<&str> = notices.iter().map(|n| n["key"].as_str().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys.len(), 2, "{notices:?}");
+    assert_eq!(keys[0], "okdesk#comment#90017");
+    assert!(keys[1].starts_with("okdesk#status#4711#"), "{keys:?}");
     // The submitted sample queued its two jobs.
     assert_eq!(
         store
@@ -273,7 +343,8 @@ async fn every_sample_event_replays_through_its_handler() {
     };
 
     // integration-worker: one sample per integration; each delivers and succeeds.
-    seed(&deps, "lead-123", targets(&f)).await;
+    seed(&raw, "lead-123", targets(&f)).await;
+    rec.now("integration-worker");
     let integrations = worker("integration-worker");
     for i in Integration::ALL {
         let rel = format!("integration-worker/sqs-{i}.json");
@@ -283,7 +354,7 @@ async fn every_sample_event_replays_through_its_handler() {
             "{rel}: {:?}",
             response.batch_item_failures
         );
-        assert_eq!(job_status(&deps, "lead-123", i).await, "succeeded", "{rel}");
+        assert_eq!(job_status(&raw, "lead-123", i).await, "succeeded", "{rel}");
         replayed.insert(rel);
     }
     assert_eq!(
@@ -306,7 +377,8 @@ async fn every_sample_event_replays_through_its_handler() {
         .into_iter()
         .filter(|t| matches!(t, Target::Email { .. } | Target::Webhook { .. }))
         .collect();
-    seed(&deps, "lead-124", webhook_only).await;
+    seed(&raw, "lead-124", webhook_only).await;
+    rec.now("batch-tracker");
     let tracker = worker("batch-tracker");
     for rel in [
         "batch-tracker/sqs-batch-results.json",
@@ -317,11 +389,11 @@ async fn every_sample_event_replays_through_its_handler() {
         replayed.insert(rel.to_string());
     }
     assert_eq!(
-        job_status(&deps, "lead-124", Integration::Webhook).await,
+        job_status(&raw, "lead-124", Integration::Webhook).await,
         "failed"
     );
     let lead: LeadRecord = from_item(
-        deps.table
+        raw.table
             .get(&zayavka::leads::lead_key("lead-124"))
             .await
             .unwrap()
@@ -337,11 +409,13 @@ async fn every_sample_event_replays_through_its_handler() {
             .await
             .unwrap()
             .visible,
-        1
+        3,
+        "two client notices and the batch's outcome"
     );
 
     // notification-worker: the admins get the e-mail.
     let rel = "notification-worker/sqs-notification.json";
+    rec.now("notification-worker");
     let response = worker("notification-worker").handle(sqs(rel)).await;
     assert!(response.batch_item_failures.is_empty());
     let outbox: Vec<String> = std::fs::read_dir(store._dir.path().join("outbox"))
@@ -354,9 +428,46 @@ async fn every_sample_event_replays_through_its_handler() {
     );
     replayed.insert(rel.to_string());
 
+    // notification-worker: a helpdesk notice reaches the chat of the issue's contact.
+    zayavka::helpdesk::store::save_link(
+        &raw,
+        &zayavka::helpdesk::store::Link {
+            chat_id: 555,
+            contact_id: 55,
+            company_id: Some(7),
+            company_name: None,
+            name: "Глеб Титов".into(),
+            phone: "+79990001122".into(),
+            lang: "ru".into(),
+            registered_at: "2026-11-21T10:00:00Z".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let rel = "notification-worker/sqs-helpdesk-notice.json";
+    rec.now("notification-worker");
+    let response = worker("notification-worker").handle(sqs(rel)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let to_client: Vec<Value> = f
+        .telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["chat_id"] == 555)
+        .collect();
+    assert_eq!(to_client.len(), 1);
+    assert_eq!(
+        to_client[0]["text"],
+        "<b>💬 Новый комментарий к заявке #4712 от Анна Смирнова:</b>\n\nМастер будет завтра в 10:00.\n\nhttps://acme.okdesk.ru/issues/4712"
+    );
+    replayed.insert(rel.to_string());
+
     // sweeper: the scheduled event runs one sweep and reports it.
     let rel = "sweeper/scheduled.json";
     let _event: Value = serde_json::from_str(&read(rel)).unwrap();
+    rec.now("sweeper");
     let report = registry.scheduled[0].run().await.unwrap();
     assert!(report["open_batches"].as_u64().is_some(), "{report}");
     replayed.insert(rel.to_string());
@@ -374,4 +485,7 @@ async fn every_sample_event_replays_through_its_handler() {
         }
     }
     assert_eq!(all, replayed);
+
+    // Every AWS call a function made is one its role in template.yaml allows.
+    crate::template::assert_policies_allow(&rec.seen());
 }

@@ -12,6 +12,7 @@ mod notifications;
 mod okdesk;
 mod okdesk_events;
 mod plumbing;
+mod recording;
 mod support;
 mod support_relay;
 mod telegram;

@@ -38,6 +38,87 @@ fn function_named<'a>(t: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("template.yaml has no function building the {name} binary"))
 }
 
+/// The queue's resource in the template: `integration-email` → `IntegrationEmailQueue`.
+fn queue_resource(queue: &str) -> String {
+    let mut out: String = queue
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    out.push_str("Queue");
+    out
+}
+
+/// The statements of a function's inline policies: (actions, the statement as text).
+fn statements(function: &Value) -> Vec<(BTreeSet<String>, String)> {
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        for st in policy["Statement"].as_sequence().into_iter().flatten() {
+            assert_eq!(st["Effect"], "Allow");
+            let actions = match &st["Action"] {
+                Value::String(a) => BTreeSet::from([a.clone()]),
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect(),
+                other => panic!("unexpected Action {other:?}"),
+            };
+            out.push((actions, serde_norway::to_string(&st["Resource"]).unwrap()));
+        }
+    }
+    out
+}
+
+/// What the functions were seen doing (by binary name) must be allowed by the template:
+/// table actions by every deployment of the binary, a queue or SES action by at least one
+/// (the integration worker runs once per queue, and only its e-mail deployment sends mail).
+pub fn assert_policies_allow(seen: &crate::recording::Seen) {
+    let t = template();
+    let mut missing = Vec::new();
+    for (binary, calls) in seen {
+        let deployments: Vec<&Value> = resources_of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .map(|(_, r)| r)
+            .collect();
+        assert!(!deployments.is_empty(), "no function builds {binary}");
+        for (action, queue) in calls {
+            let allowed_in = |f: &Value| {
+                statements(f).iter().any(|(actions, resources)| {
+                    actions.contains(action)
+                        && if queue.is_empty() {
+                            resources.contains("Table") || action.starts_with("ses:")
+                        } else {
+                            resources.contains(&queue_resource(queue))
+                        }
+                })
+            };
+            // SES is the e-mail integration's alone among the integration worker's deployments.
+            let ok = if queue.is_empty() && !action.starts_with("ses:") {
+                deployments.iter().all(|f| allowed_in(f))
+            } else {
+                deployments.iter().any(|f| allowed_in(f))
+            };
+            if !ok {
+                missing.push(format!("{binary}: {action} {queue}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "template.yaml does not allow what the code does:\n{}",
+        missing.join("\n")
+    );
+}
+
 #[test]
 fn every_http_function_is_declared_with_its_routes() {
     let t = template();
