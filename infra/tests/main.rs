@@ -637,3 +637,117 @@ async fn support_clear_bindings_counts_then_removes_them() {
     let (_, out, _) = zayavka(&["support", "clear-bindings", "--dry-run"], dir.path());
     assert_eq!(out.trim(), "0 bindings would be removed");
 }
+
+/// `zayavka okdesk check` with the given Okdesk settings.
+fn okdesk_check(api_url: Option<&str>, token: &str, inn: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["okdesk", "check"]);
+    if let Some(inn) = inn {
+        cmd.args(["--inn", inn]);
+    }
+    for var in ["OKDESK_API_URL", "OKDESK_WEB_URL", "OKDESK_INN_PARAMETER"] {
+        cmd.env_remove(var);
+    }
+    if let Some(url) = api_url {
+        cmd.env("OKDESK_API_URL", url);
+    }
+    let out = cmd
+        .env("OKDESK_API_TOKEN", token)
+        .env("OKDESK_INN_PARAMETER", "inn")
+        .env("OKDESK_TIMEOUT_SECS", "2")
+        .output()
+        .expect("run zayavka");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn okdesk_check_gives_a_verdict_per_check() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let okdesk = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/issues/count"))
+        .and(query_param("api_token", "good-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([11, 12, 13])))
+        .mount(&okdesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/issues/count"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            serde_json::json!({"errors": "Неверный api_token"}),
+        ))
+        .mount(&okdesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/list"))
+        .and(query_param("custom_parameters[inn]", "7707083893"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!([{"id": 7, "name": "ООО Ромашка"}])),
+        )
+        .mount(&okdesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&okdesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/companies/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&okdesk)
+        .await;
+    let api = format!("{}/api/v1", okdesk.uri());
+
+    let (ok, out, _) = okdesk_check(Some(&api), "good-token", Some("7707 083 893"));
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!("✓ API reachable: {api}").as_str(),
+            "✓ token accepted: yes",
+            "✓ issues can be listed: 3 issues visible",
+            "✓ company search by INN: 7707083893 → «ООО Ромашка» (#7) (attribute inn, then search)",
+            "Okdesk is ready for zayavka.",
+        ]
+    );
+
+    let (ok, out, _) = okdesk_check(Some(&api), "good-token", Some("500100732259"));
+    assert!(!ok);
+    assert!(
+        out.contains("✗ company search by INN: 500100732259: no company found"),
+        "{out}"
+    );
+    let (ok, out, _) = okdesk_check(Some(&api), "good-token", Some("7707083894"));
+    assert!(!ok);
+    assert!(out.contains("✗ company search by INN: 7707083894: the control digit"), "{out}");
+
+    let (ok, out, err) = okdesk_check(Some(&api), "stale-token", Some("7707083893"));
+    assert!(!ok);
+    assert!(out.contains("✓ API reachable"), "{out}");
+    assert!(out.contains("✗ token accepted: HTTP 401"), "{out}");
+    assert!(out.contains("– company search by INN: skipped"), "{out}");
+    assert!(err.contains("some Okdesk checks failed"), "{err}");
+
+    // Nothing listens there.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (ok, out, _) = okdesk_check(
+        Some(&format!("http://127.0.0.1:{closed}/api/v1")),
+        "good-token",
+        None,
+    );
+    assert!(!ok);
+    assert!(out.starts_with("✗ API reachable: Okdesk is not reachable"), "{out}");
+    assert!(out.contains("– token accepted: skipped"), "{out}");
+
+    let (ok, _, err) = okdesk_check(None, "good-token", None);
+    assert!(!ok);
+    assert!(err.contains("OKDESK_API_URL is not set"), "{err}");
+}
