@@ -5,13 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::ports::table::Cond;
-use zayavka::ports::{
-    Item, Key, OutMessage, Page, Query, Queue, QueueError, QueueStats, Received, StoreError, Table,
-    TxOp, Update,
-};
 use zayavka_cli::serve::{self, ServeOptions};
 
 use crate::leads::{Fakes, full_request};
@@ -26,77 +20,31 @@ fn bump(c: &Shared, what: &'static str, n: u64) {
     *c.lock().unwrap().0.entry(what).or_default() += n;
 }
 
-struct CountingTable(Arc<dyn Table>, Shared);
+/// The requests that cost money per lead, by their AWS name; receiving and deleting are the
+/// event source's, not the code's, and are left out.
+struct Counter(Shared);
 
-#[async_trait]
-impl Table for CountingTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        bump(&self.1, "ddb GetItem", 1);
-        self.0.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        bump(&self.1, "ddb PutItem", 1);
-        self.0.put(item, cond).await
-    }
-    async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
-        bump(&self.1, "ddb UpdateItem", 1);
-        self.0.update(key, update).await
-    }
-    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
-        bump(&self.1, "ddb DeleteItem", 1);
-        self.0.delete(key, cond).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        bump(&self.1, "ddb Query", 1);
-        let page = self.0.query(query).await?;
-        bump(&self.1, "ddb items read by Query", page.items.len() as u64);
-        Ok(page)
-    }
-    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
-        bump(&self.1, "ddb TransactWriteItems", 1);
-        bump(&self.1, "ddb items in transactions", ops.len() as u64);
-        self.0.transact(ops).await
-    }
-}
-
-struct CountingQueue(Arc<dyn Queue>, Shared);
-
-#[async_trait]
-impl Queue for CountingQueue {
-    async fn send(&self, queue: &str, msg: OutMessage) -> Result<String, QueueError> {
-        bump(&self.1, "sqs SendMessage", 1);
-        self.0.send(queue, msg).await
-    }
-    async fn send_batch(
-        &self,
-        queue: &str,
-        msgs: Vec<OutMessage>,
-    ) -> Result<Vec<String>, QueueError> {
-        bump(&self.1, "sqs SendMessageBatch", 1);
-        self.0.send_batch(queue, msgs).await
-    }
-    async fn receive(
-        &self,
-        queue: &str,
-        max: u32,
-        wait: Duration,
-    ) -> Result<Vec<Received>, QueueError> {
-        self.0.receive(queue, max, wait).await
-    }
-    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
-        self.0.delete(queue, receipt).await
-    }
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        secs: u32,
-    ) -> Result<(), QueueError> {
-        bump(&self.1, "sqs ChangeMessageVisibility", 1);
-        self.0.change_visibility(queue, receipt, secs).await
-    }
-    async fn stats(&self, queue: &str) -> Result<QueueStats, QueueError> {
-        self.0.stats(queue).await
+impl crate::recording::Observer for Counter {
+    fn request(&self, api: &'static str, queue: &str, items: u64, _iam: &[&'static str]) {
+        match (api, queue.is_empty()) {
+            ("ReceiveMessage" | "DeleteMessage" | "GetQueueAttributes" | "SendEmail", _) => {}
+            ("SendMessage", false) => bump(&self.0, "sqs SendMessage", 1),
+            ("SendMessageBatch", false) => bump(&self.0, "sqs SendMessageBatch", 1),
+            ("ChangeMessageVisibility", false) => bump(&self.0, "sqs ChangeMessageVisibility", 1),
+            ("Query", true) => {
+                bump(&self.0, "ddb Query", 1);
+                bump(&self.0, "ddb items read by Query", items);
+            }
+            ("TransactWriteItems", true) => {
+                bump(&self.0, "ddb TransactWriteItems", 1);
+                bump(&self.0, "ddb items in transactions", items);
+            }
+            ("GetItem", true) => bump(&self.0, "ddb GetItem", 1),
+            ("PutItem", true) => bump(&self.0, "ddb PutItem", 1),
+            ("UpdateItem", true) => bump(&self.0, "ddb UpdateItem", 1),
+            ("DeleteItem", true) => bump(&self.0, "ddb DeleteItem", 1),
+            _ => {}
+        }
     }
 }
 
@@ -122,11 +70,7 @@ pub async fn count_requests(leads: usize) -> Counts {
         zayavka::queues::catalogue(),
         move |deps, prefix| {
             *keep.lock().unwrap() = Some(deps.clone());
-            let counted = Deps {
-                table: Arc::new(CountingTable(deps.table.clone(), c.clone())),
-                queue: Arc::new(CountingQueue(deps.queue.clone(), c.clone())),
-                ..deps.clone()
-            };
+            let counted = crate::recording::observed(deps, Arc::new(Counter(c.clone())));
             serve::functions(&counted, &env, prefix)
         },
     )

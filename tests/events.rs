@@ -170,13 +170,16 @@ async fn every_sample_event_replays_through_its_handler() {
     let raw = Deps::embedded(&store.parts, Arc::new(zayavka::ports::SystemClock));
     // The functions' calls are noted per function; the test's own seeding is the raw deps'.
     let rec = Arc::new(crate::recording::Recorder::default());
-    let deps = crate::recording::recording(&raw, rec.clone());
+    let deps = crate::recording::observed(&raw, rec.clone());
     let f = Fakes::start().await;
     f.all_succeed().await;
     let okdesk = wiremock::MockServer::start().await;
     let okdesk_api = format!("{}/api/v1", okdesk.uri());
     let env = test_env(&[
-        ("TELEGRAM_MAIN_BOT_TOKEN", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        (
+            "TELEGRAM_MAIN_BOT_TOKEN",
+            "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        ),
         ("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_webhook_secret-123"),
         ("OKDESK_API_URL", &okdesk_api),
         ("OKDESK_API_TOKEN", "okdesk-token"),

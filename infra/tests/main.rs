@@ -677,9 +677,10 @@ async fn okdesk_check_gives_a_verdict_per_check() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v1/issues/count"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(
-            serde_json::json!({"errors": "Неверный api_token"}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"errors": "Неверный api_token"})),
+        )
         .mount(&okdesk)
         .await;
     Mock::given(method("GET"))
@@ -724,7 +725,10 @@ async fn okdesk_check_gives_a_verdict_per_check() {
     );
     let (ok, out, _) = okdesk_check(Some(&api), "good-token", Some("7707083894"));
     assert!(!ok);
-    assert!(out.contains("✗ company search by INN: 7707083894: the control digit"), "{out}");
+    assert!(
+        out.contains("✗ company search by INN: 7707083894: the control digit"),
+        "{out}"
+    );
 
     let (ok, out, err) = okdesk_check(Some(&api), "stale-token", Some("7707083893"));
     assert!(!ok);
@@ -744,7 +748,10 @@ async fn okdesk_check_gives_a_verdict_per_check() {
         None,
     );
     assert!(!ok);
-    assert!(out.starts_with("✗ API reachable: Okdesk is not reachable"), "{out}");
+    assert!(
+        out.starts_with("✗ API reachable: Okdesk is not reachable"),
+        "{out}"
+    );
     assert!(out.contains("– token accepted: skipped"), "{out}");
 
     let (ok, _, err) = okdesk_check(None, "good-token", None);

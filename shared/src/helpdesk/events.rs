@@ -272,15 +272,11 @@ impl HelpdeskEvent {
             HelpdeskEvent::Comment {
                 issue_id,
                 content,
-                author_type,
                 author_name,
                 ..
             } => {
                 let id = issue_id.to_string();
-                let author = match (author_type.as_deref(), author_name) {
-                    (Some("employee") | None, Some(name)) => name.as_str(),
-                    _ => t.staff,
-                };
+                let author = author_name.as_deref().unwrap_or(t.staff);
                 let head = fill(t.new_comment, &[("id", &id), ("author", author)]);
                 let mut body = html_to_text(content);
                 if body.is_empty() {
