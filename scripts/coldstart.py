@@ -72,6 +72,8 @@ def measure(binary, event_bytes):
         "ZAYAVKA_API_KEYS": "coldstart-key-0123456789",
         "RUST_LOG": "warn",
     }
+    # Bot and Okdesk settings pass through, so a configured bot's start-up is measured too.
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_"))})
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 20

@@ -807,6 +807,13 @@ async fn commands_menu_and_english_speakers() {
         back["reply_markup"]["keyboard"][0][0]["text"],
         json!(EN_HELPDESK.menu_create)
     );
+    // Registering again is always possible.
+    d.say_as(c, "/register", "en").await;
+    assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.greeting);
+    assert_eq!(
+        store::step(&d.deps, c).await.unwrap(),
+        Some(Step::ChooseKind)
+    );
     // A Russian menu label works for an English speaker too (and the other way round).
     d.say_as(c, RU_HELPDESK.menu_create, "en").await;
     assert_eq!(text_of(&d.last_to(c).await), EN_HELPDESK.ask_issue_text);

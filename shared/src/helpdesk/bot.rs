@@ -230,6 +230,11 @@ impl HelpdeskBot {
                     None => self.start_registration(ctx).await,
                 }
             }
+            // Registering again: another phone, or joining a company.
+            "/register" => {
+                self.clear_step(ctx).await?;
+                self.start_registration(ctx).await
+            }
             "/menu" => {
                 self.clear_step(ctx).await?;
                 self.menu(ctx, None).await
