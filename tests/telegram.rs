@@ -341,6 +341,70 @@ mod webhook {
         assert_eq!(counting.0.load(Ordering::SeqCst), 1);
     }
 
+    /// Hangs on its first update (a Lambda killed mid-handling), counts the others.
+    #[derive(Default)]
+    struct DiesOnce(AtomicUsize);
+
+    #[async_trait]
+    impl BotHandler for DiesOnce {
+        async fn handle(
+            &self,
+            _update: zayavka::telegram::webhook::Update,
+        ) -> Result<(), BotError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_whose_handling_died_is_handled_again_after_its_lease() {
+        let store = embedded(Vec::new());
+        let clock = Arc::new(zayavka::ports::FixedClock::at_ms(
+            zayavka::ports::Clock::now_ms(&SystemClock),
+        ));
+        let deps = Deps {
+            clock: clock.clone(),
+            ..Deps::embedded(&store.parts, Arc::new(SystemClock))
+        };
+        let handler = Arc::new(DiesOnce::default());
+        let f = Arc::new(
+            telegram_webhook::TelegramWebhook::new(
+                deps,
+                telegram_webhook::Config::read(&env()).unwrap(),
+            )
+            .with_handler("support", handler.clone()),
+        );
+        let body = serde_json::to_vec(&update(2001)).unwrap();
+        // The first delivery is claimed, then its process dies.
+        let first = {
+            let (f, body) = (f.clone(), body.clone());
+            tokio::spawn(async move { post(f.as_ref(), "support", Some(SECRET), &body).await })
+        };
+        while handler.0.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        first.abort();
+        // Telegram asks again at once: the lease still holds, so "later".
+        assert_eq!(
+            post(f.as_ref(), "support", Some(SECRET), &body).await.0,
+            503
+        );
+        assert_eq!(handler.0.load(Ordering::SeqCst), 1);
+        // After the lease the redelivery is handled, once.
+        clock.advance_ms((zayavka::telegram::webhook::CLAIM_LEASE_SECS + 1) * 1000);
+        assert_eq!(
+            post(f.as_ref(), "support", Some(SECRET), &body).await.0,
+            200
+        );
+        assert_eq!(
+            post(f.as_ref(), "support", Some(SECRET), &body).await.0,
+            200
+        );
+        assert_eq!(handler.0.load(Ordering::SeqCst), 2);
+    }
+
     /// A table that is down.
     struct Down;
 

@@ -2,8 +2,11 @@
 //!
 //! Telegram redelivers an update until it gets a 2xx, for up to a day. So: a forged request
 //! (wrong or missing secret) is 401 and leaves no trace; an update is claimed by its
-//! `update_id` per bot (kept 24 h) before anything else, and a repeat answers 200 doing
-//! nothing; our own errors answer 200 (a retry would fail the same way), while a storage
+//! `update_id` per bot (kept 24 h) before anything else, under a lease, and marked done
+//! after its handling; a repeat of a done update answers 200 doing nothing, a repeat while
+//! the first handling is still under way answers 503 (Telegram asks again later), and a
+//! repeat after a handling that died (its lease ran out) is handled again, so a crash loses
+//! no message. Our own errors answer 200 (a retry would fail the same way), while a storage
 //! outage answers 503 so that Telegram does retry later.
 
 use std::collections::HashMap;
@@ -13,13 +16,25 @@ pub use frankenstein::updates::Update;
 
 use crate::config::EnvReader;
 use crate::http::{ApiError, ApiResponse, constant_time_eq};
-use crate::ports::table::{AttributeValue, Item, StoreError, Table};
+use crate::ports::table::{AttributeValue, Cond, Item, Key, StoreError, Table, Update as Change};
 
 /// The bots one deployment can serve.
 pub const BOTS: [&str; 3] = ["main", "support", "bridge"];
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How long an update id is remembered: Telegram keeps undelivered updates for 24 hours.
 pub const CLAIM_TTL_SECS: i64 = 24 * 3600;
+/// How long a handling may take before a redelivery may take it over: twice the function's
+/// 30 s timeout, so a live handling is never doubled.
+pub const CLAIM_LEASE_SECS: i64 = 60;
+
+/// What the claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Ours to handle (first delivery, or taking over a handling that died).
+    Handle,
+    Done,
+    InProgress,
+}
 
 #[derive(Clone)]
 pub struct BotConfig {
@@ -144,9 +159,16 @@ impl Webhook {
         let update_id = raw["update_id"]
             .as_i64()
             .ok_or_else(|| ApiError::bad_request("update has no update_id"))?;
-        if !self.claim(bot, update_id).await? {
-            tracing::info!(%bot, update_id, "update seen before; ignored");
-            return Ok(ok());
+        match self.claim(bot, update_id).await? {
+            Claim::Handle => {}
+            Claim::Done => {
+                tracing::info!(%bot, update_id, "update seen before; ignored");
+                return Ok(ok());
+            }
+            Claim::InProgress => {
+                tracing::info!(%bot, update_id, "update being handled; Telegram will ask again");
+                return Err(ApiError::unavailable("this update is being handled"));
+            }
         }
         let update: Update = match serde_json::from_value(raw) {
             Ok(u) => u,
@@ -160,28 +182,77 @@ impl Webhook {
         {
             tracing::error!(%bot, update_id, error = %e, "handling the update failed");
         }
+        self.done(bot, update_id).await;
         Ok(ok())
     }
 
-    /// True if this call is the first to see the update.
-    async fn claim(&self, bot: &str, update_id: i64) -> Result<bool, ApiError> {
+    fn claim_key(bot: &str, update_id: i64) -> Key {
+        Key::new(format!("tgupdate#{bot}"), update_id.to_string())
+    }
+
+    async fn claim(&self, bot: &str, update_id: i64) -> Result<Claim, ApiError> {
         let now = self.clock.now_secs();
+        let key = Self::claim_key(bot, update_id);
         let item: Item = HashMap::from([
+            ("pk".to_string(), AttributeValue::S(key.pk.clone())),
+            ("sk".to_string(), AttributeValue::S(key.sk.clone())),
+            ("state".to_string(), AttributeValue::S("handling".into())),
             (
-                "pk".to_string(),
-                AttributeValue::S(format!("tgupdate#{bot}")),
+                "lease_until".to_string(),
+                AttributeValue::N((now + CLAIM_LEASE_SECS).to_string()),
             ),
-            ("sk".to_string(), AttributeValue::S(update_id.to_string())),
             (
                 "ttl".to_string(),
                 AttributeValue::N((now + CLAIM_TTL_SECS).to_string()),
             ),
         ]);
+        // Telegram will send it again: answer 503 rather than lose it.
         match self.table.put_if_absent(item).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            // Telegram will send it again: answer 503 rather than lose it.
+            Ok(()) => return Ok(Claim::Handle),
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(ApiError::unavailable(e)),
+        }
+        let takeover = Change::new()
+            .set("lease_until", now + CLAIM_LEASE_SECS)
+            .when(Cond::eq("state", "handling").and(Cond::Lt(
+                "lease_until".into(),
+                AttributeValue::N(now.to_string()),
+            )));
+        match self.table.update(&key, takeover).await {
+            Ok(_) => {
+                tracing::warn!(%bot, update_id, "an earlier handling of this update did not finish; handling it again");
+                Ok(Claim::Handle)
+            }
+            Err(StoreError::ConditionFailed) => {
+                let state = self
+                    .table
+                    .get(&key)
+                    .await
+                    .map_err(ApiError::unavailable)?
+                    .and_then(|i| match i.get("state") {
+                        Some(AttributeValue::S(s)) => Some(s.clone()),
+                        _ => None,
+                    });
+                // No state: a claim from before leases existed, which was done.
+                Ok(match state.as_deref() {
+                    Some("handling") => Claim::InProgress,
+                    _ => Claim::Done,
+                })
+            }
             Err(e) => Err(ApiError::unavailable(e)),
+        }
+    }
+
+    /// Marks the update handled; if this fails, a redelivery after the lease handles it
+    /// again, which is the safer side.
+    async fn done(&self, bot: &str, update_id: i64) {
+        let update = Change::new().set("state", "done").remove("lease_until");
+        if let Err(e) = self
+            .table
+            .update(&Self::claim_key(bot, update_id), update)
+            .await
+        {
+            tracing::warn!(%bot, update_id, error = %e, "update handled but not marked done");
         }
     }
 }
