@@ -250,3 +250,94 @@ async fn a_notice_is_retried_while_okdesk_or_telegram_fail_and_sent_once() {
     );
     assert_eq!(texts[1], texts[2]);
 }
+
+/// The whole way through `zayavka serve`: Okdesk's HTTP call, the queue, the worker's poller,
+/// the client's chat.
+#[tokio::test]
+async fn through_the_local_stack_a_status_change_reaches_the_client() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicI64;
+    use zayavka_cli::serve::{self, ServeOptions};
+
+    let tg = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(crate::support_relay::NextId(AtomicI64::new(1)))
+        .mount(&tg)
+        .await;
+    let okd = wiremock::MockServer::start().await;
+    let env = crate::helpdesk::env(&tg.uri(), &okd.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let keep = Arc::new(std::sync::Mutex::new(None));
+    let keep2 = keep.clone();
+    let started = serve::start(
+        ServeOptions::local(dir.path().to_path_buf()),
+        zayavka::queues::catalogue(),
+        move |deps, prefix| {
+            *keep2.lock().unwrap() = Some(deps.clone());
+            serve::functions(deps, &env, prefix)
+        },
+    )
+    .await
+    .unwrap();
+    let deps: zayavka::Deps = keep.lock().unwrap().clone().unwrap();
+    zayavka::helpdesk::store::save_link(
+        &deps,
+        &zayavka::helpdesk::store::Link {
+            chat_id: 4242,
+            contact_id: 55,
+            company_id: None,
+            company_name: None,
+            name: "Глеб".into(),
+            phone: "+79990001122".into(),
+            lang: "ru".into(),
+            registered_at: "2026-11-21T10:00:00Z".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/okdesk/webhook/{HOOK_TOKEN}", started.addr);
+    let r = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(status_event(
+            ("opened", "Открыта"),
+            ("in_progress", "В работе"),
+            Some(55),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let wrong = client
+        .post(format!("http://{}/okdesk/webhook/nope", started.addr))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let sent: Vec<Value> = tg
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .filter(|b: &Value| b["chat_id"] == 4242)
+            .collect();
+        if let Some(m) = sent.first() {
+            break m["text"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notice reached the chat"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        text.starts_with("<b>Заявка #321: Открыта → В работе</b>"),
+        "{text}"
+    );
+    started.stop().await;
+}
