@@ -124,7 +124,7 @@ impl NotificationWorker {
         let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
             (Some(token), Some(okdesk)) => Some(Helpdesk {
                 bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token),
-                okdesk: okdesk.client(),
+                okdesk: okdesk.client_with(http.clone()),
                 cfg: okdesk.clone(),
             }),
             _ => None,

@@ -98,9 +98,10 @@ impl TelegramWebhook {
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
                 .with_limits(limits.clone());
+            let client = okdesk.client_with(http.clone());
             webhook = webhook.with_handler(
                 "main",
-                Arc::new(HelpdeskBot::new(deps.clone(), api, okdesk)),
+                Arc::new(HelpdeskBot::new(deps.clone(), api, client, okdesk)),
             );
         }
         if let (Some(token), Some(support)) = (support_token, cfg.support) {

@@ -120,11 +120,11 @@ pub struct HelpdeskBot {
 }
 
 impl HelpdeskBot {
-    pub fn new(deps: Deps, api: BotApi, cfg: OkdeskConfig) -> Self {
+    pub fn new(deps: Deps, api: BotApi, okdesk: Okdesk, cfg: OkdeskConfig) -> Self {
         Self {
             deps,
             api,
-            okdesk: cfg.client(),
+            okdesk,
             cfg,
         }
     }

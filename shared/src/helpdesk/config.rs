@@ -71,6 +71,11 @@ impl OkdeskConfig {
         Okdesk::new(&self.api_url, &self.api_token, self.timeout)
     }
 
+    /// The client on an HTTP client the process already has.
+    pub fn client_with(&self, http: reqwest::Client) -> Okdesk {
+        Okdesk::with_http(http, &self.api_url, &self.api_token, self.timeout)
+    }
+
     /// The issue's page for people.
     pub fn issue_url(&self, id: i64) -> String {
         format!("{}/issues/{id}", self.web_url)

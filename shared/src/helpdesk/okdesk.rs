@@ -136,6 +136,7 @@ pub struct Okdesk {
     http: reqwest::Client,
     base: String,
     token: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Okdesk {
@@ -164,10 +165,22 @@ fn ids(v: Option<Value>) -> Vec<i64> {
 impl Okdesk {
     /// `base` is `https://<account>.okdesk.ru/api/v1` (or a fake in tests).
     pub fn new(base: &str, token: &str, timeout: Duration) -> Self {
+        Self::with_http(
+            crate::integrations::http::client(timeout),
+            base,
+            token,
+            timeout,
+        )
+    }
+
+    /// On a client the process already has (one TLS set-up per cold start, not two); the
+    /// timeout applies to each Okdesk request.
+    pub fn with_http(http: reqwest::Client, base: &str, token: &str, timeout: Duration) -> Self {
         Self {
-            http: crate::integrations::http::client(timeout),
+            http,
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
+            timeout,
         }
     }
 
@@ -176,6 +189,7 @@ impl Okdesk {
         let unreachable = |e: reqwest::Error| OkdeskError::Unreachable(e.without_url().to_string());
         let resp = req
             .query(&[("api_token", &self.token)])
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(unreachable)?;
