@@ -21,6 +21,8 @@ struct Serve {
     child: Child,
     url: String,
     first_line: String,
+    /// Lines printed to stdout before the address.
+    lines_before: usize,
 }
 
 impl Drop for Serve {
@@ -40,6 +42,7 @@ fn spawn_and_read_address(mut cmd: Command) -> Serve {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     // The test harness of a child process prints its own lines first.
+    let mut lines_before = 0;
     let (line, url) = loop {
         let mut line = String::new();
         let n = reader.read_line(&mut line).expect("read stdout");
@@ -48,6 +51,7 @@ fn spawn_and_read_address(mut cmd: Command) -> Serve {
             let url = url.to_string();
             break (line, url);
         }
+        lines_before += 1;
     };
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in reader.lines() {});
@@ -55,6 +59,7 @@ fn spawn_and_read_address(mut cmd: Command) -> Serve {
         child,
         url,
         first_line: line,
+        lines_before,
     }
 }
 
@@ -112,6 +117,8 @@ async fn serve_answers_health_and_keeps_its_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut first = serve(&data);
+    // The address is the first thing on stdout (logs go to stderr), for scripts that read it.
+    assert_eq!(first.lines_before, 0, "stdout before the address");
     let health: serde_json::Value = reqwest::get(format!("{}/health", first.url))
         .await
         .unwrap()

@@ -4,8 +4,9 @@
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// JSON when running in Lambda or when `LOG_FORMAT=json`; the level from `RUST_LOG`
-/// (default `info`). Safe to call twice.
+/// JSON on stdout when running in Lambda or when `LOG_FORMAT=json`; readable text on stderr
+/// otherwise, so a command's own output (serve's address line) is all stdout carries. The
+/// level from `RUST_LOG` (default `info`). Safe to call twice.
 pub fn init() {
     let json = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
         || std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
@@ -17,6 +18,7 @@ pub fn init() {
                 .with_env_filter(filter())
                 .compact()
                 .with_target(false)
+                .with_writer(std::io::stderr)
                 .finish(),
         )
     };

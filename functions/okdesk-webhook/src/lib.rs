@@ -61,14 +61,15 @@ pub struct OkdeskWebhook {
 
 impl OkdeskWebhook {
     pub fn new(deps: Deps, cfg: Config) -> Self {
-        if cfg.token.is_none() {
-            tracing::info!("OKDESK_WEBHOOK_TOKEN is not set: the Okdesk webhook answers 404");
-        }
         Self { deps, cfg }
     }
 
     async fn receive(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let given = req.path_param("token")?;
+        if self.cfg.token.is_none() {
+            tracing::warn!("an Okdesk webhook call, but OKDESK_WEBHOOK_TOKEN is not set: 404");
+            return Err(ApiError::not_found("no such route"));
+        }
         if !self
             .cfg
             .token
