@@ -327,6 +327,17 @@ async fn telegram(command: TelegramCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("bot {bot}: updates now go to {url}");
+            if bot == "main" {
+                // The helpdesk's commands in Telegram's "/" menu: Russian for everyone,
+                // English for English-language apps.
+                use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
+                for (texts, code) in [(&RU_HELPDESK, None), (&EN_HELPDESK, Some("en"))] {
+                    api.set_my_commands(texts.commands, code)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                println!("bot {bot}: command menu set (ru, en)");
+            }
             Ok(())
         }
         TelegramCommand::WebhookInfo { bot } => {

@@ -765,3 +765,61 @@ async fn okdesk_check_gives_a_verdict_per_check() {
     assert!(!ok);
     assert!(err.contains("OKDESK_API_URL is not set"), "{err}");
 }
+
+#[tokio::test]
+async fn setting_the_main_bots_webhook_also_sets_its_command_menu_in_both_languages() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "result": true})),
+        )
+        .mount(&api)
+        .await;
+    let uri = api.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args([
+                "telegram",
+                "set-webhook",
+                "--bot",
+                "main",
+                "--url",
+                "https://api.example.com/telegram/main/webhook",
+            ])
+            .env("TELEGRAM_API_BASE", uri)
+            .env("TELEGRAM_MAIN_BOT_TOKEN", "2:ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            .env("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_secret-1")
+            .output()
+            .expect("run zayavka")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let calls: Vec<(String, serde_json::Value)> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().rsplit('/').next().unwrap().to_string(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+        ["setWebhook", "setMyCommands", "setMyCommands"]
+    );
+    assert_eq!(calls[1].1["language_code"], serde_json::Value::Null);
+    assert_eq!(
+        calls[1].1["commands"][0],
+        serde_json::json!({"command": "menu", "description": "Меню: создать заявку, мои заявки, статус, комментарий"})
+    );
+    assert_eq!(calls[2].1["language_code"], "en");
+    assert_eq!(calls[2].1["commands"][3]["command"], "register");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("command menu set (ru, en)"));
+}

@@ -129,6 +129,8 @@ pub struct HelpdeskTexts {
     pub new_comment: &'static str,
     pub staff: &'static str,
     pub attachment_only: &'static str,
+    /// The bot's command list in Telegram's "/" menu: (command, description).
+    pub commands: &'static [(&'static str, &'static str)],
 }
 
 pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
@@ -183,6 +185,15 @@ pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     new_comment: "💬 Новый комментарий к заявке #{id} от {author}:",
     staff: "сотрудника поддержки",
     attachment_only: "[вложение — откройте заявку в Okdesk]",
+    commands: &[
+        (
+            "menu",
+            "Меню: создать заявку, мои заявки, статус, комментарий",
+        ),
+        ("help", "Что умеет бот"),
+        ("cancel", "Отменить текущий шаг"),
+        ("register", "Зарегистрироваться заново"),
+    ],
 };
 
 pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
@@ -237,6 +248,12 @@ pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     new_comment: "💬 New comment on request #{id} from {author}:",
     staff: "the support team",
     attachment_only: "[attachment: open the request in Okdesk]",
+    commands: &[
+        ("menu", "Menu: new request, my requests, status, comment"),
+        ("help", "What the bot can do"),
+        ("cancel", "Stop the current step"),
+        ("register", "Register again"),
+    ],
 };
 
 pub static RU: Texts = Texts {

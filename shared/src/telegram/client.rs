@@ -7,10 +7,12 @@ use frankenstein::ParseMode;
 use frankenstein::methods::{
     AnswerCallbackQueryParams, CopyMessageParams, DeleteWebhookParams,
     EditMessageReplyMarkupParams, EditMessageTextParams, GetUpdatesParams, SendMessageParams,
-    SetWebhookParams,
+    SetMyCommandsParams, SetWebhookParams,
 };
 use frankenstein::response::{ErrorResponse, MessageOrBool, MethodResponse};
-use frankenstein::types::{AllowedUpdate, ChatId, LinkPreviewOptions, Message, MessageId, User};
+use frankenstein::types::{
+    AllowedUpdate, BotCommand, ChatId, LinkPreviewOptions, Message, MessageId, User,
+};
 use frankenstein::updates::WebhookInfo;
 
 use super::limits::SendLimits;
@@ -252,6 +254,30 @@ impl BotApi {
 
     pub async fn webhook_info(&self) -> Result<WebhookInfo, TelegramError> {
         self.call("getWebhookInfo", &serde_json::json!({})).await
+    }
+
+    /// The commands Telegram lists in the bot's "/" menu, for users of `language_code`
+    /// (`None`: everyone without a list of their own).
+    pub async fn set_my_commands(
+        &self,
+        commands: &[(&str, &str)],
+        language_code: Option<&str>,
+    ) -> Result<bool, TelegramError> {
+        let params = SetMyCommandsParams::builder()
+            .commands(
+                commands
+                    .iter()
+                    .map(|(command, description)| {
+                        BotCommand::builder()
+                            .command(*command)
+                            .description(*description)
+                            .build()
+                    })
+                    .collect(),
+            )
+            .maybe_language_code(language_code.map(String::from))
+            .build();
+        self.call("setMyCommands", &params).await
     }
 
     pub async fn delete_webhook(&self, drop_pending: bool) -> Result<bool, TelegramError> {
