@@ -33,7 +33,11 @@ const INN_UNKNOWN: &str = "500100732259";
 const INN_TYPO: &str = "7707083894";
 
 pub fn env(tg: &str, okdesk: &str) -> HashMap<String, String> {
-    test_env(&[
+    env_with(tg, okdesk, &[])
+}
+
+fn env_with(tg: &str, okdesk: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env = test_env(&[
         ("TELEGRAM_MAIN_BOT_TOKEN", BOT),
         ("TELEGRAM_MAIN_WEBHOOK_SECRET", SECRET),
         ("TELEGRAM_API_BASE", tg),
@@ -43,7 +47,11 @@ pub fn env(tg: &str, okdesk: &str) -> HashMap<String, String> {
         ("OKDESK_INN_PARAMETER", "inn"),
         ("OKDESK_TIMEOUT_SECS", "1"),
         ("OKDESK_WEBHOOK_TOKEN", HOOK_TOKEN),
-    ])
+    ]);
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
 }
 
 pub struct Desk {
@@ -67,6 +75,10 @@ fn chat(id: i64) -> Value {
 
 impl Desk {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&str, &str)]) -> Self {
         let tg = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(NextId(AtomicI64::new(900)))
@@ -75,7 +87,7 @@ impl Desk {
         let okd = MockServer::start().await;
         let store = embedded(zayavka::queues::catalogue());
         let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
-        let env = env(&tg.uri(), &okd.uri());
+        let env = env_with(&tg.uri(), &okd.uri(), extra);
         let bot = telegram_webhook::TelegramWebhook::new(
             deps.clone(),
             telegram_webhook::Config::read(&env).unwrap(),
@@ -600,6 +612,51 @@ async fn an_issue_is_created_from_one_message_with_its_number_and_link() {
     d.say(4000, "спасибо").await;
     assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 1);
     assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.menu_prompt);
+}
+
+#[tokio::test]
+async fn a_chat_creates_a_limited_number_of_issues_per_hour() {
+    let d = Desk::start_with(&[("HELPDESK_ISSUES_PER_HOUR", "2")]).await;
+    d.link(4100, 55, None, "ru").await;
+    for (priority, answer) in [
+        (
+            1,
+            ResponseTemplate::new(200).set_body_json(json!({"id": 501})),
+        ),
+        (2, ResponseTemplate::new(500)),
+    ] {
+        Mock::given(method("POST"))
+            .and(path("/api/v1/issues/"))
+            .respond_with(answer)
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .mount(&d.okd)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 502})))
+        .with_priority(3)
+        .mount(&d.okd)
+        .await;
+    d.say(4100, RU_HELPDESK.menu_create).await;
+    d.say(4100, "Первая проблема").await;
+    assert!(text_of(&d.last_to(4100).await).contains("#501"));
+    d.say(4100, RU_HELPDESK.menu_create).await;
+    d.say(4100, "Вторая проблема").await;
+    // Okdesk failed: that attempt does not count.
+    assert!(text_of(&d.last_to(4100).await).ends_with(RU_HELPDESK.issue_not_created));
+    d.say(4100, "Вторая проблема").await;
+    assert!(text_of(&d.last_to(4100).await).contains("#502"));
+    d.say(4100, RU_HELPDESK.menu_create).await;
+    d.say(4100, "Третья проблема").await;
+    assert_eq!(text_of(&d.last_to(4100).await), RU_HELPDESK.too_many_issues);
+    assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 3);
+    // Another chat has its own allowance.
+    d.link(4101, 56, None, "ru").await;
+    d.say(4101, RU_HELPDESK.menu_create).await;
+    d.say(4101, "Проблема соседа").await;
+    assert!(text_of(&d.last_to(4101).await).contains("#502"));
 }
 
 async fn mount_issues(okd: &MockServer, contact: i64, ids: &[i64]) {

@@ -18,6 +18,8 @@ pub struct OkdeskConfig {
     pub inn_parameter: Option<String>,
     /// `OKDESK_TIMEOUT_SECS` (default 10): a slower Okdesk counts as unreachable.
     pub timeout: Duration,
+    /// `HELPDESK_ISSUES_PER_HOUR` (default 10): issues one chat may create per clock hour.
+    pub issues_per_hour: u32,
 }
 
 impl std::fmt::Debug for OkdeskConfig {
@@ -58,12 +60,14 @@ impl OkdeskConfig {
             r.problem(format!("OKDESK_WEB_URL={web_url:?} must be an http(s) URL"));
         }
         let timeout = Duration::from_secs(r.parse_or("OKDESK_TIMEOUT_SECS", 10u64).max(1));
+        let issues_per_hour = r.parse_or("HELPDESK_ISSUES_PER_HOUR", 10u32).max(1);
         Some(Self {
             api_url,
             api_token: api_token.unwrap_or_default(),
             web_url,
             inn_parameter: r.optional("OKDESK_INN_PARAMETER"),
             timeout,
+            issues_per_hour,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use super::bot::{Ctx, HelpdeskBot, inline, inline_markup, menu_keyboard};
 use super::okdesk::Issue;
-use super::store::{Link, Step};
+use super::store::{self, Link, Step};
 use super::title;
 use crate::telegram::webhook::BotError;
 use crate::texts::fill;
@@ -41,6 +41,16 @@ impl HelpdeskBot {
             self.set_step(ctx, &Step::IssueText).await?;
             return self.say(ctx, t.text_only, None).await;
         };
+        let slot = store::take_issue_slot(&self.deps, ctx.chat, self.cfg.issues_per_hour)
+            .await
+            .map_err(super::bot::err)?;
+        if !slot {
+            self.clear_step(ctx).await?;
+            tracing::warn!(chat = ctx.chat, "issue limit of the hour reached");
+            return self
+                .say(ctx, t.too_many_issues, Some(menu_keyboard(t)))
+                .await;
+        }
         let title = title::derive(description);
         match self
             .okdesk
@@ -58,6 +68,9 @@ impl HelpdeskBot {
                 self.say(ctx, &answer, Some(menu_keyboard(t))).await
             }
             Err(e) => {
+                if let Err(e) = store::return_issue_slot(&self.deps, ctx.chat).await {
+                    tracing::warn!(error = %e, "issue slot not given back");
+                }
                 // Still waiting for the description: sending it again tries again.
                 self.set_step(ctx, &Step::IssueText).await?;
                 let trouble = self.okdesk_trouble(ctx, "create issue", &e);

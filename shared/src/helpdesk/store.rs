@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Deps;
 use crate::ports::AttributeValue;
-use crate::ports::table::{Key, Query, StoreError, TxOp, from_item, to_item};
+use crate::ports::table::{Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item};
 
 /// A conversation left alone this long starts over.
 pub const STEP_TTL_SECS: i64 = 24 * 3600;
@@ -134,4 +134,43 @@ pub async fn set_step(deps: &Deps, chat_id: i64, step: &Step) -> Result<(), Stor
 
 pub async fn clear_step(deps: &Deps, chat_id: i64) -> Result<(), StoreError> {
     deps.table.delete(&step_key(chat_id), None).await
+}
+
+fn issues_key(chat_id: i64, hour: i64) -> Key {
+    Key::new(chat_pk(chat_id), format!("issues#{hour}"))
+}
+
+/// Takes one of the chat's `limit` issue creations of this clock hour; false when they are
+/// used up. The counter goes with its hour.
+pub async fn take_issue_slot(deps: &Deps, chat_id: i64, limit: u32) -> Result<bool, StoreError> {
+    let now = deps.clock.now_secs();
+    let hour = now / 3600;
+    let update = Update::new()
+        .add("n", 1)
+        .set("ttl", (hour + 2) * 3600)
+        .when(Cond::Or(vec![
+            Cond::NotExists("n".into()),
+            Cond::Lt("n".into(), AttributeValue::N(limit.to_string())),
+        ]));
+    match deps.table.update(&issues_key(chat_id, hour), update).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives a slot back when the issue was not created after all.
+pub async fn return_issue_slot(deps: &Deps, chat_id: i64) -> Result<(), StoreError> {
+    let hour = deps.clock.now_secs() / 3600;
+    deps.table
+        .update(
+            &issues_key(chat_id, hour),
+            Update::new().add("n", -1).when(Cond::Exists("n".into())),
+        )
+        .await
+        .map(|_| ())
+        .or_else(|e| match e {
+            StoreError::ConditionFailed => Ok(()),
+            other => Err(other),
+        })
 }
