@@ -145,6 +145,16 @@ impl Desk {
         self.say_as(chat_id, text, "ru").await
     }
 
+    /// A message with whatever content `fields` give (photo, document, caption …).
+    async fn send_content(&self, chat_id: i64, fields: Value) {
+        let mut message = json!({"message_id": 12, "date": 1795256100,
+            "chat": chat(chat_id), "from": user(chat_id, "ru")});
+        for (k, v) in fields.as_object().unwrap() {
+            message[k] = v.clone();
+        }
+        assert_eq!(self.post_update(json!({ "message": message })).await, 200);
+    }
+
     async fn share_contact(&self, chat_id: i64, phone: &str, owner: i64) {
         let status = self
             .post_update(json!({"message": {"message_id": 11, "date": 1795256100,
@@ -657,6 +667,195 @@ async fn a_chat_creates_a_limited_number_of_issues_per_hour() {
     d.say(4101, RU_HELPDESK.menu_create).await;
     d.say(4101, "Проблема соседа").await;
     assert!(text_of(&d.last_to(4101).await).contains("#502"));
+}
+
+/// One part of a multipart body: field name, file name, content type, bytes.
+type Part = (String, Option<String>, Option<String>, Vec<u8>);
+
+/// The multipart parts of a request.
+fn parts(req: &wiremock::Request) -> Vec<Part> {
+    let content_type = req.headers.get("content-type").unwrap().to_str().unwrap();
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .expect("a multipart body")
+        .to_string();
+    let delimiter = format!("--{boundary}");
+    let body = &req.body;
+    let mut out = Vec::new();
+    let positions: Vec<usize> = body
+        .windows(delimiter.len())
+        .enumerate()
+        .filter(|(_, w)| *w == delimiter.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    for pair in positions.windows(2) {
+        let part = &body[pair[0] + delimiter.len() + 2..pair[1] - 2];
+        let split = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&part[..split]).to_string();
+        let field = |key: &str| {
+            head.split(&format!("{key}=\""))
+                .nth(1)
+                .map(|rest| rest.split('"').next().unwrap().to_string())
+        };
+        let kind = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("content-type: ")
+                    .or(l.strip_prefix("Content-Type: "))
+            })
+            .map(String::from);
+        out.push((
+            field("name").unwrap(),
+            field("filename"),
+            kind,
+            part[split + 4..].to_vec(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn photos_and_files_reach_okdesk_as_the_contacts_comments() {
+    let d = Desk::start().await;
+    d.link(4200, 55, None, "ru").await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/getFile")))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"file_id": "too-big"}),
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"ok": false, "error_code": 400, "description": "Bad Request: file is too big"}),
+        ))
+        .with_priority(1)
+        .mount(&d.tg)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/getFile")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {
+            "file_id": "x", "file_unique_id": "u", "file_size": 9, "file_path": "documents/file_7.bin"}})))
+        .with_priority(2)
+        .mount(&d.tg)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/file/bot{BOT}/documents/file_7.bin")))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"FILEBYTES".to_vec()))
+        .mount(&d.tg)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 601})))
+        .mount(&d.okd)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/601/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1})))
+        .mount(&d.okd)
+        .await;
+    mount_issues(&d.okd, 55, &[601]).await;
+
+    // An issue from a photo with a caption: the caption is the issue, the photo its comment.
+    d.say(4200, RU_HELPDESK.menu_create).await;
+    d.send_content(
+        4200,
+        json!({"caption": "Сломался монитор, фото прилагаю",
+        "photo": [{"file_id": "small", "file_unique_id": "s1", "width": 90, "height": 90},
+                  {"file_id": "big", "file_unique_id": "AQADbig", "width": 1280, "height": 960}]}),
+    )
+    .await;
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/").await,
+        [json!({"issue": {"title": "Сломался монитор, фото прилагаю",
+                          "description": "Сломался монитор, фото прилагаю", "contact_id": 55}})]
+    );
+    assert!(text_of(&d.last_to(4200).await).starts_with("✅ Заявка #601 создана"));
+    let got_file: Vec<Value> = d.tg_calls("getFile").await;
+    assert_eq!(got_file, [json!({"file_id": "big"})], "the largest size");
+    let comments: Vec<wiremock::Request> = d
+        .okd
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/api/v1/issues/601/comments")
+        .collect();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(
+        parts(&comments[0]),
+        [
+            (
+                "comment[content]".into(),
+                None,
+                None,
+                "Файл из Telegram".as_bytes().to_vec()
+            ),
+            ("comment[author_id]".into(), None, None, b"55".to_vec()),
+            (
+                "comment[author_type]".into(),
+                None,
+                None,
+                b"contact".to_vec()
+            ),
+            ("comment[public]".into(), None, None, b"true".to_vec()),
+            (
+                "comment[attachments_attributes][0][file]".into(),
+                Some("photo-AQADbig.jpg".into()),
+                Some("image/jpeg".into()),
+                b"FILEBYTES".to_vec()
+            ),
+        ]
+    );
+
+    // A document as a comment, without a caption.
+    d.say(4200, RU_HELPDESK.menu_comment).await;
+    d.press(4200, "cm:601", 970).await;
+    d.send_content(
+        4200,
+        json!({"document": {"file_id": "doc", "file_unique_id": "d1",
+        "file_name": "акт <1>.pdf", "mime_type": "application/pdf"}}),
+    )
+    .await;
+    assert_eq!(
+        text_of(&d.last_to(4200).await),
+        "💬 Комментарий добавлен к заявке #601."
+    );
+    let last = d
+        .okd
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|r| r.url.path() == "/api/v1/issues/601/comments")
+        .unwrap();
+    let file = parts(&last).pop().unwrap();
+    assert_eq!(
+        (file.1.as_deref(), file.2.as_deref(), file.3.as_slice()),
+        (
+            Some("акт <1>.pdf"),
+            Some("application/pdf"),
+            &b"FILEBYTES"[..]
+        )
+    );
+
+    // A file Telegram will not hand over: the client is told, the step waits.
+    d.say(4200, RU_HELPDESK.menu_comment).await;
+    d.press(4200, "cm:601", 971).await;
+    d.send_content(
+        4200,
+        json!({"caption": "вот акт", "document": {"file_id": "too-big", "file_unique_id": "d2"}}),
+    )
+    .await;
+    assert_eq!(
+        text_of(&d.last_to(4200).await),
+        format!(
+            "{}\n{}",
+            RU_HELPDESK.attachment_failed, RU_HELPDESK.comment_not_added
+        )
+    );
+    assert_eq!(
+        store::step(&d.deps, 4200).await.unwrap(),
+        Some(Step::CommentText { issue_id: 601 })
+    );
 }
 
 async fn mount_issues(okd: &MockServer, contact: i64, ids: &[i64]) {

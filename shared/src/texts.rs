@@ -130,6 +130,8 @@ pub struct HelpdeskTexts {
     pub new_comment: &'static str,
     pub staff: &'static str,
     pub attachment_only: &'static str,
+    pub attachment_comment: &'static str,
+    pub attachment_failed: &'static str,
     /// The bot's command list in Telegram's "/" menu: (command, description).
     pub commands: &'static [(&'static str, &'static str)],
 }
@@ -164,8 +166,8 @@ pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     cancelled: "Отменено.",
     need_registration: "Сначала зарегистрируйтесь: отправьте /start.",
     unknown_command: "Не знаю такой команды. /help — что я умею.",
-    ask_issue_text: "Опишите проблему одним сообщением: что случилось, где и когда. Заголовок заявки я составлю сам.\n/cancel — отмена.",
-    text_only: "Пришлите, пожалуйста, текст.",
+    ask_issue_text: "Опишите проблему одним сообщением: что случилось, где и когда. Можно приложить фото или файл с подписью. Заголовок заявки я составлю сам.\n/cancel — отмена.",
+    text_only: "Пришлите, пожалуйста, текст (или фото/файл с подписью).",
     issue_created: "✅ Заявка #{id} создана: {title}\n{url}",
     issue_not_created: "Заявка не создана. Отправьте описание ещё раз чуть позже.",
     too_many_issues: "За этот час создано уже много заявок. Попробуйте позже или дополните существующую заявку комментарием.",
@@ -187,6 +189,8 @@ pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     new_comment: "💬 Новый комментарий к заявке #{id} от {author}:",
     staff: "сотрудника поддержки",
     attachment_only: "[вложение — откройте заявку в Okdesk]",
+    attachment_comment: "Файл из Telegram",
+    attachment_failed: "Файл приложить не удалось — отправьте его ещё раз комментарием к заявке.",
     commands: &[
         (
             "menu",
@@ -228,8 +232,8 @@ pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     cancelled: "Cancelled.",
     need_registration: "Please register first: send /start.",
     unknown_command: "I do not know that command. /help shows what I can do.",
-    ask_issue_text: "Describe the problem in one message: what happened, where and when. I will write the title myself.\n/cancel to stop.",
-    text_only: "Please send text.",
+    ask_issue_text: "Describe the problem in one message: what happened, where and when. You may attach a photo or a file with a caption. I will write the title myself.\n/cancel to stop.",
+    text_only: "Please send text (or a photo or file with a caption).",
     issue_created: "✅ Request #{id} created: {title}\n{url}",
     issue_not_created: "The request was not created. Please send the description again a little later.",
     too_many_issues: "Many requests were created this hour already. Please try later, or add a comment to an existing request.",
@@ -251,6 +255,8 @@ pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     new_comment: "💬 New comment on request #{id} from {author}:",
     staff: "the support team",
     attachment_only: "[attachment: open the request in Okdesk]",
+    attachment_comment: "File from Telegram",
+    attachment_failed: "The file could not be attached: please send it again as a comment on the request.",
     commands: &[
         ("menu", "Menu: new request, my requests, status, comment"),
         ("help", "What the bot can do"),

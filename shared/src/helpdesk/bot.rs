@@ -311,11 +311,13 @@ impl HelpdeskBot {
             }) => self.on_phone(ctx, m, name, company_id, company_name).await,
             Some(Step::IssueText) => {
                 let body = text.or(m.caption.as_deref().map(str::trim));
-                self.create_issue(ctx, body).await
+                self.create_issue(ctx, body, super::issues::file_of(m))
+                    .await
             }
             Some(Step::CommentText { issue_id }) => {
                 let body = text.or(m.caption.as_deref().map(str::trim));
-                self.add_comment(ctx, issue_id, body).await
+                self.add_comment(ctx, issue_id, body, super::issues::file_of(m))
+                    .await
             }
         }
     }

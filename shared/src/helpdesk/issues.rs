@@ -2,8 +2,10 @@
 //! issues, check one's status, comment on one. Every issue a button names is checked to be
 //! the client's own before it is shown or commented on.
 
+use frankenstein::types::Message;
+
 use super::bot::{Ctx, HelpdeskBot, inline, inline_markup, menu_keyboard};
-use super::okdesk::Issue;
+use super::okdesk::{Attachment, Issue};
 use super::store::{self, Link, Step};
 use super::title;
 use crate::telegram::webhook::BotError;
@@ -22,7 +24,58 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
+/// A file a message carries: its Telegram id, a name and a type for Okdesk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileRef {
+    pub file_id: String,
+    pub name: String,
+    pub mime: String,
+}
+
+/// The photo (its largest size) or the document of a message.
+pub(super) fn file_of(m: &Message) -> Option<FileRef> {
+    if let Some(photo) = m.photo.as_ref().and_then(|sizes| sizes.last()) {
+        return Some(FileRef {
+            file_id: photo.file_id.clone(),
+            name: format!("photo-{}.jpg", photo.file_unique_id),
+            mime: "image/jpeg".into(),
+        });
+    }
+    m.document.as_ref().map(|d| FileRef {
+        file_id: d.file_id.clone(),
+        name: d.file_name.clone().unwrap_or_else(|| "file".into()),
+        mime: d
+            .mime_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+    })
+}
+
 impl HelpdeskBot {
+    /// Fetches the file from Telegram and posts it to the issue as the contact's comment.
+    async fn attach(
+        &self,
+        issue_id: i64,
+        contact_id: i64,
+        text: &str,
+        file: &FileRef,
+    ) -> Result<(), String> {
+        let bytes = self
+            .api
+            .download(&file.file_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let attachment = Attachment {
+            name: file.name.clone(),
+            mime: file.mime.clone(),
+            bytes,
+        };
+        self.okdesk
+            .add_comment_with_file(issue_id, contact_id, text, attachment)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The contact's issue ids, newest (highest id) first.
     async fn own_issue_ids(&self, link: &Link) -> Result<Vec<i64>, super::okdesk::OkdeskError> {
         let mut ids = self.okdesk.contact_issue_ids(link.contact_id).await?;
@@ -31,7 +84,12 @@ impl HelpdeskBot {
         Ok(ids)
     }
 
-    pub(super) async fn create_issue(&self, ctx: Ctx, text: Option<&str>) -> Result<(), BotError> {
+    pub(super) async fn create_issue(
+        &self,
+        ctx: Ctx,
+        text: Option<&str>,
+        file: Option<FileRef>,
+    ) -> Result<(), BotError> {
         let t = ctx.t();
         let Some(link) = self.link(ctx).await? else {
             self.clear_step(ctx).await?;
@@ -61,10 +119,19 @@ impl HelpdeskBot {
                 self.clear_step(ctx).await?;
                 let id_text = id.to_string();
                 let url = self.cfg.issue_url(id);
-                let answer = fill(
+                let mut answer = fill(
                     t.issue_created,
                     &[("id", &id_text), ("title", &title), ("url", &url)],
                 );
+                if let Some(file) = &file
+                    && let Err(e) = self
+                        .attach(id, link.contact_id, t.attachment_comment, file)
+                        .await
+                {
+                    tracing::warn!(error = %e, issue = id, "file not attached");
+                    answer.push('\n');
+                    answer.push_str(t.attachment_failed);
+                }
                 self.say(ctx, &answer, Some(menu_keyboard(t))).await
             }
             Err(e) => {
@@ -237,30 +304,47 @@ impl HelpdeskBot {
         ctx: Ctx,
         issue_id: i64,
         text: Option<&str>,
+        file: Option<FileRef>,
     ) -> Result<(), BotError> {
         let t = ctx.t();
         let Some(link) = self.link(ctx).await? else {
             self.clear_step(ctx).await?;
             return self.say(ctx, t.need_registration, None).await;
         };
-        let Some(body) = text.filter(|s| !s.is_empty()) else {
-            self.set_step(ctx, &Step::CommentText { issue_id }).await?;
-            return self.say(ctx, t.text_only, None).await;
+        let body = text.filter(|s| !s.is_empty());
+        let sent: Result<(), &str> = match (body, &file) {
+            (None, None) => {
+                self.set_step(ctx, &Step::CommentText { issue_id }).await?;
+                return self.say(ctx, t.text_only, None).await;
+            }
+            (body, Some(file)) => self
+                .attach(
+                    issue_id,
+                    link.contact_id,
+                    body.unwrap_or(t.attachment_comment),
+                    file,
+                )
+                .await
+                .map_err(|e| {
+                    // The reason (Telegram or Okdesk) is in the log; the user needs the way out.
+                    tracing::warn!(error = %e, issue = issue_id, "file comment not added");
+                    t.attachment_failed
+                }),
+            (Some(body), None) => self
+                .okdesk
+                .add_comment(issue_id, link.contact_id, body)
+                .await
+                .map_err(|e| self.okdesk_trouble(ctx, "add comment", &e)),
         };
         let id = issue_id.to_string();
-        match self
-            .okdesk
-            .add_comment(issue_id, link.contact_id, body)
-            .await
-        {
+        match sent {
             Ok(()) => {
                 self.clear_step(ctx).await?;
                 let answer = fill(t.comment_added, &[("id", &id)]);
                 self.say(ctx, &answer, Some(menu_keyboard(t))).await
             }
-            Err(e) => {
+            Err(trouble) => {
                 self.set_step(ctx, &Step::CommentText { issue_id }).await?;
-                let trouble = self.okdesk_trouble(ctx, "add comment", &e);
                 self.say(ctx, &format!("{trouble}\n{}", t.comment_not_added), None)
                     .await
             }

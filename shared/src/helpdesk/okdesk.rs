@@ -75,6 +75,14 @@ pub struct Issue {
     pub contact_id: Option<i64>,
 }
 
+/// A file to attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
 /// A person to create in Okdesk.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewContact {
@@ -349,6 +357,38 @@ impl Okdesk {
             )
             .await?;
         Ok(ids(v))
+    }
+
+    /// A public comment by the contact carrying a file (multipart, as Okdesk wants for
+    /// attachments); `text` is plain and becomes HTML here.
+    pub async fn add_comment_with_file(
+        &self,
+        issue_id: i64,
+        contact_id: i64,
+        text: &str,
+        file: Attachment,
+    ) -> Result<(), OkdeskError> {
+        let content = crate::texts::escape_html(text).replace('\n', "<br>");
+        let part = reqwest::multipart::Part::bytes(file.bytes)
+            .file_name(file.name)
+            .mime_str(&file.mime)
+            .map_err(|e| OkdeskError::Refused {
+                status: 0,
+                errors: format!("file type {:?}: {e}", file.mime),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("comment[content]", content)
+            .text("comment[author_id]", contact_id.to_string())
+            .text("comment[author_type]", "contact")
+            .text("comment[public]", "true")
+            .part("comment[attachments_attributes][0][file]", part);
+        self.send(
+            self.http
+                .post(format!("{}/issues/{issue_id}/comments", self.base))
+                .multipart(form),
+        )
+        .await?;
+        Ok(())
     }
 
     /// A public comment written by the contact; `text` is plain and becomes HTML here.

@@ -6,12 +6,12 @@ use std::time::Duration;
 use frankenstein::ParseMode;
 use frankenstein::methods::{
     AnswerCallbackQueryParams, CopyMessageParams, DeleteWebhookParams,
-    EditMessageReplyMarkupParams, EditMessageTextParams, GetUpdatesParams, SendMessageParams,
-    SetMyCommandsParams, SetWebhookParams,
+    EditMessageReplyMarkupParams, EditMessageTextParams, GetFileParams, GetUpdatesParams,
+    SendMessageParams, SetMyCommandsParams, SetWebhookParams,
 };
 use frankenstein::response::{ErrorResponse, MessageOrBool, MethodResponse};
 use frankenstein::types::{
-    AllowedUpdate, BotCommand, ChatId, LinkPreviewOptions, Message, MessageId, User,
+    AllowedUpdate, BotCommand, ChatId, File, LinkPreviewOptions, Message, MessageId, User,
 };
 use frankenstein::updates::WebhookInfo;
 
@@ -212,6 +212,31 @@ impl BotApi {
         params: &GetUpdatesParams,
     ) -> Result<Vec<serde_json::Value>, TelegramError> {
         self.call("getUpdates", params).await
+    }
+
+    /// Downloads a file users sent (up to the Bot API's 20 MB): getFile, then the file itself.
+    pub async fn download(&self, file_id: &str) -> Result<Vec<u8>, TelegramError> {
+        let file: File = self
+            .call(
+                "getFile",
+                &GetFileParams::builder().file_id(file_id).build(),
+            )
+            .await?;
+        let file_path = file.file_path.ok_or_else(|| TelegramError::Refused {
+            code: 400,
+            description: "the file is too big for a bot to download".into(),
+        })?;
+        let url = format!("{}/file/bot{}/{file_path}", self.base, self.token);
+        let unavailable =
+            |e: reqwest::Error| TelegramError::Unavailable(e.without_url().to_string());
+        let resp = self.http.get(url).send().await.map_err(unavailable)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(TelegramError::Unavailable(format!(
+                "file download: HTTP {status}"
+            )));
+        }
+        Ok(resp.bytes().await.map_err(unavailable)?.to_vec())
     }
 
     pub async fn get_me(&self) -> Result<User, TelegramError> {
