@@ -618,10 +618,52 @@ async fn an_issue_is_created_from_one_message_with_its_number_and_link() {
     );
     assert!(has_menu(&reply));
     assert_eq!(store::step(&d.deps, 4000).await.unwrap(), None);
-    // The next message is not another issue.
+    // The next message is not another issue by itself: it is offered as one, and declined.
     d.say(4000, "спасибо").await;
+    let offer = d.last_to(4000).await;
+    assert_eq!(
+        text_of(&offer),
+        "Создать заявку из этого сообщения?\nЗаголовок: спасибо"
+    );
+    assert_eq!(inline_data(&offer), ["new:y", "new:n"]);
+    d.press(4000, "new:n", 990).await;
+    assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.cancelled);
     assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 1);
-    assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.menu_prompt);
+    // The old button pressed again does nothing but say so.
+    d.press(4000, "new:y", 990).await;
+    assert_eq!(text_of(&d.last_to(4000).await), RU_HELPDESK.draft_gone);
+    assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_message_written_straight_away_becomes_an_issue_with_one_press() {
+    let d = Desk::start().await;
+    d.link(4300, 55, Some(7), "ru").await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 700})))
+        .mount(&d.okd)
+        .await;
+    d.say(4300, "Не работает касса в зале 2").await;
+    d.say(
+        4300,
+        "Не работает касса в зале 2! Ошибка E-13 при оплате картой.",
+    )
+    .await;
+    assert!(
+        d.okdesk_posts("/api/v1/issues/").await.is_empty(),
+        "nothing filed unasked"
+    );
+    // The latest message is the draft.
+    d.press(4300, "new:y", 991).await;
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/").await,
+        [json!({"issue": {"title": "Не работает касса в зале 2!",
+                          "description": "Не работает касса в зале 2! Ошибка E-13 при оплате картой.",
+                          "contact_id": 55, "company_id": 7}})]
+    );
+    assert!(text_of(&d.last_to(4300).await).starts_with("✅ Заявка #700 создана"));
+    assert_eq!(store::step(&d.deps, 4300).await.unwrap(), None);
 }
 
 #[tokio::test]

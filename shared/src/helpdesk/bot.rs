@@ -217,6 +217,33 @@ impl HelpdeskBot {
         }
     }
 
+    /// A registered client wrote without choosing an action: most likely a problem to file.
+    /// The text (and file) is kept a day and offered as a new issue with two buttons.
+    async fn offer_draft(&self, ctx: Ctx, m: &Message) -> Result<(), BotError> {
+        let t = ctx.t();
+        let text = m
+            .text
+            .as_deref()
+            .or(m.caption.as_deref())
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let Some(text) = text else {
+            return self.menu(ctx, None).await;
+        };
+        let draft = Step::Draft {
+            text: text.to_string(),
+            file: super::issues::file_of(m),
+        };
+        self.set_step(ctx, &draft).await?;
+        let buttons = inline(vec![vec![
+            (t.draft_yes.to_string(), "new:y".to_string()),
+            (t.draft_no.to_string(), "new:n".to_string()),
+        ]]);
+        let title = super::title::derive(text);
+        let offer = crate::texts::fill(t.offer_draft, &[("title", &title)]);
+        self.say(ctx, &offer, Some(buttons)).await
+    }
+
     async fn on_command(&self, ctx: Ctx, command: &str) -> Result<(), BotError> {
         let t = ctx.t();
         match command {
@@ -291,9 +318,11 @@ impl HelpdeskBot {
         let step = store::step(&self.deps, ctx.chat).await.map_err(err)?;
         match step {
             None => match self.link(ctx).await? {
-                Some(_) => self.menu(ctx, None).await,
+                Some(_) => self.offer_draft(ctx, m).await,
                 None => self.start_registration(ctx).await,
             },
+            // Another message while a draft waits: it replaces the draft.
+            Some(Step::Draft { .. }) => self.offer_draft(ctx, m).await,
             Some(Step::ChooseKind) => self.ask_kind(ctx, ctx.t().choose_kind).await,
             Some(Step::PersonName) => self.on_name(ctx, text, None).await,
             Some(Step::CompanyInn) => self.on_inn(ctx, text).await,
@@ -350,6 +379,18 @@ impl HelpdeskBot {
             ["reg", "c"] => {
                 self.set_step(ctx, &Step::CompanyInn).await?;
                 self.say(ctx, ctx.t().ask_inn, None).await
+            }
+            ["new", answer] => {
+                let step = store::step(&self.deps, ctx.chat).await.map_err(err)?;
+                let Some(Step::Draft { text, file }) = step else {
+                    return self.say(ctx, ctx.t().draft_gone, None).await;
+                };
+                if *answer == "y" {
+                    self.create_issue(ctx, Some(&text), file).await
+                } else {
+                    self.clear_step(ctx).await?;
+                    self.menu(ctx, Some(ctx.t().cancelled)).await
+                }
             }
             [action, rest @ ..] => {
                 let Some(link) = self.link(ctx).await? else {

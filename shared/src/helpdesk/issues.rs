@@ -6,7 +6,7 @@ use frankenstein::types::Message;
 
 use super::bot::{Ctx, HelpdeskBot, inline, inline_markup, menu_keyboard};
 use super::okdesk::{Attachment, Issue};
-use super::store::{self, Link, Step};
+use super::store::{self, FileRef, Link, Step};
 use super::title;
 use crate::telegram::webhook::BotError;
 use crate::texts::fill;
@@ -22,14 +22,6 @@ fn short(s: &str, max: usize) -> String {
     } else {
         s.chars().take(max - 1).collect::<String>() + "…"
     }
-}
-
-/// A file a message carries: its Telegram id, a name and a type for Okdesk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FileRef {
-    pub file_id: String,
-    pub name: String,
-    pub mime: String,
 }
 
 /// The photo (its largest size) or the document of a message.

@@ -29,6 +29,14 @@ pub struct Link {
     pub registered_at: String,
 }
 
+/// A file a message carries: its Telegram id, and a name and type for Okdesk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub file_id: String,
+    pub name: String,
+    pub mime: String,
+}
+
 /// Where a conversation is. Registration steps carry what was learnt so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
@@ -50,6 +58,12 @@ pub enum Step {
     IssueText,
     CommentText {
         issue_id: i64,
+    },
+    /// A registered client wrote without choosing an action: offered as a new issue.
+    Draft {
+        text: String,
+        #[serde(default)]
+        file: Option<FileRef>,
     },
 }
 
