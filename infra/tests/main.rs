@@ -17,6 +17,15 @@ use zayavka_cli::serve::{self, Registry, ServeOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zayavka");
 
+/// A finished command as (succeeded, stdout, stderr).
+fn outcome(out: std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 struct Serve {
     child: Child,
     url: String,
@@ -77,11 +86,7 @@ fn zayavka(args: &[&str], data_dir: &Path) -> (bool, String, String) {
         .arg(data_dir)
         .output()
         .expect("run zayavka");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
@@ -385,11 +390,7 @@ fn telegram_cmd(args: &[&str], api: &str) -> (bool, String, String) {
         .env("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_secret-1")
         .output()
         .expect("run zayavka");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 #[tokio::test]
@@ -664,11 +665,7 @@ fn okdesk_check(api_url: Option<&str>, token: &str, inn: Option<&str>) -> (bool,
         .env("OKDESK_TIMEOUT_SECS", "2")
         .output()
         .expect("run zayavka");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(out)
 }
 
 #[tokio::test]

@@ -196,6 +196,16 @@ impl HelpdeskBot {
         store::link_of_chat(&self.deps, ctx.chat).await.map_err(err)
     }
 
+    /// The chat's link; a chat that is not registered is told how to, and leaves its step.
+    pub(super) async fn registered(&self, ctx: Ctx) -> Result<Option<Link>, BotError> {
+        let link = self.link(ctx).await?;
+        if link.is_none() {
+            self.clear_step(ctx).await?;
+            self.say(ctx, ctx.t().need_registration, None).await?;
+        }
+        Ok(link)
+    }
+
     pub(super) async fn set_step(&self, ctx: Ctx, step: &Step) -> Result<(), BotError> {
         store::set_step(&self.deps, ctx.chat, step)
             .await
@@ -284,8 +294,8 @@ impl HelpdeskBot {
 
     async fn on_menu(&self, ctx: Ctx, action: MenuAction) -> Result<(), BotError> {
         self.clear_step(ctx).await?;
-        let Some(link) = self.link(ctx).await? else {
-            return self.say(ctx, ctx.t().need_registration, None).await;
+        let Some(link) = self.registered(ctx).await? else {
+            return Ok(());
         };
         match action {
             MenuAction::Create => {
@@ -393,8 +403,8 @@ impl HelpdeskBot {
                 }
             }
             [action, rest @ ..] => {
-                let Some(link) = self.link(ctx).await? else {
-                    return self.say(ctx, ctx.t().need_registration, None).await;
+                let Some(link) = self.registered(ctx).await? else {
+                    return Ok(());
                 };
                 match (*action, rest) {
                     ("ls", [mode, page]) => {

@@ -83,9 +83,8 @@ impl HelpdeskBot {
         file: Option<FileRef>,
     ) -> Result<(), BotError> {
         let t = ctx.t();
-        let Some(link) = self.link(ctx).await? else {
-            self.clear_step(ctx).await?;
-            return self.say(ctx, t.need_registration, None).await;
+        let Some(link) = self.registered(ctx).await? else {
+            return Ok(());
         };
         let Some(description) = text.filter(|s| !s.is_empty()) else {
             self.set_step(ctx, &Step::IssueText).await?;
@@ -299,9 +298,8 @@ impl HelpdeskBot {
         file: Option<FileRef>,
     ) -> Result<(), BotError> {
         let t = ctx.t();
-        let Some(link) = self.link(ctx).await? else {
-            self.clear_step(ctx).await?;
-            return self.say(ctx, t.need_registration, None).await;
+        let Some(link) = self.registered(ctx).await? else {
+            return Ok(());
         };
         let body = text.filter(|s| !s.is_empty());
         let sent: Result<(), &str> = match (body, &file) {
