@@ -111,3 +111,31 @@ fn a_notification_setting_without_its_sender_is_refused() {
         .to_string();
     assert!(err.contains("NOTIFY_ON"), "{err}");
 }
+
+#[tokio::test]
+async fn a_helpdesk_notice_without_the_main_bot_configured_is_kept_not_lost() {
+    let store = embedded(zayavka::queues::catalogue());
+    let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+    // Okdesk is set, the main bot is not: the worker still starts (admin notices go on).
+    let cfg = notification_worker::Config::read(&test_env(&[
+        ("OKDESK_API_URL", "https://acme.okdesk.ru/api/v1"),
+        ("OKDESK_API_TOKEN", "t"),
+    ]))
+    .unwrap();
+    let worker = notification_worker::NotificationWorker::new(deps, cfg);
+    let notice = json!({"kind": "helpdesk", "key": "okdesk#comment#1",
+        "event": {"event": "comment", "issue_id": 5, "content": "<p>x</p>", "contact_id": 55}});
+    let event = sqs_event("zayavka-notifications", &[message("h1", notice)]).unwrap();
+    let failures: Vec<String> = worker
+        .handle(event)
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(
+        failures,
+        ["h1"],
+        "returned to the queue, to reach the DLQ if never fixed"
+    );
+}

@@ -74,7 +74,11 @@ impl Config {
         let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN");
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
-            r.problem("TELEGRAM_MAIN_BOT_TOKEN is not set, but Okdesk is: clients hear about their issues through the main bot");
+            // Not fatal: the admins' notifications must keep working; helpdesk notices wait
+            // in the queue (and then its dead-letter queue, with an alarm) until it is set.
+            tracing::warn!(
+                "TELEGRAM_MAIN_BOT_TOKEN is not set, but OKDESK_API_URL is: clients cannot be told about their issues"
+            );
         }
         r.finish()?;
         Ok(Self {
