@@ -1167,3 +1167,31 @@ async fn a_conversation_step_survives_a_cold_start_and_expires_after_a_day() {
         Some(Step::CompanyInn)
     );
 }
+
+#[tokio::test]
+async fn registering_again_moves_the_chat_to_the_new_contact() {
+    let d = Desk::start().await;
+    d.link(4400, 55, None, "ru").await;
+    mount_contact_lookup(&d.okd, "+79161234567", json!({"id": 77, "name": "Новый"})).await;
+    d.say(4400, "/register").await;
+    d.press(4400, "reg:p", 901).await;
+    d.say(4400, "Новиков Пётр").await;
+    d.say(4400, "+7 916 123-45-67").await;
+    assert!(text_of(&d.last_to(4400).await).starts_with("Готово, Новиков Пётр!"));
+    let chats = |contact| {
+        let deps = d.deps.clone();
+        async move {
+            store::chats_of_contact(&deps, contact)
+                .await
+                .unwrap()
+                .iter()
+                .map(|l| l.chat_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(chats(77).await, [4400]);
+    assert!(
+        chats(55).await.is_empty(),
+        "the old contact's news no longer come here"
+    );
+}
