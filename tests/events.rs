@@ -105,6 +105,18 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
     ),
 ];
 
+/// The bodies of the Bot API calls addressed to one chat.
+async fn to_chat(telegram: &wiremock::MockServer, chat: i64) -> Vec<Value> {
+    telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["chat_id"] == chat)
+        .collect()
+}
+
 async fn seed(deps: &Deps, lead_id: &str, targets: Vec<Target>) {
     let sub = Submission {
         lead_id: Some(lead_id.into()),
@@ -260,26 +272,13 @@ async fn every_sample_event_replays_through_its_handler() {
         .count();
     assert_eq!(answered, 1);
     // The sample update is `/start` with a token the store does not know: the user is told.
-    let told: Vec<Value> = f
-        .telegram
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .filter(|b: &Value| b["chat_id"] == 123456789)
-        .collect();
+    let told = to_chat(&f.telegram, 123456789).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["text"], zayavka::texts::RU.support_token_unknown);
     // The main bot's `/start` from an unknown chat: the greeting and the two ways to register.
-    let main_start = f
-        .telegram
-        .received_requests()
+    let main_start = to_chat(&f.telegram, 222333444)
         .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .find(|b| b["chat_id"] == 222333444)
+        .pop()
         .expect("the main bot answered /start");
     assert_eq!(main_start["text"], zayavka::texts::RU_HELPDESK.greeting);
     assert_eq!(
@@ -451,15 +450,7 @@ async fn every_sample_event_replays_through_its_handler() {
     rec.now("notification-worker");
     let response = worker("notification-worker").handle(sqs(rel)).await;
     assert!(response.batch_item_failures.is_empty());
-    let to_client: Vec<Value> = f
-        .telegram
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .filter(|b| b["chat_id"] == 555)
-        .collect();
+    let to_client = to_chat(&f.telegram, 555).await;
     assert_eq!(to_client.len(), 1);
     assert_eq!(
         to_client[0]["text"],

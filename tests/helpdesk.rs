@@ -19,7 +19,7 @@ use zayavka::queues::NOTIFICATIONS;
 use zayavka::sqs_batch::QueueWorker;
 use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
 
-use crate::support::{EmbeddedStore, embedded, test_env};
+use crate::support::{EmbeddedStore, embedded, failed_ids, test_env};
 use crate::support_relay::NextId;
 
 const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -275,14 +275,7 @@ impl Desk {
             return (0, 0);
         }
         let event = zayavka_cli::events::sqs_event("zayavka-notifications", &got).unwrap();
-        let failures: Vec<String> = self
-            .notifier
-            .handle(event)
-            .await
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect();
+        let failures = failed_ids(&self.notifier.handle(event).await);
         for m in &got {
             if failures.contains(&m.message_id) {
                 self.deps

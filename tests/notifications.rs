@@ -9,7 +9,7 @@ use zayavka::ports::{Received, SystemClock};
 use zayavka::sqs_batch::QueueWorker;
 use zayavka_cli::events::sqs_event;
 
-use crate::support::{embedded, test_env};
+use crate::support::{embedded, failed_ids, test_env};
 
 fn message(id: &str, body: serde_json::Value) -> Received {
     Received {
@@ -51,11 +51,7 @@ async fn only_the_chosen_outcomes_are_sent_and_each_once() {
     let response = worker.handle(event).await;
     // Two copies of one notification at the same moment: one sends, the other comes back
     // later (and then finds it sent).
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_ids(&response);
     assert!(
         failed.is_empty() || failed == ["m2"] || failed == ["m3"],
         "{failed:?}"
@@ -126,13 +122,7 @@ async fn a_helpdesk_notice_without_the_main_bot_configured_is_kept_not_lost() {
     let notice = json!({"kind": "helpdesk", "key": "okdesk#comment#1",
         "event": {"event": "comment", "issue_id": 5, "content": "<p>x</p>", "contact_id": 55}});
     let event = sqs_event("zayavka-notifications", &[message("h1", notice)]).unwrap();
-    let failures: Vec<String> = worker
-        .handle(event)
-        .await
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
+    let failures = failed_ids(&worker.handle(event).await);
     assert_eq!(
         failures,
         ["h1"],

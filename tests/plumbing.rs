@@ -158,11 +158,7 @@ async fn a_batch_reports_only_the_messages_that_failed() {
         }
     })
     .await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = crate::support::failed_ids(&response);
     assert_eq!(failed, vec!["m2"]);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 3);

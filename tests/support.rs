@@ -58,6 +58,16 @@ pub struct TableUnderTest {
     _keep: Option<EmbeddedStore>,
 }
 
+impl TableUnderTest {
+    /// The item at `pk`/`sk`, if any (a read that must not fail).
+    pub async fn at(&self, pk: &str, sk: &str) -> Option<zayavka::ports::Item> {
+        self.table
+            .get(&zayavka::ports::Key::new(pk, sk))
+            .await
+            .expect("read the table")
+    }
+}
+
 pub async fn table(kind: Kind) -> TableUnderTest {
     match kind {
         Kind::Embedded => {
@@ -153,3 +163,12 @@ pub fn test_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, Str
 }
 
 pub const TEST_API_KEY: &str = "test-key-0123456789abcdef";
+
+/// The ids of the messages a worker handed back for another try.
+pub fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}

@@ -119,9 +119,9 @@ pub fn assert_policies_allow(seen: &crate::recording::Seen) {
     );
 }
 
-#[test]
-fn every_http_function_is_declared_with_its_routes() {
-    let t = template();
+/// Every function `zayavka serve` runs, with the test environment (the store must outlive
+/// the registry).
+fn registry() -> (crate::support::EmbeddedStore, zayavka_cli::serve::Registry) {
     let store = embedded(Vec::new());
     let deps = Deps::embedded(
         &store.parts,
@@ -129,6 +129,13 @@ fn every_http_function_is_declared_with_its_routes() {
     );
     let registry =
         zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
+    (store, registry)
+}
+
+#[test]
+fn every_http_function_is_declared_with_its_routes() {
+    let t = template();
+    let (_store, registry) = registry();
     assert!(!registry.http.is_empty());
     for f in &registry.http {
         let resource = function_named(&t, f.name());
@@ -281,13 +288,7 @@ fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
             assert!(alarmed, "no alarm on {dlq}");
         }
     }
-    let store = embedded(Vec::new());
-    let deps = Deps::embedded(
-        &store.parts,
-        std::sync::Arc::new(zayavka::ports::SystemClock),
-    );
-    let registry =
-        zayavka_cli::serve::functions(&deps, &crate::support::test_env(&[]), "zayavka-").unwrap();
+    let (_store, registry) = registry();
     for worker in &registry.workers {
         let mut consumed = BTreeSet::new();
         for (_, f) in resources_of_type(&t, "AWS::Serverless::Function")

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use zayavka::config::AwsConfig;
 use zayavka::queues::catalogue;
 use zayavka_cli::{admin, serve};
@@ -47,24 +47,15 @@ enum Command {
     Poll {
         #[arg(long)]
         bot: String,
-        #[arg(long, env = "ZAYAVKA_DATA_DIR", default_value = ".zayavka")]
-        data_dir: PathBuf,
-        #[arg(long)]
-        aws: bool,
+        #[command(flatten)]
+        store: Store,
     },
     /// Support relay housekeeping.
     Support {
         #[command(subcommand)]
         command: SupportCommand,
-        #[arg(
-            long,
-            env = "ZAYAVKA_DATA_DIR",
-            default_value = ".zayavka",
-            global = true
-        )]
-        data_dir: PathBuf,
-        #[arg(long, global = true)]
-        aws: bool,
+        #[command(flatten)]
+        store: Store,
     },
     /// Okdesk: is the configured API reachable with its token (OKDESK_API_URL,
     /// OKDESK_API_TOKEN, OKDESK_INN_PARAMETER from the environment).
@@ -76,16 +67,24 @@ enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
-        #[arg(
-            long,
-            env = "ZAYAVKA_DATA_DIR",
-            default_value = ".zayavka",
-            global = true
-        )]
-        data_dir: PathBuf,
-        #[arg(long, global = true)]
-        aws: bool,
+        #[command(flatten)]
+        store: Store,
     },
+}
+
+/// Where the admin commands find the data: the embedded store, or AWS with `--aws`.
+#[derive(Args)]
+struct Store {
+    #[arg(
+        long,
+        env = "ZAYAVKA_DATA_DIR",
+        default_value = ".zayavka",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// DynamoDB and SQS at AWS_ENDPOINT_URL (or AWS itself) instead of the embedded store.
+    #[arg(long, global = true)]
+    aws: bool,
 }
 
 #[derive(Subcommand)]
@@ -221,10 +220,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Telegram { command } => telegram(command).await,
         Command::Support {
             command: SupportCommand::ClearBindings { dry_run },
-            data_dir,
-            aws,
+            store,
         } => {
-            let deps = admin::open_deps(&data_dir, aws)
+            let deps = admin::open_deps(&store.data_dir, store.aws)
                 .await
                 .map_err(|e| e.to_string())?;
             let n = zayavka::support::clear_bindings(&deps, dry_run)
@@ -256,16 +254,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Err("some Okdesk checks failed (see above)".to_string())
             }
         }
-        Command::Poll { bot, data_dir, aws } => {
-            admin::poll(&bot, &data_dir, aws, serve::shutdown_signal())
+        Command::Poll { bot, store } => {
+            admin::poll(&bot, &store.data_dir, store.aws, serve::shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
         }
-        Command::Queue {
-            command,
-            data_dir,
-            aws,
-        } => {
+        Command::Queue { command, store } => {
+            let Store { data_dir, aws } = store;
             let specs = catalogue();
             match command {
                 QueueCommand::List => {

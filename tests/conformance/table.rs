@@ -58,24 +58,12 @@ async fn put_get_delete_round_trip_every_type(kind: Kind) {
         .unwrap()
         .unwrap();
     assert_eq!(got, it);
-    assert!(
-        t.table
-            .get(&Key::new("lead#1", "other"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(t.at("lead#1", "other").await.is_none());
     t.table
         .delete(&Key::new("lead#1", "meta"), None)
         .await
         .unwrap();
-    assert!(
-        t.table
-            .get(&Key::new("lead#1", "meta"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(t.at("lead#1", "meta").await.is_none());
 }
 
 both!(put_if_absent_refuses_to_overwrite);
@@ -92,7 +80,7 @@ async fn put_if_absent_refuses_to_overwrite(kind: Kind) {
         .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert!(!err.is_retryable());
-    let got = t.table.get(&Key::new("claim", "1")).await.unwrap().unwrap();
+    let got = t.at("claim", "1").await.unwrap();
     assert_eq!(got["by"], s("first"));
 }
 
@@ -126,7 +114,7 @@ async fn put_if_version_is_optimistic_locking(kind: Kind) {
         matches!(stale, Err(StoreError::ConditionFailed)),
         "{stale:?}"
     );
-    let got = t.table.get(&Key::new("doc", "1")).await.unwrap().unwrap();
+    let got = t.at("doc", "1").await.unwrap();
     assert_eq!(got["body"], s("v2"));
 }
 
@@ -253,8 +241,8 @@ async fn expired_items_are_invisible_before_removal(kind: Kind) {
         .put(item("upd", "2", &[("ttl", future.clone())]), None)
         .await
         .unwrap();
-    assert!(t.table.get(&Key::new("upd", "1")).await.unwrap().is_none());
-    assert!(t.table.get(&Key::new("upd", "2")).await.unwrap().is_some());
+    assert!(t.at("upd", "1").await.is_none());
+    assert!(t.at("upd", "2").await.is_some());
     let listed = t.table.query_all(Query::pk("upd")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["sk"], s("2"));
@@ -267,10 +255,7 @@ async fn expired_items_are_invisible_before_removal(kind: Kind) {
         ))
         .await
         .unwrap();
-    assert_eq!(
-        t.table.get(&Key::new("upd", "1")).await.unwrap().unwrap()["by"],
-        s("new")
-    );
+    assert_eq!(t.at("upd", "1").await.unwrap()["by"], s("new"));
     // An update meeting an expired item starts from an empty one.
     t.table
         .put(
@@ -463,50 +448,15 @@ async fn transactions_apply_all_or_nothing(kind: Kind) {
     };
     let err = t.table.transact(all_or_nothing("gone")).await.unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
-    assert!(
-        t.table
-            .get(&Key::new("batch#9", "meta"))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        t.table
-            .get(&Key::new("batch#9", "job#email"))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        t.table
-            .get(&Key::new("lead#9", "meta"))
-            .await
-            .unwrap()
-            .unwrap()["status"],
-        s("new")
-    );
+    assert!(t.at("batch#9", "meta").await.is_none());
+    assert!(t.at("batch#9", "job#email").await.is_none());
+    assert_eq!(t.at("lead#9", "meta").await.unwrap()["status"], s("new"));
 
     t.table.transact(all_or_nothing("new")).await.unwrap();
-    assert!(
-        t.table
-            .get(&Key::new("batch#9", "meta"))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        t.table
-            .get(&Key::new("batch#9", "job#email"))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(t.at("batch#9", "meta").await.is_some());
+    assert!(t.at("batch#9", "job#email").await.is_some());
     assert_eq!(
-        t.table
-            .get(&Key::new("lead#9", "meta"))
-            .await
-            .unwrap()
-            .unwrap()["status"],
+        t.at("lead#9", "meta").await.unwrap()["status"],
         s("processing")
     );
     // A delete and a check take part too.
@@ -523,13 +473,7 @@ async fn transactions_apply_all_or_nothing(kind: Kind) {
         ])
         .await
         .unwrap();
-    assert!(
-        t.table
-            .get(&Key::new("batch#9", "job#email"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(t.at("batch#9", "job#email").await.is_none());
 
     let too_many: Vec<TxOp> = (0..26)
         .map(|i| TxOp::Put {

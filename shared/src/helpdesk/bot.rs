@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use frankenstein::ParseMode;
-use frankenstein::methods::{AnswerCallbackQueryParams, EditMessageTextParams, SendMessageParams};
+use frankenstein::methods::{AnswerCallbackQueryParams, EditMessageTextParams};
 use frankenstein::types::{
     CallbackQuery, ChatType, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
     LinkPreviewOptions, MaybeInaccessibleMessage, Message, ReplyKeyboardMarkup,
@@ -137,14 +137,7 @@ impl HelpdeskBot {
         text: &str,
         markup: Option<ReplyMarkup>,
     ) -> Result<(), BotError> {
-        let params = SendMessageParams::builder()
-            .chat_id(ctx.chat)
-            .text(escape_html(text))
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-            .maybe_reply_markup(markup)
-            .build();
-        match self.api.send_message(&params).await {
+        match self.api.send_text(ctx.chat, text, markup).await {
             Ok(_) | Err(TelegramError::Blocked(_)) => Ok(()),
             Err(e) => Err(err(e)),
         }

@@ -15,13 +15,21 @@ const NEW_LEAD_HTML: &str = "<h2>{{ title }} #{{ lead_id }}</h2>\n<table>\n{% fo
 /// Replaces `{lead_name}`, `{lead_phone}`, `{lead_email}`, `{lead_id}` and `{lead_source}`
 /// in a subject line (the placeholders the seed's users already write).
 pub fn fill_placeholders(template: &str, lead_id: &str, lead: &Lead) -> String {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    template
-        .replace("{lead_name}", &lead.display_name())
-        .replace("{lead_phone}", &opt(&lead.phone))
-        .replace("{lead_email}", &opt(&lead.email))
-        .replace("{lead_source}", &opt(&lead.source))
-        .replace("{lead_id}", lead_id)
+    fn opt(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
+    let name = lead.display_name();
+    // One pass: a lead's own text that looks like a placeholder stays as it is.
+    crate::texts::fill(
+        template,
+        &[
+            ("lead_name", &name),
+            ("lead_phone", opt(&lead.phone)),
+            ("lead_email", opt(&lead.email)),
+            ("lead_source", opt(&lead.source)),
+            ("lead_id", lead_id),
+        ],
+    )
 }
 
 pub fn render(

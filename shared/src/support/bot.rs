@@ -75,7 +75,7 @@ impl SupportBot {
     }
 
     async fn say(&self, chat: i64, text: &str) -> Result<(), BotError> {
-        match self.api.send_html(chat, &escape_html(text)).await {
+        match self.api.send_text(chat, text, None).await {
             Ok(_) | Err(TelegramError::Blocked(_)) => Ok(()),
             Err(e) => Err(err(e)),
         }

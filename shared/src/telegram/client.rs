@@ -11,7 +11,8 @@ use frankenstein::methods::{
 };
 use frankenstein::response::{ErrorResponse, MessageOrBool, MethodResponse};
 use frankenstein::types::{
-    AllowedUpdate, BotCommand, ChatId, File, LinkPreviewOptions, Message, MessageId, User,
+    AllowedUpdate, BotCommand, ChatId, File, LinkPreviewOptions, Message, MessageId, ReplyMarkup,
+    User,
 };
 use frankenstein::updates::WebhookInfo;
 
@@ -249,11 +250,32 @@ impl BotApi {
         chat_id: impl Into<ChatId>,
         html: &str,
     ) -> Result<Message, TelegramError> {
+        self.send_html_with(chat_id, html, None).await
+    }
+
+    /// Plain text (escaped here), with an optional keyboard.
+    pub async fn send_text(
+        &self,
+        chat_id: impl Into<ChatId>,
+        text: &str,
+        markup: Option<ReplyMarkup>,
+    ) -> Result<Message, TelegramError> {
+        self.send_html_with(chat_id, &crate::texts::escape_html(text), markup)
+            .await
+    }
+
+    async fn send_html_with(
+        &self,
+        chat_id: impl Into<ChatId>,
+        html: &str,
+        markup: Option<ReplyMarkup>,
+    ) -> Result<Message, TelegramError> {
         let params = SendMessageParams::builder()
             .chat_id(chat_id)
             .text(html)
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .maybe_reply_markup(markup)
             .build();
         self.send_message(&params).await
     }
