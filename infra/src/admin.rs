@@ -123,10 +123,7 @@ pub fn telegram_bot(
     let env = zayavka::config::ProcessEnv;
     let mut r = zayavka::config::EnvReader::new(&env);
     let bots = zayavka::telegram::webhook::read_bots(&mut r);
-    let base = r.or(
-        "TELEGRAM_API_BASE",
-        zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
-    );
+    let base = zayavka::telegram::config::api_base(&mut r);
     r.finish()?;
     let upper = name.to_ascii_uppercase();
     let bot = bots.into_iter().find(|b| b.name == name).ok_or_else(|| {
@@ -135,7 +132,7 @@ pub fn telegram_bot(
             zayavka::telegram::webhook::BOTS.join(", ")
         ))
     })?;
-    let http = zayavka::integrations::http::client(std::time::Duration::from_secs(15));
+    let http = zayavka::outbound::client(std::time::Duration::from_secs(15));
     Ok((zayavka::telegram::BotApi::new(http, &base, &bot.token), bot))
 }
 

@@ -2,14 +2,18 @@
 //! adapters, and the plumbing that turns Lambda events into handler calls.
 
 pub mod adapters;
+pub mod claims;
 pub mod config;
+pub mod counter;
 pub mod deps;
 pub mod helpdesk;
 pub mod http;
 pub mod integrations;
+pub mod keys;
 pub mod lambda;
 pub mod leads;
 pub mod logging;
+pub mod outbound;
 pub mod ports;
 pub mod queues;
 pub mod schedule;
@@ -17,6 +21,7 @@ pub mod sqs_batch;
 pub mod support;
 pub mod telegram;
 pub mod texts;
+pub mod time;
 
 pub use deps::Deps;
 

@@ -13,9 +13,9 @@ use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::events::{NOTICE_KIND, Notice};
 use zayavka::helpdesk::okdesk::Okdesk;
-use zayavka::integrations::DeliveryError;
 use zayavka::integrations::telegram::send_html;
 use zayavka::leads::notify::Notification;
+use zayavka::outbound::DeliveryError;
 use zayavka::ports::StoreError;
 use zayavka::ports::table::{AttributeValue, Cond, Key, Update};
 use zayavka::ports::{Email, MailError};
@@ -67,10 +67,7 @@ impl Config {
             }
         }
         let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
-        let telegram_api_base = r.or(
-            "TELEGRAM_API_BASE",
-            zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
-        );
+        let telegram_api_base = zayavka::telegram::config::api_base(&mut r);
         let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN");
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
@@ -124,7 +121,7 @@ const CLAIM_LEASE_MS: i64 = 60_000;
 
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Self {
-        let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
+        let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
         let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
             (Some(token), Some(okdesk)) => Some(Helpdesk {
                 bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token),

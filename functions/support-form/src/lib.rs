@@ -68,10 +68,7 @@ impl Config {
                 .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
                 .map(|u| u.trim_start_matches('@').to_string()),
             admin_chat_id,
-            api_base: r.or(
-                "TELEGRAM_API_BASE",
-                zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
-            ),
+            api_base: zayavka::telegram::config::api_base(&mut r),
             user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET"),
             allowed_origins: r.list("SUPPORT_ALLOWED_ORIGINS"),
             rate_limit: r.parse_or("SUPPORT_RATE_LIMIT", 5),
@@ -144,7 +141,7 @@ impl SupportForm {
     pub fn new(deps: Deps, cfg: Option<Config>) -> Self {
         let (bot, api) = match &cfg {
             Some(c) => {
-                let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
+                let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
                 let api = BotApi::new(http, &c.api_base, &c.bot_token)
                     .with_inline_wait(std::time::Duration::from_secs(3));
                 let bot = SupportBot::new(

@@ -37,10 +37,7 @@ impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let bots = read_bots(&mut r);
-        let api_base = r.or(
-            "TELEGRAM_API_BASE",
-            zayavka::integrations::worker::DEFAULT_TELEGRAM_API,
-        );
+        let api_base = zayavka::telegram::config::api_base(&mut r);
         let support = if bots.iter().any(|b| b.name == "support") {
             match r
                 .optional("TELEGRAM_ADMIN_CHAT_ID")
@@ -83,7 +80,7 @@ pub struct TelegramWebhook {
 
 impl TelegramWebhook {
     pub fn new(deps: Deps, cfg: Config) -> Self {
-        let http = zayavka::integrations::http::client(std::time::Duration::from_secs(10));
+        let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
         let limits = Arc::new(SendLimits::telegram_defaults());
         let token_of = |name: &str| {
             cfg.bots

@@ -173,12 +173,7 @@ fn ids(v: Option<Value>) -> Vec<i64> {
 impl Okdesk {
     /// `base` is `https://<account>.okdesk.ru/api/v1` (or a fake in tests).
     pub fn new(base: &str, token: &str, timeout: Duration) -> Self {
-        Self::with_http(
-            crate::integrations::http::client(timeout),
-            base,
-            token,
-            timeout,
-        )
+        Self::with_http(crate::outbound::client(timeout), base, token, timeout)
     }
 
     /// On a client the process already has (one TLS set-up per cold start, not two); the

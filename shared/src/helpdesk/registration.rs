@@ -9,9 +9,9 @@ use super::inn::{self, InnError};
 use super::okdesk::NewContact;
 use super::phone;
 use super::store::{self, Link, Step};
-use crate::leads::timestamp;
 use crate::telegram::webhook::BotError;
 use crate::texts::fill;
+use crate::time::timestamp;
 
 /// A person's name as typed: letters, at most a few words, no digits (a phone typed one
 /// step early is not a name).

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::http::{DeliveryError, post_json};
 use crate::leads::Lead;
+use crate::outbound::{DeliveryError, post_json};
 
 pub struct AmoLead<'a> {
     pub lead_id: &'a str,

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::http::{DeliveryError, post_json};
 use crate::leads::Lead;
+use crate::outbound::{DeliveryError, post_json};
 
 pub fn body(lead: &Lead, source_id: Option<&str>, assigned_by_id: Option<i64>) -> Value {
     let mut fields = json!({

@@ -2,9 +2,9 @@
 
 use minijinja::Environment;
 
-use super::http::DeliveryError;
 use crate::leads::Lead;
 use crate::leads::notify::lead_fields;
+use crate::outbound::DeliveryError;
 use crate::ports::{Email, MailError, Mailer};
 use crate::texts::Lang;
 

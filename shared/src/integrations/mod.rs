@@ -3,9 +3,8 @@
 pub mod amocrm;
 pub mod bitrix24;
 pub mod email;
-pub mod http;
 pub mod telegram;
 pub mod webhook;
 pub mod worker;
 
-pub use http::DeliveryError;
+pub use crate::outbound::DeliveryError;

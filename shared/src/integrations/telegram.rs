@@ -1,6 +1,6 @@
 //! Telegram: the lead as one HTML message through the Bot API's sendMessage.
 
-use super::http::DeliveryError;
+use crate::outbound::DeliveryError;
 use crate::telegram::client::{BotApi, chat_id};
 
 /// Sends an HTML message; returns the message id.

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::http::{DeliveryError, post_raw};
+use crate::outbound::{DeliveryError, post_raw};
 
 pub const EVENT: &str = "lead.created";
 

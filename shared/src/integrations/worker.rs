@@ -13,8 +13,8 @@ use crate::leads::{Integration, JobRecord, JobRef, Outcome, Target};
 use crate::ports::OutMessage;
 use crate::sqs_batch::QueueMessage;
 
-use super::http::DeliveryError;
 use super::{amocrm, bitrix24, email, telegram, webhook};
+use crate::outbound::DeliveryError;
 
 /// What a worker needs beyond the stored job: base URLs, default credentials, timing.
 #[derive(Debug, Clone)]
@@ -35,7 +35,6 @@ pub struct WorkerConfig {
     pub rates: Vec<(Integration, f64)>,
 }
 
-pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 /// SQS's longest delay on a message's visibility that keeps retries reasonably prompt.
 pub const MAX_BACKOFF_SECS: u32 = 900;
 
@@ -46,7 +45,7 @@ impl WorkerConfig {
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
             amocrm_subdomain: env.optional("AMOCRM_SUBDOMAIN"),
             amocrm_access_token: env.optional("AMOCRM_ACCESS_TOKEN"),
-            telegram_api_base: env.or("TELEGRAM_API_BASE", DEFAULT_TELEGRAM_API),
+            telegram_api_base: crate::telegram::config::api_base(env),
             telegram_bot_token: env.optional("TELEGRAM_BOT_TOKEN"),
             bitrix24_webhook_url: env.optional("BITRIX24_WEBHOOK_URL"),
             retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
@@ -142,7 +141,7 @@ pub struct JobRunner {
 
 impl JobRunner {
     pub fn new(deps: Deps, cfg: WorkerConfig) -> Self {
-        let http = super::http::client(cfg.http_timeout);
+        let http = crate::outbound::client(cfg.http_timeout);
         let pacers = cfg
             .rates
             .iter()

@@ -7,6 +7,7 @@ use super::notify::Notification;
 use crate::Deps;
 use crate::ports::OutMessage;
 use crate::ports::table::{Cond, StoreError, TxOp, Update, from_item};
+use crate::time::timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {

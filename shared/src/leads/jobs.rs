@@ -5,6 +5,7 @@
 use super::model::*;
 use crate::ports::Clock;
 use crate::ports::table::{AttributeValue, Cond, StoreError, Table, Update, from_item};
+use crate::time::timestamp;
 
 #[derive(Debug)]
 pub enum Claim {

@@ -283,13 +283,3 @@ pub fn idempotency_key(key: &str) -> Key {
 
 /// The open batches, for the sweeper.
 pub const PROCESSING_INDEX: &str = "batches#processing";
-
-/// RFC 3339 UTC with milliseconds, so the strings sort by time.
-pub fn timestamp(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&f).unwrap_or_default()
-}

@@ -1,6 +1,7 @@
 //! Taking a lead in: validating the request, storing lead, batch and jobs in one
 //! transaction, and queueing one job per integration.
 
+use crate::time::timestamp;
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;

@@ -4,6 +4,7 @@
 use super::model::*;
 use crate::Deps;
 use crate::ports::table::{Query, StoreError, from_item};
+use crate::time::timestamp;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SweepConfig {

@@ -7,9 +7,9 @@ pub mod bot;
 use serde::{Deserialize, Serialize};
 
 use crate::Deps;
-use crate::leads::timestamp;
 use crate::ports::AttributeValue;
 use crate::ports::table::{Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item};
+use crate::time::timestamp;
 
 /// Where every chat binding is listed on gsi1.
 pub const BINDINGS_INDEX: &str = "support#bindings";

@@ -46,17 +46,17 @@ impl TelegramError {
     }
 }
 
-impl From<TelegramError> for crate::integrations::DeliveryError {
+impl From<TelegramError> for crate::outbound::DeliveryError {
     fn from(e: TelegramError) -> Self {
         match e {
-            TelegramError::RetryAfter(s) => crate::integrations::DeliveryError::Retryable {
+            TelegramError::RetryAfter(s) => crate::outbound::DeliveryError::Retryable {
                 message: e.to_string(),
                 retry_after: Some(s),
             },
             TelegramError::Unavailable(_) => {
-                crate::integrations::DeliveryError::retryable(e.to_string())
+                crate::outbound::DeliveryError::retryable(e.to_string())
             }
-            other => crate::integrations::DeliveryError::fatal(other.to_string()),
+            other => crate::outbound::DeliveryError::fatal(other.to_string()),
         }
     }
 }

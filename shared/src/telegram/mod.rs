@@ -1,6 +1,7 @@
 //! Telegram: a Bot API client on reqwest, with the Bot API's own types from `frankenstein`.
 
 pub mod client;
+pub mod config;
 pub mod limits;
 pub mod webhook;
 

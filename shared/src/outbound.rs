@@ -1,5 +1,6 @@
-//! Outbound HTTP for every integration: one client, timeouts, and errors that say whether
-//! trying again can help (429 with its wait, 408, 5xx, timeouts) or not (other 4xx).
+//! Outbound HTTP for everything we call (integrations, Telegram, Okdesk): one client,
+//! timeouts, and errors that say whether trying again can help (429 with its wait, 408, 5xx,
+//! timeouts) or not (other 4xx).
 
 use std::time::Duration;
 

@@ -1,0 +1,166 @@
+//! Everything that lives in the one table, by key: the only place that spells a key.
+//!
+//! `pk / sk` per shape, with what the item holds. Typed stores (`leads::store`,
+//! `support::store`, `helpdesk::store`) and the shared mechanisms (`claims`, `counter`) call
+//! these; domain code never formats a key itself.
+
+use crate::ports::table::Key;
+
+// --- Lead fan-out -------------------------------------------------------------------------
+
+/// The partition of one lead: the lead, its batch and its jobs.
+pub fn lead_pk(lead_id: &str) -> String {
+    format!("lead#{lead_id}")
+}
+
+/// `lead#<lead> / meta`: the lead as submitted (which batch is current).
+pub fn lead(lead_id: &str) -> Key {
+    Key::new(lead_pk(lead_id), "meta")
+}
+
+/// `lead#<lead> / batch#<batch>`: the integrations expected, the succeeded and failed sets
+/// and the final status; listed on gsi1 under [`PROCESSING_INDEX`] while open.
+pub fn batch(lead_id: &str, batch_id: &str) -> Key {
+    Key::new(lead_pk(lead_id), format!("batch#{batch_id}"))
+}
+
+/// `lead#<lead> / job#<batch>#<integration>`: one integration's job, its claim and result.
+pub fn job(lead_id: &str, batch_id: &str, integration: &str) -> Key {
+    Key::new(lead_pk(lead_id), format!("job#{batch_id}#{integration}"))
+}
+
+/// The sort-key prefix of a batch's jobs.
+pub fn job_prefix(batch_id: &str) -> String {
+    format!("job#{batch_id}#")
+}
+
+/// `idem#<Idempotency-Key> / idem`: which lead and batch a request key made.
+pub fn idempotency(key: &str) -> Key {
+    Key::new(format!("idem#{key}"), "idem")
+}
+
+/// gsi1 partition of the batches that are still open, for the sweeper.
+pub const PROCESSING_INDEX: &str = "batches#processing";
+
+// --- Notifications ------------------------------------------------------------------------
+
+/// `notify#<subject> / <channel>`: the claim and result of one notification on one channel
+/// (`email`, `telegram`, `tg#<chat>`), so a redelivered message sends once.
+pub fn notification(subject: &str, channel: &str) -> Key {
+    Key::new(format!("notify#{subject}"), channel)
+}
+
+// --- Telegram -----------------------------------------------------------------------------
+
+/// `tgupdate#<bot> / <update_id>`: the claim of one update, kept as long as Telegram may
+/// redeliver it.
+pub fn telegram_update(bot: &str, update_id: i64) -> Key {
+    Key::new(format!("tgupdate#{bot}"), update_id.to_string())
+}
+
+// --- Support relay ------------------------------------------------------------------------
+
+/// The partition of one support thread: its meta and its messages.
+pub fn support_thread_pk(user_key: &str) -> String {
+    format!("support#thread#{user_key}")
+}
+
+/// `support#thread#<user> / meta`: who the thread is (name, e-mail, bound chat, language).
+pub fn support_thread(user_key: &str) -> Key {
+    Key::new(support_thread_pk(user_key), "meta")
+}
+
+/// `support#thread#<user> / msg#<time>#<id>`: one message, in either direction.
+pub fn support_message(user_key: &str, created_at: &str, id: &str) -> Key {
+    Key::new(
+        support_thread_pk(user_key),
+        format!("msg#{created_at}#{id}"),
+    )
+}
+
+/// The sort-key prefix of a thread's messages (they sort by time).
+pub const SUPPORT_MESSAGE_PREFIX: &str = "msg#";
+
+/// `support#admin#<message id> / ref`: which thread an admin-chat message belongs to.
+pub fn support_admin_message(admin_message_id: i64) -> Key {
+    Key::new(format!("support#admin#{admin_message_id}"), "ref")
+}
+
+/// `support#token#<token> / token`: a single-use binding token and its thread.
+pub fn support_token(token: &str) -> Key {
+    Key::new(format!("support#token#{token}"), "token")
+}
+
+/// `support#chat#<chat> / bind`: the thread a Telegram chat is bound to; listed on gsi1
+/// under [`SUPPORT_BINDINGS_INDEX`].
+pub fn support_chat(chat_id: i64) -> Key {
+    Key::new(support_chat_pk(chat_id), "bind")
+}
+
+pub fn support_chat_pk(chat_id: i64) -> String {
+    format!("support#chat#{chat_id}")
+}
+
+/// gsi1 partition listing every chat binding.
+pub const SUPPORT_BINDINGS_INDEX: &str = "support#bindings";
+
+/// `support#rate#<subject> / <window start>`: messages from one address or user in a window.
+pub fn support_rate(subject: &str, window_start: i64) -> Key {
+    Key::new(format!("support#rate#{subject}"), window_start.to_string())
+}
+
+// --- Helpdesk bot -------------------------------------------------------------------------
+
+fn helpdesk_chat_pk(chat_id: i64) -> String {
+    format!("helpdesk#chat#{chat_id}")
+}
+
+/// `helpdesk#chat#<chat> / link`: the chat's Okdesk contact (and company).
+pub fn helpdesk_link(chat_id: i64) -> Key {
+    Key::new(helpdesk_chat_pk(chat_id), "link")
+}
+
+/// `helpdesk#chat#<chat> / step`: where the chat's conversation is (expires after a day).
+pub fn helpdesk_step(chat_id: i64) -> Key {
+    Key::new(helpdesk_chat_pk(chat_id), "step")
+}
+
+/// `helpdesk#chat#<chat> / issues#<hour>`: issues the chat created in one clock hour.
+pub fn helpdesk_issue_count(chat_id: i64, hour: i64) -> Key {
+    Key::new(helpdesk_chat_pk(chat_id), format!("issues#{hour}"))
+}
+
+/// The partition listing the chats of one Okdesk contact.
+pub fn helpdesk_contact_pk(contact_id: i64) -> String {
+    format!("helpdesk#contact#{contact_id}")
+}
+
+/// `helpdesk#contact#<contact> / chat#<chat>`: a chat linked to the contact (a copy of the
+/// link), so an Okdesk event finds its chats.
+pub fn helpdesk_contact_chat(contact_id: i64, chat_id: i64) -> Key {
+    Key::new(helpdesk_contact_pk(contact_id), format!("chat#{chat_id}"))
+}
+
+pub const HELPDESK_CONTACT_CHAT_PREFIX: &str = "chat#";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored data outlives a release: these shapes must not drift.
+    #[test]
+    fn key_shapes_are_stable() {
+        let k = job("l1", "b1", "email");
+        assert_eq!((k.pk.as_str(), k.sk.as_str()), ("lead#l1", "job#b1#email"));
+        assert_eq!(telegram_update("main", 7).pk, "tgupdate#main");
+        assert_eq!(
+            support_rate("ip#1.2.3.4", 600).pk,
+            "support#rate#ip#1.2.3.4"
+        );
+        assert_eq!(helpdesk_issue_count(5, 9).sk, "issues#9");
+        assert_eq!(
+            notification("b1#finished", "email").pk,
+            "notify#b1#finished"
+        );
+    }
+}
