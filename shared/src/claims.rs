@@ -177,6 +177,19 @@ impl Claims {
     }
 }
 
+/// A whole-number attribute of a claimed item (0 when absent), such as an attempt count.
+pub fn count(item: &Item, attr: &str) -> i64 {
+    match item.get(attr) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A settled claim's note of what happened (a message id, the reason it failed).
+pub fn detail(text: impl Into<String>) -> Update {
+    Update::new().set("detail", text.into())
+}
+
 /// The expiry attribute for a marker that is forgotten `ttl_secs` after `now_ms`.
 pub fn expiring(now_ms: i64, ttl_secs: i64) -> Update {
     Update::new().set(crate::ports::table::TTL, now_ms.div_euclid(1000) + ttl_secs)

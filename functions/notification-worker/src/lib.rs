@@ -4,20 +4,19 @@
 //! status changes and staff comments. Each channel is sent once per notification even when
 //! the message arrives twice.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
+use zayavka::claims::{self, Claimed, Claims};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::events::{NOTICE_KIND, Notice};
 use zayavka::helpdesk::okdesk::Okdesk;
 use zayavka::integrations::telegram::send_html;
+use zayavka::keys;
 use zayavka::leads::notify::Notification;
 use zayavka::outbound::DeliveryError;
-use zayavka::ports::StoreError;
-use zayavka::ports::table::{AttributeValue, Cond, Key, Update};
+use zayavka::ports::table::Key;
 use zayavka::ports::{Email, MailError};
 use zayavka::queues::NOTIFICATIONS;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
@@ -118,6 +117,8 @@ pub enum NotifyError {
 const SENT_TTL_SECS: i64 = 30 * 24 * 3600;
 /// How long a claim to send on a channel holds before another delivery may take over.
 const CLAIM_LEASE_MS: i64 = 60_000;
+/// A channel's send is a claim marker: absent until first claimed.
+const SENDS: Claims = Claims::marker();
 
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Self {
@@ -138,100 +139,52 @@ impl NotificationWorker {
         }
     }
 
-    fn admin_pk(note: &Notification) -> String {
+    /// What an admin notification is claimed under: its batch and what happened.
+    fn admin_subject(note: &Notification) -> String {
         let kind = match note {
             Notification::BatchFinished { .. } => "finished",
             Notification::DispatchFailed { .. } => "dispatch_failed",
         };
-        format!("notify#{}#{kind}", note.batch_id())
+        format!("{}#{kind}", note.batch_id())
     }
 
     /// Sends on one channel unless it was sent before. The channel is claimed first, under a
     /// lease, so two deliveries of one notification handled at the same moment send once; a
     /// failure that retrying can fix releases the claim and keeps the message.
-    async fn once<F, Fut>(&self, pk: &str, channel: &str, send: F) -> Result<(), NotifyError>
+    async fn once<F, Fut>(&self, key: Key, send: F) -> Result<(), NotifyError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
     {
-        let key = Key::new(pk, channel);
+        let table = self.deps.table.as_ref();
         let now = self.deps.clock.now_ms();
-        let claim = HashMap::from([
-            ("pk".to_string(), AttributeValue::S(key.pk.clone())),
-            ("sk".to_string(), AttributeValue::S(key.sk.clone())),
-            ("state".to_string(), AttributeValue::S("sending".into())),
-            (
-                "lease_until".to_string(),
-                AttributeValue::N((now + CLAIM_LEASE_MS).to_string()),
-            ),
-            (
-                "ttl".to_string(),
-                AttributeValue::N((now / 1000 + SENT_TTL_SECS).to_string()),
-            ),
-        ]);
-        let free = Cond::Or(vec![
-            Cond::item_absent(),
-            Cond::eq("state", "sending").and(Cond::Lt(
-                "lease_until".into(),
-                AttributeValue::N(now.to_string()),
-            )),
-        ]);
-        match self.deps.table.put(claim, Some(free)).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed) => {
-                let state =
-                    self.deps
-                        .table
-                        .get(&key)
-                        .await?
-                        .and_then(|item| match item.get("state") {
-                            Some(AttributeValue::S(s)) => Some(s.clone()),
-                            _ => None,
-                        });
-                return match state.as_deref() {
-                    Some("sending") => Err(NotifyError::Retry(format!(
-                        "{channel}: another delivery is sending it"
-                    ))),
-                    _ => Ok(()),
-                };
+        let extra = claims::expiring(now, SENT_TTL_SECS);
+        match SENDS.claim(table, &key, now, CLAIM_LEASE_MS, extra).await? {
+            Claimed::Ours(_) => {}
+            Claimed::Held { .. } => {
+                return Err(NotifyError::Retry(format!(
+                    "{}: another delivery is sending it",
+                    key.sk
+                )));
             }
-            Err(e) => return Err(e.into()),
+            Claimed::Settled(_) | Claimed::Missing => return Ok(()),
         }
-        let (state, result) = match send().await {
-            Ok(id) => (Some(("sent", id)), Ok(())),
+        let (state, detail) = match send().await {
+            Ok(id) => ("sent", id),
             Err(DeliveryError::Retryable { message, .. }) => {
-                (None, Err(NotifyError::Retry(message)))
+                SENDS.release(table, &key).await?;
+                return Err(NotifyError::Retry(message));
             }
             Err(DeliveryError::Final { message }) => {
                 // Retrying cannot help (bad chat id, blocked bot, unverified sender).
-                tracing::error!(%channel, error = %message, "notification cannot be delivered");
-                (Some(("undeliverable", message)), Ok(()))
+                tracing::error!(channel = %key.sk, error = %message, "notification cannot be delivered");
+                ("undeliverable", message)
             }
         };
-        match state {
-            Some((state, detail)) => {
-                self.deps
-                    .table
-                    .update(
-                        &key,
-                        Update::new()
-                            .set("state", state)
-                            .set("detail", detail)
-                            .remove("lease_until"),
-                    )
-                    .await?;
-            }
-            None => self
-                .deps
-                .table
-                .delete(&key, Some(Cond::eq("state", "sending")))
-                .await
-                .or_else(|e| match e {
-                    StoreError::ConditionFailed => Ok(()),
-                    other => Err(other),
-                })?,
-        }
-        result
+        SENDS
+            .settle(table, &key, state, claims::detail(detail))
+            .await?;
+        Ok(())
     }
 
     /// A helpdesk client's notice: to every chat linked to the issue's client contact.
@@ -251,12 +204,12 @@ impl NotificationWorker {
                     NotifyError::Retry(e.to_string())
                 })?;
         let url = h.cfg.issue_url(notice.event.issue_id());
-        let pk = format!("notify#{}", notice.key);
         for link in chats {
             let html = notice
                 .event
                 .telegram_html(Lang::from_code(Some(&link.lang)), &url);
-            self.once(&pk, &format!("tg#{}", link.chat_id), || async {
+            let key = keys::notification(&notice.key, &format!("tg#{}", link.chat_id));
+            self.once(key, || async {
                 h.bot
                     .send_html(link.chat_id, &html)
                     .await
@@ -295,31 +248,35 @@ impl NotificationWorker {
         }
         let lang = self.cfg.lang;
         if let (Some(from), false) = (&self.cfg.mail_from, self.cfg.emails.is_empty()) {
-            self.once(&Self::admin_pk(&note), "email", || async {
-                self.deps
-                    .mailer
-                    .send(&Email {
-                        from: from.clone(),
-                        to: self.cfg.emails.clone(),
-                        subject: note.subject(lang),
-                        text: note.text(lang),
-                        html: None,
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        MailError::Unavailable(m) => DeliveryError::retryable(m),
-                        other => DeliveryError::fatal(other.to_string()),
-                    })
-            })
+            self.once(
+                keys::notification(&Self::admin_subject(&note), "email"),
+                || async {
+                    self.deps
+                        .mailer
+                        .send(&Email {
+                            from: from.clone(),
+                            to: self.cfg.emails.clone(),
+                            subject: note.subject(lang),
+                            text: note.text(lang),
+                            html: None,
+                        })
+                        .await
+                        .map_err(|e| match e {
+                            MailError::Unavailable(m) => DeliveryError::retryable(m),
+                            other => DeliveryError::fatal(other.to_string()),
+                        })
+                },
+            )
             .await?;
         }
         if let (Some(chat), Some(token)) =
             (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token)
         {
             let html = note.telegram_html(lang);
-            self.once(&Self::admin_pk(&note), "telegram", || {
-                send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html)
-            })
+            self.once(
+                keys::notification(&Self::admin_subject(&note), "telegram"),
+                || send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html),
+            )
             .await?;
         }
         Ok(())

@@ -14,18 +14,26 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 pub use frankenstein::updates::Update;
 
+use crate::claims::{self, Claimed, Claims};
 use crate::config::EnvReader;
 use crate::http::{ApiError, ApiResponse, constant_time_eq};
-use crate::ports::table::{AttributeValue, Cond, Item, Key, StoreError, Table, Update as Change};
+use crate::keys;
+use crate::ports::table::{Table, Update as Change};
 
 /// The bots one deployment can serve.
-pub const BOTS: [&str; 3] = ["main", "support", "bridge"];
+/// (The chat bridge's bot joins when the bridge lands: until then `bridge` is an unknown
+/// bot like any other name.)
+pub const BOTS: [&str; 2] = ["main", "support"];
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How long an update id is remembered: Telegram keeps undelivered updates for 24 hours.
 pub const CLAIM_TTL_SECS: i64 = 24 * 3600;
 /// How long a handling may take before a redelivery may take it over: twice the function's
 /// 30 s timeout, so a live handling is never doubled.
 pub const CLAIM_LEASE_SECS: i64 = 60;
+/// Updates are claim markers: absent until first delivered.
+const UPDATES: Claims = Claims::marker();
+/// How often the update was claimed: more than once means a handling died.
+const CLAIMS_MADE: &str = "claims";
 
 /// What the claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,70 +194,39 @@ impl Webhook {
         Ok(ok())
     }
 
-    fn claim_key(bot: &str, update_id: i64) -> Key {
-        Key::new(format!("tgupdate#{bot}"), update_id.to_string())
-    }
-
     async fn claim(&self, bot: &str, update_id: i64) -> Result<Claim, ApiError> {
-        let now = self.clock.now_secs();
-        let key = Self::claim_key(bot, update_id);
-        let item: Item = HashMap::from([
-            ("pk".to_string(), AttributeValue::S(key.pk.clone())),
-            ("sk".to_string(), AttributeValue::S(key.sk.clone())),
-            ("state".to_string(), AttributeValue::S("handling".into())),
-            (
-                "lease_until".to_string(),
-                AttributeValue::N((now + CLAIM_LEASE_SECS).to_string()),
-            ),
-            (
-                "ttl".to_string(),
-                AttributeValue::N((now + CLAIM_TTL_SECS).to_string()),
-            ),
-        ]);
-        // Telegram will send it again: answer 503 rather than lose it.
-        match self.table.put_if_absent(item).await {
-            Ok(()) => return Ok(Claim::Handle),
-            Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(ApiError::unavailable(e)),
-        }
-        let takeover = Change::new()
-            .set("lease_until", now + CLAIM_LEASE_SECS)
-            .when(Cond::eq("state", "handling").and(Cond::Lt(
-                "lease_until".into(),
-                AttributeValue::N(now.to_string()),
-            )));
-        match self.table.update(&key, takeover).await {
-            Ok(_) => {
-                tracing::warn!(%bot, update_id, "an earlier handling of this update did not finish; handling it again");
-                Ok(Claim::Handle)
+        let now = self.clock.now_ms();
+        let key = keys::telegram_update(bot, update_id);
+        let claimed = UPDATES
+            .claim(
+                self.table.as_ref(),
+                &key,
+                now,
+                CLAIM_LEASE_SECS * 1000,
+                claims::expiring(now, CLAIM_TTL_SECS).add(CLAIMS_MADE, 1),
+            )
+            .await
+            // Telegram will send it again: answer 503 rather than lose it.
+            .map_err(ApiError::unavailable)?;
+        Ok(match claimed {
+            Claimed::Ours(item) => {
+                if claims::count(&item, CLAIMS_MADE) > 1 {
+                    tracing::warn!(%bot, update_id, "an earlier handling of this update did not finish; handling it again");
+                }
+                Claim::Handle
             }
-            Err(StoreError::ConditionFailed) => {
-                let state = self
-                    .table
-                    .get(&key)
-                    .await
-                    .map_err(ApiError::unavailable)?
-                    .and_then(|i| match i.get("state") {
-                        Some(AttributeValue::S(s)) => Some(s.clone()),
-                        _ => None,
-                    });
-                // No state: a claim from before leases existed, which was done.
-                Ok(match state.as_deref() {
-                    Some("handling") => Claim::InProgress,
-                    _ => Claim::Done,
-                })
-            }
-            Err(e) => Err(ApiError::unavailable(e)),
-        }
+            Claimed::Held { .. } => Claim::InProgress,
+            // Gone between claim and look: its TTL ran out, so it is long done.
+            Claimed::Settled(_) | Claimed::Missing => Claim::Done,
+        })
     }
 
     /// Marks the update handled; if this fails, a redelivery after the lease handles it
     /// again, which is the safer side.
     async fn done(&self, bot: &str, update_id: i64) {
-        let update = Change::new().set("state", "done").remove("lease_until");
-        if let Err(e) = self
-            .table
-            .update(&Self::claim_key(bot, update_id), update)
+        let key = keys::telegram_update(bot, update_id);
+        if let Err(e) = UPDATES
+            .settle(self.table.as_ref(), &key, "done", Change::new())
             .await
         {
             tracing::warn!(%bot, update_id, error = %e, "update handled but not marked done");
