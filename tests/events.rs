@@ -234,7 +234,7 @@ async fn every_sample_event_replays_through_its_handler() {
                 serde_json::from_str(&read(&format!("{}/{file}", func.name())))
                     .unwrap_or_else(|e| panic!("{file}: not an API Gateway v2 event: {e}"));
             rec.now(func.name());
-            let r = dispatch(func.as_ref(), event).await;
+            let r = dispatch(func.as_ref(), crate::apigw::lambda_request(event)).await;
             assert_eq!(r.status_code, *status, "{}/{file}: {}", func.name(), r.body);
             match (*field, *value) {
                 // An HTML page: it must be the success page with the binding link.

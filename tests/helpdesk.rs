@@ -115,7 +115,7 @@ impl Desk {
     async fn post_update(&self, mut update: Value) -> u16 {
         update["update_id"] = json!(self.next_update.fetch_add(1, Ordering::SeqCst));
         let body = serde_json::to_vec(&update).unwrap();
-        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+        let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
             method: "POST",
             route_key: telegram_webhook::ROUTE,
             path: "/telegram/main/webhook",
@@ -128,9 +128,12 @@ impl Desk {
             now_ms: 0,
         })
         .unwrap();
-        zayavka::http::dispatch(&self.bot as &dyn HttpFunction, event)
-            .await
-            .status_code
+        zayavka::http::dispatch(
+            &self.bot as &dyn HttpFunction,
+            crate::apigw::lambda_request(event),
+        )
+        .await
+        .status_code
     }
 
     pub async fn say_as(&self, chat_id: i64, text: &str, lang: &str) {
@@ -243,7 +246,7 @@ impl Desk {
     }
 
     pub async fn okdesk_hook(&self, token: &str, body: &[u8]) -> (u16, Value) {
-        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+        let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
             method: "POST",
             route_key: okdesk_webhook::ROUTE,
             path: &format!("/okdesk/webhook/{token}"),
@@ -256,7 +259,11 @@ impl Desk {
             now_ms: 0,
         })
         .unwrap();
-        let resp = zayavka::http::dispatch(&self.hook as &dyn HttpFunction, event).await;
+        let resp = zayavka::http::dispatch(
+            &self.hook as &dyn HttpFunction,
+            crate::apigw::lambda_request(event),
+        )
+        .await;
         let body = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
         (resp.status_code as u16, body)
     }

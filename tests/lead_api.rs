@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::apigw::{HttpInput, api_gateway_event};
 use serde_json::{Value, json};
 use zayavka::Deps;
 use zayavka::http::{HttpFunction, dispatch};
 use zayavka::ports::{Query, Queue as _, SystemClock};
-use zayavka_cli::events::{HttpInput, api_gateway_event};
 
 use crate::support::{EmbeddedStore, TEST_API_KEY, embedded, test_env};
 
@@ -54,7 +54,7 @@ impl Api {
             now_ms: 0,
         })
         .unwrap();
-        let r = dispatch(self.f.as_ref(), event).await;
+        let r = dispatch(self.f.as_ref(), crate::apigw::lambda_request(event)).await;
         (
             r.status_code,
             serde_json::from_str(&r.body).unwrap_or(Value::Null),

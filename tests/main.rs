@@ -1,6 +1,7 @@
 //! The workspace's one integration-test binary: adapter conformance (embedded and moto),
 //! function plumbing, sample events, and the deployment template.
 
+mod apigw;
 mod browser;
 mod conformance;
 mod costs;

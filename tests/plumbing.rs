@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::apigw::{HttpInput, api_gateway_event, lambda_request};
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
@@ -11,7 +12,7 @@ use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, dispatch};
 use zayavka::ports::{OutMessage, Received};
 use zayavka::queues::QueueSpec;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
-use zayavka_cli::events::{HttpInput, api_gateway_event, sqs_event};
+use zayavka_cli::events::sqs_event;
 use zayavka_cli::serve::{self, Registry, ServeOptions};
 
 struct Echo;
@@ -29,7 +30,7 @@ impl HttpFunction for Echo {
             return Err(ApiError::invalid("body.name", "must not be empty"));
         }
         let body: serde_json::Value = req.json(64)?;
-        Ok(ApiResponse::json(
+        let mut response = ApiResponse::json(
             201,
             &serde_json::json!({
                 "route": req.route_key,
@@ -39,7 +40,10 @@ impl HttpFunction for Echo {
                 "ua": req.header("user-agent"),
                 "body": body,
             }),
-        ))
+        )
+        .header("X-Echo", "r1");
+        response.cookies.push("seen=1; Path=/".into());
+        Ok(response)
     }
 }
 
@@ -72,7 +76,7 @@ async fn an_http_request_reaches_the_handler_as_api_gateway_would_send_it() {
         event.cookies.as_deref(),
         Some(&["a=1".to_string(), "b=2".to_string()][..])
     );
-    let r = dispatch(&Echo, event).await;
+    let r = dispatch(&Echo, lambda_request(event)).await;
     assert_eq!(r.status_code, 201, "{}", r.body);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["route"], "POST /echo/{id}");
@@ -90,18 +94,24 @@ async fn an_http_request_reaches_the_handler_as_api_gateway_would_send_it() {
 async fn binary_bodies_travel_base64_and_bad_input_gets_json_errors() {
     let event = api_gateway_event(input(&[0xff, 0xfe, 0x00], Vec::new())).unwrap();
     assert!(event.is_base64_encoded);
-    let r = dispatch(&Echo, event).await;
+    let r = dispatch(&Echo, lambda_request(event)).await;
     assert_eq!(r.status_code, 400);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["error"]["code"], "malformed");
 
     let big = vec![b' '; 65];
-    let r = dispatch(&Echo, api_gateway_event(input(&big, Vec::new())).unwrap()).await;
+    let r = dispatch(
+        &Echo,
+        lambda_request(api_gateway_event(input(&big, Vec::new())).unwrap()),
+    )
+    .await;
     assert_eq!(r.status_code, 413);
 
     let r = dispatch(
         &Echo,
-        api_gateway_event(input(b"{}", vec![("x-fail".into(), "1".into())])).unwrap(),
+        lambda_request(
+            api_gateway_event(input(b"{}", vec![("x-fail".into(), "1".into())])).unwrap(),
+        ),
     )
     .await;
     assert_eq!(r.status_code, 422);
@@ -112,15 +122,31 @@ async fn binary_bodies_travel_base64_and_bad_input_gets_json_errors() {
     );
 }
 
-#[test]
-fn a_response_serialises_to_the_lambda_v2_shape() {
-    let r = ApiResponse::json(202, &serde_json::json!({"ok": true})).header("X-Request-Id", "r1");
-    let v = serde_json::to_value(&r).unwrap();
-    assert_eq!(v["statusCode"], 202);
+/// The whole Lambda path: an API Gateway v2 event in, through `lambda_http` and the function,
+/// and the v2 response JSON out, as the runtime would send it.
+#[tokio::test]
+async fn a_response_reaches_lambda_in_the_v2_shape() {
+    use lambda_http::Service;
+    let event = api_gateway_event(input(br#"{"name":"Gleb"}"#, Vec::new())).unwrap();
+    let payload: lambda_http::request::LambdaRequest =
+        serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
+    let mut adapter =
+        lambda_http::Adapter::from(zayavka::lambda::http_service(std::sync::Arc::new(Echo)));
+    let response = adapter
+        .call(lambda_http::LambdaEvent::new(
+            payload,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&response).unwrap();
+    assert_eq!(v["statusCode"], 201);
     assert_eq!(v["headers"]["content-type"], "application/json");
-    assert_eq!(v["headers"]["x-request-id"], "r1");
-    assert_eq!(v["body"], "{\"ok\":true}");
+    assert_eq!(v["headers"]["x-echo"], "r1");
+    assert_eq!(v["cookies"], serde_json::json!(["seen=1; Path=/"]));
     assert_eq!(v["isBase64Encoded"], false);
+    let body: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["id"], "42");
 }
 
 fn received(id: &str, body: &str, count: u32) -> Received {
@@ -314,7 +340,7 @@ async fn lambda_logs_are_json_lines_carrying_the_request_id() {
     let event = api_gateway_event(input(br#"{"name":"x"}"#, Vec::new())).unwrap();
     let response = {
         let _entered = span.enter();
-        dispatch(&Echo, event).await
+        dispatch(&Echo, lambda_request(event)).await
     };
     assert_eq!(response.status_code, 201);
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

@@ -88,7 +88,7 @@ impl Relay {
     async fn update(&self, message: Value) -> u16 {
         let id = self.next_update.fetch_add(1, Ordering::SeqCst);
         let body = serde_json::to_vec(&json!({"update_id": id, "message": message})).unwrap();
-        let event = zayavka_cli::events::api_gateway_event(zayavka_cli::events::HttpInput {
+        let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
             method: "POST",
             route_key: telegram_webhook::ROUTE,
             path: "/telegram/support/webhook",
@@ -101,9 +101,12 @@ impl Relay {
             now_ms: 0,
         })
         .unwrap();
-        zayavka::http::dispatch(&self.f as &dyn HttpFunction, event)
-            .await
-            .status_code
+        zayavka::http::dispatch(
+            &self.f as &dyn HttpFunction,
+            crate::apigw::lambda_request(event),
+        )
+        .await
+        .status_code
     }
 
     /// Every sendMessage so far, as (chat_id, text).
@@ -344,8 +347,8 @@ fn SystemClock_now() -> i64 {
 
 mod site {
     use super::*;
+    use crate::apigw::{HttpInput, api_gateway_event};
     use zayavka::http::dispatch;
-    use zayavka_cli::events::{HttpInput, api_gateway_event};
 
     pub struct Site {
         pub relay: Relay,
@@ -403,7 +406,7 @@ mod site {
             now_ms: 0,
         })
         .unwrap();
-        dispatch(f, event).await
+        dispatch(f, crate::apigw::lambda_request(event)).await
     }
 
     fn form_body(pairs: &[(&str, &str)]) -> Vec<u8> {

@@ -220,6 +220,7 @@ mod webhook {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use crate::apigw::{HttpInput, api_gateway_event};
     use async_trait::async_trait;
     use serde_json::{Value, json};
     use zayavka::Deps;
@@ -227,7 +228,6 @@ mod webhook {
     use zayavka::ports::table::Cond;
     use zayavka::ports::{Item, Key, Page, Query, StoreError, SystemClock, Table, TxOp, Update};
     use zayavka::telegram::webhook::{BotError, BotHandler};
-    use zayavka_cli::events::{HttpInput, api_gateway_event};
 
     use crate::support::{embedded, test_env};
 
@@ -280,7 +280,7 @@ mod webhook {
             now_ms: 0,
         })
         .unwrap();
-        let r = dispatch(f, event).await;
+        let r = dispatch(f, crate::apigw::lambda_request(event)).await;
         (r.status_code, r.body)
     }
 

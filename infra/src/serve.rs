@@ -1,6 +1,6 @@
-//! `zayavka serve`: the whole stack in one process. HTTP requests become API Gateway v2
-//! events for the functions' own handlers; queue messages reach the workers as SQS events
-//! with SQS's retry, visibility and dead-letter behaviour.
+//! `zayavka serve`: the whole stack in one process. HTTP requests go to the functions' own
+//! handlers as the `http::Request`s `lambda_http` gives them in Lambda; queue messages reach
+//! the workers as SQS events with SQS's retry, visibility and dead-letter behaviour.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -12,23 +12,21 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
 use futures::future::join_all;
-use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use zayavka::Deps;
 use zayavka::config::{AwsConfig, ConfigError, EnvSource, ProcessEnv, WithDefaults};
 use zayavka::deps::{AwsClients, Embedded};
-use zayavka::http::{ApiError, ApiResponse, HEALTH_ROUTE, HttpFunction, dispatch};
+use zayavka::http::{ApiError, ApiResponse, HttpFunction, direct_request, dispatch, match_path};
 use zayavka::ports::{Clock, Queue, SystemClock};
 use zayavka::queues::{QueueSpec, catalogue};
 use zayavka::schedule::Scheduled;
 use zayavka::sqs_batch::QueueWorker;
 
-use crate::events::{HttpInput, api_gateway_event, sqs_event};
+use crate::events::sqs_event;
 
 /// API Gateway's own payload limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -341,144 +339,94 @@ where
 }
 
 fn router(registry: &Registry) -> Result<Router, ServeError> {
-    let mut app = Router::new();
     let mut seen = HashSet::new();
     for function in &registry.http {
         for route_key in function.routes() {
-            let Some((method, path)) = route_key.split_once(' ') else {
-                continue;
-            };
             if !seen.insert(route_key) {
                 return Err(ServeError::DuplicateRoute(route_key.into()));
             }
-            let Ok(method) = method.parse::<Method>() else {
-                continue;
-            };
-            let Ok(filter) = MethodFilter::try_from(method) else {
-                continue;
-            };
-            let f = function.clone();
-            app = app.route(
-                path,
-                on(
-                    filter,
-                    move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
-                          params: Option<Path<BTreeMap<String, String>>>,
-                          req: Request| {
-                        let f = f.clone();
-                        async move {
-                            let params = params.map(|Path(p)| p).unwrap_or_default();
-                            call(f.as_ref(), route_key, params, peer, req).await
-                        }
-                    },
-                ),
-            );
         }
     }
     let all = registry.http.clone();
-    app = app
+    let functions = registry.http.clone();
+    Ok(Router::new()
         .route(
             "/health",
-            axum::routing::get(
-                move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request| {
-                    let all = all.clone();
-                    async move { health(&all, peer, req).await }
-                },
-            ),
+            axum::routing::get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+                let all = all.clone();
+                async move { health(&all, peer).await }
+            }),
         )
-        .fallback(|req: Request| async move {
-            to_response(
-                ApiError::not_found(format!(
-                    "no route for {} {}",
-                    req.method(),
-                    req.uri().path()
-                ))
-                .into(),
-            )
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY));
-    Ok(app)
+        .fallback(
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request| {
+                let functions = functions.clone();
+                async move { call(&functions, peer, req).await }
+            },
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY)))
 }
 
-async fn call(
-    f: &dyn HttpFunction,
-    route_key: &str,
-    path_params: BTreeMap<String, String>,
-    peer: SocketAddr,
-    req: Request,
-) -> Response {
+/// Whether any of the function's routes has this path (the method is the function's to
+/// judge, so a wrong one gets its 405).
+fn serves(f: &dyn HttpFunction, path: &str) -> bool {
+    f.routes().iter().any(|route| {
+        route
+            .split_once(' ')
+            .is_some_and(|(_, template)| match_path(template, path).is_some())
+    })
+}
+
+async fn call(functions: &[Arc<dyn HttpFunction>], peer: SocketAddr, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let Some(f) = functions
+        .iter()
+        .find(|f| serves(f.as_ref(), parts.uri.path()))
+    else {
+        return to_response(
+            ApiError::not_found(format!(
+                "no route for {} {}",
+                parts.method,
+                parts.uri.path()
+            ))
+            .into(),
+        );
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
+        Ok(b) => b.to_vec(),
         Err(_) => return to_response(ApiError::too_large(MAX_BODY).into()),
     };
-    let raw_query = parts.uri.query().unwrap_or_default();
-    let query: Vec<(String, String)> =
-        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map(|q| q.0)
-            .unwrap_or_default();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
-        .collect();
-    let method = parts.method.to_string();
-    let source_ip = peer.ip().to_string();
-    let event = api_gateway_event(HttpInput {
-        method: &method,
-        route_key,
-        path: parts.uri.path(),
-        raw_query,
-        query,
-        headers,
-        path_params,
-        body: &body,
-        source_ip: &source_ip,
-        now_ms: SystemClock.now_ms(),
-    });
-    match event {
-        Ok(event) => to_response(dispatch(f, event).await),
-        Err(e) => to_response(ApiError::internal(format!("cannot build event: {e}")).into()),
-    }
+    to_response(dispatch(f.as_ref(), direct_request(parts, body, Some(peer.ip()))).await)
 }
 
 /// `GET /health` asks every function and reports each.
-async fn health(all: &[Arc<dyn HttpFunction>], peer: SocketAddr, req: Request) -> Response {
+async fn health(all: &[Arc<dyn HttpFunction>], peer: SocketAddr) -> Response {
     let mut functions = BTreeMap::new();
     let mut backend = String::new();
     let mut ok = true;
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
-        .collect();
     for f in all {
-        let event = api_gateway_event(HttpInput {
-            method: "GET",
-            route_key: HEALTH_ROUTE,
-            path: "/health",
-            raw_query: "",
-            query: Vec::new(),
-            headers: headers.clone(),
-            path_params: BTreeMap::new(),
-            body: &[],
-            source_ip: &peer.ip().to_string(),
-            now_ms: SystemClock.now_ms(),
-        });
-        let status = match event {
-            Ok(event) => {
-                let r = dispatch(f.as_ref(), event).await;
-                if backend.is_empty()
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.body)
-                {
-                    backend = v["backend"].as_str().unwrap_or_default().to_string();
-                }
-                r.status_code
-            }
-            Err(_) => 500,
-        };
-        ok &= status == 200;
-        functions.insert(f.name(), if status == 200 { "ok" } else { "failing" });
+        let (parts, ()) = http::Request::get("/health")
+            .body(())
+            .unwrap_or_default()
+            .into_parts();
+        let r = dispatch(
+            f.as_ref(),
+            direct_request(parts, Vec::new(), Some(peer.ip())),
+        )
+        .await;
+        if backend.is_empty()
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.body)
+        {
+            backend = v["backend"].as_str().unwrap_or_default().to_string();
+        }
+        ok &= r.status_code == 200;
+        functions.insert(
+            f.name(),
+            if r.status_code == 200 {
+                "ok"
+            } else {
+                "failing"
+            },
+        );
     }
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
@@ -490,21 +438,13 @@ async fn health(all: &[Arc<dyn HttpFunction>], peer: SocketAddr, req: Request) -
 }
 
 fn to_response(r: ApiResponse) -> Response {
-    let mut response = Response::new(Body::from(r.body_bytes()));
-    *response.status_mut() = StatusCode::from_u16(r.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
-    let headers = response.headers_mut();
-    for (k, v) in &r.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v))
-        {
-            headers.append(name, value);
-        }
-    }
-    for cookie in &r.cookies {
-        if let Ok(value) = HeaderValue::try_from(cookie) {
-            headers.append(http::header::SET_COOKIE, value);
-        }
-    }
-    response.into_response()
+    let (parts, body) = r.into_http().into_parts();
+    let bytes = match body {
+        zayavka::http::Body::Text(t) => t.into_bytes(),
+        zayavka::http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    Response::from_parts(parts, Body::from(bytes)).into_response()
 }
 
 fn start_pollers(

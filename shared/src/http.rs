@@ -1,13 +1,22 @@
-//! HTTP functions: an API Gateway HTTP API (payload v2) request in, a response out, and
-//! typed errors that become `{"error": {"code", "message"}}` with the right status.
+//! HTTP functions on `lambda_http`: whatever fronts the function (API Gateway HTTP or REST
+//! API, an ALB, a function URL, or `zayavka serve`), the handler gets an [`ApiRequest`] made
+//! from an `http::Request`, and its [`ApiResponse`] or typed [`ApiError`] goes back as an
+//! `http::Response`, errors as `{"error": {"code", "message"}}` with the right status.
+//!
+//! Routing is ours, not the front door's: [`dispatch`] matches the method and path against
+//! the function's route templates (`"POST /telegram/{bot}/webhook"`), so path parameters
+//! and the route key are the same behind every front door, and it answers the health check.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 use async_trait::async_trait;
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+pub use lambda_http::{Body, Request};
 use serde::Serialize;
 
 use crate::deps::Backend;
@@ -16,10 +25,12 @@ use crate::deps::Backend;
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
     pub method: Method,
-    /// `"GET /health"`: API Gateway's route key, which is what handlers dispatch on.
+    /// `"POST /telegram/{bot}/webhook"`: the matched route template, which handlers
+    /// dispatch on.
     pub route_key: String,
     pub path: String,
     pub path_params: HashMap<String, String>,
+    /// Query parameters; a repeated one's values joined with commas (API Gateway's form).
     pub query: HashMap<String, String>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
@@ -27,18 +38,21 @@ pub struct ApiRequest {
     pub request_id: String,
 }
 
+/// The client's address as the embedded server saw it (behind AWS, the front door's
+/// request context says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 impl ApiRequest {
-    pub fn from_event(event: ApiGatewayV2httpRequest) -> Result<Self, ApiError> {
-        let body = match event.body {
-            None => Vec::new(),
-            Some(b) if event.is_base64_encoded => STANDARD
-                .decode(b.as_bytes())
-                .map_err(|_| ApiError::bad_request("request body is not valid base64"))?,
-            Some(b) => b.into_bytes(),
-        };
-        // API Gateway joins a repeated parameter's values with commas; keep that form.
+    fn from_http(req: Request, route: Matched) -> Self {
+        let source_ip = source_ip(&req);
+        let request_id = request_id(&req);
         let mut query: HashMap<String, String> = HashMap::new();
-        for (k, v) in event.query_string_parameters.iter() {
+        for (k, v) in req
+            .query_string_parameters_ref()
+            .into_iter()
+            .flat_map(|q| q.iter())
+        {
             query
                 .entry(k.to_string())
                 .and_modify(|all| {
@@ -47,27 +61,24 @@ impl ApiRequest {
                 })
                 .or_insert_with(|| v.to_string());
         }
-        let ctx = event.request_context;
-        let method = ctx.http.method.clone();
-        let path = event
-            .raw_path
-            .or(ctx.http.path.clone())
-            .unwrap_or_else(|| "/".into());
-        let route_key = event
-            .route_key
-            .or(ctx.route_key)
-            .unwrap_or_else(|| format!("{method} {path}"));
-        Ok(Self {
-            method,
-            route_key,
-            path,
-            path_params: event.path_parameters,
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            Body::Empty => Vec::new(),
+            Body::Text(t) => t.into_bytes(),
+            Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        Self {
+            method: parts.method,
+            route_key: route.route_key.to_string(),
+            path: route.path,
+            path_params: route.params,
             query,
-            headers: event.headers,
+            headers: parts.headers,
             body,
-            source_ip: ctx.http.source_ip,
-            request_id: ctx.request_id.unwrap_or_default(),
-        })
+            source_ip,
+            request_id,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -91,15 +102,16 @@ impl ApiRequest {
     }
 }
 
-/// The response, serialised in API Gateway's payload v2 response format.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A handler's answer; [`ApiResponse::into_http`] makes the `http::Response` that
+/// `lambda_http` (or `zayavka serve`) sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
     pub status_code: u16,
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// `body` is base64 of binary content.
     pub is_base64_encoded: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `Set-Cookie` values (API Gateway v2 carries them apart from the headers).
     pub cookies: Vec<String>,
 }
 
@@ -137,6 +149,36 @@ impl ApiResponse {
         } else {
             self.body.clone().into_bytes()
         }
+    }
+
+    /// The `http::Response`: text stays text, binary goes as bytes (which `lambda_http`
+    /// base64-encodes for API Gateway), cookies as `Set-Cookie` headers.
+    pub fn into_http(self) -> http::Response<Body> {
+        let body = if self.is_base64_encoded {
+            Body::Binary(self.body_bytes())
+        } else if self.body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(self.body)
+        };
+        let mut response = http::Response::new(body);
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status_code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        let headers = response.headers_mut();
+        for (k, v) in &self.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::try_from(k.as_str()),
+                http::HeaderValue::try_from(v.as_str()),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        for cookie in &self.cookies {
+            if let Ok(value) = http::HeaderValue::try_from(cookie.as_str()) {
+                headers.append(http::header::SET_COOKIE, value);
+            }
+        }
+        response
     }
 }
 
@@ -227,35 +269,172 @@ impl From<ApiError> for ApiResponse {
     }
 }
 
-/// One HTTP Lambda function: its routes (as API Gateway route keys) and its handler.
+/// One HTTP Lambda function: its routes (as route templates) and its handler.
 #[async_trait]
 pub trait HttpFunction: Send + Sync {
     /// The function's name, as in `functions/<name>` and `template.yaml`.
     fn name(&self) -> &'static str;
 
-    /// `"METHOD /path/{param}"` route keys, in API Gateway's syntax.
+    /// `"METHOD /path/{param}"` route templates, in API Gateway's syntax.
     fn routes(&self) -> Vec<&'static str>;
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError>;
 }
 
-/// Runs one event through a function: conversion, dispatch, errors to JSON, a log line.
-pub async fn dispatch(f: &dyn HttpFunction, event: ApiGatewayV2httpRequest) -> ApiResponse {
-    let req = match ApiRequest::from_event(event) {
-        Ok(r) => r,
-        Err(e) => return e.into(),
-    };
-    let route = req.route_key.clone();
-    let response = match f.handle(req).await {
-        Ok(r) => r,
-        Err(e) => e.into(),
-    };
-    tracing::info!(function = f.name(), %route, status = response.status_code, "request");
-    response
-}
-
 /// The route every HTTP function answers.
 pub const HEALTH_ROUTE: &str = "GET /health";
+
+/// A route template that matched a request.
+struct Matched {
+    route_key: &'static str,
+    path: String,
+    params: HashMap<String, String>,
+}
+
+/// Matches `path` against a template's path (`/api/leads/{lead_id}`); parameters are
+/// percent-decoded, and each matches one non-empty segment.
+pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let mut params = HashMap::new();
+    let mut want = template.trim_start_matches('/').split('/');
+    let mut got = path.trim_start_matches('/').split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    let value = percent_encoding::percent_decode_str(g)
+                        .decode_utf8()
+                        .ok()?
+                        .into_owned();
+                    params.insert(name.to_string(), value);
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn find_route(f: &dyn HttpFunction, method: &Method, path: &str) -> Result<Matched, ApiError> {
+    if method == Method::GET && path == "/health" {
+        return Ok(Matched {
+            route_key: HEALTH_ROUTE,
+            path: path.to_string(),
+            params: HashMap::new(),
+        });
+    }
+    let mut path_matched = false;
+    for route_key in f.routes() {
+        let Some((m, template)) = route_key.split_once(' ') else {
+            continue;
+        };
+        let Some(params) = match_path(template, path) else {
+            continue;
+        };
+        path_matched = true;
+        if m == method.as_str() {
+            return Ok(Matched {
+                route_key,
+                path: path.to_string(),
+                params,
+            });
+        }
+    }
+    if path_matched {
+        return Err(ApiError::method_not_allowed(format!(
+            "{method} is not allowed on {path}"
+        )));
+    }
+    Err(ApiError::not_found(format!("no route for {method} {path}")))
+}
+
+/// A request that reached us directly (the embedded server, tests): the body as text when
+/// it is UTF-8, the query parsed as API Gateway would, the caller's address attached.
+pub fn direct_request(
+    parts: http::request::Parts,
+    body: Vec<u8>,
+    client: Option<IpAddr>,
+) -> Request {
+    let query: lambda_http::aws_lambda_events::query_map::QueryMap = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or_default();
+    let body = match String::from_utf8(body) {
+        Ok(text) if text.is_empty() => Body::Empty,
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    };
+    let mut req = Request::from_parts(parts, body).with_query_string_parameters(query);
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    req
+}
+
+/// The path as the client sent it (API Gateway's `rawPath`, without a stage prefix).
+fn request_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    if raw.is_empty() {
+        req.uri().path().to_string()
+    } else {
+        raw.to_string()
+    }
+}
+
+fn source_ip(req: &Request) -> Option<String> {
+    if let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() {
+        return Some(ip.to_string());
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        // An ALB or a function URL's caller is the first X-Forwarded-For address.
+        _ => req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_string()),
+    }
+}
+
+fn request_id(req: &Request) -> String {
+    if let Some(ctx) = req.lambda_context_ref() {
+        return ctx.request_id.clone();
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Runs one request through a function: the health check, routing, errors to JSON, a log
+/// line.
+pub async fn dispatch(f: &dyn HttpFunction, req: Request) -> ApiResponse {
+    let path = request_path(&req);
+    let method = req.method().clone();
+    let response = match find_route(f, &method, &path) {
+        Ok(route) => {
+            let route_key = route.route_key;
+            let response = f
+                .handle(ApiRequest::from_http(req, route))
+                .await
+                .unwrap_or_else(ApiResponse::from);
+            tracing::info!(function = f.name(), route = %route_key, status = response.status_code, "request");
+            return response;
+        }
+        Err(e) => ApiResponse::from(e),
+    };
+    tracing::info!(function = f.name(), %method, %path, status = response.status_code, "request");
+    response
+}
 
 #[derive(Serialize)]
 struct Health<'a> {
@@ -287,7 +466,7 @@ pub fn is_health(route_key: &str, function: &str) -> bool {
             .is_some_and(|rest| rest == function)
 }
 
-/// The answer for a route key the function does not serve.
+/// The answer for a route the function lists but does not serve.
 pub fn no_route(req: &ApiRequest) -> ApiError {
     ApiError::not_found(format!("no route for {}", req.route_key))
 }
@@ -310,6 +489,16 @@ mod tests {
         assert_eq!(v["error"]["code"], "invalid");
         assert_eq!(v["error"]["message"], "lead.email: not an e-mail address");
         assert_eq!(r.headers["content-type"], "application/json");
+    }
+
+    #[test]
+    fn paths_match_templates_segment_by_segment_with_decoded_parameters() {
+        let p = match_path("/api/leads/{lead_id}", "/api/leads/a%20b").unwrap();
+        assert_eq!(p["lead_id"], "a b");
+        assert!(match_path("/api/leads/{lead_id}", "/api/leads/").is_none());
+        assert!(match_path("/api/leads/{lead_id}", "/api/leads/a/b").is_none());
+        assert!(match_path("/support", "/support").unwrap().is_empty());
+        assert!(match_path("/support", "/supports").is_none());
     }
 
     #[test]

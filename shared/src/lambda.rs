@@ -2,21 +2,30 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-use crate::http::{ApiResponse, HttpFunction, dispatch};
+use crate::http::{Body, HttpFunction, Request, dispatch};
 use crate::schedule::Scheduled;
 use crate::sqs_batch::QueueWorker;
 
 pub async fn run_http<F: HttpFunction + 'static>(function: F) -> Result<(), Error> {
-    let function = Arc::new(function);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+    lambda_http::run(http_service(Arc::new(function))).await
+}
+
+/// The service `lambda_http` runs: every request through [`dispatch`].
+pub fn http_service(
+    function: Arc<dyn HttpFunction>,
+) -> impl lambda_http::Service<
+    Request,
+    Response = http::Response<Body>,
+    Error = Error,
+    Future: Send + 'static,
+> + Clone {
+    lambda_http::service_fn(move |req: Request| {
         let function = Arc::clone(&function);
-        async move { Ok::<ApiResponse, Error>(dispatch(function.as_ref(), event.payload).await) }
-    }))
-    .await
+        async move { Ok::<_, Error>(dispatch(function.as_ref(), req).await.into_http()) }
+    })
 }
 
 pub async fn run_worker<W: QueueWorker + 'static>(worker: W) -> Result<(), Error> {
