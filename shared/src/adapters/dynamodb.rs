@@ -113,10 +113,10 @@ impl Expr {
             Cond::Exists(a) => format!("attribute_exists({})", self.name(a)),
             Cond::NotExists(a) => format!("attribute_not_exists({})", self.name(a)),
             Cond::Eq(a, v) => cmp(a, "=", v),
-            Cond::Lt(a, v) => cmp(a, "<", v),
-            Cond::Le(a, v) => cmp(a, "<=", v),
-            Cond::Gt(a, v) => cmp(a, ">", v),
-            Cond::Ge(a, v) => cmp(a, ">=", v),
+            Cond::Lt(a, v) => self.ordered(a, "<", v),
+            Cond::Le(a, v) => self.ordered(a, "<=", v),
+            Cond::Gt(a, v) => self.ordered(a, ">", v),
+            Cond::Ge(a, v) => self.ordered(a, ">=", v),
             Cond::Contains(a, s) => {
                 let n = self.name(a);
                 let v = self.value(Dav::S(s.clone()));
@@ -128,6 +128,26 @@ impl Expr {
             Cond::Or(any) => self.join(any, " OR "),
             Cond::Not(inner) => format!("NOT ({})", self.cond(inner)),
         }
+    }
+
+    /// An ordering comparison, true only between values of one type as in DynamoDB. The
+    /// type check says so explicitly, for emulators (moto) that raise on `N < S` instead.
+    fn ordered(&mut self, a: &str, op: &str, v: &AttributeValue) -> String {
+        let kind = match v {
+            AttributeValue::S(_) => "S",
+            AttributeValue::N(_) => "N",
+            AttributeValue::B(_) => "B",
+            // Not orderable: DynamoDB refuses the request whatever the item holds.
+            _ => "",
+        };
+        let n = self.name(a);
+        let value = self.value(Dav::from(v.clone()));
+        if kind.is_empty() {
+            return format!("{n} {op} {value}");
+        }
+        let t = self.value(Dav::S(kind.into()));
+        // Unparenthesised: every caller wraps a condition (DynamoDB refuses `((…))`).
+        format!("attribute_type({n}, {t}) AND {n} {op} {value}")
     }
 
     fn always(&mut self) -> String {
