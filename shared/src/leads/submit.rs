@@ -1,16 +1,15 @@
 //! Taking a lead in: validating the request, storing lead, batch and jobs in one
 //! transaction, and queueing one job per integration.
 
-use crate::time::timestamp;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::model::*;
+use super::store::LeadStore;
+use super::{dispatch, view};
 use crate::Deps;
-use crate::ports::table::{Cond, StoreError, TxOp, Update, from_item, to_item};
-use crate::ports::{AttributeValue, OutMessage, Query};
+use crate::ports::table::StoreError;
 
 /// A 422: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -528,20 +527,8 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
     })
 }
 
-/// What the API answers about a batch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchView {
-    pub lead_id: String,
-    pub batch_id: String,
-    pub status: String,
-    pub jobs: Vec<JobView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobView {
-    pub integration: Integration,
-    pub status: String,
-}
+pub use super::store::batch_ops;
+pub use super::view::{BatchView, JobView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -553,35 +540,7 @@ pub enum SubmitError {
 
 /// The lead and its current batch, if any.
 pub async fn existing(deps: &Deps, lead_id: &str) -> Result<Option<BatchView>, StoreError> {
-    let Some(item) = deps.table.get(&lead_key(lead_id)).await? else {
-        return Ok(None);
-    };
-    let lead: LeadRecord = from_item(item)?;
-    let jobs = deps
-        .table
-        .query_all(Query::pk(lead_pk(lead_id)).prefix(job_prefix(&lead.batch_id)))
-        .await?
-        .into_iter()
-        .map(from_item::<JobRecord>)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(BatchView {
-        lead_id: lead.lead_id,
-        batch_id: lead.batch_id,
-        status: lead.status,
-        jobs: jobs
-            .into_iter()
-            .map(|j| JobView {
-                integration: j.integration,
-                status: j.status,
-            })
-            .collect(),
-    }))
-}
-
-#[derive(Serialize)]
-struct IdempotencyRecord<'a> {
-    lead_id: &'a str,
-    ttl: i64,
+    view::batch_view(&LeadStore::new(deps.table.as_ref()), lead_id).await
 }
 
 /// Stores and queues a new batch, or returns the one this request already made.
@@ -591,40 +550,26 @@ pub async fn submit(
     idempotency: Option<&str>,
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
-    if let Some(key) = idempotency
-        && let Some(found) = by_idempotency_key(deps, key).await?
-    {
+    let store = LeadStore::new(deps.table.as_ref());
+    if let Some(found) = made_before(&store, idempotency, sub.lead_id.as_deref()).await? {
         return Ok((found, false));
     }
-    if let Some(id) = &sub.lead_id
-        && let Some(found) = existing(deps, id).await?
-    {
-        return Ok((found, false));
-    }
-    let now = deps.clock.now_ms();
     let lead_id = sub
         .lead_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let batch_id = uuid::Uuid::now_v7().to_string();
-    let ops = batch_ops(&lead_id, &batch_id, &sub, now, idempotency)?;
-    match deps.table.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            // A concurrent request with the same key or lead id won the race.
-            if let Some(key) = idempotency
-                && let Some(found) = by_idempotency_key(deps, key).await?
-            {
-                return Ok((found, false));
-            }
-            if let Some(found) = existing(deps, &lead_id).await? {
-                return Ok((found, false));
-            }
-            return Err(SubmitError::KeyConflict);
-        }
-        Err(e) => return Err(e.into()),
+    let now = deps.clock.now_ms();
+    if !store
+        .create(&lead_id, &batch_id, &sub, now, idempotency)
+        .await?
+    {
+        // A concurrent request with the same key or lead id won the race.
+        return match made_before(&store, idempotency, Some(&lead_id)).await? {
+            Some(found) => Ok((found, false)),
+            None => Err(SubmitError::KeyConflict),
+        };
     }
-
     let refs: Vec<JobRef> = sub
         .jobs
         .iter()
@@ -634,229 +579,32 @@ pub async fn submit(
             integration: t.integration(),
         })
         .collect();
-    if let Err(e) = dispatch(deps, &refs).await {
-        // Stored but not queued: the sweeper queues it again; the admins hear of it now.
-        tracing::error!(%lead_id, %batch_id, error = %e, "jobs stored but not queued; the sweeper will retry");
-        let note = super::notify::Notification::DispatchFailed {
-            lead_id: lead_id.clone(),
-            batch_id: batch_id.clone(),
-            error: e.to_string(),
-        };
-        if let Ok(body) = serde_json::to_string(&note)
-            && let Err(e) = deps
-                .queue
-                .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
-                .await
-        {
-            tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
-        }
-    }
-    Ok((
-        BatchView {
-            lead_id,
-            batch_id,
-            status: status::PROCESSING.into(),
-            jobs: sub
-                .jobs
-                .iter()
-                .map(|(t, _)| JobView {
-                    integration: t.integration(),
-                    status: status::PENDING.into(),
-                })
-                .collect(),
-        },
-        true,
-    ))
+    dispatch::dispatch_or_report(deps, &lead_id, &batch_id, &refs).await;
+    Ok((BatchView::new_batch(lead_id, batch_id, &sub.jobs), true))
 }
 
-/// The writes that create a lead with its batch and jobs (and its idempotency record),
-/// applied as one transaction.
-pub fn batch_ops(
-    lead_id: &str,
-    batch_id: &str,
-    sub: &Submission,
-    now: i64,
+/// The batch an earlier request made: by its idempotency key, else by its lead id.
+async fn made_before(
+    store: &LeadStore<'_>,
     idempotency: Option<&str>,
-) -> Result<Vec<TxOp>, StoreError> {
-    let at = timestamp(now);
-    let lead_id = lead_id.to_string();
-    let batch_id = batch_id.to_string();
-    let expected: Vec<String> = sub
-        .jobs
-        .iter()
-        .map(|(t, _)| t.integration().to_string())
-        .collect();
-    let mut ops = Vec::new();
-    let lead_record = LeadRecord {
-        lead_id: lead_id.clone(),
-        batch_id: batch_id.clone(),
-        status: status::PROCESSING.into(),
-        lead: sub.lead.clone(),
-        created_at: at.clone(),
-        updated_at: at.clone(),
-    };
-    ops.push(TxOp::Put {
-        item: to_item(&lead_key(&lead_id), &lead_record)?,
-        cond: Some(Cond::item_absent()),
-    });
-    let mut batch_item = to_item(
-        &batch_key(&lead_id, &batch_id),
-        &BatchRecord {
-            lead_id: lead_id.clone(),
-            batch_id: batch_id.clone(),
-            status: status::PROCESSING.into(),
-            expected: expected.clone(),
-            succeeded: Vec::new(),
-            failed: Vec::new(),
-            created_at: at.clone(),
-            dispatched_at: None,
-            finished_at: None,
-        },
-    )?;
-    // The sets start absent: DynamoDB has no empty sets, and ADD creates them.
-    batch_item.remove("succeeded");
-    batch_item.remove("failed");
-    batch_item.insert("expected".into(), AttributeValue::Ss(expected.clone()));
-    batch_item.insert("gsi1pk".into(), AttributeValue::S(PROCESSING_INDEX.into()));
-    batch_item.insert(
-        "gsi1sk".into(),
-        AttributeValue::S(format!("{at}#{batch_id}")),
-    );
-    ops.push(TxOp::Put {
-        item: batch_item,
-        cond: Some(Cond::item_absent()),
-    });
-    for (target, tries) in &sub.jobs {
-        let integration = target.integration();
-        ops.push(TxOp::Put {
-            item: to_item(
-                &job_key(&lead_id, &batch_id, integration),
-                &JobRecord {
-                    lead_id: lead_id.clone(),
-                    batch_id: batch_id.clone(),
-                    integration,
-                    status: status::PENDING.into(),
-                    tries: *tries,
-                    attempts: 0,
-                    last_error: None,
-                    external_id: None,
-                    created_at: at.clone(),
-                    updated_at: None,
-                    finished_at: None,
-                    lease_until: None,
-                    target: Some(target.clone()),
-                    lead: Some(sub.lead.clone()),
-                },
-            )?,
-            cond: None,
-        });
+    lead_id: Option<&str>,
+) -> Result<Option<BatchView>, StoreError> {
+    if let Some(key) = idempotency
+        && let Some(lead_id) = store.lead_of_idempotency_key(key).await?
+        && let Some(found) = view::batch_view(store, &lead_id).await?
+    {
+        return Ok(Some(found));
     }
-    if let Some(key) = idempotency {
-        ops.push(TxOp::Put {
-            item: to_item(
-                &idempotency_key(key),
-                &IdempotencyRecord {
-                    lead_id: &lead_id,
-                    ttl: now / 1000 + 24 * 3600,
-                },
-            )?,
-            cond: Some(Cond::item_absent()),
-        });
-    }
-    Ok(ops)
-}
-
-async fn by_idempotency_key(deps: &Deps, key: &str) -> Result<Option<BatchView>, StoreError> {
-    match deps.table.get(&idempotency_key(key)).await? {
-        Some(item) => {
-            let lead_id = match item.get("lead_id") {
-                Some(AttributeValue::S(s)) => s.clone(),
-                _ => return Ok(None),
-            };
-            existing(deps, &lead_id).await
-        }
+    match lead_id {
+        Some(id) => view::batch_view(store, id).await,
         None => Ok(None),
     }
 }
 
-/// Queues the jobs, grouped by their integration's queue, then marks the batch dispatched.
-pub async fn dispatch(deps: &Deps, refs: &[JobRef]) -> Result<(), DispatchError> {
-    let mut by_queue: BTreeMap<&str, Vec<OutMessage>> = BTreeMap::new();
-    for r in refs {
-        let body = serde_json::to_string(r).map_err(|e| DispatchError(e.to_string()))?;
-        by_queue
-            .entry(r.integration.queue())
-            .or_default()
-            .push(OutMessage::new(body).attribute("integration", r.integration.as_str()));
-    }
-    for (queue, msgs) in by_queue {
-        deps.queue
-            .send_all(queue, msgs)
-            .await
-            .map_err(|e| DispatchError(format!("{queue}: {e}")))?;
-    }
-    if let Some(first) = refs.first() {
-        let at = timestamp(deps.clock.now_ms());
-        deps.table
-            .update(
-                &batch_key(&first.lead_id, &first.batch_id),
-                Update::new()
-                    .set("dispatched_at", at)
-                    .when(Cond::item_exists()),
-            )
-            .await
-            .map_err(|e| DispatchError(e.to_string()))?;
-    }
-    Ok(())
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("dispatch failed: {0}")]
-pub struct DispatchError(pub String);
-
-/// Everything the API shows about one lead.
+/// Everything the API shows about one lead, as JSON.
 pub async fn lead_status(deps: &Deps, lead_id: &str) -> Result<Option<Value>, StoreError> {
-    let Some(item) = deps.table.get(&lead_key(lead_id)).await? else {
-        return Ok(None);
-    };
-    let lead: LeadRecord = from_item(item)?;
-    let batch: Option<BatchRecord> = deps
-        .table
-        .get(&batch_key(lead_id, &lead.batch_id))
+    view::lead_status(&LeadStore::new(deps.table.as_ref()), lead_id)
         .await?
-        .map(from_item)
-        .transpose()?;
-    let jobs: Vec<JobRecord> = deps
-        .table
-        .query_all(Query::pk(lead_pk(lead_id)).prefix(job_prefix(&lead.batch_id)))
-        .await?
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<_, _>>()?;
-    let integrations: Vec<Value> = jobs
-        .iter()
-        .map(|j| {
-            serde_json::json!({
-                "integration": j.integration,
-                "status": j.status,
-                "attempts": j.attempts,
-                "tries": j.tries,
-                "last_error": j.last_error,
-                "external_id": j.external_id,
-                "created_at": j.created_at,
-                "updated_at": j.updated_at,
-                "finished_at": j.finished_at,
-            })
-        })
-        .collect();
-    Ok(Some(serde_json::json!({
-        "lead_id": lead.lead_id,
-        "batch_id": lead.batch_id,
-        "status": lead.status,
-        "lead": lead.lead,
-        "created_at": lead.created_at,
-        "updated_at": lead.updated_at,
-        "finished_at": batch.as_ref().and_then(|b| b.finished_at.clone()),
-        "integrations": integrations,
-    })))
+        .map(|v| v.to_json())
+        .transpose()
 }
