@@ -7,10 +7,12 @@
 //! [`sweep`] unsticks what stopped, and [`view`] is what the API shows.
 
 pub mod batch;
+pub mod checks;
 pub mod dispatch;
 pub mod jobs;
 pub mod model;
 pub mod notify;
+pub mod request;
 pub mod store;
 pub mod submit;
 pub mod sweep;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::jobs::Claim;
 use super::model::*;
-use super::submit::Submission;
+use super::request::Submission;
 use crate::claims::{Claimed, Claims};
 use crate::keys;
 use crate::ports::table::{
