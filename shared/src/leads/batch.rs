@@ -31,7 +31,7 @@ pub fn final_status(succeeded: usize, failed: usize) -> &'static str {
 
 /// Records one outcome; settles the batch and queues its notification when it is the last.
 pub async fn record(deps: &Deps, outcome: &Outcome) -> Result<(), TrackError> {
-    let store = LeadStore::new(deps.table.as_ref());
+    let store = LeadStore::of(deps);
     let batch = match store.add_outcome(outcome).await? {
         Added::Recorded(batch) => batch,
         Added::Ignored(current) => {
@@ -164,7 +164,7 @@ pub async fn dead_lettered(deps: &Deps, job: &JobRef) -> Result<(), TrackError> 
         "delivery kept failing and the message reached the dead-letter queue",
     )
     .await?;
-    let current = LeadStore::new(deps.table.as_ref()).job(job).await?;
+    let current = LeadStore::of(deps).job(job).await?;
     match current {
         Some(j) if j.status == status::SUCCEEDED => Ok(()),
         Some(_) => {

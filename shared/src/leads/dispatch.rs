@@ -31,7 +31,7 @@ pub async fn dispatch(deps: &Deps, refs: &[JobRef]) -> Result<(), DispatchError>
     }
     if let Some(first) = refs.first() {
         let at = timestamp(deps.clock.now_ms());
-        LeadStore::new(deps.table.as_ref())
+        LeadStore::of(deps)
             .mark_dispatched(&first.lead_id, &first.batch_id, &at)
             .await
             .map_err(|e| DispatchError(e.to_string()))?;

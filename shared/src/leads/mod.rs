@@ -16,6 +16,7 @@ pub mod request;
 pub mod store;
 pub mod submit;
 pub mod sweep;
+mod targets;
 pub mod view;
 
 pub use model::*;

@@ -67,6 +67,11 @@ impl<'a> LeadStore<'a> {
         Self { table }
     }
 
+    /// The store on the function's table.
+    pub fn of(deps: &'a crate::Deps) -> Self {
+        Self::new(deps.table.as_ref())
+    }
+
     // --- Taking a lead in ------------------------------------------------------------------
 
     /// Stores the lead, its batch, its jobs and the idempotency record in one transaction.

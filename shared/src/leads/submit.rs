@@ -27,7 +27,7 @@ pub enum SubmitError {
 
 /// The lead and its current batch, if any.
 pub async fn existing(deps: &Deps, lead_id: &str) -> Result<Option<BatchView>, StoreError> {
-    view::batch_view(&LeadStore::new(deps.table.as_ref()), lead_id).await
+    view::batch_view(&LeadStore::of(deps), lead_id).await
 }
 
 /// Stores and queues a new batch, or returns the one this request already made.
@@ -37,7 +37,7 @@ pub async fn submit(
     idempotency: Option<&str>,
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
-    let store = LeadStore::new(deps.table.as_ref());
+    let store = LeadStore::of(deps);
     if let Some(found) = made_before(&store, idempotency, sub.lead_id.as_deref()).await? {
         return Ok((found, false));
     }
@@ -90,7 +90,7 @@ async fn made_before(
 
 /// Everything the API shows about one lead, as JSON.
 pub async fn lead_status(deps: &Deps, lead_id: &str) -> Result<Option<Value>, StoreError> {
-    view::lead_status(&LeadStore::new(deps.table.as_ref()), lead_id)
+    view::lead_status(&LeadStore::of(deps), lead_id)
         .await?
         .map(|v| v.to_json())
         .transpose()

@@ -42,7 +42,7 @@ pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepEr
         stale_before: timestamp(now - cfg.job_timeout_ms),
         undispatched_before: timestamp(now - cfg.redispatch_after_ms),
     };
-    let store = LeadStore::new(deps.table.as_ref());
+    let store = LeadStore::of(deps);
     let mut report = SweepReport::default();
     for batch in store.open_batches().await? {
         report.open_batches += 1;
