@@ -154,6 +154,29 @@ async fn failed_errors(
     Ok(errors)
 }
 
+/// One message for the tracker: an outcome on `batch-results`, or a job found on an
+/// integration's dead-letter queue (`queue` is the logical name). A message that is
+/// neither can never be handled and is dropped (logged).
+pub async fn on_message(deps: &Deps, queue: &str, body: &str) -> Result<(), TrackError> {
+    if queue.ends_with("-dlq") {
+        match serde_json::from_str::<JobRef>(body) {
+            Ok(job) => dead_lettered(deps, &job).await,
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "dead-lettered message is not a job; dropped");
+                Ok(())
+            }
+        }
+    } else {
+        match serde_json::from_str::<Outcome>(body) {
+            Ok(outcome) => record(deps, &outcome).await,
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "message is not a job outcome; dropped");
+                Ok(())
+            }
+        }
+    }
+}
+
 /// A job message that reached a dead-letter queue: its worker kept failing without ever
 /// reporting. It is a final failure.
 pub async fn dead_lettered(deps: &Deps, job: &JobRef) -> Result<(), TrackError> {

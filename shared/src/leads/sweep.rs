@@ -15,7 +15,22 @@ pub struct SweepConfig {
     pub redispatch_after_ms: i64,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+impl SweepConfig {
+    /// `JOB_TIMEOUT_MINUTES` (default 30) and `REDISPATCH_AFTER_SECONDS` (default 60).
+    pub fn read(r: &mut crate::config::EnvReader<'_>) -> Self {
+        let minutes: f64 = r.parse_or("JOB_TIMEOUT_MINUTES", 30.0);
+        if minutes.is_nan() || minutes <= 0.0 {
+            r.problem("JOB_TIMEOUT_MINUTES must be above 0");
+        }
+        let redispatch: u64 = r.parse_or("REDISPATCH_AFTER_SECONDS", 60);
+        Self {
+            job_timeout_ms: (minutes * 60_000.0) as i64,
+            redispatch_after_ms: redispatch as i64 * 1000,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     pub open_batches: usize,
     pub timed_out: usize,
