@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
 use zayavka::leads::batch::{self, TrackError};
-use zayavka::leads::{JobRef, Outcome};
 use zayavka::queues::{BATCH_RESULTS, INTEGRATIONS, dead_letter_name};
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
 
@@ -24,23 +23,7 @@ impl BatchTracker {
 
     async fn one(&self, msg: QueueMessage) -> Result<(), TrackError> {
         let queue = msg.logical_queue(&self.queue_prefix);
-        if queue.ends_with("-dlq") {
-            match serde_json::from_str::<JobRef>(&msg.body) {
-                Ok(job) => batch::dead_lettered(&self.deps, &job).await,
-                Err(e) => {
-                    tracing::error!(%queue, error = %e, "dead-lettered message is not a job; dropped");
-                    Ok(())
-                }
-            }
-        } else {
-            match serde_json::from_str::<Outcome>(&msg.body) {
-                Ok(outcome) => batch::record(&self.deps, &outcome).await,
-                Err(e) => {
-                    tracing::error!(%queue, error = %e, "message is not a job outcome; dropped");
-                    Ok(())
-                }
-            }
-        }
+        batch::on_message(&self.deps, queue, &msg.body).await
     }
 }
 

@@ -32,21 +32,7 @@ impl Config {
         if api_keys.iter().any(|k| k.len() < 16) {
             r.problem("ZAYAVKA_API_KEYS: every key needs at least 16 characters");
         }
-        let lead_emails = r.list("LEAD_EMAILS");
-        for e in &lead_emails {
-            if !zayavka::ports::mailer::looks_like_address(e) {
-                r.problem(format!("LEAD_EMAILS: {e:?} is not an e-mail address"));
-            }
-        }
-        let defaults = Defaults {
-            telegram_bot_token: r.optional("TELEGRAM_BOT_TOKEN").is_some(),
-            telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
-            amocrm_subdomain: r.optional("AMOCRM_SUBDOMAIN"),
-            amocrm_access_token: r.optional("AMOCRM_ACCESS_TOKEN").is_some(),
-            bitrix24_webhook_url: r.optional("BITRIX24_WEBHOOK_URL").is_some(),
-            lead_emails,
-            tries: r.parse_or("INTEGRATION_TRIES", submit::DEFAULT_TRIES),
-        };
+        let defaults = Defaults::read(&mut r);
         r.finish()?;
         Ok(Self { api_keys, defaults })
     }
@@ -85,17 +71,8 @@ impl LeadSubmit {
         let body: serde_json::Value = req.json(MAX_BODY)?;
         let sub = submit::parse(&body, &self.cfg.defaults)
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        let key = match req.header("idempotency-key").map(str::trim) {
-            Some(k)
-                if k.is_empty() || k.len() > 255 || !k.chars().all(|c| c.is_ascii_graphic()) =>
-            {
-                return Err(ApiError::invalid(
-                    "Idempotency-Key",
-                    "1 to 255 visible ASCII characters",
-                ));
-            }
-            other => other,
-        };
+        let key = submit::idempotency_key(req.header("idempotency-key"))
+            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         match submit::submit(&self.deps, key, sub).await {
             Ok((view, true)) => Ok(ApiResponse::json(202, &view)),
             Ok((view, false)) => Ok(ApiResponse::json(200, &view)),

@@ -22,21 +22,14 @@ pub struct Config {
 impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
-        let minutes: f64 = r.parse_or("JOB_TIMEOUT_MINUTES", 30.0);
-        if minutes.is_nan() || minutes <= 0.0 {
-            r.problem("JOB_TIMEOUT_MINUTES must be above 0");
-        }
-        let redispatch: u64 = r.parse_or("REDISPATCH_AFTER_SECONDS", 60);
+        let sweep = SweepConfig::read(&mut r);
         let every: f64 = r.parse_or("SWEEP_INTERVAL_SECONDS", 60.0);
         if every.is_nan() || every <= 0.0 {
             r.problem("SWEEP_INTERVAL_SECONDS must be above 0");
         }
         r.finish()?;
         Ok(Self {
-            sweep: SweepConfig {
-                job_timeout_ms: (minutes * 60_000.0) as i64,
-                redispatch_after_ms: redispatch as i64 * 1000,
-            },
+            sweep,
             every: Duration::from_secs_f64(every),
         })
     }
@@ -70,10 +63,6 @@ impl Scheduled for Sweeper {
         if report.timed_out > 0 || report.redispatched > 0 {
             tracing::info!(?report, "sweep");
         }
-        Ok(serde_json::json!({
-            "open_batches": report.open_batches,
-            "timed_out": report.timed_out,
-            "redispatched": report.redispatched,
-        }))
+        serde_json::to_value(&report).map_err(|e| e.to_string())
     }
 }

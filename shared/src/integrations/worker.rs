@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::Deps;
 use crate::config::EnvReader;
 use crate::leads::jobs::{self, Claim};
-use crate::leads::{Integration, JobRecord, JobRef, Outcome, Target};
+use crate::leads::{Integration, JobRecord, JobRef, Lead, Secret, Target};
 use crate::ports::OutMessage;
 use crate::sqs_batch::QueueMessage;
 
@@ -256,13 +256,7 @@ impl JobRunner {
         succeeded: bool,
         error: Option<String>,
     ) -> Result<(), JobError> {
-        let outcome = Outcome {
-            lead_id: job.lead_id.clone(),
-            batch_id: job.batch_id.clone(),
-            integration: job.integration,
-            succeeded,
-            error,
-        };
+        let outcome = job.outcome(succeeded, error);
         let body =
             serde_json::to_string(&outcome).map_err(|e| JobError::BadMessage(e.to_string()))?;
         self.deps
@@ -276,28 +270,10 @@ impl JobRunner {
         let (Some(target), Some(lead)) = (&record.target, &record.lead) else {
             return Err(DeliveryError::fatal("job has no delivery details"));
         };
-        let missing = |what: &str| {
-            DeliveryError::fatal(format!("{what} is neither in the request nor configured"))
-        };
         match target {
             Target::Email {
                 emails, subject, ..
-            } => {
-                let from = self
-                    .cfg
-                    .mail_from
-                    .as_deref()
-                    .ok_or_else(|| missing("MAIL_FROM"))?;
-                email::send(
-                    self.deps.mailer.as_ref(),
-                    from,
-                    emails,
-                    &job.lead_id,
-                    lead,
-                    subject.as_deref(),
-                )
-                .await
-            }
+            } => self.email(job, lead, emails, subject.as_deref()).await,
             Target::Amocrm {
                 subdomain,
                 access_token,
@@ -306,64 +282,30 @@ impl JobRunner {
                 responsible_user_id,
                 tags,
             } => {
-                let token = access_token
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .or_else(|| self.cfg.amocrm_access_token.clone())
-                    .ok_or_else(|| missing("the amoCRM access token"))?;
-                let base = match (
-                    &self.cfg.amocrm_base_url,
-                    subdomain.as_ref().or(self.cfg.amocrm_subdomain.as_ref()),
-                ) {
-                    (Some(base), _) => base.clone(),
-                    (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
-                    (None, None) => return Err(missing("the amoCRM subdomain")),
+                let amo_lead = amocrm::AmoLead {
+                    lead_id: &job.lead_id,
+                    lead,
+                    pipeline_id: *pipeline_id,
+                    status_id: *status_id,
+                    responsible_user_id: *responsible_user_id,
+                    tags,
                 };
-                amocrm::send(
-                    &self.http,
-                    &base,
-                    &token,
-                    &amocrm::AmoLead {
-                        lead_id: &job.lead_id,
-                        lead,
-                        pipeline_id: *pipeline_id,
-                        status_id: *status_id,
-                        responsible_user_id: *responsible_user_id,
-                        tags,
-                    },
-                )
-                .await
+                self.amocrm(subdomain.as_ref(), access_token, &amo_lead)
+                    .await
             }
             Target::Telegram { bot_token, chat_id } => {
-                let token = bot_token
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .or_else(|| self.cfg.telegram_bot_token.clone())
-                    .ok_or_else(|| missing("the Telegram bot token"))?;
-                let html = crate::leads::notify::lead_telegram_html(
-                    &job.lead_id,
-                    lead,
-                    crate::texts::Lang::Ru,
-                );
-                telegram::send_html(
-                    &self.http,
-                    &self.cfg.telegram_api_base,
-                    &token,
-                    chat_id,
-                    &html,
-                )
-                .await
+                self.telegram(job, lead, bot_token, chat_id).await
             }
             Target::Bitrix24 {
                 webhook_url,
                 source_id,
                 assigned_by_id,
             } => {
-                let url = webhook_url
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .or_else(|| self.cfg.bitrix24_webhook_url.clone())
-                    .ok_or_else(|| missing("the Bitrix24 webhook URL"))?;
+                let url = given_or_configured(
+                    webhook_url,
+                    &self.cfg.bitrix24_webhook_url,
+                    "the Bitrix24 webhook URL",
+                )?;
                 bitrix24::send(
                     &self.http,
                     &url,
@@ -373,25 +315,122 @@ impl JobRunner {
                 )
                 .await
             }
-            Target::Webhook { url, secret } => {
-                let payload = serde_json::json!({
-                    "event": webhook::EVENT,
-                    "lead_id": job.lead_id,
-                    "batch_id": job.batch_id,
-                    "lead": lead,
-                    "created_at": record.created_at,
-                });
-                let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
-                webhook::send(
-                    &self.http,
-                    url,
-                    secret.as_ref().map(|s| s.expose()),
-                    &delivery,
-                    self.deps.clock.now_secs(),
-                    &payload,
-                )
-                .await
-            }
+            Target::Webhook { url, secret } => self.webhook(job, record, lead, url, secret).await,
         }
     }
+
+    async fn email(
+        &self,
+        job: &JobRef,
+        lead: &Lead,
+        emails: &[String],
+        subject: Option<&str>,
+    ) -> Result<String, DeliveryError> {
+        let from = self
+            .cfg
+            .mail_from
+            .as_deref()
+            .ok_or_else(|| missing("MAIL_FROM"))?;
+        email::send(
+            self.deps.mailer.as_ref(),
+            from,
+            emails,
+            &job.lead_id,
+            lead,
+            subject,
+        )
+        .await
+    }
+
+    async fn amocrm(
+        &self,
+        subdomain: Option<&String>,
+        access_token: &Option<Secret>,
+        amo_lead: &amocrm::AmoLead<'_>,
+    ) -> Result<String, DeliveryError> {
+        let token = given_or_configured(
+            access_token,
+            &self.cfg.amocrm_access_token,
+            "the amoCRM access token",
+        )?;
+        // A configured AMOCRM_BASE_URL wins over the address made from the subdomain.
+        let base = match (
+            &self.cfg.amocrm_base_url,
+            subdomain.or(self.cfg.amocrm_subdomain.as_ref()),
+        ) {
+            (Some(base), _) => base.clone(),
+            (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
+            (None, None) => return Err(missing("the amoCRM subdomain")),
+        };
+        amocrm::send(&self.http, &base, &token, amo_lead).await
+    }
+
+    async fn telegram(
+        &self,
+        job: &JobRef,
+        lead: &Lead,
+        bot_token: &Option<Secret>,
+        chat_id: &str,
+    ) -> Result<String, DeliveryError> {
+        let token = given_or_configured(
+            bot_token,
+            &self.cfg.telegram_bot_token,
+            "the Telegram bot token",
+        )?;
+        let html =
+            crate::leads::notify::lead_telegram_html(&job.lead_id, lead, crate::texts::Lang::Ru);
+        telegram::send_html(
+            &self.http,
+            &self.cfg.telegram_api_base,
+            &token,
+            chat_id,
+            &html,
+        )
+        .await
+    }
+
+    async fn webhook(
+        &self,
+        job: &JobRef,
+        record: &JobRecord,
+        lead: &Lead,
+        url: &str,
+        secret: &Option<Secret>,
+    ) -> Result<String, DeliveryError> {
+        let payload = serde_json::json!({
+            "event": webhook::EVENT,
+            "lead_id": job.lead_id,
+            "batch_id": job.batch_id,
+            "lead": lead,
+            "created_at": record.created_at,
+        });
+        // The same delivery id on every attempt, so the receiver can drop repeats.
+        let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
+        webhook::send(
+            &self.http,
+            url,
+            secret.as_ref().map(|s| s.expose()),
+            &delivery,
+            self.deps.clock.now_secs(),
+            &payload,
+        )
+        .await
+    }
+}
+
+fn missing(what: &str) -> DeliveryError {
+    DeliveryError::fatal(format!("{what} is neither in the request nor configured"))
+}
+
+/// The request's own credential, else the worker's configured default.
+fn given_or_configured(
+    given: &Option<Secret>,
+    configured: &Option<String>,
+    what: &str,
+) -> Result<String, DeliveryError> {
+    given
+        .as_ref()
+        .map(|s| s.expose().to_string())
+        .or_else(|| configured.clone())
+        .ok_or_else(|| missing(what))
 }

@@ -2,11 +2,14 @@
 //! is harmless); the status is written once, under a condition, when every expected
 //! integration is in one of the sets.
 
+use std::collections::BTreeMap;
+
 use super::model::*;
 use super::notify::Notification;
+use super::store::{Added, LeadStore};
 use crate::Deps;
 use crate::ports::OutMessage;
-use crate::ports::table::{Cond, StoreError, TxOp, Update, from_item};
+use crate::ports::table::StoreError;
 use crate::time::timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,139 +31,150 @@ pub fn final_status(succeeded: usize, failed: usize) -> &'static str {
 
 /// Records one outcome; settles the batch and queues its notification when it is the last.
 pub async fn record(deps: &Deps, outcome: &Outcome) -> Result<(), TrackError> {
-    let key = batch_key(&outcome.lead_id, &outcome.batch_id);
-    let integration = outcome.integration.to_string();
-    let (set, other) = if outcome.succeeded {
-        ("succeeded", "failed")
-    } else {
-        ("failed", "succeeded")
-    };
-    let update = Update::new()
-        .add_to_set(set, [integration.clone()])
-        .when(Cond::item_exists())
-        .when(Cond::Contains("expected".into(), integration.clone()))
-        .when(Cond::Contains(other.into(), integration.clone()).negate());
-    let item = match deps.table.update(&key, update).await {
-        Ok(item) => item,
-        Err(StoreError::ConditionFailed) => {
+    let store = LeadStore::of(deps);
+    let batch = match store.add_outcome(outcome).await? {
+        Added::Recorded(batch) => batch,
+        Added::Ignored(current) => {
             tracing::warn!(
-                lead_id = %outcome.lead_id, batch_id = %outcome.batch_id, %integration,
+                lead_id = %outcome.lead_id, batch_id = %outcome.batch_id, integration = %outcome.integration,
                 "outcome ignored: unknown batch, unexpected integration, or already recorded the other way"
             );
             // A batch that is complete may still lack its notification.
-            if let Some(item) = deps.table.get(&key).await? {
-                let batch: BatchRecord = from_item(item)?;
-                settle_and_notify(deps, batch).await?;
+            match current {
+                Some(batch) => batch,
+                None => return Ok(()),
             }
-            return Ok(());
         }
-        Err(e) => return Err(e.into()),
     };
-    let batch: BatchRecord = from_item(item)?;
-    settle_and_notify(deps, batch).await
+    settle_and_notify(deps, &store, batch).await
 }
 
-async fn settle_and_notify(deps: &Deps, batch: BatchRecord) -> Result<(), TrackError> {
-    let done = batch
+fn all_reported(batch: &BatchRecord) -> bool {
+    batch
         .expected
         .iter()
-        .all(|i| batch.succeeded.contains(i) || batch.failed.contains(i));
-    if !done {
+        .all(|i| batch.succeeded.contains(i) || batch.failed.contains(i))
+}
+
+async fn settle_and_notify(
+    deps: &Deps,
+    store: &LeadStore<'_>,
+    batch: BatchRecord,
+) -> Result<(), TrackError> {
+    if !all_reported(&batch) {
         return Ok(());
     }
-    let key = batch_key(&batch.lead_id, &batch.batch_id);
-    let final_state = final_status(batch.succeeded.len(), batch.failed.len());
-    if batch.status == status::PROCESSING {
-        let at = timestamp(deps.clock.now_ms());
-        let settled = deps
-            .table
-            .transact(vec![
-                TxOp::Update {
-                    key: key.clone(),
-                    update: Update::new()
-                        .set("status", final_state)
-                        .set("finished_at", at.clone())
-                        .remove("gsi1pk")
-                        .remove("gsi1sk")
-                        .when(Cond::eq("status", status::PROCESSING)),
-                },
-                TxOp::Update {
-                    key: lead_key(&batch.lead_id),
-                    update: Update::new()
-                        .set("status", final_state)
-                        .set("updated_at", at)
-                        .when(Cond::eq("batch_id", batch.batch_id.as_str())),
-                },
-            ])
-            .await;
-        match settled {
-            Ok(()) => {
-                tracing::info!(lead_id = %batch.lead_id, batch_id = %batch.batch_id, status = final_state, "batch settled")
-            }
-            // Someone else settled it; they notify, or a later outcome will.
-            Err(StoreError::ConditionFailed) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
+    // Someone else settled it; they notify, or a later outcome will.
+    if batch.status == status::PROCESSING && !settle(deps, store, &batch).await? {
+        return Ok(());
     }
     // Settled (now or earlier): make sure the notification went out once.
-    let current = match deps.table.get(&key).await? {
-        Some(item) => item,
-        None => return Ok(()),
-    };
-    if current.contains_key("notified_at") {
-        return Ok(());
+    notify_once(deps, store, &batch.lead_id, &batch.batch_id).await
+}
+
+/// Writes the final status; false when another caller did first.
+async fn settle(
+    deps: &Deps,
+    store: &LeadStore<'_>,
+    batch: &BatchRecord,
+) -> Result<bool, StoreError> {
+    let final_state = final_status(batch.succeeded.len(), batch.failed.len());
+    let at = timestamp(deps.clock.now_ms());
+    let settled = store
+        .finish_batch(&batch.lead_id, &batch.batch_id, final_state, &at)
+        .await?;
+    if settled {
+        tracing::info!(lead_id = %batch.lead_id, batch_id = %batch.batch_id, status = final_state, "batch settled");
     }
-    let mut current: BatchRecord = from_item(current)?;
-    // DynamoDB returns set members in no particular order; admins read a stable list.
-    current.succeeded.sort();
-    current.failed.sort();
-    let lead_name = match deps.table.get(&lead_key(&batch.lead_id)).await? {
-        Some(item) => from_item::<LeadRecord>(item)?.lead.display_name(),
-        None => String::new(),
+    Ok(settled)
+}
+
+async fn notify_once(
+    deps: &Deps,
+    store: &LeadStore<'_>,
+    lead_id: &str,
+    batch_id: &str,
+) -> Result<(), TrackError> {
+    let Some(current) = store.unnotified_batch(lead_id, batch_id).await? else {
+        return Ok(());
     };
-    let errors = failed_errors(deps, &current).await?;
-    let note = Notification::BatchFinished {
-        lead_id: current.lead_id.clone(),
-        batch_id: current.batch_id.clone(),
-        status: current.status.clone(),
-        lead_name,
-        succeeded: current.succeeded.clone(),
-        failed: current.failed.clone(),
-        errors,
-    };
+    let note = finished(store, current).await?;
     let body = serde_json::to_string(&note).map_err(|e| TrackError::Notify(e.to_string()))?;
     deps.queue
         .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
         .await
         .map_err(|e| TrackError::Notify(e.to_string()))?;
-    deps.table
-        .update(
-            &key,
-            Update::new().set("notified_at", timestamp(deps.clock.now_ms())),
-        )
-        .await?;
+    let at = timestamp(deps.clock.now_ms());
+    store.mark_notified(lead_id, batch_id, &at).await?;
     Ok(())
 }
 
+/// The notification of a settled batch: who the lead is, and why each failure failed.
+async fn finished(
+    store: &LeadStore<'_>,
+    mut batch: BatchRecord,
+) -> Result<Notification, StoreError> {
+    // DynamoDB returns set members in no particular order; admins read a stable list.
+    batch.succeeded.sort();
+    batch.failed.sort();
+    let lead_name = match store.lead(&batch.lead_id).await? {
+        Some(lead) => lead.lead.display_name(),
+        None => String::new(),
+    };
+    let errors = failed_errors(store, &batch).await?;
+    Ok(Notification::BatchFinished {
+        lead_id: batch.lead_id,
+        batch_id: batch.batch_id,
+        status: batch.status,
+        lead_name,
+        succeeded: batch.succeeded,
+        failed: batch.failed,
+        errors,
+    })
+}
+
 async fn failed_errors(
-    deps: &Deps,
+    store: &LeadStore<'_>,
     batch: &BatchRecord,
-) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-    let mut errors = std::collections::BTreeMap::new();
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut errors = BTreeMap::new();
     for name in &batch.failed {
         let Some(integration) = Integration::parse(name) else {
             continue;
         };
-        if let Some(item) = deps
-            .table
-            .get(&job_key(&batch.lead_id, &batch.batch_id, integration))
-            .await?
-        {
-            let job: JobRecord = from_item(item)?;
+        let job = JobRef {
+            lead_id: batch.lead_id.clone(),
+            batch_id: batch.batch_id.clone(),
+            integration,
+        };
+        if let Some(job) = store.job(&job).await? {
             errors.insert(name.clone(), job.last_error.unwrap_or_default());
         }
     }
     Ok(errors)
+}
+
+/// One message for the tracker: an outcome on `batch-results`, or a job found on an
+/// integration's dead-letter queue (`queue` is the logical name). A message that is
+/// neither can never be handled and is dropped (logged).
+pub async fn on_message(deps: &Deps, queue: &str, body: &str) -> Result<(), TrackError> {
+    if queue.ends_with("-dlq") {
+        match serde_json::from_str::<JobRef>(body) {
+            Ok(job) => dead_lettered(deps, &job).await,
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "dead-lettered message is not a job; dropped");
+                Ok(())
+            }
+        }
+    } else {
+        match serde_json::from_str::<Outcome>(body) {
+            Ok(outcome) => record(deps, &outcome).await,
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "message is not a job outcome; dropped");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A job message that reached a dead-letter queue: its worker kept failing without ever
@@ -173,29 +187,14 @@ pub async fn dead_lettered(deps: &Deps, job: &JobRef) -> Result<(), TrackError> 
         "delivery kept failing and the message reached the dead-letter queue",
     )
     .await?;
-    let current = deps
-        .table
-        .get(&job_key(&job.lead_id, &job.batch_id, job.integration))
-        .await?
-        .map(from_item::<JobRecord>)
-        .transpose()?;
+    let current = LeadStore::of(deps).job(job).await?;
     match current {
         Some(j) if j.status == status::SUCCEEDED => Ok(()),
         Some(_) => {
             if made_final {
                 tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, "job dead-lettered");
             }
-            record(
-                deps,
-                &Outcome {
-                    lead_id: job.lead_id.clone(),
-                    batch_id: job.batch_id.clone(),
-                    integration: job.integration,
-                    succeeded: false,
-                    error: Some("dead-lettered".into()),
-                },
-            )
-            .await
+            record(deps, &job.outcome(false, Some("dead-lettered".into()))).await
         }
         None => Ok(()),
     }

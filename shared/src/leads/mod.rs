@@ -1,11 +1,23 @@
 //! Lead fan-out: one lead, many integrations, one batch that settles as completed,
 //! partial or failed.
+//!
+//! The flow: [`request`] validates what the website sent, [`submit`] stores it through
+//! [`store`] (the only module that knows the table layout) and [`dispatch`] queues one job
+//! per integration; [`jobs`] is a job's claim and result, [`batch`] settles the batch,
+//! [`sweep`] unsticks what stopped, and [`view`] is what the API shows.
 
 pub mod batch;
+pub mod checks;
+pub mod dispatch;
 pub mod jobs;
 pub mod model;
 pub mod notify;
+pub mod request;
+pub mod store;
 pub mod submit;
 pub mod sweep;
+mod targets;
+pub mod view;
 
 pub use model::*;
+pub use store::{PROCESSING_INDEX, batch_key, job_key, lead_key};

@@ -1,16 +1,10 @@
-//! What a lead, its batch and its jobs look like, in requests and in the table.
-//!
-//! Keys: everything of one lead lives in its partition `lead#<id>`:
-//! `meta` (the lead), `batch#<batch>` (expected / succeeded / failed sets, status) and
-//! `job#<batch>#<integration>` (one integration's delivery). A batch is indexed on gsi1 under
-//! `batches#processing` while it is open, so the sweeper finds it.
+//! What a lead, its batch and its jobs look like, in requests and in the table (where they
+//! are kept is [`super::store`]'s business).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-use crate::ports::table::Key;
 
 /// The lead as the website sent it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -238,12 +232,36 @@ pub struct JobRecord {
     pub lead: Option<Lead>,
 }
 
+impl JobRecord {
+    /// The job's reference, as queued.
+    pub fn job_ref(&self) -> JobRef {
+        JobRef {
+            lead_id: self.lead_id.clone(),
+            batch_id: self.batch_id.clone(),
+            integration: self.integration,
+        }
+    }
+}
+
 /// The message on an integration queue: only a reference, the rest is in the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
     pub lead_id: String,
     pub batch_id: String,
     pub integration: Integration,
+}
+
+impl JobRef {
+    /// The job's outcome, for the batch tracker.
+    pub fn outcome(&self, succeeded: bool, error: Option<String>) -> Outcome {
+        Outcome {
+            lead_id: self.lead_id.clone(),
+            batch_id: self.batch_id.clone(),
+            integration: self.integration,
+            succeeded,
+            error,
+        }
+    }
 }
 
 /// What the batch tracker receives on `batch-results`.
@@ -256,30 +274,3 @@ pub struct Outcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
-
-pub fn lead_pk(lead_id: &str) -> String {
-    format!("lead#{lead_id}")
-}
-
-pub fn lead_key(lead_id: &str) -> Key {
-    Key::new(lead_pk(lead_id), "meta")
-}
-
-pub fn batch_key(lead_id: &str, batch_id: &str) -> Key {
-    Key::new(lead_pk(lead_id), format!("batch#{batch_id}"))
-}
-
-pub fn job_key(lead_id: &str, batch_id: &str, integration: Integration) -> Key {
-    Key::new(lead_pk(lead_id), format!("job#{batch_id}#{integration}"))
-}
-
-pub fn job_prefix(batch_id: &str) -> String {
-    format!("job#{batch_id}#")
-}
-
-pub fn idempotency_key(key: &str) -> Key {
-    Key::new(format!("idem#{key}"), "idem")
-}
-
-/// The open batches, for the sweeper.
-pub const PROCESSING_INDEX: &str = "batches#processing";
