@@ -14,6 +14,7 @@ mod okdesk;
 mod okdesk_events;
 mod plumbing;
 mod recording;
+mod settings;
 mod support;
 mod support_relay;
 mod telegram;

@@ -25,7 +25,7 @@ use zayavka::texts::Lang;
 
 pub const NAME: &str = "notification-worker";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub emails: Vec<String>,
     pub mail_from: Option<String>,
@@ -41,16 +41,31 @@ pub struct Config {
     pub okdesk: Option<OkdeskConfig>,
 }
 
+/// The bot tokens stay out of logs: only whether they are set shows.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("emails", &self.emails)
+            .field("mail_from", &self.mail_from)
+            .field("telegram_chat_id", &self.telegram_chat_id)
+            .field("telegram_bot_token", &self.telegram_bot_token.is_some())
+            .field("notify_on", &self.notify_on)
+            .field("main_bot_token", &self.main_bot_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let emails = r.list("NOTIFY_EMAILS");
-        let mail_from = r.optional("MAIL_FROM");
+        let own = zayavka::integrations::defaults::Credentials::read(&mut r);
+        let mail_from = own.mail_from;
         if !emails.is_empty() && mail_from.is_none() {
             r.problem("MAIL_FROM is not set, but NOTIFY_EMAILS needs a sender");
         }
         let telegram_chat_id = r.optional("NOTIFY_TELEGRAM_CHAT_ID");
-        let telegram_bot_token = r.optional("TELEGRAM_BOT_TOKEN");
+        let telegram_bot_token = own.telegram_bot_token;
         if telegram_chat_id.is_some() && telegram_bot_token.is_none() {
             r.problem("TELEGRAM_BOT_TOKEN is not set, but NOTIFY_TELEGRAM_CHAT_ID needs a bot");
         }

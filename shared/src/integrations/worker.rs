@@ -13,19 +13,17 @@ use crate::leads::{Integration, JobRecord, JobRef, Lead, Secret, Target};
 use crate::ports::OutMessage;
 use crate::sqs_batch::QueueMessage;
 
+use super::defaults::Credentials;
 use super::{amocrm, bitrix24, email, telegram, webhook};
 use crate::outbound::DeliveryError;
 
 /// What a worker needs beyond the stored job: base URLs, default credentials, timing.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    pub mail_from: Option<String>,
+    /// The deployment's own credentials, for jobs whose request left them out.
+    pub defaults: Credentials,
     pub amocrm_base_url: Option<String>,
-    pub amocrm_subdomain: Option<String>,
-    pub amocrm_access_token: Option<String>,
     pub telegram_api_base: String,
-    pub telegram_bot_token: Option<String>,
-    pub bitrix24_webhook_url: Option<String>,
     pub retry_base_delay_secs: u32,
     pub lease_secs: u32,
     pub http_timeout: Duration,
@@ -41,13 +39,9 @@ pub const MAX_BACKOFF_SECS: u32 = 900;
 impl WorkerConfig {
     pub fn read(env: &mut EnvReader<'_>, queue_prefix: String) -> Self {
         let cfg = Self {
-            mail_from: env.optional("MAIL_FROM"),
+            defaults: Credentials::read(env),
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
-            amocrm_subdomain: env.optional("AMOCRM_SUBDOMAIN"),
-            amocrm_access_token: env.optional("AMOCRM_ACCESS_TOKEN"),
             telegram_api_base: crate::telegram::config::api_base(env),
-            telegram_bot_token: env.optional("TELEGRAM_BOT_TOKEN"),
-            bitrix24_webhook_url: env.optional("BITRIX24_WEBHOOK_URL"),
             retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
             lease_secs: env.parse_or("JOB_LEASE_SECONDS", 60),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
@@ -78,7 +72,7 @@ impl WorkerConfig {
         if cfg.rates.iter().any(|(_, r)| r.is_nan() || *r < 0.0) {
             env.problem("*_RATE_PER_SECOND values must be 0 (no limit) or more");
         }
-        if let Some(from) = &cfg.mail_from
+        if let Some(from) = &cfg.defaults.mail_from
             && !crate::ports::mailer::looks_like_address(from)
         {
             env.problem(format!("MAIL_FROM={from:?} is not an e-mail address"));
@@ -303,7 +297,7 @@ impl JobRunner {
             } => {
                 let url = given_or_configured(
                     webhook_url,
-                    &self.cfg.bitrix24_webhook_url,
+                    &self.cfg.defaults.bitrix24_webhook_url,
                     "the Bitrix24 webhook URL",
                 )?;
                 bitrix24::send(
@@ -328,6 +322,7 @@ impl JobRunner {
     ) -> Result<String, DeliveryError> {
         let from = self
             .cfg
+            .defaults
             .mail_from
             .as_deref()
             .ok_or_else(|| missing("MAIL_FROM"))?;
@@ -350,13 +345,13 @@ impl JobRunner {
     ) -> Result<String, DeliveryError> {
         let token = given_or_configured(
             access_token,
-            &self.cfg.amocrm_access_token,
+            &self.cfg.defaults.amocrm_access_token,
             "the amoCRM access token",
         )?;
         // A configured AMOCRM_BASE_URL wins over the address made from the subdomain.
         let base = match (
             &self.cfg.amocrm_base_url,
-            subdomain.or(self.cfg.amocrm_subdomain.as_ref()),
+            subdomain.or(self.cfg.defaults.amocrm_subdomain.as_ref()),
         ) {
             (Some(base), _) => base.clone(),
             (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
@@ -374,7 +369,7 @@ impl JobRunner {
     ) -> Result<String, DeliveryError> {
         let token = given_or_configured(
             bot_token,
-            &self.cfg.telegram_bot_token,
+            &self.cfg.defaults.telegram_bot_token,
             "the Telegram bot token",
         )?;
         let html =

@@ -45,12 +45,13 @@ impl Defaults {
                 r.problem(format!("LEAD_EMAILS: {e:?} is not an e-mail address"));
             }
         }
+        let own = crate::integrations::defaults::Credentials::read(r);
         Self {
-            telegram_bot_token: r.optional("TELEGRAM_BOT_TOKEN").is_some(),
+            telegram_bot_token: own.telegram_bot_token.is_some(),
             telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
-            amocrm_subdomain: r.optional("AMOCRM_SUBDOMAIN"),
-            amocrm_access_token: r.optional("AMOCRM_ACCESS_TOKEN").is_some(),
-            bitrix24_webhook_url: r.optional("BITRIX24_WEBHOOK_URL").is_some(),
+            amocrm_subdomain: own.amocrm_subdomain,
+            amocrm_access_token: own.amocrm_access_token.is_some(),
+            bitrix24_webhook_url: own.bitrix24_webhook_url.is_some(),
             lead_emails,
             tries: r.parse_or("INTEGRATION_TRIES", DEFAULT_TRIES),
         }
