@@ -42,7 +42,8 @@ pub const MAX_SUBJECT: usize = 200;
 pub struct Config {
     pub bot_token: String,
     pub bot_username: Option<String>,
-    pub admin_chat_id: i64,
+    /// The admins' chat and language.
+    pub support: SupportConfig,
     pub api_base: String,
     pub user_hash_secret: Option<String>,
     pub allowed_origins: Vec<String>,
@@ -55,19 +56,12 @@ impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let bot_token = r.required("TELEGRAM_SUPPORT_BOT_TOKEN");
-        let admin = r.required("TELEGRAM_ADMIN_CHAT_ID");
-        let admin_chat_id = admin.parse().unwrap_or_else(|_| {
-            if !admin.is_empty() {
-                r.problem("TELEGRAM_ADMIN_CHAT_ID must be a numeric chat id");
-            }
-            0
-        });
         let cfg = Self {
             bot_token,
             bot_username: r
                 .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
                 .map(|u| u.trim_start_matches('@').to_string()),
-            admin_chat_id,
+            support: SupportConfig::read(&mut r),
             api_base: zayavka::telegram::config::api_base(&mut r),
             user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET"),
             allowed_origins: r.list("SUPPORT_ALLOWED_ORIGINS"),
@@ -144,14 +138,7 @@ impl SupportForm {
                 let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
                 let api = BotApi::new(http, &c.api_base, &c.bot_token)
                     .with_inline_wait(std::time::Duration::from_secs(3));
-                let bot = SupportBot::new(
-                    deps.clone(),
-                    api.clone(),
-                    SupportConfig {
-                        admin_chat_id: c.admin_chat_id,
-                        admin_lang: Lang::Ru,
-                    },
-                );
+                let bot = SupportBot::new(deps.clone(), api.clone(), c.support.clone());
                 (Some(bot), Some(api))
             }
             None => (None, None),
