@@ -1,6 +1,7 @@
 //! The support relay's settings, read the same way by every function that hosts it (the
 //! support bot's webhook and the support form).
 
+use super::rate_limit::RateLimit;
 use crate::config::EnvReader;
 use crate::texts::Lang;
 
@@ -31,6 +32,43 @@ impl SupportConfig {
         Self {
             admin_chat_id,
             admin_lang: Lang::from_code(r.optional("SUPPORT_ADMIN_LANGUAGE").as_deref()),
+        }
+    }
+}
+
+/// What the support form needs besides the relay: the support bot to tell the admins with,
+/// who the site's users are, which origins the widget runs on, and the rate limit.
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    /// `TELEGRAM_SUPPORT_BOT_TOKEN`.
+    pub bot_token: String,
+    /// `TELEGRAM_SUPPORT_BOT_USERNAME` (without `@`); else asked with getMe.
+    pub bot_username: Option<String>,
+    /// `TELEGRAM_API_BASE`.
+    pub api_base: String,
+    pub support: SupportConfig,
+    /// `SUPPORT_USER_HASH_SECRET`: without it, site users are refused.
+    pub user_hash_secret: Option<String>,
+    /// `SUPPORT_ALLOWED_ORIGINS`: where the widget may call from.
+    pub allowed_origins: Vec<String>,
+    pub rate: RateLimit,
+}
+
+impl SiteConfig {
+    pub fn read(r: &mut EnvReader<'_>) -> Self {
+        Self {
+            bot_token: r.required("TELEGRAM_SUPPORT_BOT_TOKEN"),
+            bot_username: r
+                .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
+                .map(|u| u.trim_start_matches('@').to_string()),
+            support: SupportConfig::read(r),
+            api_base: crate::telegram::config::api_base(r),
+            user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET"),
+            allowed_origins: r.list("SUPPORT_ALLOWED_ORIGINS"),
+            rate: RateLimit {
+                limit: r.parse_or("SUPPORT_RATE_LIMIT", 5),
+                window_secs: r.parse_or("SUPPORT_RATE_WINDOW_SECONDS", 600),
+            },
         }
     }
 }

@@ -1,11 +1,20 @@
 //! The support relay: one thread per site user (or anonymous visitor), its messages in both
 //! directions, the admin-chat messages that point back to them, and the single-use tokens
-//! that bind a Telegram chat to a thread. The table side is in `store.rs`, the bot in
-//! `bot.rs`, the settings in `config.rs`.
+//! that bind a Telegram chat to a thread.
+//!
+//! `store.rs` is the table side, `bot.rs` the support bot, `config.rs` the settings; the
+//! site's side is `site.rs` (accepting a message, listing a thread) with `identity.rs` (who
+//! writes), `submission.rs` (what they send and its checks), `rate_limit.rs` and `web.rs`
+//! (CORS, the visitor's cookie).
 
 pub mod bot;
 pub mod config;
+pub mod identity;
+pub mod rate_limit;
+pub mod site;
 pub mod store;
+pub mod submission;
+pub mod web;
 
 use serde::{Deserialize, Serialize};
 
