@@ -94,21 +94,33 @@ impl SupportBot {
                 .say(self.cfg.admin_chat_id, t.support_reply_not_bound)
                 .await;
         };
-        // The user reads the reply's header in their own language, learnt at binding.
-        let user_t = Lang::from_code(thread.lang.as_deref()).texts();
-        let delivered = match &m.text {
-            Some(text) => self
-                .api
-                .send_html(
-                    chat,
-                    &format!(
-                        "{}\n\n{}",
-                        escape_html(user_t.support_reply_header),
-                        escape_html(text)
-                    ),
-                )
-                .await
-                .map(|_| ()),
+        let delivered = self.deliver_reply(m, chat, thread.lang.as_deref()).await;
+        let answer = match delivered {
+            Ok(()) => t.support_reply_delivered,
+            Err(TelegramError::Blocked(_)) => t.support_reply_blocked,
+            Err(e) => {
+                tracing::warn!(error = %e, "reply not delivered");
+                t.support_reply_failed
+            }
+        };
+        self.say(self.cfg.admin_chat_id, answer).await
+    }
+
+    /// An admin's reply to the user's chat: text under a header in the user's language
+    /// (learnt at binding), anything else copied as itself.
+    async fn deliver_reply(
+        &self,
+        m: &Message,
+        chat: i64,
+        user_lang: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        let user_t = Lang::from_code(user_lang).texts();
+        match &m.text {
+            Some(text) => {
+                let header = escape_html(user_t.support_reply_header);
+                let html = format!("{header}\n\n{}", escape_html(text));
+                self.api.send_html(chat, &html).await.map(|_| ())
+            }
             None => self
                 .api
                 .copy_message(
@@ -120,16 +132,7 @@ impl SupportBot {
                 )
                 .await
                 .map(|_| ()),
-        };
-        let answer = match delivered {
-            Ok(()) => t.support_reply_delivered,
-            Err(TelegramError::Blocked(_)) => t.support_reply_blocked,
-            Err(e) => {
-                tracing::warn!(error = %e, "reply not delivered");
-                t.support_reply_failed
-            }
-        };
-        self.say(self.cfg.admin_chat_id, answer).await
+        }
     }
 
     async fn on_user_message(&self, m: &Message) -> Result<(), BotError> {
