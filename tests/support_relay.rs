@@ -605,6 +605,37 @@ mod site {
         );
     }
 
+    /// The form honours `SUPPORT_ADMIN_LANGUAGE` as the support bot does (it used to write
+    /// to the admins in Russian whatever the setting).
+    #[tokio::test]
+    async fn the_admins_read_a_site_message_in_their_own_language() {
+        let s = site(&[("SUPPORT_ADMIN_LANGUAGE", "en")]).await;
+        let body = serde_json::to_vec(
+            &json!({"subject": "Delivery", "message": "Where is my order?", "name": "Ann", "email": "ann@example.com"}),
+        )
+        .unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[],
+            &body,
+        )
+        .await;
+        assert_eq!(r.status_code, 200, "{}", r.body);
+        let sent = s.relay.sent().await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, ADMINS);
+        assert!(
+            sent[0].1.ends_with(
+                " from Ann (ann@example.com, site)\n<b>Delivery</b>\nWhere is my order?"
+            ),
+            "{:?}",
+            sent[0]
+        );
+    }
+
     #[tokio::test]
     async fn bad_input_honeypots_and_floods_change_nothing() {
         let s = site(&[("SUPPORT_RATE_LIMIT", "2")]).await;

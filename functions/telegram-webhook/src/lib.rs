@@ -15,7 +15,6 @@ use zayavka::support::bot::{SupportBot, SupportConfig};
 use zayavka::telegram::BotApi;
 use zayavka::telegram::limits::SendLimits;
 use zayavka::telegram::webhook::{BotConfig, BotHandler, SECRET_HEADER, Webhook, read_bots};
-use zayavka::texts::Lang;
 
 pub const NAME: &str = "telegram-webhook";
 pub const ROUTE: &str = "POST /telegram/{bot}/webhook";
@@ -38,27 +37,10 @@ impl Config {
         let mut r = EnvReader::new(env);
         let bots = read_bots(&mut r);
         let api_base = zayavka::telegram::config::api_base(&mut r);
-        let support = if bots.iter().any(|b| b.name == "support") {
-            match r
-                .optional("TELEGRAM_ADMIN_CHAT_ID")
-                .map(|v| v.parse::<i64>())
-            {
-                Some(Ok(admin_chat_id)) => Some(SupportConfig {
-                    admin_chat_id,
-                    admin_lang: Lang::from_code(r.optional("SUPPORT_ADMIN_LANGUAGE").as_deref()),
-                }),
-                Some(Err(_)) => {
-                    r.problem("TELEGRAM_ADMIN_CHAT_ID must be a numeric chat id");
-                    None
-                }
-                None => {
-                    r.problem("TELEGRAM_ADMIN_CHAT_ID is not set, but the support bot needs the admins' chat");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let support = bots
+            .iter()
+            .any(|b| b.name == "support")
+            .then(|| SupportConfig::read(&mut r));
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_none() && bots.iter().any(|b| b.name == "main") {
             r.problem("OKDESK_API_URL is not set, but the main bot is the helpdesk bot on Okdesk");

@@ -130,24 +130,51 @@ pub fn parse(body: &[u8]) -> Result<Incoming, Malformed> {
     let issue_id = id_of(&issue["id"])
         .or_else(|| id_of(&event["issue_id"]))
         .ok_or_else(|| Malformed(format!("{event_type} without \"issue.id\"")))?;
-    let title = text(&issue["title"]).unwrap_or_default();
-    let contact_id = contact_id_of(issue);
+    let about = About {
+        issue_id,
+        title: text(&issue["title"]).unwrap_or_default(),
+        contact_id: contact_id_of(issue),
+    };
     if event_type == "new_ticket_status" {
-        let new = status_name(&event["new_status"])
-            .or_else(|| status_name(&issue["status"]))
-            .ok_or_else(|| Malformed("new_ticket_status without \"event.new_status\"".into()))?;
-        let old = status_name(&event["old_status"]).or_else(|| status_name(&issue["old_status"]));
-        return Ok(Incoming::Notify {
-            key: format!("okdesk#status#{issue_id}#{}", digest(&v)),
-            event: HelpdeskEvent::StatusChanged {
-                issue_id,
-                title,
-                old,
-                new,
-                contact_id,
-            },
-        });
+        status_changed(&v, event, about)
+    } else {
+        commented(&v, event, event_type, about)
     }
+}
+
+/// What every event says about its issue.
+struct About {
+    issue_id: i64,
+    title: String,
+    contact_id: Option<i64>,
+}
+
+/// A `new_ticket_status` event; `v` is the whole body, `event` its `event`.
+fn status_changed(v: &Value, event: &Value, about: About) -> Result<Incoming, Malformed> {
+    let issue = &v["issue"];
+    let new = status_name(&event["new_status"])
+        .or_else(|| status_name(&issue["status"]))
+        .ok_or_else(|| Malformed("new_ticket_status without \"event.new_status\"".into()))?;
+    let old = status_name(&event["old_status"]).or_else(|| status_name(&issue["old_status"]));
+    Ok(Incoming::Notify {
+        key: format!("okdesk#status#{}#{}", about.issue_id, digest(v)),
+        event: HelpdeskEvent::StatusChanged {
+            issue_id: about.issue_id,
+            title: about.title,
+            old,
+            new,
+            contact_id: about.contact_id,
+        },
+    })
+}
+
+/// A `new_comment` event: told only when the comment is public.
+fn commented(
+    v: &Value,
+    event: &Value,
+    event_type: String,
+    about: About,
+) -> Result<Incoming, Malformed> {
     let comment = &event["comment"];
     if !comment.is_object() {
         return Err(Malformed("new_comment without \"event.comment\"".into()));
@@ -167,18 +194,18 @@ pub fn parse(body: &[u8]) -> Result<Incoming, Malformed> {
     let author = &event["author"];
     let key = match id_of(&comment["id"]) {
         Some(id) => format!("okdesk#comment#{id}"),
-        None => format!("okdesk#comment#{issue_id}#{}", digest(&v)),
+        None => format!("okdesk#comment#{}#{}", about.issue_id, digest(v)),
     };
     Ok(Incoming::Notify {
         key,
         event: HelpdeskEvent::Comment {
-            issue_id,
-            title,
+            issue_id: about.issue_id,
+            title: about.title,
             content: comment["content"].as_str().unwrap_or_default().to_string(),
             author_type: text(&author["type"]),
             author_id: id_of(&author["id"]),
             author_name: person_name(author),
-            contact_id,
+            contact_id: about.contact_id,
         },
     })
 }

@@ -2,15 +2,18 @@
 //! employee gives the company's INN first, then the same. The Okdesk contact is found by
 //! phone or created, and the chat is linked to it.
 
-use frankenstein::types::{KeyboardButton, Message, ReplyKeyboardMarkup, ReplyMarkup};
+use frankenstein::types::Message;
 
-use super::bot::{Ctx, HelpdeskBot, err, inline, menu_keyboard};
+use super::callback::{Callback, RegisterAs};
+use super::context::{Ctx, Desk};
 use super::inn::{self, InnError};
-use super::okdesk::NewContact;
+use super::keyboard::{inline, menu_keyboard, phone_keyboard};
+use super::okdesk::{Contact, NewContact, OkdeskError};
 use super::phone;
 use super::store::{self, Link, Step};
+use crate::telegram::reply::err;
 use crate::telegram::webhook::BotError;
-use crate::texts::fill;
+use crate::texts::{HelpdeskTexts, fill};
 use crate::time::timestamp;
 
 /// A person's name as typed: letters, at most a few words, no digits (a phone typed one
@@ -23,199 +26,233 @@ fn valid_name(s: &str) -> bool {
         && !s.starts_with('/')
 }
 
-impl HelpdeskBot {
-    pub(super) async fn ask_kind(&self, ctx: Ctx, text: &str) -> Result<(), BotError> {
-        let t = ctx.t();
-        let buttons = inline(vec![
-            vec![(t.kind_person.to_string(), "reg:p".to_string())],
-            vec![(t.kind_company.to_string(), "reg:c".to_string())],
-        ]);
-        self.say(ctx, text, Some(buttons)).await
-    }
+/// Who is registering, as far as the steps so far tell.
+struct Registrant {
+    name: String,
+    company_id: Option<i64>,
+    company_name: Option<String>,
+}
 
-    pub(super) async fn start_registration(&self, ctx: Ctx) -> Result<(), BotError> {
-        self.set_step(ctx, &Step::ChooseKind).await?;
-        self.ask_kind(ctx, ctx.t().greeting).await
-    }
+/// Asks whether the user registers as an individual or for a company.
+pub(super) async fn ask_kind(d: &Desk, ctx: Ctx, text: &str) -> Result<(), BotError> {
+    let t = ctx.t();
+    let buttons = inline(vec![
+        vec![(
+            t.kind_person.to_string(),
+            Callback::Register(RegisterAs::Person),
+        )],
+        vec![(
+            t.kind_company.to_string(),
+            Callback::Register(RegisterAs::Company),
+        )],
+    ]);
+    d.say(ctx, text, Some(buttons)).await
+}
 
-    /// The full name; for a company employee the company is already known.
-    pub(super) async fn on_name(
-        &self,
-        ctx: Ctx,
-        text: Option<&str>,
-        company: Option<(i64, String)>,
-    ) -> Result<(), BotError> {
-        let t = ctx.t();
-        let Some(name) = text.filter(|s| valid_name(s)) else {
-            let step = match company {
-                Some((company_id, company_name)) => Step::CompanyName {
-                    company_id,
-                    company_name,
-                },
-                None => Step::PersonName,
-            };
-            self.set_step(ctx, &step).await?;
-            return self.say(ctx, t.bad_full_name, None).await;
-        };
-        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-        let (company_id, company_name) = company.unzip();
-        self.set_step(
-            ctx,
-            &Step::Phone {
-                name,
+pub(super) async fn start(d: &Desk, ctx: Ctx) -> Result<(), BotError> {
+    d.set_step(ctx, &Step::ChooseKind).await?;
+    ask_kind(d, ctx, ctx.t().greeting).await
+}
+
+/// The answer to [`ask_kind`]'s buttons.
+pub(super) async fn on_kind(d: &Desk, ctx: Ctx, kind: RegisterAs) -> Result<(), BotError> {
+    let (step, question) = match kind {
+        RegisterAs::Person => (Step::PersonName, ctx.t().ask_full_name),
+        RegisterAs::Company => (Step::CompanyInn, ctx.t().ask_inn),
+    };
+    d.set_step(ctx, &step).await?;
+    d.say(ctx, question, None).await
+}
+
+/// The full name; for a company employee the company is already known.
+pub(super) async fn on_name(
+    d: &Desk,
+    ctx: Ctx,
+    text: Option<&str>,
+    company: Option<(i64, String)>,
+) -> Result<(), BotError> {
+    let t = ctx.t();
+    let Some(name) = text.filter(|s| valid_name(s)) else {
+        let step = match company {
+            Some((company_id, company_name)) => Step::CompanyName {
                 company_id,
                 company_name,
             },
-        )
-        .await?;
-        self.ask_phone(ctx, t.ask_phone).await
-    }
-
-    async fn ask_phone(&self, ctx: Ctx, text: &str) -> Result<(), BotError> {
-        let t = ctx.t();
-        let keyboard = ReplyMarkup::ReplyKeyboardMarkup(
-            ReplyKeyboardMarkup::builder()
-                .keyboard(vec![vec![
-                    KeyboardButton::builder()
-                        .text(t.share_phone)
-                        .request_contact(true)
-                        .build(),
-                ]])
-                .resize_keyboard(true)
-                .one_time_keyboard(true)
-                .build(),
-        );
-        self.say(ctx, text, Some(keyboard)).await
-    }
-
-    pub(super) async fn on_inn(&self, ctx: Ctx, text: Option<&str>) -> Result<(), BotError> {
-        let t = ctx.t();
-        // Every answer below keeps the conversation at this step for another day.
-        self.set_step(ctx, &Step::CompanyInn).await?;
-        let inn = match inn::parse(text.unwrap_or_default()) {
-            Ok(inn) => inn,
-            Err(e) => {
-                let answer = match e {
-                    InnError::NotDigits => t.inn_not_digits.to_string(),
-                    InnError::Length(n) => fill(t.inn_length, &[("n", &n.to_string())]),
-                    InnError::Checksum => t.inn_checksum.to_string(),
-                };
-                return self.say(ctx, &answer, None).await;
-            }
+            None => Step::PersonName,
         };
-        let found = self
-            .okdesk
-            .find_company_by_inn(&inn, self.cfg.inn_parameter.as_deref())
-            .await;
-        match found {
-            Ok(Some(company)) => {
-                let company_name = company.name.unwrap_or_else(|| format!("#{}", company.id));
-                self.set_step(
-                    ctx,
-                    &Step::CompanyName {
-                        company_id: company.id,
-                        company_name: company_name.clone(),
-                    },
-                )
-                .await?;
-                let text = fill(t.company_found, &[("company", &company_name)]);
-                self.say(ctx, &text, None).await
-            }
-            Ok(None) => {
-                let text = fill(t.company_not_found, &[("inn", &inn)]);
-                let ways = inline(vec![
-                    vec![(t.another_inn.to_string(), "reg:c".to_string())],
-                    vec![(t.kind_person.to_string(), "reg:p".to_string())],
-                ]);
-                self.say(ctx, &text, Some(ways)).await
-            }
-            Err(e) => {
-                let answer = self.okdesk_trouble(ctx, "company search", &e);
-                self.say(ctx, answer, None).await
-            }
+        d.set_step(ctx, &step).await?;
+        return d.say(ctx, t.bad_full_name, None).await;
+    };
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (company_id, company_name) = company.unzip();
+    let step = Step::Phone {
+        name,
+        company_id,
+        company_name,
+    };
+    d.set_step(ctx, &step).await?;
+    ask_phone(d, ctx, t.ask_phone).await
+}
+
+async fn ask_phone(d: &Desk, ctx: Ctx, text: &str) -> Result<(), BotError> {
+    d.say(ctx, text, Some(phone_keyboard(ctx.t()))).await
+}
+
+fn inn_problem(t: &HelpdeskTexts, e: InnError) -> String {
+    match e {
+        InnError::NotDigits => t.inn_not_digits.to_string(),
+        InnError::Length(n) => fill(t.inn_length, &[("n", &n.to_string())]),
+        InnError::Checksum => t.inn_checksum.to_string(),
+    }
+}
+
+/// The company's INN: checked, then looked up in Okdesk.
+pub(super) async fn on_inn(d: &Desk, ctx: Ctx, text: Option<&str>) -> Result<(), BotError> {
+    let t = ctx.t();
+    // Every answer below keeps the conversation at this step for another day.
+    d.set_step(ctx, &Step::CompanyInn).await?;
+    let inn = match inn::parse(text.unwrap_or_default()) {
+        Ok(inn) => inn,
+        Err(e) => return d.say(ctx, &inn_problem(t, e), None).await,
+    };
+    let found = d
+        .okdesk
+        .find_company_by_inn(&inn, d.cfg.inn_parameter.as_deref())
+        .await;
+    match found {
+        Ok(Some(company)) => {
+            let company_name = company.name.unwrap_or_else(|| format!("#{}", company.id));
+            let text = fill(t.company_found, &[("company", &company_name)]);
+            let step = Step::CompanyName {
+                company_id: company.id,
+                company_name,
+            };
+            d.set_step(ctx, &step).await?;
+            d.say(ctx, &text, None).await
+        }
+        Ok(None) => {
+            let text = fill(t.company_not_found, &[("inn", &inn)]);
+            let ways = inline(vec![
+                vec![(
+                    t.another_inn.to_string(),
+                    Callback::Register(RegisterAs::Company),
+                )],
+                vec![(
+                    t.kind_person.to_string(),
+                    Callback::Register(RegisterAs::Person),
+                )],
+            ]);
+            d.say(ctx, &text, Some(ways)).await
+        }
+        Err(e) => {
+            let answer = d.okdesk_trouble(ctx, "company search", &e);
+            d.say(ctx, answer, None).await
         }
     }
+}
 
-    /// The phone, shared with the button or typed; then the contact, and the link.
-    pub(super) async fn on_phone(
-        &self,
-        ctx: Ctx,
-        m: &Message,
-        name: String,
-        company_id: Option<i64>,
-        company_name: Option<String>,
-    ) -> Result<(), BotError> {
-        let t = ctx.t();
-        let step = Step::Phone {
-            name: name.clone(),
-            company_id,
-            company_name: company_name.clone(),
-        };
-        self.set_step(ctx, &step).await?;
-        let typed = match (&m.contact, m.text.as_deref()) {
-            (Some(contact), _) => {
-                if contact.user_id.is_some_and(|id| id != ctx.user_id) {
-                    return self.ask_phone(ctx, t.not_own_contact).await;
-                }
-                // Telegram gives the international number, usually without its `+`.
-                let number = contact.phone_number.trim();
-                if number.starts_with('+') {
-                    number.to_string()
-                } else {
-                    format!("+{number}")
-                }
+/// The number the message gives: a shared contact (the user's own) or typed text; else the
+/// question to ask again.
+fn number_of(ctx: Ctx, m: &Message) -> Result<String, &'static str> {
+    let t = ctx.t();
+    match (&m.contact, m.text.as_deref()) {
+        (Some(contact), _) => {
+            if contact.user_id.is_some_and(|id| id != ctx.user_id) {
+                return Err(t.not_own_contact);
             }
-            (None, Some(text)) => text.trim().to_string(),
-            (None, None) => return self.ask_phone(ctx, t.ask_phone).await,
-        };
-        let Ok(e164) = phone::normalize(&typed) else {
-            let text = fill(t.bad_phone, &[("phone", &typed)]);
-            return self.ask_phone(ctx, &text).await;
-        };
-        let contact = match self.okdesk.find_contact_by_phone(&e164).await {
-            Ok(Some(found)) => {
-                if let Some(company) = company_id
-                    && found.company_id != Some(company)
-                    && let Err(e) = self.okdesk.set_contact_company(found.id, company).await
-                {
-                    // The link below still carries the company, so issues are filed under it.
-                    tracing::warn!(error = %e, contact = found.id, company, "contact not moved to the company");
-                }
-                Ok(found)
-            }
-            Ok(None) => {
-                self.okdesk
-                    .create_contact(&NewContact::from_full_name(&name, &e164, company_id))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let contact = match contact {
-            Ok(c) => c,
-            Err(e) => {
-                let answer = self.okdesk_trouble(ctx, "contact", &e);
-                return self.ask_phone(ctx, answer).await;
-            }
-        };
-        let link = Link {
-            chat_id: ctx.chat,
-            contact_id: contact.id,
-            company_id,
-            company_name: company_name.clone(),
-            name: name.clone(),
-            phone: e164,
-            lang: ctx.lang_code().to_string(),
-            registered_at: timestamp(self.deps.clock.now_ms()),
-        };
-        store::save_link(&self.deps, &link).await.map_err(err)?;
-        self.clear_step(ctx).await?;
-        let mut text = fill(t.registered, &[("name", &name)]);
-        if let Some(company) = &company_name {
-            text.push('\n');
-            text.push_str(&fill(t.registered_company, &[("company", company)]));
+            // Telegram gives the international number, usually without its `+`.
+            let number = contact.phone_number.trim();
+            Ok(if number.starts_with('+') {
+                number.to_string()
+            } else {
+                format!("+{number}")
+            })
         }
-        self.say(ctx, &text, Some(menu_keyboard(t))).await
+        (None, Some(text)) => Ok(text.trim().to_string()),
+        (None, None) => Err(t.ask_phone),
     }
+}
+
+/// The phone, shared with the button or typed; then the contact, and the link.
+pub(super) async fn on_phone(
+    d: &Desk,
+    ctx: Ctx,
+    m: &Message,
+    name: String,
+    company_id: Option<i64>,
+    company_name: Option<String>,
+) -> Result<(), BotError> {
+    let who = Registrant {
+        name,
+        company_id,
+        company_name,
+    };
+    let step = Step::Phone {
+        name: who.name.clone(),
+        company_id: who.company_id,
+        company_name: who.company_name.clone(),
+    };
+    d.set_step(ctx, &step).await?;
+    let typed = match number_of(ctx, m) {
+        Ok(typed) => typed,
+        Err(question) => return ask_phone(d, ctx, question).await,
+    };
+    let Ok(e164) = phone::normalize(&typed) else {
+        let text = fill(ctx.t().bad_phone, &[("phone", &typed)]);
+        return ask_phone(d, ctx, &text).await;
+    };
+    match contact_for(d, &who, &e164).await {
+        Ok(contact) => link_chat(d, ctx, who, contact.id, e164).await,
+        Err(e) => {
+            let answer = d.okdesk_trouble(ctx, "contact", &e);
+            ask_phone(d, ctx, answer).await
+        }
+    }
+}
+
+/// The Okdesk contact with this phone (moved to the company if need be), or a new one.
+async fn contact_for(d: &Desk, who: &Registrant, e164: &str) -> Result<Contact, OkdeskError> {
+    let Some(found) = d.okdesk.find_contact_by_phone(e164).await? else {
+        let new = NewContact::from_full_name(&who.name, e164, who.company_id);
+        return d.okdesk.create_contact(&new).await;
+    };
+    if let Some(company) = who.company_id
+        && found.company_id != Some(company)
+        && let Err(e) = d.okdesk.set_contact_company(found.id, company).await
+    {
+        // The link below still carries the company, so issues are filed under it.
+        tracing::warn!(error = %e, contact = found.id, company, "contact not moved to the company");
+    }
+    Ok(found)
+}
+
+/// Links the chat to the contact and says so.
+async fn link_chat(
+    d: &Desk,
+    ctx: Ctx,
+    who: Registrant,
+    contact_id: i64,
+    e164: String,
+) -> Result<(), BotError> {
+    let t = ctx.t();
+    let link = Link {
+        chat_id: ctx.chat,
+        contact_id,
+        company_id: who.company_id,
+        company_name: who.company_name.clone(),
+        name: who.name.clone(),
+        phone: e164,
+        lang: ctx.lang_code().to_string(),
+        registered_at: timestamp(d.deps.clock.now_ms()),
+    };
+    store::save_link(&d.deps, &link).await.map_err(err)?;
+    d.clear_step(ctx).await?;
+    let mut text = fill(t.registered, &[("name", &who.name)]);
+    if let Some(company) = &who.company_name {
+        text.push('\n');
+        text.push_str(&fill(t.registered_company, &[("company", company)]));
+    }
+    d.say(ctx, &text, Some(menu_keyboard(t))).await
 }
 
 #[cfg(test)]

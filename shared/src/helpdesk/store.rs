@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Deps;
+use crate::counter::{self, Window};
+use crate::keys;
 use crate::ports::AttributeValue;
-use crate::ports::table::{Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item};
+use crate::ports::table::{Query, StoreError, TxOp, from_item, to_item};
 
 /// A conversation left alone this long starts over.
 pub const STEP_TTL_SECS: i64 = 24 * 3600;
@@ -67,29 +69,9 @@ pub enum Step {
     },
 }
 
-fn chat_pk(chat_id: i64) -> String {
-    format!("helpdesk#chat#{chat_id}")
-}
-
-fn link_key(chat_id: i64) -> Key {
-    Key::new(chat_pk(chat_id), "link")
-}
-
-fn step_key(chat_id: i64) -> Key {
-    Key::new(chat_pk(chat_id), "step")
-}
-
-fn contact_pk(contact_id: i64) -> String {
-    format!("helpdesk#contact#{contact_id}")
-}
-
-fn contact_chat_key(contact_id: i64, chat_id: i64) -> Key {
-    Key::new(contact_pk(contact_id), format!("chat#{chat_id}"))
-}
-
 pub async fn link_of_chat(deps: &Deps, chat_id: i64) -> Result<Option<Link>, StoreError> {
     deps.table
-        .get(&link_key(chat_id))
+        .get(&keys::helpdesk_link(chat_id))
         .await?
         .map(from_item)
         .transpose()
@@ -101,17 +83,20 @@ pub async fn save_link(deps: &Deps, link: &Link) -> Result<(), StoreError> {
     let previous = link_of_chat(deps, link.chat_id).await?;
     let mut ops = vec![
         TxOp::Put {
-            item: to_item(&link_key(link.chat_id), link)?,
+            item: to_item(&keys::helpdesk_link(link.chat_id), link)?,
             cond: None,
         },
         TxOp::Put {
-            item: to_item(&contact_chat_key(link.contact_id, link.chat_id), link)?,
+            item: to_item(
+                &keys::helpdesk_contact_chat(link.contact_id, link.chat_id),
+                link,
+            )?,
             cond: None,
         },
     ];
     if let Some(old) = previous.filter(|p| p.contact_id != link.contact_id) {
         ops.push(TxOp::Delete {
-            key: contact_chat_key(old.contact_id, link.chat_id),
+            key: keys::helpdesk_contact_chat(old.contact_id, link.chat_id),
             cond: None,
         });
     }
@@ -121,7 +106,10 @@ pub async fn save_link(deps: &Deps, link: &Link) -> Result<(), StoreError> {
 /// Every chat linked to the contact, with its language.
 pub async fn chats_of_contact(deps: &Deps, contact_id: i64) -> Result<Vec<Link>, StoreError> {
     deps.table
-        .query_all(Query::pk(contact_pk(contact_id)).prefix("chat#"))
+        .query_all(
+            Query::pk(keys::helpdesk_contact_pk(contact_id))
+                .prefix(keys::HELPDESK_CONTACT_CHAT_PREFIX),
+        )
         .await?
         .into_iter()
         .map(from_item)
@@ -130,7 +118,7 @@ pub async fn chats_of_contact(deps: &Deps, contact_id: i64) -> Result<Vec<Link>,
 
 pub async fn step(deps: &Deps, chat_id: i64) -> Result<Option<Step>, StoreError> {
     deps.table
-        .get(&step_key(chat_id))
+        .get(&keys::helpdesk_step(chat_id))
         .await?
         .map(from_item)
         .transpose()
@@ -138,7 +126,7 @@ pub async fn step(deps: &Deps, chat_id: i64) -> Result<Option<Step>, StoreError>
 
 /// Sets (or refreshes) the conversation's step for another day.
 pub async fn set_step(deps: &Deps, chat_id: i64, step: &Step) -> Result<(), StoreError> {
-    let mut item: HashMap<String, AttributeValue> = to_item(&step_key(chat_id), step)?;
+    let mut item: HashMap<String, AttributeValue> = to_item(&keys::helpdesk_step(chat_id), step)?;
     item.insert(
         "ttl".into(),
         AttributeValue::N((deps.clock.now_secs() + STEP_TTL_SECS).to_string()),
@@ -147,44 +135,25 @@ pub async fn set_step(deps: &Deps, chat_id: i64, step: &Step) -> Result<(), Stor
 }
 
 pub async fn clear_step(deps: &Deps, chat_id: i64) -> Result<(), StoreError> {
-    deps.table.delete(&step_key(chat_id), None).await
+    deps.table.delete(&keys::helpdesk_step(chat_id), None).await
 }
 
-fn issues_key(chat_id: i64, hour: i64) -> Key {
-    Key::new(chat_pk(chat_id), format!("issues#{hour}"))
+/// This clock hour's issue counter of the chat; it goes an hour after its hour ends.
+fn issue_window(deps: &Deps, chat_id: i64) -> Window {
+    let hour = deps.clock.now_secs() / 3600;
+    Window {
+        key: keys::helpdesk_issue_count(chat_id, hour),
+        expires_at: (hour + 2) * 3600,
+    }
 }
 
 /// Takes one of the chat's `limit` issue creations of this clock hour; false when they are
-/// used up. The counter goes with its hour.
+/// used up.
 pub async fn take_issue_slot(deps: &Deps, chat_id: i64, limit: u32) -> Result<bool, StoreError> {
-    let now = deps.clock.now_secs();
-    let hour = now / 3600;
-    let update = Update::new()
-        .add("n", 1)
-        .set("ttl", (hour + 2) * 3600)
-        .when(Cond::Or(vec![
-            Cond::NotExists("n".into()),
-            Cond::Lt("n".into(), AttributeValue::N(limit.to_string())),
-        ]));
-    match deps.table.update(&issues_key(chat_id, hour), update).await {
-        Ok(_) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(e) => Err(e),
-    }
+    counter::take(deps.table.as_ref(), &issue_window(deps, chat_id), limit).await
 }
 
 /// Gives a slot back when the issue was not created after all.
 pub async fn return_issue_slot(deps: &Deps, chat_id: i64) -> Result<(), StoreError> {
-    let hour = deps.clock.now_secs() / 3600;
-    deps.table
-        .update(
-            &issues_key(chat_id, hour),
-            Update::new().add("n", -1).when(Cond::Exists("n".into())),
-        )
-        .await
-        .map(|_| ())
-        .or_else(|e| match e {
-            StoreError::ConditionFailed => Ok(()),
-            other => Err(other),
-        })
+    counter::give_back(deps.table.as_ref(), &issue_window(deps, chat_id)).await
 }

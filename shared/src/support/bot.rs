@@ -2,32 +2,23 @@
 //! to the user, and `/start <token>` binds a private chat to a site user's thread.
 
 use async_trait::async_trait;
-use frankenstein::methods::{AnswerCallbackQueryParams, CopyMessageParams};
+use frankenstein::methods::CopyMessageParams;
 use frankenstein::types::{ChatType, Message};
 use frankenstein::updates::UpdateContent;
 
-use super::{Binding, SupportMessage, Thread};
+pub use super::config::SupportConfig;
+use super::store::{self, Binding};
+use super::{SupportMessage, Thread};
 use crate::Deps;
+use crate::telegram::reply::{answer_callback, err};
 use crate::telegram::webhook::{BotError, BotHandler, Update};
 use crate::telegram::{BotApi, TelegramError};
 use crate::texts::{Lang, Texts, escape_html};
-
-#[derive(Debug, Clone)]
-pub struct SupportConfig {
-    /// `TELEGRAM_ADMIN_CHAT_ID`: a private chat or a group of admins.
-    pub admin_chat_id: i64,
-    /// The admin chat's language (`SUPPORT_ADMIN_LANGUAGE`, default ru).
-    pub admin_lang: Lang,
-}
 
 pub struct SupportBot {
     deps: Deps,
     api: BotApi,
     cfg: SupportConfig,
-}
-
-fn err(e: impl std::fmt::Display) -> BotError {
-    BotError(e.to_string())
 }
 
 /// The text admins see for a user's message: `#id from name (e-mail, source): subject, text`.
@@ -68,17 +59,14 @@ impl SupportBot {
         let text = admin_text(self.cfg.admin_lang.texts(), thread, msg);
         let sent = self.api.send_html(self.cfg.admin_chat_id, &text).await?;
         let id = i64::from(sent.message_id);
-        if let Err(e) = super::set_message_admin_id(&self.deps, msg, id).await {
+        if let Err(e) = store::set_message_admin_id(&self.deps, msg, id).await {
             tracing::error!(error = %e, "admin message sent but not linked to its thread");
         }
         Ok(id)
     }
 
     async fn say(&self, chat: i64, text: &str) -> Result<(), BotError> {
-        match self.api.send_text(chat, text, None).await {
-            Ok(_) | Err(TelegramError::Blocked(_)) => Ok(()),
-            Err(e) => Err(err(e)),
-        }
+        crate::telegram::reply::say(&self.api, chat, text, None).await
     }
 
     async fn on_admin_message(&self, m: &Message) -> Result<(), BotError> {
@@ -88,7 +76,7 @@ impl SupportBot {
             return Ok(());
         };
         let Some(thread) =
-            super::thread_of_admin_message(&self.deps, i64::from(reply_to.message_id))
+            store::thread_of_admin_message(&self.deps, i64::from(reply_to.message_id))
                 .await
                 .map_err(err)?
         else {
@@ -100,27 +88,39 @@ impl SupportBot {
             .or_else(|| m.caption.clone())
             .unwrap_or_else(|| t.support_attachment.to_string());
         let msg = super::new_message(&self.deps, &thread.user_key, true, "telegram", None, text);
-        super::record(&self.deps, &msg).await.map_err(err)?;
+        store::record(&self.deps, &msg).await.map_err(err)?;
         let Some(chat) = thread.chat_id else {
             return self
                 .say(self.cfg.admin_chat_id, t.support_reply_not_bound)
                 .await;
         };
-        // The user reads the reply's header in their own language, learnt at binding.
-        let user_t = Lang::from_code(thread.lang.as_deref()).texts();
-        let delivered = match &m.text {
-            Some(text) => self
-                .api
-                .send_html(
-                    chat,
-                    &format!(
-                        "{}\n\n{}",
-                        escape_html(user_t.support_reply_header),
-                        escape_html(text)
-                    ),
-                )
-                .await
-                .map(|_| ()),
+        let delivered = self.deliver_reply(m, chat, thread.lang.as_deref()).await;
+        let answer = match delivered {
+            Ok(()) => t.support_reply_delivered,
+            Err(TelegramError::Blocked(_)) => t.support_reply_blocked,
+            Err(e) => {
+                tracing::warn!(error = %e, "reply not delivered");
+                t.support_reply_failed
+            }
+        };
+        self.say(self.cfg.admin_chat_id, answer).await
+    }
+
+    /// An admin's reply to the user's chat: text under a header in the user's language
+    /// (learnt at binding), anything else copied as itself.
+    async fn deliver_reply(
+        &self,
+        m: &Message,
+        chat: i64,
+        user_lang: Option<&str>,
+    ) -> Result<(), TelegramError> {
+        let user_t = Lang::from_code(user_lang).texts();
+        match &m.text {
+            Some(text) => {
+                let header = escape_html(user_t.support_reply_header);
+                let html = format!("{header}\n\n{}", escape_html(text));
+                self.api.send_html(chat, &html).await.map(|_| ())
+            }
             None => self
                 .api
                 .copy_message(
@@ -132,16 +132,7 @@ impl SupportBot {
                 )
                 .await
                 .map(|_| ()),
-        };
-        let answer = match delivered {
-            Ok(()) => t.support_reply_delivered,
-            Err(TelegramError::Blocked(_)) => t.support_reply_blocked,
-            Err(e) => {
-                tracing::warn!(error = %e, "reply not delivered");
-                t.support_reply_failed
-            }
-        };
-        self.say(self.cfg.admin_chat_id, answer).await
+        }
     }
 
     async fn on_user_message(&self, m: &Message) -> Result<(), BotError> {
@@ -154,7 +145,7 @@ impl SupportBot {
                 return self.say(chat, t.support_start).await;
             }
             let code = m.from.as_ref().and_then(|u| u.language_code.as_deref());
-            let answer = match super::bind(&self.deps, token, chat, code)
+            let answer = match store::bind(&self.deps, token, chat, code)
                 .await
                 .map_err(err)?
             {
@@ -165,7 +156,7 @@ impl SupportBot {
             };
             return self.say(chat, answer).await;
         }
-        let Some(thread) = super::thread_of_chat(&self.deps, chat).await.map_err(err)? else {
+        let Some(thread) = store::thread_of_chat(&self.deps, chat).await.map_err(err)? else {
             return self.say(chat, t.support_not_bound).await;
         };
         let text = m
@@ -175,7 +166,7 @@ impl SupportBot {
             .unwrap_or_else(|| t.support_attachment.to_string());
         let mut msg =
             super::new_message(&self.deps, &thread.user_key, false, "telegram", None, text);
-        super::record(&self.deps, &msg).await.map_err(err)?;
+        store::record(&self.deps, &msg).await.map_err(err)?;
         self.to_admin(&thread, &mut msg).await.map_err(err)?;
         if m.text.is_none() {
             // Photos and documents travel as themselves.
@@ -190,7 +181,7 @@ impl SupportBot {
                 )
                 .await
                 .map_err(err)?;
-            super::link_admin_message(&self.deps, i64::from(copied.message_id), &thread.user_key)
+            store::link_admin_message(&self.deps, i64::from(copied.message_id), &thread.user_key)
                 .await
                 .map_err(err)?;
         }
@@ -206,15 +197,7 @@ impl BotHandler for SupportBot {
             // The support bot shows no buttons, but a press on an old one must still be
             // answered, or the user's button keeps spinning.
             UpdateContent::CallbackQuery(q) => {
-                let params = AnswerCallbackQueryParams::builder()
-                    .callback_query_id(q.id.clone())
-                    .build();
-                return self
-                    .api
-                    .answer_callback_query(&params)
-                    .await
-                    .map(|_| ())
-                    .map_err(err);
+                return answer_callback(&self.api, &q.id).await.map_err(err);
             }
             _ => return Ok(()),
         };

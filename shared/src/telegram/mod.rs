@@ -3,6 +3,7 @@
 pub mod client;
 pub mod config;
 pub mod limits;
+pub mod reply;
 pub mod webhook;
 
 pub use client::{BotApi, TelegramError};
