@@ -18,6 +18,7 @@ use futures::future::join_all;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use zayavka::Deps;
+use zayavka::api_keys::ApiKeys;
 use zayavka::config::{AwsConfig, ConfigError, EnvSource, ProcessEnv, WithDefaults};
 use zayavka::deps::{AwsClients, Embedded};
 use zayavka::http::{ApiError, ApiResponse, HttpFunction, direct_request, dispatch, match_path};
@@ -596,7 +597,11 @@ pub fn local_env(
         source: ProcessEnv,
         defaults,
     };
-    let active = env.var("ZAYAVKA_API_KEYS").unwrap_or_default();
+    let mut reader = zayavka::config::EnvReader::new(&env);
+    let active = ApiKeys::read(&mut reader)
+        .first()
+        .unwrap_or_default()
+        .to_string();
     Ok((env, active))
 }
 

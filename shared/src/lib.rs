@@ -2,6 +2,7 @@
 //! adapters, and the plumbing that turns Lambda events into handler calls.
 
 pub mod adapters;
+pub mod api_keys;
 pub mod claims;
 pub mod config;
 pub mod counter;

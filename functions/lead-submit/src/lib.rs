@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
-use zayavka::http::{
-    ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, health, is_health, no_route,
-};
+use zayavka::api_keys::ApiKeys;
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
 use zayavka::leads::submit::{self, Defaults, SubmitError};
 
 pub const NAME: &str = "lead-submit";
@@ -17,21 +16,14 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `ZAYAVKA_API_KEYS`: accepted bearer keys, comma-separated.
-    pub api_keys: Vec<String>,
+    pub api_keys: ApiKeys,
     pub defaults: Defaults,
 }
 
 impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
-        let api_keys = r.list("ZAYAVKA_API_KEYS");
-        if api_keys.is_empty() {
-            r.problem("ZAYAVKA_API_KEYS is not set (comma-separated API keys for the lead API)");
-        }
-        if api_keys.iter().any(|k| k.len() < 16) {
-            r.problem("ZAYAVKA_API_KEYS: every key needs at least 16 characters");
-        }
+        let api_keys = ApiKeys::read(&mut r);
         let defaults = Defaults::read(&mut r);
         r.finish()?;
         Ok(Self { api_keys, defaults })
@@ -46,25 +38,6 @@ pub struct LeadSubmit {
 impl LeadSubmit {
     pub fn new(deps: Deps, cfg: Config) -> Self {
         Self { deps, cfg }
-    }
-
-    fn authorize(&self, req: &ApiRequest) -> Result<(), ApiError> {
-        let given = req
-            .header("authorization")
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <API key>"))?;
-        // Compare with every key, so the time taken does not tell which one nearly matched.
-        let ok = self
-            .cfg
-            .api_keys
-            .iter()
-            .fold(false, |acc, key| acc | constant_time_eq(given, key));
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized("API key not accepted"))
-        }
     }
 
     async fn submit(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -113,11 +86,11 @@ impl HttpFunction for LeadSubmit {
         }
         match req.route_key.as_str() {
             SUBMIT => {
-                self.authorize(&req)?;
+                self.cfg.api_keys.authorize(&req)?;
                 self.submit(&req).await
             }
             STATUS => {
-                self.authorize(&req)?;
+                self.cfg.api_keys.authorize(&req)?;
                 self.status(&req).await
             }
             _ => Err(no_route(&req)),

@@ -170,16 +170,8 @@ impl HttpFunction for SupportForm {
 /// Builds the function from the environment: support settings when the support bot is
 /// configured, nothing but the health check otherwise.
 pub fn from_env(deps: Deps, env: &dyn EnvSource) -> Result<SupportForm, ConfigError> {
-    let configured = env
-        .var("TELEGRAM_SUPPORT_BOT_TOKEN")
-        .is_some_and(|t| !t.trim().is_empty());
-    let cfg = if configured {
-        let mut r = EnvReader::new(env);
-        let cfg = Config::read(&mut r);
-        r.finish()?;
-        Some(cfg)
-    } else {
-        None
-    };
+    let mut r = EnvReader::new(env);
+    let cfg = Config::read_if_configured(&mut r);
+    r.finish()?;
     Ok(SupportForm::new(deps, cfg))
 }

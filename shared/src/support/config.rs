@@ -38,7 +38,7 @@ impl SupportConfig {
 
 /// What the support form needs besides the relay: the support bot to tell the admins with,
 /// who the site's users are, which origins the widget runs on, and the rate limit.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SiteConfig {
     /// `TELEGRAM_SUPPORT_BOT_TOKEN`.
     pub bot_token: String,
@@ -54,10 +54,31 @@ pub struct SiteConfig {
     pub rate: RateLimit,
 }
 
+/// The bot token and the user-hash secret stay out of logs.
+impl std::fmt::Debug for SiteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteConfig")
+            .field("bot_username", &self.bot_username)
+            .field("api_base", &self.api_base)
+            .field("support", &self.support)
+            .field("user_hash_secret", &self.user_hash_secret.is_some())
+            .field("allowed_origins", &self.allowed_origins)
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SiteConfig {
-    pub fn read(r: &mut EnvReader<'_>) -> Self {
+    /// The form's settings when the support bot is configured (`TELEGRAM_SUPPORT_BOT_TOKEN`
+    /// set); without it the form only answers its health check, and nothing else is read.
+    pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
+        let bot_token = r.optional("TELEGRAM_SUPPORT_BOT_TOKEN")?;
+        Some(Self::read_with(r, bot_token))
+    }
+
+    fn read_with(r: &mut EnvReader<'_>, bot_token: String) -> Self {
         Self {
-            bot_token: r.required("TELEGRAM_SUPPORT_BOT_TOKEN"),
+            bot_token,
             bot_username: r
                 .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
                 .map(|u| u.trim_start_matches('@').to_string()),
