@@ -52,7 +52,11 @@ fn every_environment_variable_is_read_in_one_place() {
     let mut readers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let shown = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         for name in names_read(&text) {
             let list = readers.entry(name).or_default();
             if !list.contains(&shown) {

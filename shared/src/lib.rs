@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lambda;
 pub mod leads;
 pub mod logging;
+pub mod notifications;
 pub mod outbound;
 pub mod ports;
 pub mod queues;

@@ -1,6 +1,44 @@
 //! Every queue the system uses, in one place: `zayavka init-aws`, the embedded queue and
 //! `zayavka serve` read it, and `template.yaml` mirrors it (a test checks that).
 
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ports::{OutMessage, Queue, QueueError};
+
+/// A queue together with the one message type it carries: producers send `T`, the worker
+/// decodes `T`, and neither spells the queue's name or JSON by hand.
+pub struct TypedQueue<T> {
+    pub name: &'static str,
+    message: PhantomData<fn() -> T>,
+}
+
+impl<T> TypedQueue<T> {
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            message: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> TypedQueue<T> {
+    pub async fn send(&self, queue: &dyn Queue, message: &T) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message)
+            .map_err(|e| QueueError::Invalid(format!("message not serialised: {e}")))?;
+        queue
+            .send(self.name, OutMessage::new(body))
+            .await
+            .map(|_| ())
+    }
+
+    pub fn decode(&self, body: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
 /// How one queue behaves. Names are logical; AWS names are `<prefix><name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSpec {

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::api_keys::ApiKeys;
+use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
 use zayavka::leads::submit::{self, Defaults, SubmitError};
 

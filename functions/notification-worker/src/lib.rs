@@ -10,15 +10,15 @@ use zayavka::Deps;
 use zayavka::claims::{self, Claimed, Claims};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
-use zayavka::helpdesk::events::{NOTICE_KIND, Notice};
+use zayavka::helpdesk::events::Notice;
 use zayavka::helpdesk::okdesk::Okdesk;
 use zayavka::integrations::telegram::send_html;
 use zayavka::keys;
 use zayavka::leads::notify::Notification;
+use zayavka::notifications::{self, NotificationMessage};
 use zayavka::outbound::DeliveryError;
 use zayavka::ports::table::Key;
 use zayavka::ports::{Email, MailError};
-use zayavka::queues::NOTIFICATIONS;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
 use zayavka::telegram::BotApi;
 use zayavka::texts::Lang;
@@ -237,25 +237,19 @@ impl NotificationWorker {
     }
 
     async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {
-        let kind = serde_json::from_str::<serde_json::Value>(&msg.body)
-            .ok()
-            .and_then(|v| v["kind"].as_str().map(String::from));
-        if kind.as_deref() == Some(NOTICE_KIND) {
-            return match serde_json::from_str::<Notice>(&msg.body) {
-                Ok(notice) => self.client_notice(notice).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "malformed helpdesk notice; dropped");
-                    Ok(())
-                }
-            };
-        }
-        let note: Notification = match serde_json::from_str(&msg.body) {
-            Ok(n) => n,
+        match notifications::QUEUE.decode(&msg.body) {
+            Ok(NotificationMessage::Helpdesk(notice)) => self.client_notice(notice).await,
+            Ok(NotificationMessage::Lead(note)) => self.admin_notice(note).await,
             Err(e) => {
+                // Retrying cannot make it readable.
                 tracing::error!(error = %e, "message is not a notification; dropped");
-                return Ok(());
+                Ok(())
             }
-        };
+        }
+    }
+
+    /// How a lead's batch ended: to the admins, by e-mail and Telegram as configured.
+    async fn admin_notice(&self, note: Notification) -> Result<(), NotifyError> {
         if let Some(switch) = note.switch()
             && !self.cfg.notify_on.iter().any(|s| s == switch)
         {
@@ -305,7 +299,7 @@ impl QueueWorker for NotificationWorker {
     }
 
     fn queues(&self) -> Vec<String> {
-        vec![NOTIFICATIONS.to_string()]
+        vec![notifications::QUEUE.name.to_string()]
     }
 
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {

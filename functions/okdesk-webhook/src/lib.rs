@@ -11,8 +11,7 @@ use zayavka::helpdesk::events::{Incoming, Notice, parse};
 use zayavka::http::{
     ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, health, is_health, no_route,
 };
-use zayavka::ports::OutMessage;
-use zayavka::queues::NOTIFICATIONS;
+use zayavka::notifications::{self, NotificationMessage};
 
 pub const NAME: &str = "okdesk-webhook";
 pub const ROUTE: &str = "POST /okdesk/webhook/{token}";
@@ -96,17 +95,16 @@ impl OkdeskWebhook {
             }
             Incoming::Notify { event, key } => {
                 let issue = event.issue_id();
-                let notice = Notice::new(key, event);
-                let body = serde_json::to_string(&notice)
-                    .map_err(|e| ApiError::internal(format!("notice not serialised: {e}")))?;
+                tracing::info!(issue, %key, "Okdesk event queued for the client");
                 // Okdesk may send it again after a failure; the notice's key keeps the client
                 // from hearing it twice.
-                self.deps
-                    .queue
-                    .send(NOTIFICATIONS, OutMessage::new(body))
+                notifications::QUEUE
+                    .send(
+                        self.deps.queue.as_ref(),
+                        &NotificationMessage::Helpdesk(Notice::new(key, event)),
+                    )
                     .await
                     .map_err(ApiError::unavailable)?;
-                tracing::info!(issue, key = %notice.key, "Okdesk event queued for the client");
                 Ok(ApiResponse::json(
                     202,
                     &serde_json::json!({"status": "queued", "issue_id": issue}),

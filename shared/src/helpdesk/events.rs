@@ -42,13 +42,18 @@ pub enum HelpdeskEvent {
 }
 
 /// The `kind` of a client notice on the notifications queue (admin notices have others).
-pub const NOTICE_KIND: &str = "helpdesk";
+/// The notifications queue's tag for a helpdesk notice (the only value `kind` may have).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Helpdesk,
+}
 
 /// A client notice as queued: `key` names the Okdesk event, so that its second delivery
 /// (from Okdesk or from SQS) finds it already sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
-    pub kind: String,
+    pub kind: NoticeKind,
     pub key: String,
     pub event: HelpdeskEvent,
 }
@@ -56,7 +61,7 @@ pub struct Notice {
 impl Notice {
     pub fn new(key: String, event: HelpdeskEvent) -> Self {
         Self {
-            kind: NOTICE_KIND.to_string(),
+            kind: NoticeKind::Helpdesk,
             key,
             event,
         }

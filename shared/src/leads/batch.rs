@@ -8,7 +8,7 @@ use super::model::*;
 use super::notify::Notification;
 use super::store::{Added, LeadStore};
 use crate::Deps;
-use crate::ports::OutMessage;
+use crate::notifications::{self, NotificationMessage};
 use crate::ports::table::StoreError;
 use crate::time::timestamp;
 
@@ -99,9 +99,8 @@ async fn notify_once(
         return Ok(());
     };
     let note = finished(store, current).await?;
-    let body = serde_json::to_string(&note).map_err(|e| TrackError::Notify(e.to_string()))?;
-    deps.queue
-        .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
+    notifications::QUEUE
+        .send(deps.queue.as_ref(), &NotificationMessage::Lead(note))
         .await
         .map_err(|e| TrackError::Notify(e.to_string()))?;
     let at = timestamp(deps.clock.now_ms());

@@ -1,5 +1,6 @@
 //! Sending jobs to their integrations' queues.
 
+use crate::notifications::{self, NotificationMessage};
 use std::collections::BTreeMap;
 
 use super::model::JobRef;
@@ -51,11 +52,9 @@ pub async fn dispatch_or_report(deps: &Deps, lead_id: &str, batch_id: &str, refs
         batch_id: batch_id.to_string(),
         error: e.to_string(),
     };
-    if let Ok(body) = serde_json::to_string(&note)
-        && let Err(e) = deps
-            .queue
-            .send(crate::queues::NOTIFICATIONS, OutMessage::new(body))
-            .await
+    if let Err(e) = notifications::QUEUE
+        .send(deps.queue.as_ref(), &NotificationMessage::Lead(note))
+        .await
     {
         tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
     }
