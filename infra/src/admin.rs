@@ -144,10 +144,22 @@ pub async fn poll(
     aws: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), AdminError> {
-    use frankenstein::methods::GetUpdatesParams;
-    use frankenstein::types::AllowedUpdate;
-
     let (api, _) = telegram_bot(bot)?;
+    // Checked before opening the store, so a refusal touches no data.
+    refuse_if_webhook_set(&api, bot).await?;
+    let deps = open_deps(data_dir, aws).await?;
+    let cfg = telegram_webhook::Config::read(&zayavka::config::ProcessEnv)?;
+    let handler = telegram_webhook::TelegramWebhook::new(deps, cfg);
+    println!("polling updates of bot {bot}; Ctrl-C stops");
+    poll_loop(&api, bot, &handler, stop).await;
+    Ok(())
+}
+
+/// Telegram refuses getUpdates while a webhook is set; say how to remove it.
+async fn refuse_if_webhook_set(
+    api: &zayavka::telegram::BotApi,
+    bot: &str,
+) -> Result<(), AdminError> {
     let info = api
         .webhook_info()
         .await
@@ -159,23 +171,19 @@ pub async fn poll(
             info.url
         )));
     }
-    let deps = if aws {
-        let cfg = AwsConfig::from_env(false)?;
-        zayavka::Deps::aws(&AwsClients::new(&cfg).await, &cfg)
-    } else {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            AdminError::Unsupported(format!("cannot use {}: {e}", data_dir.display()))
-        })?;
-        let embedded = Embedded::open(
-            data_dir,
-            zayavka::queues::catalogue(),
-            Arc::new(SystemClock),
-        )?;
-        zayavka::Deps::embedded(&embedded, Arc::new(SystemClock))
-    };
-    let cfg = telegram_webhook::Config::read(&zayavka::config::ProcessEnv)?;
-    let handler = telegram_webhook::TelegramWebhook::new(deps, cfg);
-    println!("polling updates of bot {bot}; Ctrl-C stops");
+    Ok(())
+}
+
+/// Long-polls until `stop` resolves, which may cut a poll or a back-off short.
+async fn poll_loop(
+    api: &zayavka::telegram::BotApi,
+    bot: &str,
+    handler: &telegram_webhook::TelegramWebhook,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use frankenstein::methods::GetUpdatesParams;
+    use frankenstein::types::AllowedUpdate;
+
     let mut offset: Option<i64> = None;
     tokio::pin!(stop);
     loop {
@@ -185,22 +193,11 @@ pub async fn poll(
             .maybe_offset(offset)
             .build();
         let updates = tokio::select! {
-            _ = &mut stop => return Ok(()),
+            _ = &mut stop => return,
             r = api.get_updates(&params) => r,
         };
         match updates {
-            Ok(updates) => {
-                for update in updates {
-                    let id = update["update_id"].as_i64();
-                    if let Err(e) = handler.deliver(bot, update).await {
-                        tracing::warn!(error = %e, "update not handled; it will be fetched again");
-                        break;
-                    }
-                    if let Some(id) = id {
-                        offset = Some(id + 1);
-                    }
-                }
-            }
+            Ok(updates) => deliver_updates(handler, bot, updates, &mut offset).await,
             Err(e) => {
                 tracing::warn!(error = %e, "getUpdates failed; trying again");
                 let wait = match e {
@@ -208,10 +205,31 @@ pub async fn poll(
                     _ => 3,
                 };
                 tokio::select! {
-                    _ = &mut stop => return Ok(()),
+                    _ = &mut stop => return,
                     _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
                 }
             }
+        }
+    }
+}
+
+/// Hands one batch to the handler in order. `offset` moves past an update only once it
+/// is handled: the first failure stops the batch, so that update and the rest are
+/// fetched again.
+async fn deliver_updates(
+    handler: &telegram_webhook::TelegramWebhook,
+    bot: &str,
+    updates: Vec<serde_json::Value>,
+    offset: &mut Option<i64>,
+) {
+    for update in updates {
+        let id = update["update_id"].as_i64();
+        if let Err(e) = handler.deliver(bot, update).await {
+            tracing::warn!(error = %e, "update not handled; it will be fetched again");
+            break;
+        }
+        if let Some(id) = id {
+            *offset = Some(id + 1);
         }
     }
 }

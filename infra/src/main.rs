@@ -1,7 +1,7 @@
 //! `zayavka`: run the whole stack locally, and admin tasks.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -163,6 +163,7 @@ async fn main() -> ExitCode {
     }
 }
 
+/// One function per subcommand; each turns its errors into the line `main` prints.
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve {
@@ -170,201 +171,259 @@ async fn run(cli: Cli) -> Result<(), String> {
             port,
             data_dir,
             aws,
-        } => {
-            let aws = if aws {
-                Some(AwsConfig::from_env(false).map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            let (env, keys) = serve::local_env(&data_dir).map_err(|e| e.to_string())?;
-            eprintln!(
-                "API key for /api/*: {} (set ZAYAVKA_API_KEYS to choose your own)",
-                keys.split(',').next().unwrap_or_default()
-            );
-            let opts = serve::ServeOptions {
-                host,
-                port,
-                data_dir,
-                aws,
-            };
-            serve::run(
-                opts,
-                serve::default_specs(),
-                |deps, prefix| serve::functions(deps, &env, prefix),
-                serve::shutdown_signal(),
-            )
-            .await
-            .map_err(|e| e.to_string())
-        }
-        Command::InitAws => {
-            let cfg = AwsConfig::from_env(false).map_err(|e| e.to_string())?;
-            let report = admin::init_aws(&cfg, &catalogue())
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "table {}: {}",
-                report.table,
-                if report.table_created {
-                    "created"
-                } else {
-                    "already there"
-                }
-            );
-            println!(
-                "queues: {} created, {} already there",
-                report.queues_created.len(),
-                report.queues_total - report.queues_created.len()
-            );
-            Ok(())
-        }
+        } => serve_command(host, port, data_dir, aws).await,
+        Command::InitAws => init_aws().await,
         Command::Telegram { command } => telegram(command).await,
         Command::Support {
             command: SupportCommand::ClearBindings { dry_run },
             store,
-        } => {
-            let deps = admin::open_deps(&store.data_dir, store.aws)
-                .await
-                .map_err(|e| e.to_string())?;
-            let n = zayavka::support::clear_bindings(&deps, dry_run)
-                .await
-                .map_err(|e| e.to_string())?;
-            if dry_run {
-                println!("{n} bindings would be removed");
-            } else {
-                println!("{n} bindings removed");
-            }
-            Ok(())
-        }
+        } => clear_bindings(store, dry_run).await,
         Command::Okdesk {
             command: OkdeskCommand::Check { inn },
-        } => {
-            let mut r = zayavka::config::EnvReader::new(&zayavka::config::ProcessEnv);
-            let cfg = zayavka::helpdesk::config::OkdeskConfig::read(&mut r);
-            r.finish().map_err(|e| e.to_string())?;
-            let cfg =
-                cfg.ok_or("OKDESK_API_URL is not set (https://<account>.okdesk.ru/api/v1)")?;
-            let checks = zayavka_cli::okdesk_check::run(&cfg, inn.as_deref()).await;
-            for c in &checks {
-                println!("{}", c.line());
-            }
-            if checks.iter().all(|c| c.passed != Some(false)) {
-                println!("Okdesk is ready for zayavka.");
-                Ok(())
-            } else {
-                Err("some Okdesk checks failed (see above)".to_string())
-            }
-        }
+        } => okdesk_check(inn.as_deref()).await,
         Command::Poll { bot, store } => {
             admin::poll(&bot, &store.data_dir, store.aws, serve::shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())
         }
-        Command::Queue { command, store } => {
-            let Store { data_dir, aws } = store;
-            let specs = catalogue();
-            match command {
-                QueueCommand::List => {
-                    let queue = admin::open_queue(&data_dir, aws, specs.clone())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let rows = admin::queue_stats(queue.as_ref(), &specs)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    println!(
-                        "{:<28} {:>8} {:>10} {:>8}",
-                        "queue", "visible", "in flight", "delayed"
-                    );
-                    for (name, s) in rows {
-                        println!(
-                            "{name:<28} {:>8} {:>10} {:>8}",
-                            s.visible, s.in_flight, s.delayed
-                        );
-                    }
-                    Ok(())
-                }
-                QueueCommand::Send { queue, body, delay } => {
-                    let q = admin::open_queue(&data_dir, aws, specs)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let id = admin::send(q.as_ref(), &queue, &body, delay)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    println!("{id}");
-                    Ok(())
-                }
-                QueueCommand::Redrive { dead_letter_queue } => {
-                    if aws {
-                        return Err("redrive works on the embedded store; in AWS use the SQS console's DLQ redrive".into());
-                    }
-                    let (to, moved) = admin::redrive(&data_dir, &dead_letter_queue, specs)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    println!("moved {moved} messages from {dead_letter_queue} to {to}");
-                    Ok(())
-                }
-            }
+        Command::Queue { command, store } => queue(command, store).await,
+    }
+}
+
+/// `zayavka serve`: the whole stack until Ctrl-C or SIGTERM.
+async fn serve_command(
+    host: IpAddr,
+    port: u16,
+    data_dir: PathBuf,
+    aws: bool,
+) -> Result<(), String> {
+    // AWS settings first: a missing one is reported before anything is opened.
+    let aws = if aws {
+        Some(AwsConfig::from_env(false).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let (env, keys) = serve::local_env(&data_dir).map_err(|e| e.to_string())?;
+    eprintln!(
+        "API key for /api/*: {} (set ZAYAVKA_API_KEYS to choose your own)",
+        keys.split(',').next().unwrap_or_default()
+    );
+    let opts = serve::ServeOptions {
+        host,
+        port,
+        data_dir,
+        aws,
+    };
+    serve::run(
+        opts,
+        serve::default_specs(),
+        |deps, prefix| serve::functions(deps, &env, prefix),
+        serve::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// `zayavka init-aws`: what was created and what was already there.
+async fn init_aws() -> Result<(), String> {
+    let cfg = AwsConfig::from_env(false).map_err(|e| e.to_string())?;
+    let report = admin::init_aws(&cfg, &catalogue())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "table {}: {}",
+        report.table,
+        if report.table_created {
+            "created"
+        } else {
+            "already there"
+        }
+    );
+    println!(
+        "queues: {} created, {} already there",
+        report.queues_created.len(),
+        report.queues_total - report.queues_created.len()
+    );
+    Ok(())
+}
+
+/// `zayavka support clear-bindings [--dry-run]`.
+async fn clear_bindings(store: Store, dry_run: bool) -> Result<(), String> {
+    let deps = admin::open_deps(&store.data_dir, store.aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    let n = zayavka::support::clear_bindings(&deps, dry_run)
+        .await
+        .map_err(|e| e.to_string())?;
+    if dry_run {
+        println!("{n} bindings would be removed");
+    } else {
+        println!("{n} bindings removed");
+    }
+    Ok(())
+}
+
+/// `zayavka okdesk check [--inn]`: one line per check, and a failing exit when any failed
+/// (a skipped check does not count as failed).
+async fn okdesk_check(inn: Option<&str>) -> Result<(), String> {
+    let mut r = zayavka::config::EnvReader::new(&zayavka::config::ProcessEnv);
+    let cfg = zayavka::helpdesk::config::OkdeskConfig::read(&mut r);
+    r.finish().map_err(|e| e.to_string())?;
+    let cfg = cfg.ok_or("OKDESK_API_URL is not set (https://<account>.okdesk.ru/api/v1)")?;
+    let checks = zayavka_cli::okdesk_check::run(&cfg, inn).await;
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    if checks.iter().all(|c| c.passed != Some(false)) {
+        println!("Okdesk is ready for zayavka.");
+        Ok(())
+    } else {
+        Err("some Okdesk checks failed (see above)".to_string())
+    }
+}
+
+/// `zayavka queue ...`.
+async fn queue(command: QueueCommand, store: Store) -> Result<(), String> {
+    let Store { data_dir, aws } = store;
+    match command {
+        QueueCommand::List => queue_list(&data_dir, aws).await,
+        QueueCommand::Send { queue, body, delay } => {
+            queue_send(&data_dir, aws, &queue, &body, delay).await
+        }
+        QueueCommand::Redrive { dead_letter_queue } => {
+            queue_redrive(&data_dir, aws, &dead_letter_queue).await
         }
     }
 }
 
+/// `zayavka queue list`: a table of every catalogued queue.
+async fn queue_list(data_dir: &Path, aws: bool) -> Result<(), String> {
+    let specs = catalogue();
+    let queue = admin::open_queue(data_dir, aws, specs.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = admin::queue_stats(queue.as_ref(), &specs)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{:<28} {:>8} {:>10} {:>8}",
+        "queue", "visible", "in flight", "delayed"
+    );
+    for (name, s) in rows {
+        println!(
+            "{name:<28} {:>8} {:>10} {:>8}",
+            s.visible, s.in_flight, s.delayed
+        );
+    }
+    Ok(())
+}
+
+/// `zayavka queue send`: prints the new message's id.
+async fn queue_send(
+    data_dir: &Path,
+    aws: bool,
+    queue: &str,
+    body: &str,
+    delay: u32,
+) -> Result<(), String> {
+    let q = admin::open_queue(data_dir, aws, catalogue())
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = admin::send(q.as_ref(), queue, body, delay)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{id}");
+    Ok(())
+}
+
+/// `zayavka queue redrive`: embedded store only; SQS has its own redrive.
+async fn queue_redrive(data_dir: &Path, aws: bool, dead_letter_queue: &str) -> Result<(), String> {
+    if aws {
+        return Err(
+            "redrive works on the embedded store; in AWS use the SQS console's DLQ redrive".into(),
+        );
+    }
+    let (to, moved) = admin::redrive(data_dir, dead_letter_queue, catalogue())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("moved {moved} messages from {dead_letter_queue} to {to}");
+    Ok(())
+}
+
+/// `zayavka telegram ...`.
 async fn telegram(command: TelegramCommand) -> Result<(), String> {
     match command {
         TelegramCommand::SetWebhook {
             bot,
             url,
             drop_pending_updates,
-        } => {
-            if !url.starts_with("https://") {
-                return Err(format!("Telegram only calls https:// webhooks, not {url}"));
-            }
-            let (api, cfg) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
-            api.set_webhook(&url, &cfg.secret, drop_pending_updates)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("bot {bot}: updates now go to {url}");
-            if bot == "main" {
-                // The helpdesk's commands in Telegram's "/" menu: Russian for everyone,
-                // English for English-language apps.
-                use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
-                for (texts, code) in [(&RU_HELPDESK, None), (&EN_HELPDESK, Some("en"))] {
-                    api.set_my_commands(texts.commands, code)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                println!("bot {bot}: command menu set (ru, en)");
-            }
-            Ok(())
-        }
-        TelegramCommand::WebhookInfo { bot } => {
-            let (api, _) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
-            let info = api.webhook_info().await.map_err(|e| e.to_string())?;
-            println!(
-                "url: {}",
-                if info.url.is_empty() {
-                    "(none)"
-                } else {
-                    &info.url
-                }
-            );
-            println!("pending updates: {}", info.pending_update_count);
-            if let Some(message) = info.last_error_message {
-                println!(
-                    "last error: {message} (at {})",
-                    info.last_error_date.unwrap_or_default()
-                );
-            }
-            Ok(())
-        }
+        } => set_webhook(&bot, &url, drop_pending_updates).await,
+        TelegramCommand::WebhookInfo { bot } => webhook_info(&bot).await,
         TelegramCommand::DeleteWebhook {
             bot,
             drop_pending_updates,
-        } => {
-            let (api, _) = admin::telegram_bot(&bot).map_err(|e| e.to_string())?;
-            api.delete_webhook(drop_pending_updates)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("bot {bot}: webhook removed");
-            Ok(())
-        }
+        } => delete_webhook(&bot, drop_pending_updates).await,
     }
+}
+
+/// `zayavka telegram set-webhook`; for the main bot also its command menu.
+async fn set_webhook(bot: &str, url: &str, drop_pending_updates: bool) -> Result<(), String> {
+    // Checked before reading the bot's settings: Telegram would refuse it anyway.
+    if !url.starts_with("https://") {
+        return Err(format!("Telegram only calls https:// webhooks, not {url}"));
+    }
+    let (api, cfg) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
+    api.set_webhook(url, &cfg.secret, drop_pending_updates)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("bot {bot}: updates now go to {url}");
+    if bot == "main" {
+        set_helpdesk_commands(&api).await?;
+        println!("bot {bot}: command menu set (ru, en)");
+    }
+    Ok(())
+}
+
+/// The helpdesk's commands in Telegram's "/" menu: Russian for everyone, English for
+/// English-language apps.
+async fn set_helpdesk_commands(api: &zayavka::telegram::BotApi) -> Result<(), String> {
+    use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
+    for (texts, code) in [(&RU_HELPDESK, None), (&EN_HELPDESK, Some("en"))] {
+        api.set_my_commands(texts.commands, code)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `zayavka telegram webhook-info`.
+async fn webhook_info(bot: &str) -> Result<(), String> {
+    let (api, _) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
+    let info = api.webhook_info().await.map_err(|e| e.to_string())?;
+    println!(
+        "url: {}",
+        if info.url.is_empty() {
+            "(none)"
+        } else {
+            &info.url
+        }
+    );
+    println!("pending updates: {}", info.pending_update_count);
+    if let Some(message) = info.last_error_message {
+        println!(
+            "last error: {message} (at {})",
+            info.last_error_date.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `zayavka telegram delete-webhook`.
+async fn delete_webhook(bot: &str, drop_pending_updates: bool) -> Result<(), String> {
+    let (api, _) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
+    api.delete_webhook(drop_pending_updates)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("bot {bot}: webhook removed");
+    Ok(())
 }

@@ -4,7 +4,7 @@
 
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::inn;
-use zayavka::helpdesk::okdesk::OkdeskError;
+use zayavka::helpdesk::okdesk::{Okdesk, OkdeskError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -41,84 +41,91 @@ pub const INN: &str = "company search by INN";
 /// Runs the checks in order; a later one is skipped when it cannot mean anything.
 pub async fn run(cfg: &OkdeskConfig, company_inn: Option<&str>) -> Vec<Check> {
     let okdesk = cfg.client();
-    let mut out = Vec::new();
+    let mut out = connection_checks(cfg, &okdesk).await;
+    let Some(raw) = company_inn else {
+        return out;
+    };
+    // A search through an API that is unreachable or refuses the token says nothing
+    // about the INN.
+    if out.iter().any(|c| c.passed == Some(false)) {
+        out.push(Check::new(INN, None, "skipped"));
+        return out;
+    }
+    out.push(inn_check(cfg, &okdesk, raw).await);
+    out
+}
+
+/// Reachable, token, list: one issue listing answers all three, and how it fails tells
+/// which of them it was.
+async fn connection_checks(cfg: &OkdeskConfig, okdesk: &Okdesk) -> Vec<Check> {
+    let reachable = || Check::new(REACHABLE, Some(true), cfg.api_url.clone());
+    let token_ok = || Check::new(TOKEN, Some(true), "yes");
     match okdesk.issue_ids().await {
-        Ok(ids) => {
-            out.push(Check::new(REACHABLE, Some(true), cfg.api_url.clone()));
-            out.push(Check::new(TOKEN, Some(true), "yes"));
-            out.push(Check::new(
-                LIST,
-                Some(true),
-                format!("{} issues visible", ids.len()),
-            ));
-        }
-        Err(OkdeskError::TokenRejected(status)) => {
-            out.push(Check::new(REACHABLE, Some(true), cfg.api_url.clone()));
-            out.push(Check::new(
+        Ok(ids) => vec![
+            reachable(),
+            token_ok(),
+            Check::new(LIST, Some(true), format!("{} issues visible", ids.len())),
+        ],
+        Err(OkdeskError::TokenRejected(status)) => vec![
+            reachable(),
+            Check::new(
                 TOKEN,
                 Some(false),
                 format!(
                     "HTTP {status}: check OKDESK_API_TOKEN (Okdesk: Settings → API) and its rights"
                 ),
-            ));
-            out.push(Check::new(LIST, None, "skipped"));
-        }
-        Err(OkdeskError::Refused { status, errors }) => {
-            out.push(Check::new(REACHABLE, Some(true), cfg.api_url.clone()));
-            out.push(Check::new(TOKEN, Some(true), "yes"));
-            out.push(Check::new(
-                LIST,
-                Some(false),
-                format!("HTTP {status}: {errors}"),
-            ));
-        }
-        Err(e @ OkdeskError::Unreachable(_)) => {
-            out.push(Check::new(
+            ),
+            Check::new(LIST, None, "skipped"),
+        ],
+        Err(OkdeskError::Refused { status, errors }) => vec![
+            reachable(),
+            token_ok(),
+            Check::new(LIST, Some(false), format!("HTTP {status}: {errors}")),
+        ],
+        Err(e @ OkdeskError::Unreachable(_)) => vec![
+            Check::new(
                 REACHABLE,
                 Some(false),
                 format!(
                     "{e}; check OKDESK_API_URL ({}): it ends in /api/v1",
                     cfg.api_url
                 ),
-            ));
-            out.push(Check::new(TOKEN, None, "skipped"));
-            out.push(Check::new(LIST, None, "skipped"));
-        }
+            ),
+            Check::new(TOKEN, None, "skipped"),
+            Check::new(LIST, None, "skipped"),
+        ],
     }
-    let Some(raw) = company_inn else {
-        return out;
-    };
-    if out.iter().any(|c| c.passed == Some(false)) {
-        out.push(Check::new(INN, None, "skipped"));
-        return out;
-    }
+}
+
+/// Looks the company up the way registration will: by the INN attribute when one is
+/// configured, then by search.
+async fn inn_check(cfg: &OkdeskConfig, okdesk: &Okdesk, raw: &str) -> Check {
     let how = match &cfg.inn_parameter {
         Some(code) => format!("attribute {code}, then search"),
         None => "search only: set OKDESK_INN_PARAMETER to the company attribute code".into(),
     };
-    let check = match inn::parse(raw) {
-        Err(e) => Check::new(INN, Some(false), format!("{raw}: {e}")),
-        Ok(number) => match okdesk
-            .find_company_by_inn(&number, cfg.inn_parameter.as_deref())
-            .await
-        {
-            Ok(Some(c)) => Check::new(
-                INN,
-                Some(true),
-                format!(
-                    "{number} → «{}» (#{}) ({how})",
-                    c.name.unwrap_or_default(),
-                    c.id
-                ),
-            ),
-            Ok(None) => Check::new(
-                INN,
-                Some(false),
-                format!("{number}: no company found ({how})"),
-            ),
-            Err(e) => Check::new(INN, Some(false), e.to_string()),
-        },
+    let number = match inn::parse(raw) {
+        Ok(number) => number,
+        Err(e) => return Check::new(INN, Some(false), format!("{raw}: {e}")),
     };
-    out.push(check);
-    out
+    match okdesk
+        .find_company_by_inn(&number, cfg.inn_parameter.as_deref())
+        .await
+    {
+        Ok(Some(c)) => Check::new(
+            INN,
+            Some(true),
+            format!(
+                "{number} → «{}» (#{}) ({how})",
+                c.name.unwrap_or_default(),
+                c.id
+            ),
+        ),
+        Ok(None) => Check::new(
+            INN,
+            Some(false),
+            format!("{number}: no company found ({how})"),
+        ),
+        Err(e) => Check::new(INN, Some(false), e.to_string()),
+    }
 }
