@@ -375,7 +375,13 @@ mod site {
             pairs.push((k, v.to_string()));
         }
         let env: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let form = support_form::from_env(relay.deps.clone(), &test_env(&env)).unwrap();
+        let env = test_env(&env);
+        let form = support_form::from_env(&zayavka::deps::Wiring {
+            deps: relay.deps.clone(),
+            env: &env,
+            queue_prefix: "zayavka-".into(),
+        })
+        .unwrap();
         Site { relay, form }
     }
 

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use zayavka::Deps;
 use zayavka::api_keys::ApiKeys;
 use zayavka::config::{AwsConfig, ConfigError, EnvSource, ProcessEnv, WithDefaults};
-use zayavka::deps::{AwsClients, Embedded};
+use zayavka::deps::{AwsClients, Embedded, Wiring};
 use zayavka::http::{ApiError, ApiResponse, HttpFunction, direct_request, dispatch, match_path};
 use zayavka::ports::{Clock, Queue, SystemClock};
 use zayavka::queues::{QueueSpec, catalogue};
@@ -92,68 +92,55 @@ pub struct Registry {
     pub scheduled: Vec<Arc<dyn Scheduled>>,
 }
 
-/// Every function of the product, built on the given dependencies and configuration.
+/// Every function of the product, built by the same constructors their `main.rs` call;
+/// every configuration problem of every function is reported at once.
 pub fn functions(
     deps: &Deps,
     env: &dyn EnvSource,
     queue_prefix: &str,
 ) -> Result<Registry, ConfigError> {
+    let w = Wiring {
+        deps: deps.clone(),
+        env,
+        queue_prefix: queue_prefix.to_string(),
+    };
     let mut problems = Vec::new();
     let mut keep = |r: Result<(), ConfigError>| {
         if let Err(e) = r {
             problems.extend(e.problems);
         }
     };
-    let lead = lead_submit::Config::read(env);
-    let worker = integration_worker::config(env, queue_prefix.to_string());
-    let notify = notification_worker::Config::read(env);
-    let sweep = sweeper::Config::read(env);
-    let telegram = telegram_webhook::Config::read(env);
-    let support = support_form::from_env(deps.clone(), env);
-    let okdesk = okdesk_webhook::Config::read(env);
-    keep(okdesk.as_ref().map(|_| ()).map_err(Clone::clone));
-    keep(lead.as_ref().map(|_| ()).map_err(Clone::clone));
-    keep(worker.as_ref().map(|_| ()).map_err(Clone::clone));
-    keep(notify.as_ref().map(|_| ()).map_err(Clone::clone));
-    keep(sweep.as_ref().map(|_| ()).map_err(Clone::clone));
-    keep(telegram.as_ref().map(|_| ()).map_err(Clone::clone));
-    if let Err(e) = &support {
-        problems.extend(e.problems.clone());
+    let mut registry = Registry::default();
+    keep(add_http(&mut registry, lead_submit::from_env(&w)));
+    keep(add_http(&mut registry, support_form::from_env(&w)));
+    keep(add_http(&mut registry, telegram_webhook::from_env(&w)));
+    keep(add_http(&mut registry, okdesk_webhook::from_env(&w)));
+    keep(add_worker(&mut registry, integration_worker::from_env(&w)));
+    keep(add_worker(&mut registry, batch_tracker::from_env(&w)));
+    keep(add_worker(&mut registry, notification_worker::from_env(&w)));
+    keep(sweeper::from_env(&w).map(|s| registry.scheduled.push(Arc::new(s))));
+    if problems.is_empty() {
+        Ok(registry)
+    } else {
+        problems.dedup();
+        Err(ConfigError { problems })
     }
-    match (lead, worker, notify, sweep, telegram, support, okdesk) {
-        (Ok(lead), Ok(worker), Ok(notify), Ok(sweep), Ok(telegram), Ok(support), Ok(okdesk)) => {
-            Ok(Registry {
-                http: vec![
-                    Arc::new(lead_submit::LeadSubmit::new(deps.clone(), lead)),
-                    Arc::new(support),
-                    Arc::new(telegram_webhook::TelegramWebhook::new(
-                        deps.clone(),
-                        telegram,
-                    )),
-                    Arc::new(okdesk_webhook::OkdeskWebhook::new(deps.clone(), okdesk)),
-                ],
-                workers: vec![
-                    Arc::new(integration_worker::IntegrationWorker::new(
-                        deps.clone(),
-                        worker,
-                    )),
-                    Arc::new(batch_tracker::BatchTracker::new(
-                        deps.clone(),
-                        queue_prefix.to_string(),
-                    )),
-                    Arc::new(notification_worker::NotificationWorker::new(
-                        deps.clone(),
-                        notify,
-                    )),
-                ],
-                scheduled: vec![Arc::new(sweeper::Sweeper::new(deps.clone(), sweep))],
-            })
-        }
-        _ => {
-            problems.dedup();
-            Err(ConfigError { problems })
-        }
-    }
+}
+
+fn add_http<F: HttpFunction + 'static>(
+    registry: &mut Registry,
+    built: Result<F, ConfigError>,
+) -> Result<(), ConfigError> {
+    registry.http.push(Arc::new(built?));
+    Ok(())
+}
+
+fn add_worker<W: QueueWorker + 'static>(
+    registry: &mut Registry,
+    built: Result<W, ConfigError>,
+) -> Result<(), ConfigError> {
+    registry.workers.push(Arc::new(built?));
+    Ok(())
 }
 
 /// Storage opened for one serve process.

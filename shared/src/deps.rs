@@ -125,3 +125,26 @@ impl Deps {
         Ok((Self::aws(&clients, &cfg), cfg))
     }
 }
+
+/// What every function is built from, in Lambda and in `zayavka serve` alike: its
+/// dependencies, its environment and the deployment's queue-name prefix. Each function crate
+/// has one `from_env(&Wiring)`, which both its `main.rs` and serve's registry call.
+pub struct Wiring<'a> {
+    pub deps: Deps,
+    pub env: &'a dyn crate::config::EnvSource,
+    pub queue_prefix: String,
+}
+
+impl<'a> Wiring<'a> {
+    /// A Lambda function's: AWS, configured from `env` (the process environment).
+    pub async fn lambda(
+        env: &'a dyn crate::config::EnvSource,
+    ) -> Result<Wiring<'a>, crate::config::ConfigError> {
+        let (deps, aws) = Deps::from_lambda_env().await?;
+        Ok(Wiring {
+            deps,
+            env,
+            queue_prefix: aws.queue_prefix,
+        })
+    }
+}

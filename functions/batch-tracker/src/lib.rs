@@ -43,3 +43,10 @@ impl QueueWorker for BatchTracker {
         run_batch(event, 4, |msg| self.one(msg)).await
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(
+    w: &zayavka::deps::Wiring<'_>,
+) -> Result<BatchTracker, zayavka::config::ConfigError> {
+    Ok(BatchTracker::new(w.deps.clone(), w.queue_prefix.clone()))
+}

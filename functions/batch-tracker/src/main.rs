@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let (deps, aws) = zayavka::Deps::from_lambda_env().await?;
-    zayavka::lambda::run_worker(batch_tracker::BatchTracker::new(deps, aws.queue_prefix)).await
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_worker(batch_tracker::from_env(&wiring)?).await
 }

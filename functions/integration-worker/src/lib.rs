@@ -45,3 +45,13 @@ impl QueueWorker for IntegrationWorker {
         run_batch(event, 4, |msg| async move { self.runner.run(&msg).await }).await
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(
+    w: &zayavka::deps::Wiring<'_>,
+) -> Result<IntegrationWorker, zayavka::config::ConfigError> {
+    Ok(IntegrationWorker::new(
+        w.deps.clone(),
+        config(w.env, w.queue_prefix.clone())?,
+    ))
+}

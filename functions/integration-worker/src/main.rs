@@ -3,7 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let (deps, aws) = zayavka::Deps::from_lambda_env().await?;
-    let cfg = integration_worker::config(&zayavka::config::ProcessEnv, aws.queue_prefix)?;
-    zayavka::lambda::run_worker(integration_worker::IntegrationWorker::new(deps, cfg)).await
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_worker(integration_worker::from_env(&wiring)?).await
 }

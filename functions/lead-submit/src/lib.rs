@@ -97,3 +97,8 @@ impl HttpFunction for LeadSubmit {
         }
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(w: &zayavka::deps::Wiring<'_>) -> Result<LeadSubmit, zayavka::config::ConfigError> {
+    Ok(LeadSubmit::new(w.deps.clone(), Config::read(w.env)?))
+}

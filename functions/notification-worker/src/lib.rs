@@ -306,3 +306,13 @@ impl QueueWorker for NotificationWorker {
         run_batch(event, 2, |msg| self.one(msg)).await
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(
+    w: &zayavka::deps::Wiring<'_>,
+) -> Result<NotificationWorker, zayavka::config::ConfigError> {
+    Ok(NotificationWorker::new(
+        w.deps.clone(),
+        Config::read(w.env)?,
+    ))
+}

@@ -3,7 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let cfg = notification_worker::Config::read(&zayavka::config::ProcessEnv)?;
-    let (deps, _) = zayavka::Deps::from_lambda_env().await?;
-    zayavka::lambda::run_worker(notification_worker::NotificationWorker::new(deps, cfg)).await
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_worker(notification_worker::from_env(&wiring)?).await
 }

@@ -134,3 +134,10 @@ impl HttpFunction for OkdeskWebhook {
         self.receive(&req).await
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(
+    w: &zayavka::deps::Wiring<'_>,
+) -> Result<OkdeskWebhook, zayavka::config::ConfigError> {
+    Ok(OkdeskWebhook::new(w.deps.clone(), Config::read(w.env)?))
+}

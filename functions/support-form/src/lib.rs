@@ -12,7 +12,7 @@ mod page;
 use async_trait::async_trait;
 use serde_json::json;
 use zayavka::Deps;
-use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::config::{ConfigError, EnvReader};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
 use zayavka::support::identity::Claim;
 pub use zayavka::support::identity::user_hash;
@@ -169,9 +169,10 @@ impl HttpFunction for SupportForm {
 
 /// Builds the function from the environment: support settings when the support bot is
 /// configured, nothing but the health check otherwise.
-pub fn from_env(deps: Deps, env: &dyn EnvSource) -> Result<SupportForm, ConfigError> {
-    let mut r = EnvReader::new(env);
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(w: &zayavka::deps::Wiring<'_>) -> Result<SupportForm, ConfigError> {
+    let mut r = EnvReader::new(w.env);
     let cfg = Config::read_if_configured(&mut r);
     r.finish()?;
-    Ok(SupportForm::new(deps, cfg))
+    Ok(SupportForm::new(w.deps.clone(), cfg))
 }

@@ -3,7 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let (deps, _) = zayavka::Deps::from_lambda_env().await?;
-    let f = support_form::from_env(deps, &zayavka::config::ProcessEnv)?;
-    zayavka::lambda::run_http(f).await
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_http(support_form::from_env(&wiring)?).await
 }

@@ -66,3 +66,8 @@ impl Scheduled for Sweeper {
         serde_json::to_value(&report).map_err(|e| e.to_string())
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(w: &zayavka::deps::Wiring<'_>) -> Result<Sweeper, zayavka::config::ConfigError> {
+    Ok(Sweeper::new(w.deps.clone(), Config::read(w.env)?))
+}

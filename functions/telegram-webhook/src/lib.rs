@@ -137,3 +137,10 @@ impl HttpFunction for TelegramWebhook {
             .await
     }
 }
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(
+    w: &zayavka::deps::Wiring<'_>,
+) -> Result<TelegramWebhook, zayavka::config::ConfigError> {
+    Ok(TelegramWebhook::new(w.deps.clone(), Config::read(w.env)?))
+}

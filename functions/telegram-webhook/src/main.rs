@@ -3,7 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let cfg = telegram_webhook::Config::read(&zayavka::config::ProcessEnv)?;
-    let (deps, _) = zayavka::Deps::from_lambda_env().await?;
-    zayavka::lambda::run_http(telegram_webhook::TelegramWebhook::new(deps, cfg)).await
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_http(telegram_webhook::from_env(&wiring)?).await
 }
