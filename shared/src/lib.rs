@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod ports;
 pub mod queues;
 pub mod schedule;
+pub mod secret;
 pub mod sqs_batch;
 pub mod support;
 pub mod telegram;

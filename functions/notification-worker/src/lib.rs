@@ -19,40 +19,27 @@ use zayavka::notifications::{self, NotificationMessage};
 use zayavka::outbound::DeliveryError;
 use zayavka::ports::table::Key;
 use zayavka::ports::{Email, MailError};
+use zayavka::secret::Secret;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
 use zayavka::telegram::BotApi;
 use zayavka::texts::Lang;
 
 pub const NAME: &str = "notification-worker";
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub emails: Vec<String>,
     pub mail_from: Option<String>,
     pub telegram_chat_id: Option<String>,
-    pub telegram_bot_token: Option<String>,
+    pub telegram_bot_token: Option<Secret>,
     pub telegram_api_base: String,
     pub notify_on: Vec<String>,
     pub lang: Lang,
     /// `TELEGRAM_MAIN_BOT_TOKEN`: the bot helpdesk clients talk to.
-    pub main_bot_token: Option<String>,
+    pub main_bot_token: Option<Secret>,
     /// Okdesk, for helpdesk notices (issue links, and the client of an issue a webhook did
     /// not name).
     pub okdesk: Option<OkdeskConfig>,
-}
-
-/// The bot tokens stay out of logs: only whether they are set shows.
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("emails", &self.emails)
-            .field("mail_from", &self.mail_from)
-            .field("telegram_chat_id", &self.telegram_chat_id)
-            .field("telegram_bot_token", &self.telegram_bot_token.is_some())
-            .field("notify_on", &self.notify_on)
-            .field("main_bot_token", &self.main_bot_token.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Config {
@@ -82,7 +69,7 @@ impl Config {
         }
         let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
         let telegram_api_base = zayavka::telegram::config::api_base(&mut r);
-        let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN");
+        let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN").map(Secret);
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait
@@ -140,7 +127,7 @@ impl NotificationWorker {
         let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
         let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
             (Some(token), Some(okdesk)) => Some(Helpdesk {
-                bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token),
+                bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()),
                 okdesk: okdesk.client_with(http.clone()),
                 cfg: okdesk.clone(),
             }),
@@ -284,7 +271,15 @@ impl NotificationWorker {
             let html = note.telegram_html(lang);
             self.once(
                 keys::notification(&Self::admin_subject(&note), "telegram"),
-                || send_html(&self.http, &self.cfg.telegram_api_base, token, chat, &html),
+                || {
+                    send_html(
+                        &self.http,
+                        &self.cfg.telegram_api_base,
+                        token.expose(),
+                        chat,
+                        &html,
+                    )
+                },
             )
             .await?;
         }

@@ -420,12 +420,12 @@ fn missing(what: &str) -> DeliveryError {
 /// The request's own credential, else the worker's configured default.
 fn given_or_configured(
     given: &Option<Secret>,
-    configured: &Option<String>,
+    configured: &Option<Secret>,
     what: &str,
 ) -> Result<String, DeliveryError> {
     given
         .as_ref()
+        .or(configured.as_ref())
         .map(|s| s.expose().to_string())
-        .or_else(|| configured.clone())
         .ok_or_else(|| missing(what))
 }

@@ -89,21 +89,7 @@ impl fmt::Display for Integration {
 }
 
 /// A credential: stored with its job until the job finishes, never logged or returned.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::secret::Secret;
 
 /// Where one job delivers the lead. Credentials left out of the request are `None` here and
 /// come from the worker's own configuration, so defaults are never copied into the table.

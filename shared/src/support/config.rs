@@ -3,6 +3,7 @@
 
 use super::rate_limit::RateLimit;
 use crate::config::EnvReader;
+use crate::secret::Secret;
 use crate::texts::Lang;
 
 #[derive(Debug, Clone)]
@@ -38,45 +39,31 @@ impl SupportConfig {
 
 /// What the support form needs besides the relay: the support bot to tell the admins with,
 /// who the site's users are, which origins the widget runs on, and the rate limit.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SiteConfig {
     /// `TELEGRAM_SUPPORT_BOT_TOKEN`.
-    pub bot_token: String,
+    pub bot_token: Secret,
     /// `TELEGRAM_SUPPORT_BOT_USERNAME` (without `@`); else asked with getMe.
     pub bot_username: Option<String>,
     /// `TELEGRAM_API_BASE`.
     pub api_base: String,
     pub support: SupportConfig,
     /// `SUPPORT_USER_HASH_SECRET`: without it, site users are refused.
-    pub user_hash_secret: Option<String>,
+    pub user_hash_secret: Option<Secret>,
     /// `SUPPORT_ALLOWED_ORIGINS`: where the widget may call from.
     pub allowed_origins: Vec<String>,
     pub rate: RateLimit,
-}
-
-/// The bot token and the user-hash secret stay out of logs.
-impl std::fmt::Debug for SiteConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SiteConfig")
-            .field("bot_username", &self.bot_username)
-            .field("api_base", &self.api_base)
-            .field("support", &self.support)
-            .field("user_hash_secret", &self.user_hash_secret.is_some())
-            .field("allowed_origins", &self.allowed_origins)
-            .field("rate", &self.rate)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SiteConfig {
     /// The form's settings when the support bot is configured (`TELEGRAM_SUPPORT_BOT_TOKEN`
     /// set); without it the form only answers its health check, and nothing else is read.
     pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
-        let bot_token = r.optional("TELEGRAM_SUPPORT_BOT_TOKEN")?;
+        let bot_token = Secret(r.optional("TELEGRAM_SUPPORT_BOT_TOKEN")?);
         Some(Self::read_with(r, bot_token))
     }
 
-    fn read_with(r: &mut EnvReader<'_>, bot_token: String) -> Self {
+    fn read_with(r: &mut EnvReader<'_>, bot_token: Secret) -> Self {
         Self {
             bot_token,
             bot_username: r
@@ -84,7 +71,7 @@ impl SiteConfig {
                 .map(|u| u.trim_start_matches('@').to_string()),
             support: SupportConfig::read(r),
             api_base: crate::telegram::config::api_base(r),
-            user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET"),
+            user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET").map(Secret),
             allowed_origins: r.list("SUPPORT_ALLOWED_ORIGINS"),
             rate: RateLimit {
                 limit: r.parse_or("SUPPORT_RATE_LIMIT", 5),

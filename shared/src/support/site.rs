@@ -14,6 +14,7 @@ use super::web::store_err;
 use super::{SupportMessage, new_message, store};
 use crate::Deps;
 use crate::http::ApiError;
+use crate::secret::Secret;
 use crate::telegram::BotApi;
 
 /// What a successful submission gives back.
@@ -36,7 +37,7 @@ pub struct Site {
 impl Site {
     pub fn new(deps: Deps, cfg: SiteConfig) -> Self {
         let http = crate::outbound::client(Duration::from_secs(10));
-        let api = BotApi::new(http, &cfg.api_base, &cfg.bot_token)
+        let api = BotApi::new(http, &cfg.api_base, cfg.bot_token.expose())
             .with_inline_wait(Duration::from_secs(3));
         let bot = SupportBot::new(deps.clone(), api.clone(), cfg.support.clone());
         Self {
@@ -67,7 +68,10 @@ impl Site {
             });
         }
         s.validate()?;
-        let me = identify(self.cfg.user_hash_secret.as_deref(), s.claim())?;
+        let me = identify(
+            self.cfg.user_hash_secret.as_ref().map(Secret::expose),
+            s.claim(),
+        )?;
         let mut who = vec![format!("user#{}", me.user_key)];
         if let Some(ip) = source_ip {
             who.push(format!("ip#{ip}"));
@@ -135,7 +139,10 @@ impl Site {
                 "give user_id and user_hash, or thread_token",
             ));
         }
-        let me = identify(self.cfg.user_hash_secret.as_deref(), claim)?;
+        let me = identify(
+            self.cfg.user_hash_secret.as_ref().map(Secret::expose),
+            claim,
+        )?;
         store::messages(&self.deps, &me.user_key)
             .await
             .map_err(store_err)
