@@ -12,14 +12,14 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue as Dav, BillingMode, ConditionCheck, Delete,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update as DUpdate,
+    AttributeValue as Dav, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+    Update as DUpdate,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::aws::is_retryable_code;
+use super::dynamodb_expr::{Expr, condition, prepare_update};
 use crate::ports::clock::Clock;
 use crate::ports::table::{
     AttributeValue, Cond, GSI1, GSI1_PK, GSI1_SK, Index, Item, Key, PK, Page, Query, SK,
@@ -28,8 +28,8 @@ use crate::ports::table::{
 
 #[derive(Clone)]
 pub struct DynamoTable {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
     clock: Arc<dyn Clock>,
 }
 
@@ -53,7 +53,7 @@ fn key_item(key: &Key) -> DItem {
 }
 
 /// Turns an SDK error into the port's error kinds.
-fn classify<E, R>(op: &str, err: SdkError<E, R>) -> StoreError
+pub(super) fn classify<E, R>(op: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -76,199 +76,11 @@ where
     }
 }
 
-fn build_err(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn build_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(format!("cannot build request: {e}"))
 }
 
 /// Collects placeholder names and values for one expression.
-#[derive(Default)]
-struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, Dav>,
-}
-
-impl Expr {
-    fn name(&mut self, attr: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, a)| a.as_str() == attr) {
-            return placeholder.clone();
-        }
-        let placeholder = format!("#n{}", self.names.len());
-        self.names.insert(placeholder.clone(), attr.to_string());
-        placeholder
-    }
-
-    fn value(&mut self, v: Dav) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), v);
-        placeholder
-    }
-
-    fn cond(&mut self, c: &Cond) -> String {
-        let mut cmp = |a: &str, op: &str, v: &AttributeValue| {
-            let n = self.name(a);
-            let v = self.value(Dav::from(v.clone()));
-            format!("{n} {op} {v}")
-        };
-        match c {
-            Cond::Exists(a) => format!("attribute_exists({})", self.name(a)),
-            Cond::NotExists(a) => format!("attribute_not_exists({})", self.name(a)),
-            Cond::Eq(a, v) => cmp(a, "=", v),
-            Cond::Lt(a, v) => self.ordered(a, "<", v),
-            Cond::Le(a, v) => self.ordered(a, "<=", v),
-            Cond::Gt(a, v) => self.ordered(a, ">", v),
-            Cond::Ge(a, v) => self.ordered(a, ">=", v),
-            Cond::Contains(a, s) => {
-                let n = self.name(a);
-                let v = self.value(Dav::S(s.clone()));
-                format!("contains({n}, {v})")
-            }
-            Cond::And(all) if all.is_empty() => self.always(),
-            Cond::Or(any) if any.is_empty() => format!("NOT ({})", self.always()),
-            Cond::And(all) => self.join(all, " AND "),
-            Cond::Or(any) => self.join(any, " OR "),
-            Cond::Not(inner) => format!("NOT ({})", self.cond(inner)),
-        }
-    }
-
-    /// An ordering comparison, true only between values of one type as in DynamoDB. The
-    /// type check says so explicitly, for emulators (moto) that raise on `N < S` instead.
-    fn ordered(&mut self, a: &str, op: &str, v: &AttributeValue) -> String {
-        let kind = match v {
-            AttributeValue::S(_) => "S",
-            AttributeValue::N(_) => "N",
-            AttributeValue::B(_) => "B",
-            // Not orderable: DynamoDB refuses the request whatever the item holds.
-            _ => "",
-        };
-        let n = self.name(a);
-        let value = self.value(Dav::from(v.clone()));
-        if kind.is_empty() {
-            return format!("{n} {op} {value}");
-        }
-        let t = self.value(Dav::S(kind.into()));
-        // Unparenthesised: every caller wraps a condition (DynamoDB refuses `((…))`).
-        format!("attribute_type({n}, {t}) AND {n} {op} {value}")
-    }
-
-    fn always(&mut self) -> String {
-        format!(
-            "attribute_exists({0}) OR attribute_not_exists({0})",
-            self.name(PK)
-        )
-    }
-
-    fn join(&mut self, parts: &[Cond], sep: &str) -> String {
-        parts
-            .iter()
-            .map(|p| format!("({})", self.cond(p)))
-            .collect::<Vec<_>>()
-            .join(sep)
-    }
-
-    /// The item is absent or has not expired.
-    fn live(&mut self, now: i64) -> String {
-        let t = self.name(TTL);
-        let v = self.value(Dav::N(now.to_string()));
-        format!("(attribute_not_exists({t}) OR {t} >= {v})")
-    }
-
-    /// The condition as seen through expiry: an expired item counts as no item.
-    fn visible(&mut self, c: &Cond, now: i64) -> String {
-        let inner = self.cond(c);
-        let live = self.live(now);
-        if c.holds(None) {
-            format!("(NOT {live}) OR ({inner})")
-        } else {
-            format!("{live} AND ({inner})")
-        }
-    }
-
-    fn names(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
-    }
-
-    fn values(&self) -> Option<DItem> {
-        (!self.values.is_empty()).then(|| self.values.clone())
-    }
-}
-
-/// A condition expression with its placeholders, each `None` when there is no condition.
-type Condition = (
-    Option<String>,
-    Option<HashMap<String, String>>,
-    Option<DItem>,
-);
-
-fn condition(cond: Option<&Cond>, now: i64) -> Condition {
-    match cond {
-        None => (None, None, None),
-        Some(c) => {
-            let mut e = Expr::default();
-            let expression = e.visible(c, now);
-            (Some(expression), e.names(), e.values())
-        }
-    }
-}
-
-/// An UpdateExpression and its condition, ready to send.
-struct Prepared {
-    update: String,
-    condition: String,
-    expr: Expr,
-}
-
-fn prepare_update(update: &Update, now: i64) -> Prepared {
-    let mut e = Expr::default();
-    let mut sets = Vec::new();
-    for (a, v) in &update.set {
-        let n = e.name(a);
-        let v = e.value(Dav::from(v.clone()));
-        sets.push(format!("{n} = {v}"));
-    }
-    for (a, v) in &update.set_if_absent {
-        let n = e.name(a);
-        let v = e.value(Dav::from(v.clone()));
-        sets.push(format!("{n} = if_not_exists({n}, {v})"));
-    }
-    let mut adds = Vec::new();
-    for (a, by) in &update.add_number {
-        let n = e.name(a);
-        let v = e.value(Dav::N(by.to_string()));
-        adds.push(format!("{n} {v}"));
-    }
-    for (a, values) in &update.add_to_set {
-        let n = e.name(a);
-        let v = e.value(Dav::Ss(values.clone()));
-        adds.push(format!("{n} {v}"));
-    }
-    let removes: Vec<String> = update.remove.iter().map(|a| e.name(a)).collect();
-    let mut clauses = Vec::new();
-    if !sets.is_empty() {
-        clauses.push(format!("SET {}", sets.join(", ")));
-    }
-    if !adds.is_empty() {
-        clauses.push(format!("ADD {}", adds.join(", ")));
-    }
-    if !removes.is_empty() {
-        clauses.push(format!("REMOVE {}", removes.join(", ")));
-    }
-    // The update must not merge into an expired item: it fails here and is retried after the
-    // expired item is removed.
-    let live = e.live(now);
-    let condition = match &update.condition {
-        Some(c) => {
-            let inner = e.cond(c);
-            format!("{live} AND ({inner})")
-        }
-        None => live,
-    };
-    Prepared {
-        update: clauses.join(" "),
-        condition,
-        expr: e,
-    }
-}
-
 fn encode_cursor(key: DItem) -> Result<String, StoreError> {
     let json = serde_json::to_vec(&from_sdk(key))
         .map_err(|e| StoreError::Invalid(format!("cursor: {e}")))?;
@@ -444,70 +256,6 @@ impl DynamoTable {
                 Err(classify("TransactWriteItems", err))
             }
         }
-    }
-
-    /// Creates the table with its index and turns on expiry; an existing table is kept.
-    pub async fn ensure_table(&self) -> Result<bool, StoreError> {
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(build_err)
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(build_err)
-        };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key(GSI1_PK, KeyType::Hash)?)
-            .key_schema(key(GSI1_SK, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .map_err(build_err)?;
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .attribute_definitions(attr(PK)?)
-            .attribute_definitions(attr(SK)?)
-            .attribute_definitions(attr(GSI1_PK)?)
-            .attribute_definitions(attr(GSI1_SK)?)
-            .key_schema(key(PK, KeyType::Hash)?)
-            .key_schema(key(SK, KeyType::Range)?)
-            .global_secondary_indexes(index)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        let created = match created {
-            Ok(_) => true,
-            Err(e) if e.code() == Some("ResourceInUseException") => false,
-            Err(e) => return Err(classify("CreateTable", e)),
-        };
-        if created {
-            self.client
-                .update_time_to_live()
-                .table_name(&self.table)
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .attribute_name(TTL)
-                        .enabled(true)
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .send()
-                .await
-                .map_err(|e| classify("UpdateTimeToLive", e))?;
-        }
-        Ok(created)
     }
 }
 

@@ -2,6 +2,8 @@
 
 pub mod aws;
 pub mod dynamodb;
+mod dynamodb_expr;
+mod dynamodb_schema;
 pub mod outbox;
 pub mod ses;
 pub mod sqlite;

@@ -129,63 +129,17 @@ impl EmbeddedQueue {
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_err)?;
                 let mut out = Vec::new();
+                // Messages moved to the dead-letter queue leave room: look again until the
+                // batch is full or nothing visible is left.
                 loop {
-                    let candidates: Vec<(i64, String, String, String, i64, u32)> = {
-                        let mut stmt = tx
-                            .prepare_cached(
-                                "SELECT seq, id, body, attributes, sent_at, receive_count
-                                 FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
-                                 ORDER BY visible_at, seq LIMIT ?3",
-                            )
-                            .map_err(db_err)?;
-                        let rows = stmt
-                            .query_map(params![spec.name, now, max - out.len() as u32], |r| {
-                                Ok((
-                                    r.get(0)?,
-                                    r.get(1)?,
-                                    r.get(2)?,
-                                    r.get(3)?,
-                                    r.get(4)?,
-                                    r.get(5)?,
-                                ))
-                            })
-                            .map_err(db_err)?;
-                        rows.collect::<Result<_, _>>().map_err(db_err)?
-                    };
+                    let candidates = visible(&tx, &spec.name, now, max - out.len() as u32)?;
                     if candidates.is_empty() {
                         break;
                     }
-                    for (seq, id, body, attributes, sent_at, count) in candidates {
-                        if let Some(dlq) = spec.dead_letter.as_deref()
-                            && spec.max_receives > 0
-                            && count >= spec.max_receives
-                        {
-                            tx.execute(
-                                "UPDATE queue_messages SET queue = ?2, receive_count = 0,
-                                 receipt = NULL, visible_at = ?3 WHERE seq = ?1",
-                                params![seq, dlq, now],
-                            )
-                            .map_err(db_err)?;
-                            continue;
+                    for c in candidates {
+                        if let Some(received) = hand_out(&tx, &spec, now, c)? {
+                            out.push(received);
                         }
-                        let receipt = uuid::Uuid::new_v4().to_string();
-                        let visible_at = now + i64::from(spec.visibility_timeout_secs) * 1000;
-                        tx.execute(
-                            "UPDATE queue_messages SET receive_count = receive_count + 1,
-                             receipt = ?2, visible_at = ?3 WHERE seq = ?1",
-                            params![seq, receipt, visible_at],
-                        )
-                        .map_err(db_err)?;
-                        let attributes: BTreeMap<String, String> =
-                            serde_json::from_str(&attributes).unwrap_or_default();
-                        out.push(Received {
-                            message_id: id,
-                            receipt_handle: receipt,
-                            body,
-                            attributes,
-                            receive_count: count + 1,
-                            sent_at_ms: sent_at,
-                        });
                     }
                     if out.len() as u32 >= max {
                         break;
@@ -196,6 +150,77 @@ impl EmbeddedQueue {
             })
             .await
     }
+}
+
+/// A visible message: seq, id, body, attributes, sent_at, receive count.
+type Candidate = (i64, String, String, String, i64, u32);
+
+fn visible(
+    tx: &rusqlite::Transaction<'_>,
+    queue: &str,
+    now: i64,
+    max: u32,
+) -> Result<Vec<Candidate>, QueueError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT seq, id, body, attributes, sent_at, receive_count
+             FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
+             ORDER BY visible_at, seq LIMIT ?3",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![queue, now, max], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .map_err(db_err)?;
+    rows.collect::<Result<_, _>>().map_err(db_err)
+}
+
+/// Receives one message under a new receipt and visibility timeout, or, when it has been
+/// received as often as the queue allows, moves it to the dead-letter queue (`None`).
+fn hand_out(
+    tx: &rusqlite::Transaction<'_>,
+    spec: &QueueSpec,
+    now: i64,
+    (seq, id, body, attributes, sent_at, count): Candidate,
+) -> Result<Option<Received>, QueueError> {
+    if let Some(dlq) = spec.dead_letter.as_deref()
+        && spec.max_receives > 0
+        && count >= spec.max_receives
+    {
+        tx.execute(
+            "UPDATE queue_messages SET queue = ?2, receive_count = 0,
+             receipt = NULL, visible_at = ?3 WHERE seq = ?1",
+            params![seq, dlq, now],
+        )
+        .map_err(db_err)?;
+        return Ok(None);
+    }
+    let receipt = uuid::Uuid::new_v4().to_string();
+    let visible_at = now + i64::from(spec.visibility_timeout_secs) * 1000;
+    tx.execute(
+        "UPDATE queue_messages SET receive_count = receive_count + 1,
+         receipt = ?2, visible_at = ?3 WHERE seq = ?1",
+        params![seq, receipt, visible_at],
+    )
+    .map_err(db_err)?;
+    let attributes: BTreeMap<String, String> =
+        serde_json::from_str(&attributes).unwrap_or_default();
+    Ok(Some(Received {
+        message_id: id,
+        receipt_handle: receipt,
+        body,
+        attributes,
+        receive_count: count + 1,
+        sent_at_ms: sent_at,
+    }))
 }
 
 #[async_trait]

@@ -179,8 +179,9 @@ fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
         .ok_or_else(|| StoreError::Invalid("malformed query cursor".into()))
 }
 
-fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as i64;
+/// The page's SQL: the index's key columns, the sort-key prefix, the rows after the cursor
+/// in the query's order, live items only.
+fn query_sql(q: &Query, after_cursor: bool) -> String {
     let (pk_col, sk_col) = match q.index {
         Index::Primary => ("pk", "sk"),
         Index::Gsi1 => ("gsi1pk", "gsi1sk"),
@@ -190,25 +191,26 @@ fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError>
     } else {
         (">", "ASC")
     };
-    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let prefix = q.sk_prefix.clone().unwrap_or_default();
     let order_cols = match q.index {
         Index::Primary => format!("sk {order}"),
         Index::Gsi1 => format!("gsi1sk {order}, pk {order}, sk {order}"),
     };
-    let after = match (&cursor, q.index) {
-        (None, _) => String::new(),
-        (Some(_), Index::Primary) => format!("AND sk {cmp} ?4"),
-        (Some(_), Index::Gsi1) => format!("AND (gsi1sk, pk, sk) {cmp} (?4, ?5, ?6)"),
+    let after = match (after_cursor, q.index) {
+        (false, _) => String::new(),
+        (true, Index::Primary) => format!("AND sk {cmp} ?4"),
+        (true, Index::Gsi1) => format!("AND (gsi1sk, pk, sk) {cmp} (?4, ?5, ?6)"),
     };
-    let sql = format!(
+    format!(
         "SELECT body, pk, sk, gsi1sk FROM items
          WHERE {pk_col} = ?1 AND substr({sk_col}, 1, ?2) = ?3 {after}
            AND (ttl IS NULL OR ttl >= ?7)
          ORDER BY {order_cols} LIMIT ?8"
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-    let (c_first, c_pk, c_sk) = match (&cursor, q.index) {
+    )
+}
+
+/// The cursor as the SQL's ?4, ?5, ?6 (a gsi1 page resumes after its index key and item key).
+fn cursor_params(cursor: Option<&Cursor>, index: Index) -> (String, String, String) {
+    match (cursor, index) {
         (Some(c), Index::Primary) => (c.sk.clone(), String::new(), String::new()),
         (Some(c), Index::Gsi1) => (
             c.gsk.clone().unwrap_or_default(),
@@ -216,7 +218,40 @@ fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError>
             c.sk.clone(),
         ),
         (None, _) => (String::new(), String::new(), String::new()),
+    }
+}
+
+type Row = (String, String, String, Option<String>);
+
+/// Up to `limit` items; one row more than that means another page follows.
+fn page_of(rows: Vec<Row>, limit: i64, index: Index) -> Result<Page, StoreError> {
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    let mut last = None;
+    for (body, pk, sk, gsk) in rows.into_iter().take(limit as usize) {
+        items.push(decode(&body)?);
+        last = Some(Cursor {
+            pk,
+            sk,
+            gsk: matches!(index, Index::Gsi1).then_some(gsk.unwrap_or_default()),
+        });
+    }
+    let cursor = if more {
+        last.as_ref().map(encode_cursor)
+    } else {
+        None
     };
+    Ok(Page { items, cursor })
+}
+
+fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as i64;
+    let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let prefix = q.sk_prefix.clone().unwrap_or_default();
+    let (c_first, c_pk, c_sk) = cursor_params(cursor.as_ref(), q.index);
+    let mut stmt = conn
+        .prepare_cached(&query_sql(q, cursor.is_some()))
+        .map_err(db_err)?;
     let rows = stmt
         .query_map(
             params![
@@ -229,40 +264,12 @@ fn run_query(conn: &Connection, q: &Query, now: i64) -> Result<Page, StoreError>
                 now,
                 limit + 1
             ],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            },
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
+        .map_err(db_err)?
+        .collect::<Result<Vec<Row>, _>>()
         .map_err(db_err)?;
-    let mut items = Vec::new();
-    let mut last = None;
-    let mut more = false;
-    for row in rows {
-        let (body, pk, sk, gsk) = row.map_err(db_err)?;
-        if items.len() as i64 == limit {
-            more = true;
-            break;
-        }
-        items.push(decode(&body)?);
-        last = Some(Cursor {
-            pk,
-            sk,
-            gsk: matches!(q.index, Index::Gsi1).then_some(gsk.unwrap_or_default()),
-        });
-    }
-    Ok(Page {
-        items,
-        cursor: if more {
-            last.as_ref().map(encode_cursor)
-        } else {
-            None
-        },
-    })
+    page_of(rows, limit, q.index)
 }
 
 #[async_trait]

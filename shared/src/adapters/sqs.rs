@@ -103,68 +103,87 @@ impl SqsQueue {
     /// Creates the queues (dead-letter queues first, so redrive policies can name them);
     /// existing queues get their attributes brought up to date.
     pub async fn ensure_queues(&self, specs: &[QueueSpec]) -> Result<Vec<String>, QueueError> {
+        // Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
         let mut ordered: Vec<&QueueSpec> =
             specs.iter().filter(|s| s.dead_letter.is_none()).collect();
         ordered.extend(specs.iter().filter(|s| s.dead_letter.is_some()));
         let mut created = Vec::new();
         for spec in ordered {
-            let mut attrs = HashMap::from([(
-                QueueAttributeName::VisibilityTimeout,
-                spec.visibility_timeout_secs.to_string(),
-            )]);
-            if let Some(dlq) = &spec.dead_letter {
-                let dlq_url = self.url(dlq).await?;
-                let arn = self
-                    .client
-                    .get_queue_attributes()
-                    .queue_url(&dlq_url)
-                    .attribute_names(QueueAttributeName::QueueArn)
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetQueueAttributes", dlq, e))?
-                    .attributes
-                    .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                    .ok_or_else(|| QueueError::UnknownQueue(dlq.clone()))?;
-                attrs.insert(
-                    QueueAttributeName::RedrivePolicy,
-                    serde_json::json!({
-                        "deadLetterTargetArn": arn,
-                        "maxReceiveCount": spec.max_receives.to_string(),
-                    })
-                    .to_string(),
-                );
+            let attrs = self.attributes_of(spec).await?;
+            let (url, new) = self.create_or_update(spec, attrs).await?;
+            if new {
+                created.push(spec.name.clone());
             }
-            let out = self
-                .client
-                .create_queue()
-                .queue_name(self.aws_name(&spec.name))
-                .set_attributes(Some(attrs.clone()))
-                .send()
-                .await;
-            let url = match out {
-                Ok(out) => {
-                    created.push(spec.name.clone());
-                    out.queue_url.unwrap_or_default()
-                }
-                Err(e)
-                    if e.code() == Some("QueueAlreadyExists")
-                        || e.code() == Some("QueueNameExists") =>
-                {
-                    let url = self.url(&spec.name).await?;
-                    self.client
-                        .set_queue_attributes()
-                        .queue_url(&url)
-                        .set_attributes(Some(attrs))
-                        .send()
-                        .await
-                        .map_err(|e| classify("SetQueueAttributes", &spec.name, e))?;
-                    url
-                }
-                Err(e) => return Err(classify("CreateQueue", &spec.name, e)),
-            };
             self.urls.write().await.insert(spec.name.clone(), url);
         }
         Ok(created)
+    }
+
+    /// The queue's visibility timeout and, with a dead-letter queue, its redrive policy.
+    async fn attributes_of(
+        &self,
+        spec: &QueueSpec,
+    ) -> Result<HashMap<QueueAttributeName, String>, QueueError> {
+        let mut attrs = HashMap::from([(
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout_secs.to_string(),
+        )]);
+        if let Some(dlq) = &spec.dead_letter {
+            let dlq_url = self.url(dlq).await?;
+            let arn = self
+                .client
+                .get_queue_attributes()
+                .queue_url(&dlq_url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| classify("GetQueueAttributes", dlq, e))?
+                .attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+                .ok_or_else(|| QueueError::UnknownQueue(dlq.clone()))?;
+            attrs.insert(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({
+                    "deadLetterTargetArn": arn,
+                    "maxReceiveCount": spec.max_receives.to_string(),
+                })
+                .to_string(),
+            );
+        }
+        Ok(attrs)
+    }
+
+    /// Creates the queue (true) or brings an existing one's attributes up to date (false).
+    async fn create_or_update(
+        &self,
+        spec: &QueueSpec,
+        attrs: HashMap<QueueAttributeName, String>,
+    ) -> Result<(String, bool), QueueError> {
+        let out = self
+            .client
+            .create_queue()
+            .queue_name(self.aws_name(&spec.name))
+            .set_attributes(Some(attrs.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok((out.queue_url.unwrap_or_default(), true)),
+            Err(e)
+                if e.code() == Some("QueueAlreadyExists")
+                    || e.code() == Some("QueueNameExists") =>
+            {
+                let url = self.url(&spec.name).await?;
+                self.client
+                    .set_queue_attributes()
+                    .queue_url(&url)
+                    .set_attributes(Some(attrs))
+                    .send()
+                    .await
+                    .map_err(|e| classify("SetQueueAttributes", &spec.name, e))?;
+                Ok((url, false))
+            }
+            Err(e) => Err(classify("CreateQueue", &spec.name, e)),
+        }
     }
 }
 
