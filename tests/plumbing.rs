@@ -25,6 +25,9 @@ impl HttpFunction for Echo {
     fn routes(&self) -> Vec<&'static str> {
         vec!["POST /echo/{id}"]
     }
+    fn backend(&self) -> zayavka::deps::Backend {
+        zayavka::deps::Backend::Embedded
+    }
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         if req.header("x-fail").is_some() {
             return Err(ApiError::invalid("body.name", "must not be empty"));

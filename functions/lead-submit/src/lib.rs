@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::api_keys::ApiKeys;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
-use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
 use zayavka::leads::submit::{self, Defaults, SubmitError};
 
 pub const NAME: &str = "lead-submit";
@@ -76,14 +76,15 @@ impl HttpFunction for LeadSubmit {
         NAME
     }
 
+    fn backend(&self) -> zayavka::deps::Backend {
+        self.deps.backend
+    }
+
     fn routes(&self) -> Vec<&'static str> {
         vec!["GET /health/lead-submit", SUBMIT, STATUS]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        if is_health(&req.route_key, NAME) {
-            return Ok(health(NAME, self.deps.backend));
-        }
         match req.route_key.as_str() {
             SUBMIT => {
                 self.cfg.api_keys.authorize(&req)?;

@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::events::{Incoming, Notice, parse};
-use zayavka::http::{
-    ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, health, is_health, no_route,
-};
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, no_route};
 use zayavka::notifications::{self, NotificationMessage};
 
 pub const NAME: &str = "okdesk-webhook";
@@ -120,14 +118,15 @@ impl HttpFunction for OkdeskWebhook {
         NAME
     }
 
+    fn backend(&self) -> zayavka::deps::Backend {
+        self.deps.backend
+    }
+
     fn routes(&self) -> Vec<&'static str> {
         vec!["GET /health/okdesk-webhook", ROUTE]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        if is_health(&req.route_key, NAME) {
-            return Ok(health(NAME, self.deps.backend));
-        }
         if req.route_key != ROUTE {
             return Err(no_route(&req));
         }

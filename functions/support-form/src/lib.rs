@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader};
-use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
 use zayavka::support::identity::Claim;
 pub use zayavka::support::identity::user_hash;
 use zayavka::support::site::Site;
@@ -127,6 +127,10 @@ impl HttpFunction for SupportForm {
         NAME
     }
 
+    fn backend(&self) -> zayavka::deps::Backend {
+        self.deps.backend
+    }
+
     fn routes(&self) -> Vec<&'static str> {
         vec![
             "GET /health/support-form",
@@ -140,9 +144,6 @@ impl HttpFunction for SupportForm {
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        if is_health(&req.route_key, NAME) {
-            return Ok(health(NAME, self.deps.backend));
-        }
         let lang = Lang::from_code(req.header("accept-language"));
         let widget = match req.route_key.as_str() {
             PAGE => {

@@ -10,7 +10,7 @@ use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::bot::HelpdeskBot;
 use zayavka::helpdesk::config::OkdeskConfig;
-use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, health, is_health, no_route};
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
 use zayavka::support::bot::{SupportBot, SupportConfig};
 use zayavka::telegram::BotApi;
 use zayavka::telegram::limits::SendLimits;
@@ -117,14 +117,15 @@ impl HttpFunction for TelegramWebhook {
         NAME
     }
 
+    fn backend(&self) -> zayavka::deps::Backend {
+        self.deps.backend
+    }
+
     fn routes(&self) -> Vec<&'static str> {
         vec!["GET /health/telegram-webhook", ROUTE]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
-        if is_health(&req.route_key, NAME) {
-            return Ok(health(NAME, self.deps.backend));
-        }
         if req.route_key != ROUTE {
             return Err(no_route(&req));
         }

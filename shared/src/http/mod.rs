@@ -8,18 +8,20 @@
 //! and the route key are the same behind every front door, and it answers the health check.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method};
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
 pub use lambda_http::{Body, Request};
 use serde::Serialize;
 
 use crate::deps::Backend;
+
+mod routing;
+
+pub use routing::{ClientAddr, direct_request, match_path};
+use routing::{find_route, request_path};
 
 /// A request as a handler sees it.
 #[derive(Debug, Clone)]
@@ -38,49 +40,7 @@ pub struct ApiRequest {
     pub request_id: String,
 }
 
-/// The client's address as the embedded server saw it (behind AWS, the front door's
-/// request context says it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
 impl ApiRequest {
-    fn from_http(req: Request, route: Matched) -> Self {
-        let source_ip = source_ip(&req);
-        let request_id = request_id(&req);
-        let mut query: HashMap<String, String> = HashMap::new();
-        for (k, v) in req
-            .query_string_parameters_ref()
-            .into_iter()
-            .flat_map(|q| q.iter())
-        {
-            query
-                .entry(k.to_string())
-                .and_modify(|all| {
-                    all.push(',');
-                    all.push_str(v);
-                })
-                .or_insert_with(|| v.to_string());
-        }
-        let (parts, body) = req.into_parts();
-        let body = match body {
-            Body::Empty => Vec::new(),
-            Body::Text(t) => t.into_bytes(),
-            Body::Binary(b) => b,
-            _ => Vec::new(),
-        };
-        Self {
-            method: parts.method,
-            route_key: route.route_key.to_string(),
-            path: route.path,
-            path_params: route.params,
-            query,
-            headers: parts.headers,
-            body,
-            source_ip,
-            request_id,
-        }
-    }
-
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -278,141 +238,10 @@ pub trait HttpFunction: Send + Sync {
     /// `"METHOD /path/{param}"` route templates, in API Gateway's syntax.
     fn routes(&self) -> Vec<&'static str>;
 
+    /// What it stores in, for its health answer.
+    fn backend(&self) -> Backend;
+
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError>;
-}
-
-/// The route every HTTP function answers.
-pub const HEALTH_ROUTE: &str = "GET /health";
-
-/// A route template that matched a request.
-struct Matched {
-    route_key: &'static str,
-    path: String,
-    params: HashMap<String, String>,
-}
-
-/// Matches `path` against a template's path (`/api/leads/{lead_id}`); parameters are
-/// percent-decoded, and each matches one non-empty segment.
-pub fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
-    let mut params = HashMap::new();
-    let mut want = template.trim_start_matches('/').split('/');
-    let mut got = path.trim_start_matches('/').split('/');
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return Some(params),
-            (Some(w), Some(g)) => {
-                if let Some(name) = w.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
-                    if g.is_empty() {
-                        return None;
-                    }
-                    let value = percent_encoding::percent_decode_str(g)
-                        .decode_utf8()
-                        .ok()?
-                        .into_owned();
-                    params.insert(name.to_string(), value);
-                } else if w != g {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
-    }
-}
-
-fn find_route(f: &dyn HttpFunction, method: &Method, path: &str) -> Result<Matched, ApiError> {
-    if method == Method::GET && path == "/health" {
-        return Ok(Matched {
-            route_key: HEALTH_ROUTE,
-            path: path.to_string(),
-            params: HashMap::new(),
-        });
-    }
-    let mut path_matched = false;
-    for route_key in f.routes() {
-        let Some((m, template)) = route_key.split_once(' ') else {
-            continue;
-        };
-        let Some(params) = match_path(template, path) else {
-            continue;
-        };
-        path_matched = true;
-        if m == method.as_str() {
-            return Ok(Matched {
-                route_key,
-                path: path.to_string(),
-                params,
-            });
-        }
-    }
-    if path_matched {
-        return Err(ApiError::method_not_allowed(format!(
-            "{method} is not allowed on {path}"
-        )));
-    }
-    Err(ApiError::not_found(format!("no route for {method} {path}")))
-}
-
-/// A request that reached us directly (the embedded server, tests): the body as text when
-/// it is UTF-8, the query parsed as API Gateway would, the caller's address attached.
-pub fn direct_request(
-    parts: http::request::Parts,
-    body: Vec<u8>,
-    client: Option<IpAddr>,
-) -> Request {
-    let query: lambda_http::aws_lambda_events::query_map::QueryMap = parts
-        .uri
-        .query()
-        .unwrap_or_default()
-        .parse()
-        .unwrap_or_default();
-    let body = match String::from_utf8(body) {
-        Ok(text) if text.is_empty() => Body::Empty,
-        Ok(text) => Body::Text(text),
-        Err(e) => Body::Binary(e.into_bytes()),
-    };
-    let mut req = Request::from_parts(parts, body).with_query_string_parameters(query);
-    if let Some(ip) = client {
-        req.extensions_mut().insert(ClientAddr(ip));
-    }
-    req
-}
-
-/// The path as the client sent it (API Gateway's `rawPath`, without a stage prefix).
-fn request_path(req: &Request) -> String {
-    let raw = req.raw_http_path();
-    if raw.is_empty() {
-        req.uri().path().to_string()
-    } else {
-        raw.to_string()
-    }
-}
-
-fn source_ip(req: &Request) -> Option<String> {
-    if let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() {
-        return Some(ip.to_string());
-    }
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
-        // An ALB or a function URL's caller is the first X-Forwarded-For address.
-        _ => req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string()),
-    }
-}
-
-fn request_id(req: &Request) -> String {
-    if let Some(ctx) = req.lambda_context_ref() {
-        return ctx.request_id.clone();
-    }
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
 }
 
 /// Runs one request through a function: the health check, routing, errors to JSON, a log
@@ -420,6 +249,9 @@ fn request_id(req: &Request) -> String {
 pub async fn dispatch(f: &dyn HttpFunction, req: Request) -> ApiResponse {
     let path = request_path(&req);
     let method = req.method().clone();
+    if method == http::Method::GET && is_health(&path, f.name()) {
+        return health(f.name(), f.backend());
+    }
     let response = match find_route(f, &method, &path) {
         Ok(route) => {
             let route_key = route.route_key;
@@ -444,7 +276,7 @@ struct Health<'a> {
     function: &'a str,
 }
 
-pub fn health(function: &str, backend: Backend) -> ApiResponse {
+fn health(function: &str, backend: Backend) -> ApiResponse {
     ApiResponse::json(
         200,
         &Health {
@@ -456,13 +288,13 @@ pub fn health(function: &str, backend: Backend) -> ApiResponse {
     )
 }
 
-/// Whether a route key is this function's health check: `GET /health` (direct invocation,
-/// `zayavka serve`) or `GET /health/<function>` (its route on the deployed HTTP API, where
-/// one path cannot lead to several functions).
-pub fn is_health(route_key: &str, function: &str) -> bool {
-    route_key == HEALTH_ROUTE
-        || route_key
-            .strip_prefix("GET /health/")
+/// Whether a path is this function's health check: `/health` (direct invocation,
+/// `zayavka serve`) or `/health/<function>` (its route on the deployed HTTP API, where one
+/// path cannot lead to several functions). Every function answers it the same way, here.
+fn is_health(path: &str, function: &str) -> bool {
+    path == "/health"
+        || path
+            .strip_prefix("/health/")
             .is_some_and(|rest| rest == function)
 }
 
