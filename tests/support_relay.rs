@@ -143,10 +143,14 @@ fn admin_reply(chat: i64, to: i32, text: &str) -> Value {
 async fn the_whole_relay_loop() {
     let r = Relay::start().await;
     // A site user's message reaches the admins, escaped, with its id, name, e-mail, source.
-    let thread =
-        zayavka::support::ensure_thread(&r.deps, "u:42", "Глеб <Т>", Some("gleb@example.com"))
-            .await
-            .unwrap();
+    let thread = zayavka::support::store::ensure_thread(
+        &r.deps,
+        "u:42",
+        "Глеб <Т>",
+        Some("gleb@example.com"),
+    )
+    .await
+    .unwrap();
     let mut msg = zayavka::support::new_message(
         &r.deps,
         "u:42",
@@ -155,7 +159,9 @@ async fn the_whole_relay_loop() {
         Some("Оплата".into()),
         "Не проходит оплата & всё".into(),
     );
-    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    zayavka::support::store::record(&r.deps, &msg)
+        .await
+        .unwrap();
     let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
     let body: Value =
         serde_json::from_slice(&r.api.received_requests().await.unwrap()[0].body).unwrap();
@@ -177,10 +183,10 @@ async fn the_whole_relay_loop() {
     );
 
     // Binding: valid once, then "used"; an expired token says so.
-    let token = zayavka::support::new_binding_token(&r.deps, "u:42")
+    let token = zayavka::support::store::new_binding_token(&r.deps, "u:42")
         .await
         .unwrap();
-    assert!(zayavka::support::valid_token(&token) && token.len() <= 64);
+    assert!(zayavka::support::store::valid_token(&token) && token.len() <= 64);
     assert_eq!(r.update(private(77, &format!("/start {token}"))).await, 200);
     assert_eq!(
         r.sent().await.last().unwrap(),
@@ -191,10 +197,10 @@ async fn the_whole_relay_loop() {
         r.sent().await.last().unwrap(),
         &(78, RU.support_token_used.to_string())
     );
-    zayavka::support::ensure_thread(&r.deps, "u:43", "Анна", None)
+    zayavka::support::store::ensure_thread(&r.deps, "u:43", "Анна", None)
         .await
         .unwrap();
-    let old = zayavka::support::new_binding_token(&r.deps, "u:43")
+    let old = zayavka::support::store::new_binding_token(&r.deps, "u:43")
         .await
         .unwrap();
     r.deps
@@ -282,7 +288,9 @@ async fn the_whole_relay_loop() {
         &(99, RU.support_not_bound.to_string())
     );
 
-    let thread_msgs = zayavka::support::messages(&r.deps, "u:42").await.unwrap();
+    let thread_msgs = zayavka::support::store::messages(&r.deps, "u:42")
+        .await
+        .unwrap();
     let summary: Vec<(bool, &str, &str)> = thread_msgs
         .iter()
         .map(|m| (m.from_admin, m.source.as_str(), m.text.as_str()))
@@ -308,13 +316,13 @@ async fn a_user_who_blocked_the_bot_is_reported_to_the_admins_not_retried() {
         .with_priority(1)
         .mount(&r.api)
         .await;
-    let thread = zayavka::support::ensure_thread(&r.deps, "u:7", "Пётр", None)
+    let thread = zayavka::support::store::ensure_thread(&r.deps, "u:7", "Пётр", None)
         .await
         .unwrap();
-    let token = zayavka::support::new_binding_token(&r.deps, "u:7")
+    let token = zayavka::support::store::new_binding_token(&r.deps, "u:7")
         .await
         .unwrap();
-    zayavka::support::bind(&r.deps, &token, 77, Some("ru"))
+    zayavka::support::store::bind(&r.deps, &token, 77, Some("ru"))
         .await
         .unwrap();
     let thread = zayavka::support::Thread {
@@ -323,7 +331,9 @@ async fn a_user_who_blocked_the_bot_is_reported_to_the_admins_not_retried() {
     };
     let mut msg =
         zayavka::support::new_message(&r.deps, "u:7", false, "site", None, "Вопрос".into());
-    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    zayavka::support::store::record(&r.deps, &msg)
+        .await
+        .unwrap();
     let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
     assert_eq!(
         r.update(admin_reply(ADMINS, admin_msg as i32, "Ответ"))
@@ -745,13 +755,13 @@ mod site {
 #[tokio::test]
 async fn photos_and_documents_travel_both_ways_as_themselves() {
     let r = Relay::start().await;
-    zayavka::support::ensure_thread(&r.deps, "u:5", "Инна", Some("inna@example.com"))
+    zayavka::support::store::ensure_thread(&r.deps, "u:5", "Инна", Some("inna@example.com"))
         .await
         .unwrap();
-    let token = zayavka::support::new_binding_token(&r.deps, "u:5")
+    let token = zayavka::support::store::new_binding_token(&r.deps, "u:5")
         .await
         .unwrap();
-    zayavka::support::bind(&r.deps, &token, 55, Some("ru"))
+    zayavka::support::store::bind(&r.deps, &token, 55, Some("ru"))
         .await
         .unwrap();
     let photo = json!({"message_id": 31, "date": 1795256100, "chat": {"id": 55, "type": "private", "first_name": "Инна"},
@@ -794,7 +804,7 @@ async fn photos_and_documents_travel_both_ways_as_themselves() {
         r.sent().await.last().unwrap(),
         &(ADMINS, RU.support_reply_delivered.to_string())
     );
-    let texts: Vec<String> = zayavka::support::messages(&r.deps, "u:5")
+    let texts: Vec<String> = zayavka::support::store::messages(&r.deps, "u:5")
         .await
         .unwrap()
         .into_iter()
@@ -809,10 +819,10 @@ async fn photos_and_documents_travel_both_ways_as_themselves() {
 #[tokio::test]
 async fn a_reply_speaks_the_language_the_user_bound_with() {
     let r = Relay::start().await;
-    let thread = zayavka::support::ensure_thread(&r.deps, "u:9", "Tom", None)
+    let thread = zayavka::support::store::ensure_thread(&r.deps, "u:9", "Tom", None)
         .await
         .unwrap();
-    let token = zayavka::support::new_binding_token(&r.deps, "u:9")
+    let token = zayavka::support::store::new_binding_token(&r.deps, "u:9")
         .await
         .unwrap();
     let english = json!({"message_id": 10, "date": 1795256100, "chat": {"id": 90, "type": "private", "first_name": "Tom"},
@@ -827,7 +837,9 @@ async fn a_reply_speaks_the_language_the_user_bound_with() {
         ..thread
     };
     let mut msg = zayavka::support::new_message(&r.deps, "u:9", false, "site", None, "Hi".into());
-    zayavka::support::record(&r.deps, &msg).await.unwrap();
+    zayavka::support::store::record(&r.deps, &msg)
+        .await
+        .unwrap();
     let admin_msg = r.site_bot.to_admin(&thread, &mut msg).await.unwrap();
     assert_eq!(
         r.update(admin_reply(ADMINS, admin_msg as i32, "Hello!"))

@@ -252,7 +252,7 @@ async fn clear_bindings(store: Store, dry_run: bool) -> Result<(), String> {
     let deps = admin::open_deps(&store.data_dir, store.aws)
         .await
         .map_err(|e| e.to_string())?;
-    let n = zayavka::support::clear_bindings(&deps, dry_run)
+    let n = zayavka::support::store::clear_bindings(&deps, dry_run)
         .await
         .map_err(|e| e.to_string())?;
     if dry_run {

@@ -603,18 +603,18 @@ async fn support_clear_bindings_counts_then_removes_them() {
     let store = Embedded::open(dir.path(), Vec::new(), Arc::new(SystemClock)).unwrap();
     let deps = zayavka::Deps::embedded(&store, Arc::new(SystemClock));
     for (user, chat) in [("u:1", 101), ("a:tok2", 102)] {
-        zayavka::support::ensure_thread(&deps, user, "X", None)
+        zayavka::support::store::ensure_thread(&deps, user, "X", None)
             .await
             .unwrap();
-        let token = zayavka::support::new_binding_token(&deps, user)
+        let token = zayavka::support::store::new_binding_token(&deps, user)
             .await
             .unwrap();
-        zayavka::support::bind(&deps, &token, chat, None)
+        zayavka::support::store::bind(&deps, &token, chat, None)
             .await
             .unwrap();
     }
     assert!(
-        zayavka::support::thread_of_chat(&deps, 101)
+        zayavka::support::store::thread_of_chat(&deps, 101)
             .await
             .unwrap()
             .is_some()
@@ -623,7 +623,7 @@ async fn support_clear_bindings_counts_then_removes_them() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "2 bindings would be removed");
     assert!(
-        zayavka::support::thread_of_chat(&deps, 101)
+        zayavka::support::store::thread_of_chat(&deps, 101)
             .await
             .unwrap()
             .is_some(),
@@ -633,12 +633,12 @@ async fn support_clear_bindings_counts_then_removes_them() {
     assert!(ok);
     assert_eq!(out.trim(), "2 bindings removed");
     assert!(
-        zayavka::support::thread_of_chat(&deps, 101)
+        zayavka::support::store::thread_of_chat(&deps, 101)
             .await
             .unwrap()
             .is_none()
     );
-    let thread = zayavka::support::ensure_thread(&deps, "u:1", "X", None)
+    let thread = zayavka::support::store::ensure_thread(&deps, "u:1", "X", None)
         .await
         .unwrap();
     assert_eq!(thread.chat_id, None, "the thread stays, unbound");

@@ -6,7 +6,8 @@ use zayavka::Deps;
 use zayavka::api_keys::ApiKeys;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
-use zayavka::leads::submit::{self, Defaults, SubmitError};
+use zayavka::leads::request::{self, Defaults};
+use zayavka::leads::submit::{self, SubmitError};
 
 pub const NAME: &str = "lead-submit";
 pub const SUBMIT: &str = "POST /api/integrations/send-batch";
@@ -42,9 +43,9 @@ impl LeadSubmit {
 
     async fn submit(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let body: serde_json::Value = req.json(MAX_BODY)?;
-        let sub = submit::parse(&body, &self.cfg.defaults)
+        let sub = request::parse(&body, &self.cfg.defaults)
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        let key = submit::idempotency_key(req.header("idempotency-key"))
+        let key = request::idempotency_key(req.header("idempotency-key"))
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         match submit::submit(&self.deps, key, sub).await {
             Ok((view, true)) => Ok(ApiResponse::json(202, &view)),

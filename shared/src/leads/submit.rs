@@ -10,12 +10,8 @@ use super::{dispatch, view};
 use crate::Deps;
 use crate::ports::table::StoreError;
 
-pub use super::request::{
-    DEFAULT_TRIES, Defaults, FieldError, MAX_LEAD_BYTES, MAX_TRIES, Submission, TEMPLATES,
-    check_url, idempotency_key, parse,
-};
-pub use super::store::batch_ops;
-pub use super::view::{BatchView, JobView};
+use super::request::Submission;
+use super::view::BatchView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {

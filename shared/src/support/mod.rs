@@ -18,12 +18,6 @@ pub mod web;
 
 use serde::{Deserialize, Serialize};
 
-pub use store::{
-    BINDINGS_INDEX, Binding, TOKEN_TTL_SECS, bind, clear_bindings, ensure_thread,
-    link_admin_message, messages, new_binding_token, record, set_message_admin_id, thread_key,
-    thread_of_admin_message, thread_of_chat, valid_token,
-};
-
 use crate::Deps;
 use crate::time::timestamp;
 
