@@ -131,6 +131,13 @@ impl Desk {
             .map_err(err)
     }
 
+    /// Moves the conversation to `step` and says `text`: the client's next message answers
+    /// it (after a refusal, sending again tries again).
+    pub async fn ask(&self, ctx: Ctx, step: &Step, text: &str) -> Result<(), BotError> {
+        self.set_step(ctx, step).await?;
+        self.say(ctx, text, None).await
+    }
+
     pub async fn clear_step(&self, ctx: Ctx) -> Result<(), BotError> {
         store::clear_step(&self.deps, ctx.chat).await.map_err(err)
     }

@@ -68,8 +68,7 @@ pub(super) async fn create(
         return Ok(());
     };
     let Some(description) = text.filter(|s| !s.is_empty()) else {
-        d.set_step(ctx, &Step::IssueText).await?;
-        return d.say(ctx, t.text_only, None).await;
+        return d.ask(ctx, &Step::IssueText, t.text_only).await;
     };
     let slot = store::take_issue_slot(&d.deps, ctx.chat, d.cfg.issues_per_hour)
         .await
@@ -91,10 +90,13 @@ pub(super) async fn create(
                 tracing::warn!(error = %e, "issue slot not given back");
             }
             // Still waiting for the description: sending it again tries again.
-            d.set_step(ctx, &Step::IssueText).await?;
             let trouble = d.okdesk_trouble(ctx, "create issue", &e);
-            d.say(ctx, &format!("{trouble}\n{}", t.issue_not_created), None)
-                .await
+            d.ask(
+                ctx,
+                &Step::IssueText,
+                &format!("{trouble}\n{}", t.issue_not_created),
+            )
+            .await
         }
     }
 }
@@ -205,8 +207,9 @@ pub(super) async fn add_comment(
     };
     let body = text.filter(|s| !s.is_empty());
     if body.is_none() && file.is_none() {
-        d.set_step(ctx, &Step::CommentText { issue_id }).await?;
-        return d.say(ctx, t.text_only, None).await;
+        return d
+            .ask(ctx, &Step::CommentText { issue_id }, t.text_only)
+            .await;
     }
     let id = issue_id.to_string();
     match send_comment(d, ctx, &link, issue_id, body, file.as_ref()).await {
@@ -216,9 +219,12 @@ pub(super) async fn add_comment(
             d.say(ctx, &answer, Some(menu_keyboard(t))).await
         }
         Err(trouble) => {
-            d.set_step(ctx, &Step::CommentText { issue_id }).await?;
-            d.say(ctx, &format!("{trouble}\n{}", t.comment_not_added), None)
-                .await
+            d.ask(
+                ctx,
+                &Step::CommentText { issue_id },
+                &format!("{trouble}\n{}", t.comment_not_added),
+            )
+            .await
         }
     }
 }

@@ -67,8 +67,7 @@ pub(super) async fn on_menu(d: &Desk, ctx: Ctx, action: MenuAction) -> Result<()
     };
     let mode = match action {
         MenuAction::Create => {
-            d.set_step(ctx, &Step::IssueText).await?;
-            return d.say(ctx, ctx.t().ask_issue_text, None).await;
+            return d.ask(ctx, &Step::IssueText, ctx.t().ask_issue_text).await;
         }
         MenuAction::List => ListMode::List,
         MenuAction::Status => ListMode::Status,

@@ -60,8 +60,7 @@ pub(super) async fn on_kind(d: &Desk, ctx: Ctx, kind: RegisterAs) -> Result<(), 
         RegisterAs::Person => (Step::PersonName, ctx.t().ask_full_name),
         RegisterAs::Company => (Step::CompanyInn, ctx.t().ask_inn),
     };
-    d.set_step(ctx, &step).await?;
-    d.say(ctx, question, None).await
+    d.ask(ctx, &step, question).await
 }
 
 /// The full name; for a company employee the company is already known.
@@ -80,8 +79,7 @@ pub(super) async fn on_name(
             },
             None => Step::PersonName,
         };
-        d.set_step(ctx, &step).await?;
-        return d.say(ctx, t.bad_full_name, None).await;
+        return d.ask(ctx, &step, t.bad_full_name).await;
     };
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     let (company_id, company_name) = company.unzip();
@@ -127,8 +125,7 @@ pub(super) async fn on_inn(d: &Desk, ctx: Ctx, text: Option<&str>) -> Result<(),
                 company_id: company.id,
                 company_name,
             };
-            d.set_step(ctx, &step).await?;
-            d.say(ctx, &text, None).await
+            d.ask(ctx, &step, &text).await
         }
         Ok(None) => {
             let text = fill(t.company_not_found, &[("inn", &inn)]);
