@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod claims;
 pub mod config;
 pub mod counter;
+pub mod credentials;
 pub mod deps;
 pub mod helpdesk;
 pub mod http;

@@ -46,7 +46,7 @@ impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let emails = r.list("NOTIFY_EMAILS");
-        let own = zayavka::integrations::defaults::Credentials::read(&mut r);
+        let own = zayavka::credentials::Credentials::read(&mut r);
         let mail_from = own.mail_from;
         if !emails.is_empty() && mail_from.is_none() {
             r.problem("MAIL_FROM is not set, but NOTIFY_EMAILS needs a sender");

@@ -2,7 +2,6 @@
 
 pub mod amocrm;
 pub mod bitrix24;
-pub mod defaults;
 pub mod email;
 pub mod telegram;
 pub mod webhook;

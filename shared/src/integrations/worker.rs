@@ -13,8 +13,8 @@ use crate::leads::{Integration, JobRecord, JobRef, Lead, Secret, Target};
 use crate::ports::OutMessage;
 use crate::sqs_batch::QueueMessage;
 
-use super::defaults::Credentials;
 use super::{amocrm, bitrix24, email, telegram, webhook};
+use crate::credentials::Credentials;
 use crate::outbound::DeliveryError;
 
 /// What a worker needs beyond the stored job: base URLs, default credentials, timing.

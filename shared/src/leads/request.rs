@@ -45,7 +45,7 @@ impl Defaults {
                 r.problem(format!("LEAD_EMAILS: {e:?} is not an e-mail address"));
             }
         }
-        let own = crate::integrations::defaults::Credentials::read(r);
+        let own = crate::credentials::Credentials::read(r);
         Self {
             telegram_bot_token: own.telegram_bot_token.is_some(),
             telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
