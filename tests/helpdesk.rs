@@ -91,7 +91,8 @@ impl Desk {
         let bot = telegram_webhook::TelegramWebhook::new(
             deps.clone(),
             telegram_webhook::Config::read(&env).unwrap(),
-        );
+        )
+        .unwrap();
         let hook = okdesk_webhook::OkdeskWebhook::new(
             deps.clone(),
             okdesk_webhook::Config::read(&env).unwrap(),
@@ -99,7 +100,8 @@ impl Desk {
         let notifier = notification_worker::NotificationWorker::new(
             deps.clone(),
             notification_worker::Config::read(&env).unwrap(),
-        );
+        )
+        .unwrap();
         Self {
             tg,
             okd,
@@ -1135,7 +1137,8 @@ async fn a_conversation_step_survives_a_cold_start_and_expires_after_a_day() {
     d.bot = telegram_webhook::TelegramWebhook::new(
         d.deps.clone(),
         telegram_webhook::Config::read(&env).unwrap(),
-    );
+    )
+    .unwrap();
     d.say(9000, "+7 999 000-11-22").await;
     assert!(text_of(&d.last_to(9000).await).starts_with("Готово, Сидоров Пётр!"));
     assert_eq!(

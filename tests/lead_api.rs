@@ -433,3 +433,129 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() 
     .unwrap();
     assert_eq!(again.redispatched, 0);
 }
+
+#[tokio::test]
+async fn targets_at_internal_addresses_or_over_plain_http_are_refused() {
+    // No exemption: what every deployment starts with (blank is unset).
+    let a = api(&[("OUTBOUND_ALLOW_HOSTS", "")]);
+    let webhook = |url: &str| json!({"lead": {"name": "x"}, "integrations": [{"type": "webhook", "settings": {"url": url}}]});
+    let bitrix = |url: &str| json!({"lead": {"name": "x"}, "integrations": [{"type": "bitrix24"}], "credentials": {"bitrix24": {"webhook_url": url}}});
+    let cases = [
+        (
+            webhook("https://169.254.169.254/latest/meta-data/"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://10.0.0.5/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://[::1]/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://[fd00::7]/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://[::ffff:127.0.0.1]/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://100.64.1.1/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://2130706433/hook"),
+            "integrations[0].settings.url",
+            "internal address",
+        ),
+        (
+            webhook("https://localhost/hook"),
+            "integrations[0].settings.url",
+            "internal addresses",
+        ),
+        (
+            webhook("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next"),
+            "integrations[0].settings.url",
+            "https",
+        ),
+        (
+            webhook("http://localhost:8080/hook"),
+            "integrations[0].settings.url",
+            "https",
+        ),
+        (
+            webhook("https://user:pw@hooks.example.com/"),
+            "integrations[0].settings.url",
+            "password",
+        ),
+        (
+            bitrix("https://10.0.0.5/admin?x=/rest/"),
+            "credentials.bitrix24.webhook_url",
+            "internal address",
+        ),
+        (
+            bitrix("https://portal.bitrix24.ru/admin?x=/rest/"),
+            "credentials.bitrix24.webhook_url",
+            "/rest/",
+        ),
+        (
+            bitrix("http://portal.bitrix24.ru/rest/1/abc/"),
+            "credentials.bitrix24.webhook_url",
+            "https",
+        ),
+    ];
+    for (body, field, why) in cases {
+        let (s, v) = a.submit(&body).await;
+        assert_eq!(s, 422, "{body} -> {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}:")) && message.contains(why),
+            "{body}: expected {field} ({why}), got {message}"
+        );
+    }
+    a.nothing_stored().await;
+    // A public name and a public literal pass (the worker checks each address it connects to).
+    for url in ["https://hooks.example.com/lead", "https://8.8.8.8/hook"] {
+        let (s, v) = a.submit(&webhook(url)).await;
+        assert_eq!(s, 202, "{url} -> {v}");
+    }
+}
+
+#[tokio::test]
+async fn another_amocrm_account_never_gets_the_deployments_token() {
+    let a = api(&[
+        ("AMOCRM_SUBDOMAIN", "acme"),
+        ("AMOCRM_ACCESS_TOKEN", "deployment-token"),
+    ]);
+    let amo = |creds: Value| json!({"lead": {"name": "x"}, "integrations": [{"type": "amocrm"}], "credentials": {"amocrm": creds}});
+    let (s, v) = a.submit(&amo(json!({"subdomain": "attacker"}))).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("credentials.amocrm.access_token: is required with a subdomain other"),
+        "{v}"
+    );
+    a.nothing_stored().await;
+    // The deployment's own subdomain, named or not, uses the deployment's token.
+    for creds in [json!({"subdomain": "acme"}), json!({})] {
+        let (s, v) = a.submit(&amo(creds)).await;
+        assert_eq!(s, 202, "{v}");
+    }
+    // Another account with its own token is fine.
+    let (s, v) = a
+        .submit(&amo(
+            json!({"subdomain": "other", "access_token": "their-token"}),
+        ))
+        .await;
+    assert_eq!(s, 202, "{v}");
+}

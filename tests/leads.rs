@@ -88,6 +88,7 @@ fn env_for(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         ("NOTIFY_TELEGRAM_CHAT_ID".into(), "-100999".into()),
         ("TELEGRAM_BOT_TOKEN".into(), BOT.into()),
         ("SWEEP_INTERVAL_SECONDS".into(), "0.5".into()),
+        ("OUTBOUND_ALLOW_HOSTS".into(), "127.0.0.1".into()),
     ];
     for (k, v) in extra {
         env.retain(|(name, _)| name != k);

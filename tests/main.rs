@@ -12,6 +12,7 @@ mod leads;
 mod notifications;
 mod okdesk;
 mod okdesk_events;
+mod outbound;
 mod plumbing;
 mod recording;
 mod settings;

@@ -37,7 +37,7 @@ async fn only_the_chosen_outcomes_are_sent_and_each_once() {
         ("NOTIFY_LANGUAGE", "en"),
     ]))
     .unwrap();
-    let worker = notification_worker::NotificationWorker::new(deps, cfg);
+    let worker = notification_worker::NotificationWorker::new(deps, cfg).unwrap();
     let event = sqs_event(
         "zayavka-notifications",
         &[
@@ -118,7 +118,7 @@ async fn a_helpdesk_notice_without_the_main_bot_configured_is_kept_not_lost() {
         ("OKDESK_API_TOKEN", "t"),
     ]))
     .unwrap();
-    let worker = notification_worker::NotificationWorker::new(deps, cfg);
+    let worker = notification_worker::NotificationWorker::new(deps, cfg).unwrap();
     let notice = json!({"kind": "helpdesk", "key": "okdesk#comment#1",
         "event": {"event": "comment", "issue_id": 5, "content": "<p>x</p>", "contact_id": 55}});
     let event = sqs_event("zayavka-notifications", &[message("h1", notice)]).unwrap();

@@ -16,7 +16,8 @@ async fn okdesk() -> (MockServer, Okdesk) {
         &format!("{}/api/v1", server.uri()),
         TOKEN,
         Duration::from_millis(500),
-    );
+    )
+    .unwrap();
     (server, client)
 }
 

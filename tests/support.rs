@@ -155,6 +155,8 @@ pub fn test_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, Str
     let mut env = std::collections::HashMap::from([
         ("ZAYAVKA_API_KEYS".to_string(), TEST_API_KEY.to_string()),
         ("MAIL_FROM".to_string(), "noreply@zayavka.test".to_string()),
+        // The fakes listen on 127.0.0.1, which lead targets may reach only when exempted.
+        ("OUTBOUND_ALLOW_HOSTS".to_string(), "127.0.0.1".to_string()),
     ]);
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());

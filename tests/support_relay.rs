@@ -65,7 +65,8 @@ impl Relay {
         let f = telegram_webhook::TelegramWebhook::new(
             deps.clone(),
             telegram_webhook::Config::read(&env).unwrap(),
-        );
+        )
+        .unwrap();
         let site_bot = SupportBot::new(
             deps.clone(),
             BotApi::new(reqwest::Client::new(), &api.uri(), BOT),

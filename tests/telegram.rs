@@ -301,6 +301,7 @@ mod webhook {
             deps,
             telegram_webhook::Config::read(&env()).unwrap(),
         )
+        .unwrap()
         .with_handler("support", counting.clone());
         let body = serde_json::to_vec(&update(1001)).unwrap();
 
@@ -374,6 +375,7 @@ mod webhook {
                 deps,
                 telegram_webhook::Config::read(&env()).unwrap(),
             )
+            .unwrap()
             .with_handler("support", handler.clone()),
         );
         let body = serde_json::to_vec(&update(2001)).unwrap();
@@ -442,6 +444,7 @@ mod webhook {
             deps,
             telegram_webhook::Config::read(&env()).unwrap(),
         )
+        .unwrap()
         .with_handler("support", counting.clone());
         let (status, _) = post(
             &f,

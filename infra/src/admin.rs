@@ -132,7 +132,8 @@ pub fn telegram_bot(
             zayavka::telegram::webhook::BOTS.join(", ")
         ))
     })?;
-    let http = zayavka::outbound::client(std::time::Duration::from_secs(15));
+    let http = zayavka::outbound::client(std::time::Duration::from_secs(15))
+        .map_err(zayavka::config::ConfigError::from)?;
     Ok((zayavka::telegram::BotApi::new(http, &base, &bot.token), bot))
 }
 
@@ -149,7 +150,7 @@ pub async fn poll(
     refuse_if_webhook_set(&api, bot).await?;
     let deps = open_deps(data_dir, aws).await?;
     let cfg = telegram_webhook::Config::read(&zayavka::config::ProcessEnv)?;
-    let handler = telegram_webhook::TelegramWebhook::new(deps, cfg);
+    let handler = telegram_webhook::TelegramWebhook::new(deps, cfg)?;
     println!("polling updates of bot {bot}; Ctrl-C stops");
     poll_loop(&api, bot, &handler, stop).await;
     Ok(())

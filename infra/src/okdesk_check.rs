@@ -40,7 +40,10 @@ pub const INN: &str = "company search by INN";
 
 /// Runs the checks in order; a later one is skipped when it cannot mean anything.
 pub async fn run(cfg: &OkdeskConfig, company_inn: Option<&str>) -> Vec<Check> {
-    let okdesk = cfg.client();
+    let okdesk = match cfg.client() {
+        Ok(okdesk) => okdesk,
+        Err(e) => return vec![Check::new(REACHABLE, Some(false), e.to_string())],
+    };
     let mut out = connection_checks(cfg, &okdesk).await;
     let Some(raw) = company_inn else {
         return out;

@@ -54,6 +54,7 @@ async fn main() {
             ("BITRIX24_RATE_PER_SECOND", "0".into()),
             ("TELEGRAM_RATE_PER_SECOND", "0".into()),
             ("EMAIL_RATE_PER_SECOND", "0".into()),
+            ("OUTBOUND_ALLOW_HOSTS", "127.0.0.1".into()),
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );

@@ -24,10 +24,10 @@ pub struct IntegrationWorker {
 }
 
 impl IntegrationWorker {
-    pub fn new(deps: Deps, cfg: WorkerConfig) -> Self {
-        Self {
-            runner: JobRunner::new(deps, cfg),
-        }
+    pub fn new(deps: Deps, cfg: WorkerConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            runner: JobRunner::new(deps, cfg)?,
+        })
     }
 }
 
@@ -50,8 +50,5 @@ impl QueueWorker for IntegrationWorker {
 pub fn from_env(
     w: &zayavka::deps::Wiring<'_>,
 ) -> Result<IntegrationWorker, zayavka::config::ConfigError> {
-    Ok(IntegrationWorker::new(
-        w.deps.clone(),
-        config(w.env, w.queue_prefix.clone())?,
-    ))
+    IntegrationWorker::new(w.deps.clone(), config(w.env, w.queue_prefix.clone())?)
 }

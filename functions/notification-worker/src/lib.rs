@@ -123,8 +123,8 @@ const CLAIM_LEASE_MS: i64 = 60_000;
 const SENDS: Claims = Claims::marker();
 
 impl NotificationWorker {
-    pub fn new(deps: Deps, cfg: Config) -> Self {
-        let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
+    pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
+        let http = zayavka::outbound::client(std::time::Duration::from_secs(10))?;
         let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
             (Some(token), Some(okdesk)) => Some(Helpdesk {
                 bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()),
@@ -133,12 +133,12 @@ impl NotificationWorker {
             }),
             _ => None,
         };
-        Self {
+        Ok(Self {
             deps,
             cfg,
             http,
             helpdesk,
-        }
+        })
     }
 
     /// What an admin notification is claimed under: its batch and what happened.
@@ -306,8 +306,5 @@ impl QueueWorker for NotificationWorker {
 pub fn from_env(
     w: &zayavka::deps::Wiring<'_>,
 ) -> Result<NotificationWorker, zayavka::config::ConfigError> {
-    Ok(NotificationWorker::new(
-        w.deps.clone(),
-        Config::read(w.env)?,
-    ))
+    NotificationWorker::new(w.deps.clone(), Config::read(w.env)?)
 }

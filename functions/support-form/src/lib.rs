@@ -41,9 +41,9 @@ pub struct SupportForm {
 
 impl SupportForm {
     /// Without the support bot's settings the function only answers its health check.
-    pub fn new(deps: Deps, cfg: Option<Config>) -> Self {
-        let site = cfg.map(|c| Site::new(deps.clone(), c));
-        Self { deps, site }
+    pub fn new(deps: Deps, cfg: Option<Config>) -> Result<Self, ConfigError> {
+        let site = cfg.map(|c| Site::new(deps.clone(), c)).transpose()?;
+        Ok(Self { deps, site })
     }
 
     fn site(&self) -> Result<&Site, ApiError> {
@@ -175,5 +175,5 @@ pub fn from_env(w: &zayavka::deps::Wiring<'_>) -> Result<SupportForm, ConfigErro
     let mut r = EnvReader::new(w.env);
     let cfg = Config::read_if_configured(&mut r);
     r.finish()?;
-    Ok(SupportForm::new(w.deps.clone(), cfg))
+    SupportForm::new(w.deps.clone(), cfg)
 }

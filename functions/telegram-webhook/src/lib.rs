@@ -61,8 +61,8 @@ pub struct TelegramWebhook {
 }
 
 impl TelegramWebhook {
-    pub fn new(deps: Deps, cfg: Config) -> Self {
-        let http = zayavka::outbound::client(std::time::Duration::from_secs(10));
+    pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
+        let http = zayavka::outbound::client(std::time::Duration::from_secs(10))?;
         let limits = Arc::new(SendLimits::telegram_defaults());
         let token_of = |name: &str| {
             cfg.bots
@@ -93,7 +93,7 @@ impl TelegramWebhook {
                 Arc::new(SupportBot::new(deps.clone(), api, support)),
             );
         }
-        Self { deps, webhook }
+        Ok(Self { deps, webhook })
     }
 
     /// For `zayavka poll`: an update fetched with getUpdates, handled as the webhook would.
@@ -143,5 +143,5 @@ impl HttpFunction for TelegramWebhook {
 pub fn from_env(
     w: &zayavka::deps::Wiring<'_>,
 ) -> Result<TelegramWebhook, zayavka::config::ConfigError> {
-    Ok(TelegramWebhook::new(w.deps.clone(), Config::read(w.env)?))
+    TelegramWebhook::new(w.deps.clone(), Config::read(w.env)?)
 }

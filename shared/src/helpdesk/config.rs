@@ -71,7 +71,7 @@ impl OkdeskConfig {
         })
     }
 
-    pub fn client(&self) -> Okdesk {
+    pub fn client(&self) -> Result<Okdesk, crate::outbound::ClientError> {
         Okdesk::new(&self.api_url, &self.api_token, self.timeout)
     }
 

@@ -172,8 +172,17 @@ fn ids(v: Option<Value>) -> Vec<i64> {
 
 impl Okdesk {
     /// `base` is `https://<account>.okdesk.ru/api/v1` (or a fake in tests).
-    pub fn new(base: &str, token: &str, timeout: Duration) -> Self {
-        Self::with_http(crate::outbound::client(timeout), base, token, timeout)
+    pub fn new(
+        base: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Self, crate::outbound::ClientError> {
+        Ok(Self::with_http(
+            crate::outbound::client(timeout)?,
+            base,
+            token,
+            timeout,
+        ))
     }
 
     /// On a client the process already has (one TLS set-up per cold start, not two); the
@@ -197,7 +206,10 @@ impl Okdesk {
             .await
             .map_err(unreachable)?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(unreachable)?;
+        let body = crate::outbound::read_capped(resp, 4 * 1024 * 1024)
+            .await
+            .map_err(unreachable)?;
+        let body = String::from_utf8_lossy(&body);
         match status {
             200..=299 => Ok(Some(serde_json::from_str(&body).unwrap_or(Value::Null))),
             404 => Ok(None),

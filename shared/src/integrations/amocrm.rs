@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::leads::Lead;
-use crate::outbound::{DeliveryError, post_json};
+use crate::outbound::{DeliveryError, OpenClient};
 
 pub struct AmoLead<'a> {
     pub lead_id: &'a str,
@@ -59,29 +59,29 @@ pub fn body(l: &AmoLead<'_>) -> Value {
 
 /// Creates the lead; returns amoCRM's lead id.
 pub async fn send(
-    client: &reqwest::Client,
+    client: &OpenClient,
     base_url: &str,
     access_token: &str,
     lead: &AmoLead<'_>,
 ) -> Result<String, DeliveryError> {
     let url = format!("{}/api/v4/leads/complex", base_url.trim_end_matches('/'));
-    let answer = post_json(
-        client,
-        "amoCRM",
-        &url,
-        &[("authorization", format!("Bearer {access_token}"))],
-        &body(lead),
-    )
-    .await
-    .map_err(|e| match e {
-        // amoCRM answers 401 for a wrong or expired token: say so plainly.
-        DeliveryError::Final { message } if message.contains("HTTP 401") => {
-            DeliveryError::fatal(format!("{message} (the access token was rejected)"))
-        }
-        other => other,
-    })?;
+    let answer = client
+        .post_json(
+            "amoCRM",
+            &url,
+            &[("authorization", format!("Bearer {access_token}"))],
+            &body(lead),
+        )
+        .await
+        .map_err(|e| match e {
+            // amoCRM answers 401 for a wrong or expired token: say so plainly.
+            DeliveryError::Final { message } if message.contains("HTTP 401") => {
+                DeliveryError::fatal(format!("{message} (the access token was rejected)"))
+            }
+            other => other,
+        })?;
     answer[0]["id"]
         .as_i64()
         .map(|id| id.to_string())
-        .ok_or_else(|| DeliveryError::fatal(format!("amoCRM: unexpected answer {answer}")))
+        .ok_or_else(|| DeliveryError::fatal("amoCRM: the answer has no lead id ([0].id)"))
 }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::leads::Lead;
-use crate::outbound::{DeliveryError, post_json};
+use crate::outbound::{DeliveryError, OpenClient};
 
 pub fn body(lead: &Lead, source_id: Option<&str>, assigned_by_id: Option<i64>) -> Value {
     let mut fields = json!({
@@ -48,26 +48,26 @@ pub fn body(lead: &Lead, source_id: Option<&str>, assigned_by_id: Option<i64>) -
 
 /// Creates the lead; returns Bitrix24's lead id (`result`).
 pub async fn send(
-    client: &reqwest::Client,
+    client: &OpenClient,
     webhook_url: &str,
     lead: &Lead,
     source_id: Option<&str>,
     assigned_by_id: Option<i64>,
 ) -> Result<String, DeliveryError> {
     let url = format!("{}/crm.lead.add.json", webhook_url.trim_end_matches('/'));
-    let answer = post_json(
-        client,
-        "Bitrix24",
-        &url,
-        &[],
-        &body(lead, source_id, assigned_by_id),
-    )
-    .await?;
+    let answer = client
+        .post_json(
+            "Bitrix24",
+            &url,
+            &[],
+            &body(lead, source_id, assigned_by_id),
+        )
+        .await?;
+    // A 2xx answer's own words are never quoted (see `outbound`): only an error code that
+    // looks like one.
     if let Some(err) = answer["error"].as_str() {
-        let message = format!(
-            "Bitrix24: {err}: {}",
-            answer["error_description"].as_str().unwrap_or_default()
-        );
+        let code = if is_error_code(err) { err } else { "error" };
+        let message = format!("Bitrix24: {code} (in a 2xx answer)");
         return Err(
             if err == "QUERY_LIMIT_EXCEEDED" || err == "INTERNAL_SERVER_ERROR" {
                 DeliveryError::retryable(message)
@@ -79,8 +79,15 @@ pub async fn send(
     match &answer["result"] {
         Value::Number(n) => Ok(n.to_string()),
         Value::String(s) => Ok(s.clone()),
-        _ => Err(DeliveryError::fatal(format!(
-            "Bitrix24: unexpected answer {answer}"
-        ))),
+        _ => Err(DeliveryError::fatal(
+            "Bitrix24: the answer has no lead id (\"result\")",
+        )),
     }
+}
+
+/// Bitrix24's error codes are upper-case words joined by `_`.
+fn is_error_code(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
 }

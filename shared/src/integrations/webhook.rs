@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::outbound::{DeliveryError, post_raw};
+use crate::outbound::{DeliveryError, OpenClient};
 
 pub const EVENT: &str = "lead.created";
 
@@ -27,7 +27,7 @@ pub fn signature(secret: &str, unix: i64, body: &[u8]) -> String {
 }
 
 pub async fn send(
-    client: &reqwest::Client,
+    client: &OpenClient,
     url: &str,
     secret: Option<&str>,
     delivery_id: &str,
@@ -42,6 +42,6 @@ pub async fn send(
     if let Some(secret) = secret {
         headers.push(("x-zayavka-signature", signature(secret, unix, &body)));
     }
-    post_raw(client, "webhook", url, &headers, body).await?;
+    client.post_raw("webhook", url, &headers, body).await?;
     Ok(delivery_id.to_string())
 }

@@ -15,7 +15,7 @@ use crate::sqs_batch::QueueMessage;
 
 use super::{amocrm, bitrix24, email, telegram, webhook};
 use crate::credentials::Credentials;
-use crate::outbound::DeliveryError;
+use crate::outbound::{AllowHosts, ClientError, DeliveryError, OpenClient};
 
 /// What a worker needs beyond the stored job: base URLs, default credentials, timing.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct WorkerConfig {
     /// Calls per second one worker instance makes to each service (0: no limit). With the
     /// event source's maximum concurrency this keeps amoCRM under 7/s and Bitrix24 under 2/s.
     pub rates: Vec<(Integration, f64)>,
+    /// `OUTBOUND_ALLOW_HOSTS`: the only hosts a lead's own URLs may reach inside a network.
+    pub allow: AllowHosts,
 }
 
 /// SQS's longest delay on a message's visibility that keeps retries reasonably prompt.
@@ -46,6 +48,7 @@ impl WorkerConfig {
             lease_secs: env.parse_or("JOB_LEASE_SECONDS", 60),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
             queue_prefix,
+            allow: AllowHosts::read(env),
             rates: vec![
                 (
                     Integration::Amocrm,
@@ -129,24 +132,29 @@ impl Pacer {
 pub struct JobRunner {
     pub deps: Deps,
     pub cfg: WorkerConfig,
+    /// For the Bot API, whose address the operator configured.
     pub http: reqwest::Client,
+    /// For the URLs a lead's request chose (webhook, Bitrix24, amoCRM).
+    pub open: OpenClient,
     pacers: Vec<(Integration, Pacer)>,
 }
 
 impl JobRunner {
-    pub fn new(deps: Deps, cfg: WorkerConfig) -> Self {
-        let http = crate::outbound::client(cfg.http_timeout);
+    pub fn new(deps: Deps, cfg: WorkerConfig) -> Result<Self, ClientError> {
+        let http = crate::outbound::client(cfg.http_timeout)?;
+        let open = OpenClient::new(cfg.http_timeout, cfg.allow.clone())?;
         let pacers = cfg
             .rates
             .iter()
             .filter_map(|(i, r)| Pacer::new(*r).map(|p| (*i, p)))
             .collect();
-        Self {
+        Ok(Self {
             deps,
             cfg,
             http,
+            open,
             pacers,
-        }
+        })
     }
 
     /// Handles one message. `Ok` means the message can go; `Err` keeps it for later.
@@ -301,7 +309,7 @@ impl JobRunner {
                     "the Bitrix24 webhook URL",
                 )?;
                 bitrix24::send(
-                    &self.http,
+                    &self.open,
                     &url,
                     lead,
                     source_id.as_deref(),
@@ -343,11 +351,13 @@ impl JobRunner {
         access_token: &Option<Secret>,
         amo_lead: &amocrm::AmoLead<'_>,
     ) -> Result<String, DeliveryError> {
-        let token = given_or_configured(
-            access_token,
-            &self.cfg.defaults.amocrm_access_token,
-            "the amoCRM access token",
-        )?;
+        // The deployment's token belongs to the deployment's account: a request naming
+        // another subdomain must bring its own.
+        let default_token = match subdomain {
+            Some(sub) if self.cfg.defaults.amocrm_subdomain.as_ref() != Some(sub) => &None,
+            _ => &self.cfg.defaults.amocrm_access_token,
+        };
+        let token = given_or_configured(access_token, default_token, "the amoCRM access token")?;
         // A configured AMOCRM_BASE_URL wins over the address made from the subdomain.
         let base = match (
             &self.cfg.amocrm_base_url,
@@ -357,7 +367,7 @@ impl JobRunner {
             (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
             (None, None) => return Err(missing("the amoCRM subdomain")),
         };
-        amocrm::send(&self.http, &base, &token, amo_lead).await
+        amocrm::send(&self.open, &base, &token, amo_lead).await
     }
 
     async fn telegram(
@@ -402,7 +412,7 @@ impl JobRunner {
         // The same delivery id on every attempt, so the receiver can drop repeats.
         let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
         webhook::send(
-            &self.http,
+            &self.open,
             url,
             secret.as_ref().map(|s| s.expose()),
             &delivery,

@@ -1,6 +1,7 @@
 //! Reading and checking single values of a send-batch request. Each takes the full name of
 //! its field, so an error says exactly where the request is wrong.
 
+use crate::outbound::guard::{self, AllowHosts, Refusal};
 use serde_json::Value;
 
 use super::model::Lead;
@@ -108,19 +109,25 @@ pub fn check_emails(list: &[String], field: &str) -> Result<(), FieldError> {
 }
 
 /// An http(s) URL; plain http only to this machine (local development and tests).
-pub fn check_url(raw: &str, field: &str) -> Result<String, FieldError> {
+/// A URL a lead will be sent to: https to a public address, or a host the operator
+/// exempted (the worker checks again on every address it connects to; see
+/// `outbound::guard`).
+pub fn check_url(raw: &str, field: &str, allow: &AllowHosts) -> Result<reqwest::Url, FieldError> {
     let url = reqwest::Url::parse(raw).map_err(|e| bad(field, format!("not a URL: {e}")))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return Err(bad(field, "must use https (leads carry personal data)")),
-        other => return Err(bad(field, format!("must be an https URL, not {other}:"))),
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad(
+            field,
+            format!("must be an https URL, not {}:", url.scheme()),
+        ));
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad(field, "has no host"));
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(field, "must not carry a user name or password"));
     }
-    Ok(raw.to_string())
+    guard::check(allow, &url).map_err(|r| match r {
+        Refusal::NotHttps => bad(field, "must use https (leads carry personal data)"),
+        other => bad(field, other.to_string()),
+    })?;
+    Ok(url)
 }
 
 /// Someone to call back, within sizes the integrations take.

@@ -33,6 +33,8 @@ pub struct Defaults {
     pub bitrix24_webhook_url: bool,
     pub lead_emails: Vec<String>,
     pub tries: u32,
+    /// `OUTBOUND_ALLOW_HOSTS`, so a URL the worker would refuse is refused at once.
+    pub allow: crate::outbound::AllowHosts,
 }
 
 impl Defaults {
@@ -54,6 +56,7 @@ impl Defaults {
             bitrix24_webhook_url: own.bitrix24_webhook_url.is_some(),
             lead_emails,
             tries: r.parse_or("INTEGRATION_TRIES", DEFAULT_TRIES),
+            allow: crate::outbound::AllowHosts::read(r),
         }
     }
 }

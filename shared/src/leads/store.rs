@@ -216,6 +216,7 @@ impl<'a> LeadStore<'a> {
         at: &str,
         error: &str,
     ) -> Result<bool, StoreError> {
+        let error = crate::outbound::clip(error, crate::outbound::MAX_ERROR_CHARS);
         let why = Update::new().set("last_error", error).set("updated_at", at);
         JOB.settle(self.table, &key_of(job), status::RETRYING, why)
             .await
@@ -226,7 +227,10 @@ impl<'a> LeadStore<'a> {
     pub async fn fail_job(&self, job: &JobRef, at: &str, error: &str) -> Result<bool, StoreError> {
         let update = Update::new()
             .set("status", status::FAILED)
-            .set("last_error", error)
+            .set(
+                "last_error",
+                crate::outbound::clip(error, crate::outbound::MAX_ERROR_CHARS),
+            )
             .set("updated_at", at)
             .set("finished_at", at)
             .remove("lease_until")

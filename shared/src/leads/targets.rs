@@ -61,7 +61,7 @@ pub(super) fn target(
         Integration::Amocrm => amocrm(&creds.fields()?, &settings.fields()?, defaults),
         Integration::Telegram => telegram(&creds.fields()?, &settings.fields()?, defaults),
         Integration::Bitrix24 => bitrix24(&creds.fields()?, &settings.fields()?, defaults),
-        Integration::Webhook => webhook(&creds.fields()?, &settings.fields()?),
+        Integration::Webhook => webhook(&creds.fields()?, &settings.fields()?, defaults),
     }
 }
 
@@ -190,6 +190,14 @@ fn amocrm(
         Some(_) => {}
     }
     let access_token = text(creds.f.access_token.as_ref(), &creds.at("access_token"))?;
+    // The deployment's token is for the deployment's own account only.
+    let own_account = subdomain.is_none() || subdomain == defaults.amocrm_subdomain;
+    if access_token.is_none() && !own_account {
+        return Err(bad(
+            creds.at("access_token"),
+            "is required with a subdomain other than the deployment's own",
+        ));
+    }
     if access_token.is_none() && !defaults.amocrm_access_token {
         return Err(bad(
             creds.at("access_token"),
@@ -259,8 +267,9 @@ fn bitrix24(
     let url = text(creds.f.webhook_url.as_ref(), &creds.at("webhook_url"))?;
     match &url {
         Some(u) => {
-            check_url(u, &creds.at("webhook_url"))?;
-            if !u.contains("/rest/") {
+            let parsed = check_url(u, &creds.at("webhook_url"), &defaults.allow)?;
+            // The inbound webhook's path, not just "/rest/" anywhere in the URL.
+            if !parsed.path().starts_with("/rest/") || parsed.query().is_some() {
                 return Err(bad(
                     creds.at("webhook_url"),
                     "an inbound webhook URL looks like https://<portal>.bitrix24.ru/rest/<user>/<code>/",
@@ -288,13 +297,14 @@ fn bitrix24(
 fn webhook(
     creds: &Part<WebhookFields>,
     settings: &Part<WebhookFields>,
+    defaults: &Defaults,
 ) -> Result<Target, FieldError> {
     let url = first_text(&[
         (settings.f.url.as_ref(), settings.at("url")),
         (creds.f.url.as_ref(), creds.at("url")),
     ])?
     .ok_or_else(|| bad(settings.at("url"), "is required"))?;
-    let url = check_url(&url, &settings.at("url"))?;
+    check_url(&url, &settings.at("url"), &defaults.allow)?;
     let secret = text(creds.f.secret.as_ref(), &creds.at("secret"))?.map(Secret);
     Ok(Target::Webhook { url, secret })
 }

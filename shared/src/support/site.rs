@@ -35,18 +35,18 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(deps: Deps, cfg: SiteConfig) -> Self {
-        let http = crate::outbound::client(Duration::from_secs(10));
+    pub fn new(deps: Deps, cfg: SiteConfig) -> Result<Self, crate::outbound::ClientError> {
+        let http = crate::outbound::client(Duration::from_secs(10))?;
         let api = BotApi::new(http, &cfg.api_base, cfg.bot_token.expose())
             .with_inline_wait(Duration::from_secs(3));
         let bot = SupportBot::new(deps.clone(), api.clone(), cfg.support.clone());
-        Self {
+        Ok(Self {
             deps,
             cfg,
             bot,
             api,
             username: OnceCell::new(),
-        }
+        })
     }
 
     pub fn allowed_origins(&self) -> &[String] {

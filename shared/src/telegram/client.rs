@@ -143,7 +143,10 @@ impl BotApi {
             .await
             .map_err(unavailable)?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(unavailable)?;
+        // getUpdates' 100 updates fit well within this.
+        let body = crate::outbound::read_capped(resp, 8 * 1024 * 1024)
+            .await
+            .map_err(unavailable)?;
         if (200..300).contains(&status) {
             let ok: MethodResponse<R> = serde_json::from_slice(&body).map_err(|e| {
                 TelegramError::Unavailable(format!("unexpected {method} answer: {e}"))
@@ -237,7 +240,10 @@ impl BotApi {
                 "file download: HTTP {status}"
             )));
         }
-        Ok(resp.bytes().await.map_err(unavailable)?.to_vec())
+        // Bots may download files of up to 20 MB.
+        crate::outbound::read_capped(resp, 21 * 1024 * 1024)
+            .await
+            .map_err(unavailable)
     }
 
     pub async fn get_me(&self) -> Result<User, TelegramError> {
