@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use zayavka::Deps;
 use zayavka::helpdesk::store::{self, Link, Step};
@@ -161,10 +161,18 @@ impl Desk {
     }
 
     async fn share_contact(&self, chat_id: i64, phone: &str, owner: i64) {
+        self.send_card(
+            chat_id,
+            json!({"phone_number": phone, "first_name": "Иван", "user_id": owner}),
+        )
+        .await;
+    }
+
+    /// A contact card as Telegram sends it (a forwarded one has no `user_id`).
+    async fn send_card(&self, chat_id: i64, contact: Value) {
         let status = self
             .post_update(json!({"message": {"message_id": 11, "date": 1795256100,
-                "chat": chat(chat_id), "from": user(chat_id, "ru"),
-                "contact": {"phone_number": phone, "first_name": "Иван", "user_id": owner}}}))
+                "chat": chat(chat_id), "from": user(chat_id, "ru"), "contact": contact}}))
             .await;
         assert_eq!(status, 200);
     }
@@ -366,7 +374,7 @@ async fn mount_contact_lookup(okd: &MockServer, stored_as: &str, contact: Value)
 }
 
 #[tokio::test]
-async fn an_individual_registers_with_the_phone_typed_in_any_usual_format() {
+async fn a_typed_number_of_an_existing_contact_links_nothing_until_the_button_proves_it() {
     let d = Desk::start().await;
     // Okdesk holds the number as 8…: found on the third spelling tried.
     mount_contact_lookup(
@@ -375,6 +383,7 @@ async fn an_individual_registers_with_the_phone_typed_in_any_usual_format() {
         json!({"id": 55, "name": "Глеб Титов", "phone": "89990001122"}),
     )
     .await;
+    // Whoever knows the client's number types it, in any usual format: not linked.
     let formats = ["8 (999) 000-11-22", "+7 999 000 11 22", "999-000-11-22"];
     for (i, typed) in formats.iter().enumerate() {
         let c = 1000 + i as i64;
@@ -392,22 +401,50 @@ async fn an_individual_registers_with_the_phone_typed_in_any_usual_format() {
             json!([[{"text": RU_HELPDESK.share_phone, "request_contact": true}]])
         );
         d.say(c, typed).await;
-        let done = d.last_to(c).await;
-        assert!(text_of(&done).starts_with("Готово, Титов Глеб!"), "{done}");
-        assert!(has_menu(&done), "{done}");
-        let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
+        let proof = d.last_to(c).await;
+        assert_eq!(text_of(&proof), RU_HELPDESK.prove_number, "{typed}");
         assert_eq!(
-            (
-                link.contact_id,
-                link.phone.as_str(),
-                link.company_id,
-                link.name.as_str()
-            ),
-            (55, "+79990001122", None, "Титов Глеб"),
-            "{typed}"
+            proof["reply_markup"]["keyboard"][0][0]["request_contact"],
+            json!(true)
         );
-        assert_eq!(store::step(&d.deps, c).await.unwrap(), None);
+        assert!(store::link_of_chat(&d.deps, c).await.unwrap().is_none());
+        assert!(matches!(
+            store::step(&d.deps, c).await.unwrap(),
+            Some(Step::Phone { .. })
+        ));
     }
+    // A forwarded card (no user_id) proves nothing either.
+    d.send_card(
+        1000,
+        json!({"phone_number": "79990001122", "first_name": "Глеб"}),
+    )
+    .await;
+    assert_eq!(text_of(&d.last_to(1000).await), RU_HELPDESK.prove_number);
+    // Nor does somebody else's card.
+    d.share_contact(1001, "79990001122", 1000).await;
+    assert_eq!(text_of(&d.last_to(1001).await), RU_HELPDESK.not_own_contact);
+    assert!(
+        store::chats_of_contact(&d.deps, 55)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The owner presses the button: Telegram vouches for the number, and the chat is linked.
+    d.share_contact(1002, "79990001122", 1002).await;
+    let done = d.last_to(1002).await;
+    assert!(text_of(&done).starts_with("Готово, Титов Глеб!"), "{done}");
+    assert!(has_menu(&done), "{done}");
+    let link = store::link_of_chat(&d.deps, 1002).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            link.contact_id,
+            link.phone.as_str(),
+            link.company_id,
+            link.name.as_str()
+        ),
+        (55, "+79990001122", None, "Титов Глеб"),
+    );
+    assert_eq!(store::step(&d.deps, 1002).await.unwrap(), None);
     let calls = d.okdesk_calls().await;
     let lookups: Vec<&str> = calls.iter().map(|(_, _, q, _)| q.as_str()).collect();
     assert_eq!(
@@ -417,11 +454,17 @@ async fn an_individual_registers_with_the_phone_typed_in_any_usual_format() {
             "phone=79990001122",
             "phone=89990001122"
         ]
-        .repeat(3),
-        "the same variants for each format, and nothing created"
+        .repeat(5),
+        "the same variants for each format and card, and nothing created"
     );
-    // Each of the three chats will hear about the contact's issues.
-    assert_eq!(store::chats_of_contact(&d.deps, 55).await.unwrap().len(), 3);
+    // Only the proven chat hears about the contact's issues.
+    let chats: Vec<i64> = store::chats_of_contact(&d.deps, 55)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.chat_id)
+        .collect();
+    assert_eq!(chats, [1002]);
 }
 
 #[tokio::test]
@@ -558,7 +601,7 @@ async fn a_company_employee_registers_by_inn_with_typos_and_unknown_inns_explain
 }
 
 #[tokio::test]
-async fn an_existing_contact_of_another_company_is_moved_to_the_employees_company() {
+async fn an_existing_contact_of_another_company_is_linked_as_it_is_and_never_moved() {
     let d = Desk::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v1/companies/list"))
@@ -573,11 +616,10 @@ async fn an_existing_contact_of_another_company_is_moved_to_the_employees_compan
         json!({"id": 55, "name": "Глеб", "company_id": 3}),
     )
     .await;
+    // A public INN must not let anyone move a contact into their company.
     Mock::given(method("PATCH"))
-        .and(path("/api/v1/contacts/55"))
-        .and(body_json(json!({"contact": {"company_id": 7}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 55, "company_id": 7})))
-        .expect(1)
+        .expect(0)
         .mount(&d.okd)
         .await;
     let c = 3100;
@@ -585,9 +627,21 @@ async fn an_existing_contact_of_another_company_is_moved_to_the_employees_compan
     d.press(c, "reg:c", 901).await;
     d.say(c, INN_FOUND).await;
     d.say(c, "Титов Глеб").await;
-    d.say(c, "+79990001122").await;
+    d.share_contact(c, "79990001122", c).await;
+    let done = text_of(&d.last_to(c).await).to_string();
+    assert_eq!(
+        done,
+        format!(
+            "{}\nВаш контакт в Okdesk не относится к компании «ООО Ромашка», а бот его не переносит: заявки будут создаваться от вашего контакта как есть. Чтобы сменить компанию, напишите в поддержку.",
+            zayavka::texts::fill(RU_HELPDESK.registered, &[("name", "Титов Глеб")])
+        )
+    );
     let link = store::link_of_chat(&d.deps, c).await.unwrap().unwrap();
-    assert_eq!((link.contact_id, link.company_id), (55, Some(7)));
+    assert_eq!(
+        (link.contact_id, link.company_id, link.company_name),
+        (55, Some(3), None),
+        "the contact's own company, not the one named"
+    );
     assert!(d.okdesk_posts("/api/v1/contacts/").await.is_empty());
 }
 
@@ -1139,7 +1193,7 @@ async fn a_conversation_step_survives_a_cold_start_and_expires_after_a_day() {
         telegram_webhook::Config::read(&env).unwrap(),
     )
     .unwrap();
-    d.say(9000, "+7 999 000-11-22").await;
+    d.share_contact(9000, "79990001122", 9000).await;
     assert!(text_of(&d.last_to(9000).await).starts_with("Готово, Сидоров Пётр!"));
     assert_eq!(
         store::link_of_chat(&d.deps, 9000)
@@ -1179,7 +1233,7 @@ async fn registering_again_moves_the_chat_to_the_new_contact() {
     d.say(4400, "/register").await;
     d.press(4400, "reg:p", 901).await;
     d.say(4400, "Новиков Пётр").await;
-    d.say(4400, "+7 916 123-45-67").await;
+    d.share_contact(4400, "79161234567", 4400).await;
     assert!(text_of(&d.last_to(4400).await).starts_with("Готово, Новиков Пётр!"));
     let chats = |contact| {
         let deps = d.deps.clone();

@@ -96,6 +96,10 @@ pub struct HelpdeskTexts {
     pub share_phone: &'static str,
     pub bad_phone: &'static str,
     pub not_own_contact: &'static str,
+    /// A typed number that belongs to an existing contact: only the button proves it.
+    pub prove_number: &'static str,
+    /// The contact found is not in the company the user named; it is not moved.
+    pub contact_elsewhere: &'static str,
     pub registered: &'static str,
     pub registered_company: &'static str,
     pub menu_create: &'static str,
@@ -159,6 +163,8 @@ pub static RU_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     share_phone: "📱 Отправить номер",
     bad_phone: "Не удалось распознать номер «{phone}». Напишите его с кодом, например: +7 999 123-45-67.",
     not_own_contact: "Это чужой контакт. Отправьте свой номер кнопкой «📱 Отправить номер» или напишите его.",
+    prove_number: "Этот номер уже есть у нас. Чтобы подтвердить, что он ваш, нажмите кнопку «📱 Отправить номер» ниже.",
+    contact_elsewhere: "Ваш контакт в Okdesk не относится к компании «{company}», а бот его не переносит: заявки будут создаваться от вашего контакта как есть. Чтобы сменить компанию, напишите в поддержку.",
     registered: "Готово, {name}! Регистрация завершена. Теперь можно создавать заявки и следить за ними — выберите действие в меню.",
     registered_company: "Компания: «{company}».",
     menu_create: "📝 Создать заявку",
@@ -229,6 +235,8 @@ pub static EN_HELPDESK: HelpdeskTexts = HelpdeskTexts {
     share_phone: "📱 Share my number",
     bad_phone: "Could not read the number “{phone}”. Please type it with the country code, e.g. +44 20 7946 0958.",
     not_own_contact: "That is someone else's contact. Please share your own number with the button or type it.",
+    prove_number: "This number is already known to us. To confirm it is yours, please press “📱 Share my number” below.",
+    contact_elsewhere: "Your Okdesk contact does not belong to “{company}”, and the bot does not move it: your issues will be filed from your contact as it is. To change the company, please write to support.",
     registered: "Done, {name}! You are registered. Now you can create requests and follow them: choose an action in the menu.",
     registered_company: "Company: “{company}”.",
     menu_create: "📝 New request",

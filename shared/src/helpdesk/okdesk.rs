@@ -268,22 +268,6 @@ impl Okdesk {
             .ok_or_else(|| OkdeskError::Unreachable("contact created without an id".into()))
     }
 
-    /// Moves an existing contact to a company (`PATCH /contacts/{id}`).
-    pub async fn set_contact_company(
-        &self,
-        contact_id: i64,
-        company_id: i64,
-    ) -> Result<(), OkdeskError> {
-        let body = json!({"contact": {"company_id": company_id}});
-        self.send(
-            self.http
-                .patch(format!("{}/contacts/{contact_id}", self.base))
-                .json(&body),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// The company with this INN: by the account's INN attribute when its code is known,
     /// else by Okdesk's substring search.
     pub async fn find_company_by_inn(

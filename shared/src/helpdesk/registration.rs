@@ -1,6 +1,13 @@
 //! Registration, one step at a time: an individual gives a full name and a phone; a company
 //! employee gives the company's INN first, then the same. The Okdesk contact is found by
 //! phone or created, and the chat is linked to it.
+//!
+//! A number someone types proves nothing: anyone who knows a client's phone could type it
+//! and read that client's issues. So a chat is linked to an **existing** contact only when
+//! Telegram vouches for the number — a shared contact whose `user_id` is the sender, which
+//! is what the «📱 Отправить номер» button sends. A typed number (or a forwarded contact
+//! card, which has no `user_id`) may only create a new contact when none has that number.
+//! An existing contact is never moved into another company from the bot: an INN is public.
 
 use frankenstein::types::Message;
 
@@ -148,9 +155,15 @@ pub(super) async fn on_inn(d: &Desk, ctx: Ctx, text: Option<&str>) -> Result<(),
     }
 }
 
-/// The number the message gives: a shared contact (the user's own) or typed text; else the
-/// question to ask again.
-fn number_of(ctx: Ctx, m: &Message) -> Result<String, &'static str> {
+/// A number, and whether Telegram vouches that it is the sender's.
+struct Number {
+    text: String,
+    proven: bool,
+}
+
+/// The number the message gives: a shared contact or typed text; else the question to ask
+/// again.
+fn number_of(ctx: Ctx, m: &Message) -> Result<Number, &'static str> {
     let t = ctx.t();
     match (&m.contact, m.text.as_deref()) {
         (Some(contact), _) => {
@@ -159,15 +172,32 @@ fn number_of(ctx: Ctx, m: &Message) -> Result<String, &'static str> {
             }
             // Telegram gives the international number, usually without its `+`.
             let number = contact.phone_number.trim();
-            Ok(if number.starts_with('+') {
-                number.to_string()
-            } else {
-                format!("+{number}")
+            Ok(Number {
+                text: if number.starts_with('+') {
+                    number.to_string()
+                } else {
+                    format!("+{number}")
+                },
+                // A card without `user_id` is a forwarded or hand-made one.
+                proven: contact.user_id == Some(ctx.user_id),
             })
         }
-        (None, Some(text)) => Ok(text.trim().to_string()),
+        (None, Some(text)) => Ok(Number {
+            text: text.trim().to_string(),
+            proven: false,
+        }),
         (None, None) => Err(t.ask_phone),
     }
+}
+
+/// What registration found for a number.
+enum Found {
+    /// A contact made for this chat just now.
+    Created(Contact),
+    /// An existing contact, the number proven.
+    Existing(Contact),
+    /// An existing contact, the number only typed: not linked.
+    NeedsProof,
 }
 
 /// The phone, shared with the button or typed; then the contact, and the link.
@@ -190,16 +220,24 @@ pub(super) async fn on_phone(
         company_name: who.company_name.clone(),
     };
     d.set_step(ctx, &step).await?;
-    let typed = match number_of(ctx, m) {
-        Ok(typed) => typed,
+    let number = match number_of(ctx, m) {
+        Ok(number) => number,
         Err(question) => return ask_phone(d, ctx, question).await,
     };
-    let Ok(e164) = phone::normalize(&typed) else {
-        let text = fill(ctx.t().bad_phone, &[("phone", &typed)]);
+    let Ok(e164) = phone::normalize(&number.text) else {
+        let text = fill(ctx.t().bad_phone, &[("phone", &number.text)]);
         return ask_phone(d, ctx, &text).await;
     };
-    match contact_for(d, &who, &e164).await {
-        Ok(contact) => link_chat(d, ctx, who, contact.id, e164).await,
+    match contact_for(d, &who, &e164, number.proven).await {
+        Ok(Found::Created(contact)) => link_chat(d, ctx, who, &contact, e164).await,
+        Ok(Found::Existing(contact)) => link_chat(d, ctx, who, &contact, e164).await,
+        Ok(Found::NeedsProof) => {
+            tracing::info!(
+                chat = ctx.chat,
+                "a typed number belongs to an existing contact; asked for the button"
+            );
+            ask_phone(d, ctx, ctx.t().prove_number).await
+        }
         Err(e) => {
             let answer = d.okdesk_trouble(ctx, "contact", &e);
             ask_phone(d, ctx, answer).await
@@ -207,36 +245,46 @@ pub(super) async fn on_phone(
     }
 }
 
-/// The Okdesk contact with this phone (moved to the company if need be), or a new one.
-async fn contact_for(d: &Desk, who: &Registrant, e164: &str) -> Result<Contact, OkdeskError> {
-    let Some(found) = d.okdesk.find_contact_by_phone(e164).await? else {
-        let new = NewContact::from_full_name(&who.name, e164, who.company_id);
-        return d.okdesk.create_contact(&new).await;
-    };
-    if let Some(company) = who.company_id
-        && found.company_id != Some(company)
-        && let Err(e) = d.okdesk.set_contact_company(found.id, company).await
-    {
-        // The link below still carries the company, so issues are filed under it.
-        tracing::warn!(error = %e, contact = found.id, company, "contact not moved to the company");
+/// The Okdesk contact with this phone if the number is proven, or a new one if none has it.
+async fn contact_for(
+    d: &Desk,
+    who: &Registrant,
+    e164: &str,
+    proven: bool,
+) -> Result<Found, OkdeskError> {
+    match d.okdesk.find_contact_by_phone(e164).await? {
+        Some(found) if proven => Ok(Found::Existing(found)),
+        Some(_) => Ok(Found::NeedsProof),
+        None => {
+            let new = NewContact::from_full_name(&who.name, e164, who.company_id);
+            Ok(Found::Created(d.okdesk.create_contact(&new).await?))
+        }
     }
-    Ok(found)
 }
 
 /// Links the chat to the contact and says so.
+/// The chat takes the contact's own company: an existing contact of another company (or of
+/// none) is not moved, and its issues are filed as that contact's.
 async fn link_chat(
     d: &Desk,
     ctx: Ctx,
     who: Registrant,
-    contact_id: i64,
+    contact: &Contact,
     e164: String,
 ) -> Result<(), BotError> {
     let t = ctx.t();
+    let claimed = who.company_id;
+    let company_matches = claimed.is_none() || contact.company_id == claimed;
+    let (company_id, company_name) = if company_matches {
+        (claimed, who.company_name.clone())
+    } else {
+        (contact.company_id, None)
+    };
     let link = Link {
         chat_id: ctx.chat,
-        contact_id,
-        company_id: who.company_id,
-        company_name: who.company_name.clone(),
+        contact_id: contact.id,
+        company_id,
+        company_name: company_name.clone(),
         name: who.name.clone(),
         phone: e164,
         lang: ctx.lang_code().to_string(),
@@ -245,9 +293,13 @@ async fn link_chat(
     store::save_link(&d.deps, &link).await.map_err(err)?;
     d.clear_step(ctx).await?;
     let mut text = fill(t.registered, &[("name", &who.name)]);
-    if let Some(company) = &who.company_name {
+    if let Some(company) = &company_name {
         text.push('\n');
         text.push_str(&fill(t.registered_company, &[("company", company)]));
+    }
+    if let (false, Some(named)) = (company_matches, &who.company_name) {
+        text.push('\n');
+        text.push_str(&fill(t.contact_elsewhere, &[("company", named)]));
     }
     d.say(ctx, &text, Some(menu_keyboard(t))).await
 }
