@@ -114,8 +114,14 @@ impl Desk {
         }
     }
 
-    async fn post_update(&self, mut update: Value) -> u16 {
-        update["update_id"] = json!(self.next_update.fetch_add(1, Ordering::SeqCst));
+    async fn post_update(&self, update: Value) -> u16 {
+        let id = self.next_update.fetch_add(1, Ordering::SeqCst);
+        self.post_update_as(id, update).await
+    }
+
+    /// Posts an update with this id (Telegram delivering it again, say).
+    async fn post_update_as(&self, id: i64, mut update: Value) -> u16 {
+        update["update_id"] = json!(id);
         let body = serde_json::to_vec(&update).unwrap();
         let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
             method: "POST",
@@ -1251,4 +1257,60 @@ async fn registering_again_moves_the_chat_to_the_new_contact() {
         chats(55).await.is_empty(),
         "the old contact's news no longer come here"
     );
+}
+
+#[tokio::test]
+async fn an_issue_is_filed_once_whatever_fails_after_okdesk_was_asked() {
+    let d = Desk::start().await;
+    let c = 4900;
+    d.link(c, 55, None, "ru").await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/issues/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": 654, "title": "Не работает сканер", "status": {"code": "opened", "name": "Открыта"}}),
+        ))
+        .mount(&d.okd)
+        .await;
+    d.say(c, RU_HELPDESK.menu_create).await;
+    // The issue is created, then the answer to the client hits a Bot API outage.
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/sendMessage")))
+        .and(wiremock::matchers::body_partial_json(json!({"chat_id": c})))
+        .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&d.tg)
+        .await;
+    let update = json!({"message": {"message_id": 30, "date": 1795256100,
+        "chat": chat(c), "from": user(c, "ru"), "text": "Не работает сканер"}});
+    assert_eq!(
+        d.post_update_as(8001, update.clone()).await,
+        503,
+        "Telegram is asked to deliver it again"
+    );
+    assert_eq!(d.post_update_as(8001, update).await, 200);
+    assert_eq!(
+        d.okdesk_posts("/api/v1/issues/").await.len(),
+        1,
+        "filed once"
+    );
+    let answer = d.last_to(c).await;
+    assert!(text_of(&answer).contains("654"), "{answer}");
+
+    // A handling that died after asking Okdesk (its record says so, without an id): the
+    // redelivery does not file a second issue, and the client is told to look.
+    d.say(c, RU_HELPDESK.menu_create).await;
+    assert_eq!(
+        store::begin_issue(&d.deps, c, 8002).await.unwrap(),
+        store::IssueAttempt::First
+    );
+    let again = json!({"message": {"message_id": 31, "date": 1795256100,
+        "chat": chat(c), "from": user(c, "ru"), "text": "Не работает сканер"}});
+    assert_eq!(d.post_update_as(8002, again).await, 200);
+    assert_eq!(d.okdesk_posts("/api/v1/issues/").await.len(), 1);
+    assert_eq!(
+        text_of(&d.last_to(c).await),
+        RU_HELPDESK.issue_maybe_created
+    );
+    assert_eq!(store::step(&d.deps, c).await.unwrap(), None);
 }

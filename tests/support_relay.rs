@@ -54,7 +54,7 @@ impl Relay {
             .respond_with(NextId(AtomicI64::new(500)))
             .mount(&api)
             .await;
-        let store = embedded(Vec::new());
+        let store = embedded(zayavka::queues::catalogue());
         let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
         let env = test_env(&[
             ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT),
@@ -88,6 +88,11 @@ impl Relay {
     /// Posts an update the way Telegram does.
     async fn update(&self, message: Value) -> u16 {
         let id = self.next_update.fetch_add(1, Ordering::SeqCst);
+        self.update_as(id, message).await
+    }
+
+    /// Posts an update with this id (Telegram's redelivery of it, say).
+    async fn update_as(&self, id: i64, message: Value) -> u16 {
         let body = serde_json::to_vec(&json!({"update_id": id, "message": message})).unwrap();
         let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
             method: "POST",
@@ -110,6 +115,22 @@ impl Relay {
         .status_code
     }
 
+    /// The notifications queue's messages (left in it).
+    async fn queued_notices(&self) -> Vec<Value> {
+        let q = &self._store.parts.queue;
+        let got = zayavka::ports::Queue::receive(q, "notifications", 10, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        for m in &got {
+            zayavka::ports::Queue::change_visibility(q, "notifications", &m.receipt_handle, 0)
+                .await
+                .unwrap();
+        }
+        got.iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+
     /// Every sendMessage so far, as (chat_id, text).
     async fn sent(&self) -> Vec<(i64, String)> {
         self.api
@@ -129,13 +150,21 @@ impl Relay {
     }
 }
 
+/// Now, as Telegram dates messages: a thread is ordered by it.
+fn date() -> i64 {
+    SystemClock_now()
+}
+
 fn private(chat: i64, text: &str) -> Value {
-    json!({"message_id": 10, "date": 1795256100, "chat": {"id": chat, "type": "private", "first_name": "Глеб"},
+    json!({"message_id": 10, "date": date(), "chat": {"id": chat, "type": "private", "first_name": "Глеб"},
            "from": {"id": chat, "is_bot": false, "first_name": "Глеб", "language_code": "ru"}, "text": text})
 }
 
+/// Each admin message has its own id, as in Telegram.
+static ADMIN_MESSAGE: AtomicI64 = AtomicI64::new(2000);
+
 fn admin_reply(chat: i64, to: i32, text: &str) -> Value {
-    json!({"message_id": 11, "date": 1795256100, "chat": {"id": chat, "type": "supergroup", "title": "Поддержка"},
+    json!({"message_id": ADMIN_MESSAGE.fetch_add(1, Ordering::SeqCst), "date": date(), "chat": {"id": chat, "type": "supergroup", "title": "Поддержка"},
            "from": {"id": 5, "is_bot": false, "first_name": "Админ"}, "text": text,
            "reply_to_message": {"message_id": to, "date": 1795256000, "chat": {"id": chat, "type": "supergroup", "title": "Поддержка"}, "text": "…"}})
 }
@@ -172,16 +201,14 @@ async fn the_whole_relay_loop() {
                "text": format!("<b>#{}</b> от Глеб &lt;Т&gt; (gleb@example.com, сайт)\n<b>Оплата</b>\nНе проходит оплата &amp; всё", msg.id)})
     );
 
-    // An admin reply before the user bound a chat: kept for the site, the admins are told.
+    // An admin reply before the user bound a chat: kept for the site, and queued to go by
+    // e-mail (see `a_reply_to_a_visitor_without_telegram_goes_by_email_once`).
     assert_eq!(
         r.update(admin_reply(ADMINS, admin_msg as i32, "Проверьте карту"))
             .await,
         200
     );
-    assert_eq!(
-        r.sent().await.last().unwrap(),
-        &(ADMINS, RU.support_reply_not_bound.to_string())
-    );
+    assert_eq!(r.queued_notices().await.len(), 1);
 
     // Binding: valid once, then "used"; an expired token says so.
     let token = zayavka::support::store::new_binding_token(&r.deps, "u:42")
@@ -854,4 +881,274 @@ async fn a_reply_speaks_the_language_the_user_bound_with() {
         "{:?}",
         r.sent().await
     );
+}
+
+// --- Nothing lost when the Bot API or the mail service fails at the moment. -------------
+
+mod delivery {
+    use super::site::{call, site};
+    use super::*;
+    use async_trait::async_trait;
+    use zayavka::ports::{Email, MailError, Mailer};
+    use zayavka::sqs_batch::QueueWorker;
+
+    /// The notification worker on the relay's table and queues, with `mailer` for e-mail.
+    fn worker(
+        r: &Relay,
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> notification_worker::NotificationWorker {
+        let env = test_env(&[
+            ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT),
+            ("TELEGRAM_ADMIN_CHAT_ID", &ADMINS.to_string()),
+            ("TELEGRAM_API_BASE", &r.api.uri()),
+            ("TELEGRAM_SUPPORT_BOT_USERNAME", "zayavka_support_bot"),
+        ]);
+        let mut deps = r.deps.clone();
+        if let Some(m) = mailer {
+            deps.mailer = m;
+        }
+        notification_worker::from_env(&zayavka::deps::Wiring {
+            deps,
+            env: &env,
+            queue_prefix: "zayavka-".into(),
+        })
+        .unwrap()
+    }
+
+    /// Hands the worker whatever the notifications queue holds, twice (a redelivery), and
+    /// deletes it as Lambda would after a success.
+    async fn work(r: &Relay, w: &notification_worker::NotificationWorker) {
+        let q = &r._store.parts.queue;
+        let got = zayavka::ports::Queue::receive(q, "notifications", 10, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(!got.is_empty(), "nothing was queued");
+        let event = zayavka_cli::events::sqs_event("zayavka-notifications", &got).unwrap();
+        assert!(w.handle(event.clone()).await.batch_item_failures.is_empty());
+        assert!(w.handle(event).await.batch_item_failures.is_empty());
+        for m in &got {
+            zayavka::ports::Queue::delete(q, "notifications", &m.receipt_handle)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Fails the next `n` sends to the admins' chat with a Telegram outage.
+    async fn admins_down(r: &Relay, n: u64) {
+        Mock::given(method("POST"))
+            .and(path(format!("/bot{BOT}/sendMessage")))
+            .and(body_partial_json(json!({"chat_id": ADMINS})))
+            .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+            .up_to_n_times(n)
+            .with_priority(1)
+            .mount(&r.api)
+            .await;
+    }
+
+    async fn bound(r: &Relay, user_key: &str, chat: i64) {
+        zayavka::support::store::ensure_thread(&r.deps, user_key, "Пётр", None)
+            .await
+            .unwrap();
+        let token = zayavka::support::store::new_binding_token(&r.deps, user_key)
+            .await
+            .unwrap();
+        zayavka::support::store::bind(&r.deps, &token, chat, Some("ru"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_telegram_message_the_admins_chat_refused_once_arrives_there_once() {
+        let r = Relay::start().await;
+        bound(&r, "u:8", 88).await;
+        admins_down(&r, 1).await;
+        let update = private(88, "Срочно: не работает касса");
+        // The outage: Telegram is asked to deliver again (503), and does.
+        assert_eq!(r.update_as(7001, update.clone()).await, 503);
+        assert_eq!(r.update_as(7001, update.clone()).await, 200);
+        assert_eq!(r.update_as(7001, update).await, 200);
+        let sent = r.sent().await;
+        let to_admins = sent
+            .iter()
+            .filter(|(c, t)| *c == ADMINS && t.ends_with("Срочно: не работает касса"))
+            .count();
+        // Two tries reached the fake (the 502 and the success), one message arrived.
+        assert_eq!(to_admins, 2, "{sent:?}");
+        assert_eq!(
+            sent.iter().filter(|(c, _)| *c == 88).count(),
+            1,
+            "the user is told once: {sent:?}"
+        );
+        let msgs = zayavka::support::store::messages(&r.deps, "u:8")
+            .await
+            .unwrap();
+        assert_eq!(msgs.len(), 1, "stored once: {msgs:?}");
+        assert!(msgs[0].admin_message_id.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_site_message_the_admins_could_not_see_at_once_reaches_them_once_later() {
+        let s = site(&[]).await;
+        admins_down(&s.relay, 1).await;
+        let body = serde_json::to_vec(&json!({"subject": "", "message": "Касса не печатает чек",
+            "name": "Ольга", "email": "olga@example.com"}))
+        .unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[
+                ("content-type", "application/json"),
+                ("origin", "https://shop.example"),
+            ],
+            &body,
+        )
+        .await;
+        assert!(r.status_code < 300, "{} {}", r.status_code, r.body);
+        let queued = s.relay.queued_notices().await;
+        assert_eq!(queued.len(), 1, "{queued:?}");
+        assert_eq!(queued[0]["kind"], "support");
+        assert_eq!(queued[0]["action"], "to_admins");
+        let w = worker(&s.relay, None);
+        work(&s.relay, &w).await;
+        let sent = s.relay.sent().await;
+        let arrived: Vec<_> = sent
+            .iter()
+            .filter(|(c, t)| *c == ADMINS && t.ends_with("Касса не печатает чек"))
+            .collect();
+        assert_eq!(
+            arrived.len(),
+            2,
+            "the refused try and one delivery: {sent:?}"
+        );
+        assert!(arrived[1].1.contains("olga@example.com"), "{arrived:?}");
+        // The admins can reply to it: it is linked to the thread.
+        let msgs = zayavka::support::store::messages(
+            &s.relay.deps,
+            queued[0]["user_key"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(msgs[0].admin_message_id.is_some(), "{msgs:?}");
+    }
+
+    async fn site_thread_with_admin_message(r: &Relay) -> i64 {
+        let thread = zayavka::support::store::ensure_thread(
+            &r.deps,
+            "u:50",
+            "Ольга",
+            Some("olga@example.com"),
+        )
+        .await
+        .unwrap();
+        let mut msg = zayavka::support::new_message(
+            &r.deps,
+            "u:50",
+            false,
+            "site",
+            None,
+            "Где заказ?".into(),
+        );
+        zayavka::support::store::record(&r.deps, &msg)
+            .await
+            .unwrap();
+        r.site_bot.to_admin(&thread, &mut msg).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reply_to_a_visitor_without_telegram_goes_by_email_once() {
+        let r = Relay::start().await;
+        let admin_msg = site_thread_with_admin_message(&r).await;
+        assert_eq!(
+            r.update(admin_reply(
+                ADMINS,
+                admin_msg as i32,
+                "Заказ приедет завтра"
+            ))
+            .await,
+            200
+        );
+        let w = worker(&r, None);
+        work(&r, &w).await;
+        let outbox: Vec<Vec<u8>> = std::fs::read_dir(r._store._dir.path().join("outbox"))
+            .map(|d| {
+                d.map(|e| std::fs::read(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(outbox.len(), 1, "one e-mail although the notice came twice");
+        let mail = mail_parser::MessageParser::default()
+            .parse(&outbox[0])
+            .unwrap();
+        let to: Vec<&str> = mail
+            .to()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.address())
+            .collect();
+        assert_eq!(to, ["olga@example.com"]);
+        assert_eq!(mail.subject(), Some("Ответ на ваше обращение в поддержку"));
+        let text = mail.body_text(0).unwrap();
+        assert!(
+            text.starts_with("📩 Ответ поддержки:\n\nЗаказ приедет завтра\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Продолжить переписку в Telegram: https://t.me/zayavka_support_bot?start="
+            ),
+            "{text}"
+        );
+        let notes: Vec<_> = r
+            .sent()
+            .await
+            .into_iter()
+            .filter(|(c, t)| *c == ADMINS && t.starts_with("✉️"))
+            .collect();
+        assert_eq!(
+            notes,
+            [(
+                ADMINS,
+                "✉️ У пользователя нет привязки к Telegram: ответ отправлен на e-mail olga@example.com.".to_string()
+            )]
+        );
+    }
+
+    /// SES refusing the message for good, as it does for an unverified sender.
+    struct Refusing;
+
+    #[async_trait]
+    impl Mailer for Refusing {
+        async fn send(&self, _email: &Email) -> Result<String, MailError> {
+            Err(MailError::Rejected(
+                "Email address is not verified: olga@example.com".into(),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_the_mail_service_refused_is_reported_to_the_admins() {
+        let r = Relay::start().await;
+        let admin_msg = site_thread_with_admin_message(&r).await;
+        r.update(admin_reply(
+            ADMINS,
+            admin_msg as i32,
+            "Заказ приедет завтра",
+        ))
+        .await;
+        let w = worker(&r, Some(Arc::new(Refusing)));
+        work(&r, &w).await;
+        let notes: Vec<_> = r
+            .sent()
+            .await
+            .into_iter()
+            .filter(|(c, t)| *c == ADMINS && t.starts_with("⚠️"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].1.starts_with("⚠️ Ответ не удалось отправить на e-mail olga@example.com: mail rejected: Email address is not verified"),
+            "{notes:?}"
+        );
+    }
 }

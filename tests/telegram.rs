@@ -243,8 +243,8 @@ mod webhook {
             _update: zayavka::telegram::webhook::Update,
         ) -> Result<(), BotError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err(BotError(
-                "a failure inside the bot still answers 200".into(),
+            Err(BotError::fatal(
+                "a failure inside the bot still answers 200",
             ))
         }
     }
@@ -340,6 +340,55 @@ mod webhook {
         .await;
         assert_eq!(status, 200);
         assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Fails with an outage (a retry can help) its first `fails` times.
+    struct Flaky {
+        fails: usize,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl BotHandler for Flaky {
+        async fn handle(
+            &self,
+            _update: zayavka::telegram::webhook::Update,
+        ) -> Result<(), BotError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.fails {
+                return Err(BotError::retryable("Telegram unavailable: HTTP 502"));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_inside_the_handler_is_retried_through_telegram_a_bounded_number_of_times() {
+        for (fails, statuses, calls) in [
+            // Fails twice, then handled; a later repeat does nothing.
+            (2, vec![503, 503, 200, 200], 3),
+            // Never recovers: the fifth handling is taken as final, and it stops there.
+            (usize::MAX, vec![503, 503, 503, 503, 200, 200], 5),
+        ] {
+            let store = embedded(Vec::new());
+            let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+            let flaky = Arc::new(Flaky {
+                fails,
+                calls: AtomicUsize::new(0),
+            });
+            let f = telegram_webhook::TelegramWebhook::new(
+                deps,
+                telegram_webhook::Config::read(&env()).unwrap(),
+            )
+            .unwrap()
+            .with_handler("support", flaky.clone());
+            let body = serde_json::to_vec(&update(3001)).unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..statuses.len() {
+                seen.push(post(&f, "support", Some(SECRET), &body).await.0);
+            }
+            assert_eq!(seen, statuses, "fails {fails}");
+            assert_eq!(flaky.calls.load(Ordering::SeqCst), calls, "fails {fails}");
+        }
     }
 
     /// Hangs on its first update (a Lambda killed mid-handling), counts the others.

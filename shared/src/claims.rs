@@ -55,6 +55,12 @@ impl Claims {
         }
     }
 
+    /// The same claim, also free again while in one of `waiting` (a marker settled as
+    /// "try again", which keeps its counters, unlike a release).
+    pub const fn waiting_in(self, waiting: &'static [&'static str]) -> Self {
+        Self { waiting, ..self }
+    }
+
     /// A record with `state_attr`, held as `held` and claimable while `waiting`.
     pub const fn record(
         state_attr: &'static str,

@@ -81,6 +81,12 @@ pub fn support_message(user_key: &str, created_at: &str, id: &str) -> Key {
 /// The sort-key prefix of a thread's messages (they sort by time).
 pub const SUPPORT_MESSAGE_PREFIX: &str = "msg#";
 
+/// `support#thread#<user> / tgmsg#<id>`: a message that came from Telegram, and when it was
+/// stored, so a redelivered update finds the message it already stored.
+pub fn support_telegram_message(user_key: &str, id: &str) -> Key {
+    Key::new(support_thread_pk(user_key), format!("tgmsg#{id}"))
+}
+
 /// `support#admin#<message id> / ref`: which thread an admin-chat message belongs to.
 pub fn support_admin_message(admin_message_id: i64) -> Key {
     Key::new(format!("support#admin#{admin_message_id}"), "ref")
@@ -128,6 +134,12 @@ pub fn helpdesk_step(chat_id: i64) -> Key {
 /// `helpdesk#chat#<chat> / issues#<hour>`: issues the chat created in one clock hour.
 pub fn helpdesk_issue_count(chat_id: i64, hour: i64) -> Key {
     Key::new(helpdesk_chat_pk(chat_id), format!("issues#{hour}"))
+}
+
+/// `helpdesk#chat#<chat> / issue-for#<update>`: an issue being created from one update,
+/// written before Okdesk is asked (and its id after), so a redelivery never files it twice.
+pub fn helpdesk_issue_attempt(chat_id: i64, update_id: i64) -> Key {
+    Key::new(helpdesk_chat_pk(chat_id), format!("issue-for#{update_id}"))
 }
 
 /// The partition listing the chats of one Okdesk contact.

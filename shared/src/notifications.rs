@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::helpdesk::events::Notice;
 use crate::leads::notify::Notification;
 use crate::queues::{NOTIFICATIONS, TypedQueue};
+use crate::support::notices::SupportNotice;
 
 /// Every message of the notifications queue. (Each side is tagged by its own `kind`, so the
 /// wire form is the one both producers have always written.)
@@ -18,6 +19,8 @@ pub enum NotificationMessage {
     Lead(Notification),
     /// An Okdesk event for the client: to their chats.
     Helpdesk(Notice),
+    /// A support message for the admins, or an admin's reply by e-mail.
+    Support(SupportNotice),
 }
 
 pub const QUEUE: TypedQueue<NotificationMessage> = TypedQueue::new(NOTIFICATIONS);

@@ -21,8 +21,12 @@ use zayavka::ports::table::Key;
 use zayavka::ports::{Email, MailError};
 use zayavka::secret::Secret;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+use zayavka::support::bot::admin_text;
+use zayavka::support::config::SupportConfig;
+use zayavka::support::notices::{SupportAction, SupportNotice, reply_email, visitor_lang};
+use zayavka::support::store as support_store;
 use zayavka::telegram::BotApi;
-use zayavka::texts::Lang;
+use zayavka::texts::{Lang, fill};
 
 pub const NAME: &str = "notification-worker";
 
@@ -40,6 +44,17 @@ pub struct Config {
     /// Okdesk, for helpdesk notices (issue links, and the client of an issue a webhook did
     /// not name).
     pub okdesk: Option<OkdeskConfig>,
+    /// The support bot, for support messages the form could not pass on at once and for
+    /// replies by e-mail.
+    pub support: Option<SupportBotConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupportBotConfig {
+    pub token: Secret,
+    pub relay: SupportConfig,
+    /// `TELEGRAM_SUPPORT_BOT_USERNAME`, for the link in a reply by e-mail.
+    pub username: Option<String>,
 }
 
 impl Config {
@@ -70,6 +85,15 @@ impl Config {
         let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
         let telegram_api_base = zayavka::telegram::config::api_base(&mut r);
         let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN").map(Secret);
+        let support = r
+            .optional("TELEGRAM_SUPPORT_BOT_TOKEN")
+            .map(|token| SupportBotConfig {
+                token: Secret(token),
+                relay: SupportConfig::read(&mut r),
+                username: r
+                    .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
+                    .map(|u| u.trim_start_matches('@').to_string()),
+            });
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait
@@ -89,6 +113,7 @@ impl Config {
             lang,
             main_bot_token,
             okdesk,
+            support,
         })
     }
 }
@@ -105,6 +130,15 @@ pub struct NotificationWorker {
     cfg: Config,
     http: reqwest::Client,
     helpdesk: Option<Helpdesk>,
+    support: Option<BotApi>,
+}
+
+/// How a channel's send ended.
+enum Sent {
+    /// Sent now, or by an earlier delivery.
+    Done,
+    /// Refused for good (bad address, unverified sender, blocked bot), with why.
+    Refused(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,11 +167,16 @@ impl NotificationWorker {
             }),
             _ => None,
         };
+        let support = cfg
+            .support
+            .as_ref()
+            .map(|s| BotApi::new(http.clone(), &cfg.telegram_api_base, s.token.expose()));
         Ok(Self {
             deps,
             cfg,
             http,
             helpdesk,
+            support,
         })
     }
 
@@ -153,7 +192,7 @@ impl NotificationWorker {
     /// Sends on one channel unless it was sent before. The channel is claimed first, under a
     /// lease, so two deliveries of one notification handled at the same moment send once; a
     /// failure that retrying can fix releases the claim and keeps the message.
-    async fn once<F, Fut>(&self, key: Key, send: F) -> Result<(), NotifyError>
+    async fn once<F, Fut>(&self, key: Key, send: F) -> Result<Sent, NotifyError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
@@ -169,7 +208,7 @@ impl NotificationWorker {
                     key.sk
                 )));
             }
-            Claimed::Settled(_) | Claimed::Missing => return Ok(()),
+            Claimed::Settled(_) | Claimed::Missing => return Ok(Sent::Done),
         }
         let (state, detail) = match send().await {
             Ok(id) => ("sent", id),
@@ -184,8 +223,98 @@ impl NotificationWorker {
             }
         };
         SENDS
-            .settle(table, &key, state, claims::detail(detail))
+            .settle(table, &key, state, claims::detail(detail.clone()))
             .await?;
+        Ok(if state == "sent" {
+            Sent::Done
+        } else {
+            Sent::Refused(detail)
+        })
+    }
+
+    /// A support delivery: a site message to the admins, or a reply by e-mail.
+    async fn support_notice(&self, notice: SupportNotice) -> Result<(), NotifyError> {
+        let (Some(api), Some(s)) = (&self.support, &self.cfg.support) else {
+            return Err(NotifyError::Retry(
+                "a support notice, but TELEGRAM_SUPPORT_BOT_TOKEN is not set".into(),
+            ));
+        };
+        let Some((thread, mut msg)) = notice.load(&self.deps).await? else {
+            tracing::warn!(id = %notice.id, "support message gone; notice dropped");
+            return Ok(());
+        };
+        let admins = s.relay.admin_chat_id;
+        let admin_t = s.relay.admin_lang.texts();
+        let subject = notice.subject();
+        match notice.action {
+            SupportAction::ToAdmins => {
+                if msg.admin_message_id.is_some() {
+                    return Ok(());
+                }
+                let html = admin_text(admin_t, &thread, &msg);
+                self.once(keys::notification(&subject, "telegram"), || async {
+                    let sent = api
+                        .send_html(admins, &html)
+                        .await
+                        .map_err(DeliveryError::from)?;
+                    let id = i64::from(sent.message_id);
+                    if let Err(e) = support_store::set_message_admin_id(&self.deps, &mut msg, id).await {
+                        // Sent: sending again would tell the admins twice.
+                        tracing::error!(error = %e, "admin message sent but not linked to its thread");
+                    }
+                    Ok(id.to_string())
+                })
+                .await?;
+            }
+            SupportAction::ReplyByEmail => {
+                let (Some(to), Some(from)) = (&thread.email, &self.cfg.mail_from) else {
+                    return Err(NotifyError::Retry(
+                        "a reply by e-mail, but MAIL_FROM is not set".into(),
+                    ));
+                };
+                let t = visitor_lang(&thread).texts();
+                let link = match &s.username {
+                    Some(u) => Some(format!(
+                        "https://t.me/{u}?start={}",
+                        support_store::new_binding_token(&self.deps, &thread.user_key).await?
+                    )),
+                    None => None,
+                };
+                let (subject_line, text) = reply_email(t, &msg.text, link.as_deref());
+                let sent = self
+                    .once(keys::notification(&subject, "email"), || async {
+                        self.deps
+                            .mailer
+                            .send(&Email {
+                                from: from.clone(),
+                                to: vec![to.clone()],
+                                subject: subject_line.clone(),
+                                text: text.clone(),
+                                html: None,
+                            })
+                            .await
+                            .map_err(|e| match e {
+                                MailError::Unavailable(m) => DeliveryError::retryable(m),
+                                other => DeliveryError::fatal(other.to_string()),
+                            })
+                    })
+                    .await?;
+                let note = match sent {
+                    Sent::Done => fill(admin_t.support_reply_emailed, &[("email", to)]),
+                    Sent::Refused(why) => fill(
+                        admin_t.support_reply_email_failed,
+                        &[("email", to), ("error", &why)],
+                    ),
+                };
+                self.once(keys::notification(&subject, "note"), || async {
+                    api.send_text(admins, &note, None)
+                        .await
+                        .map(|m| m.message_id.to_string())
+                        .map_err(DeliveryError::from)
+                })
+                .await?;
+            }
+        }
         Ok(())
     }
 
@@ -227,6 +356,7 @@ impl NotificationWorker {
         match notifications::QUEUE.decode(&msg.body) {
             Ok(NotificationMessage::Helpdesk(notice)) => self.client_notice(notice).await,
             Ok(NotificationMessage::Lead(note)) => self.admin_notice(note).await,
+            Ok(NotificationMessage::Support(notice)) => self.support_notice(notice).await,
             Err(e) => {
                 // Retrying cannot make it readable.
                 tracing::error!(error = %e, "message is not a notification; dropped");

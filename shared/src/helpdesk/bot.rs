@@ -39,9 +39,10 @@ impl HelpdeskBot {
     }
 }
 
-async fn on_message(d: &Desk, m: &Message) -> Result<(), BotError> {
+async fn on_message(d: &Desk, update_id: i64, m: &Message) -> Result<(), BotError> {
     let from = m.from.as_ref();
     let ctx = Ctx {
+        update_id,
         chat: m.chat.id,
         user_id: from.map(|u| u.id).unwrap_or_default(),
         lang: Lang::from_code(from.and_then(|u| u.language_code.as_deref())),
@@ -88,7 +89,7 @@ async fn on_step(d: &Desk, ctx: Ctx, m: &Message, step: Step) -> Result<(), BotE
     }
 }
 
-async fn on_callback(d: &Desk, q: &CallbackQuery) -> Result<(), BotError> {
+async fn on_callback(d: &Desk, update_id: i64, q: &CallbackQuery) -> Result<(), BotError> {
     // Answered first: the button stops spinning whatever happens next.
     if let Err(e) = answer_callback(&d.api, &q.id).await {
         tracing::warn!(error = %e, "callback query not answered");
@@ -100,6 +101,7 @@ async fn on_callback(d: &Desk, q: &CallbackQuery) -> Result<(), BotError> {
         return Ok(());
     }
     let ctx = Ctx {
+        update_id,
         chat: message.chat.id,
         user_id: q.from.id,
         lang: Lang::from_code(q.from.language_code.as_deref()),
@@ -132,9 +134,11 @@ impl BotHandler for HelpdeskBot {
         match update.content {
             // Only private chats are clients; groups the bot sits in are not listened to.
             UpdateContent::Message(m) if m.chat.type_field == ChatType::Private => {
-                on_message(&self.desk, &m).await
+                on_message(&self.desk, i64::from(update.update_id), &m).await
             }
-            UpdateContent::CallbackQuery(q) => on_callback(&self.desk, &q).await,
+            UpdateContent::CallbackQuery(q) => {
+                on_callback(&self.desk, i64::from(update.update_id), &q).await
+            }
             _ => Ok(()),
         }
     }

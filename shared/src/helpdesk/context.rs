@@ -18,6 +18,9 @@ use crate::texts::{HelpdeskTexts, Lang, escape_html};
 /// Who is talking and in which language.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ctx {
+    /// The update being handled: what a step records before an outside call is keyed by,
+    /// so a redelivery of the same update finds it.
+    pub update_id: i64,
     pub chat: i64,
     pub user_id: u64,
     pub lang: Lang,

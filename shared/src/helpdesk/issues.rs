@@ -70,25 +70,49 @@ pub(super) async fn create(
     let Some(description) = text.filter(|s| !s.is_empty()) else {
         return d.ask(ctx, &Step::IssueText, t.text_only).await;
     };
+    let title = title::derive(description);
+    // Recorded before Okdesk is asked: a redelivery of this update (after a failure or a
+    // crash) must not file the issue twice.
+    match store::begin_issue(&d.deps, ctx.chat, ctx.update_id).await? {
+        store::IssueAttempt::First => {}
+        store::IssueAttempt::Created(id) => {
+            return created_answer(d, ctx, &link, id, &title, file.as_ref()).await;
+        }
+        store::IssueAttempt::Unknown => {
+            tracing::warn!(
+                chat = ctx.chat,
+                update_id = ctx.update_id,
+                "an earlier handling asked Okdesk to create this issue and did not finish"
+            );
+            d.clear_step(ctx).await?;
+            return d
+                .say(ctx, t.issue_maybe_created, Some(menu_keyboard(t)))
+                .await;
+        }
+    }
     let slot = store::take_issue_slot(&d.deps, ctx.chat, d.cfg.issues_per_hour)
         .await
         .map_err(err)?;
     if !slot {
+        store::issue_not_created(&d.deps, ctx.chat, ctx.update_id).await?;
         d.clear_step(ctx).await?;
         tracing::warn!(chat = ctx.chat, "issue limit of the hour reached");
         return d.say(ctx, t.too_many_issues, Some(menu_keyboard(t))).await;
     }
-    let title = title::derive(description);
     let created = d
         .okdesk
         .create_issue(&title, description, link.contact_id, link.company_id)
         .await;
     match created {
-        Ok(id) => created_answer(d, ctx, &link, id, &title, file.as_ref()).await,
+        Ok(id) => {
+            store::issue_created(&d.deps, ctx.chat, ctx.update_id, id).await?;
+            created_answer(d, ctx, &link, id, &title, file.as_ref()).await
+        }
         Err(e) => {
             if let Err(e) = store::return_issue_slot(&d.deps, ctx.chat).await {
                 tracing::warn!(error = %e, "issue slot not given back");
             }
+            store::issue_not_created(&d.deps, ctx.chat, ctx.update_id).await?;
             // Still waiting for the description: sending it again tries again.
             let trouble = d.okdesk_trouble(ctx, "create issue", &e);
             d.ask(
@@ -111,7 +135,6 @@ async fn created_answer(
     file: Option<&FileRef>,
 ) -> Result<(), BotError> {
     let t = ctx.t();
-    d.clear_step(ctx).await?;
     let id_text = id.to_string();
     let url = d.cfg.issue_url(id);
     let mut answer = fill(
@@ -125,7 +148,10 @@ async fn created_answer(
         answer.push('\n');
         answer.push_str(t.attachment_failed);
     }
-    d.say(ctx, &answer, Some(menu_keyboard(t))).await
+    d.say(ctx, &answer, Some(menu_keyboard(t))).await?;
+    // Only once the client has the number: a redelivery after a failed answer comes back
+    // through this step and finds the issue already filed.
+    d.clear_step(ctx).await
 }
 
 /// True if the issue is the client's; otherwise the client has been told why not.

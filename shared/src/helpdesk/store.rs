@@ -10,7 +10,7 @@ use crate::Deps;
 use crate::counter::{self, Window};
 use crate::keys;
 use crate::ports::AttributeValue;
-use crate::ports::table::{Query, StoreError, TxOp, from_item, to_item};
+use crate::ports::table::{Cond, Query, StoreError, TxOp, Update, from_item, to_item};
 
 /// A conversation left alone this long starts over.
 pub const STEP_TTL_SECS: i64 = 24 * 3600;
@@ -156,4 +156,70 @@ pub async fn take_issue_slot(deps: &Deps, chat_id: i64, limit: u32) -> Result<bo
 /// Gives a slot back when the issue was not created after all.
 pub async fn return_issue_slot(deps: &Deps, chat_id: i64) -> Result<(), StoreError> {
     counter::give_back(deps.table.as_ref(), &issue_window(deps, chat_id)).await
+}
+
+/// What an earlier handling of the same update did about its issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueAttempt {
+    /// Nothing: this handling is the first to create it (and has now said so).
+    First,
+    /// Created, with this id.
+    Created(i64),
+    /// Okdesk was asked, but the handling died before the answer was kept: it may exist.
+    Unknown,
+}
+
+/// How long an attempt is kept: Telegram stops redelivering an update after a day.
+const ATTEMPT_TTL_SECS: i64 = 2 * 24 * 3600;
+
+/// Records that the issue of this update is about to be created, unless an earlier
+/// handling did.
+pub async fn begin_issue(
+    deps: &Deps,
+    chat_id: i64,
+    update_id: i64,
+) -> Result<IssueAttempt, StoreError> {
+    let key = keys::helpdesk_issue_attempt(chat_id, update_id);
+    let begin = Update::new()
+        .set("state", "creating")
+        .set("ttl", deps.clock.now_secs() + ATTEMPT_TTL_SECS)
+        .when(Cond::item_absent());
+    match deps.table.update(&key, begin).await {
+        Ok(_) => return Ok(IssueAttempt::First),
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e),
+    }
+    let earlier = deps.table.get(&key).await?;
+    Ok(match earlier.as_ref().and_then(|i| i.get("issue_id")) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map(IssueAttempt::Created)
+            .unwrap_or(IssueAttempt::Unknown),
+        _ => IssueAttempt::Unknown,
+    })
+}
+
+/// Keeps the created issue's id with the attempt.
+pub async fn issue_created(
+    deps: &Deps,
+    chat_id: i64,
+    update_id: i64,
+    issue_id: i64,
+) -> Result<(), StoreError> {
+    let key = keys::helpdesk_issue_attempt(chat_id, update_id);
+    deps.table
+        .update(&key, Update::new().set("issue_id", issue_id))
+        .await
+        .map(|_| ())
+}
+
+/// Forgets an attempt Okdesk refused, so the same update may try again.
+pub async fn issue_not_created(
+    deps: &Deps,
+    chat_id: i64,
+    update_id: i64,
+) -> Result<(), StoreError> {
+    deps.table
+        .delete(&keys::helpdesk_issue_attempt(chat_id, update_id), None)
+        .await
 }

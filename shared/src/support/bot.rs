@@ -7,6 +7,7 @@ use frankenstein::types::{ChatType, Message};
 use frankenstein::updates::UpdateContent;
 
 pub use super::config::SupportConfig;
+use super::notices::{SupportAction, SupportNotice};
 use super::store::{self, Binding};
 use super::{SupportMessage, Thread};
 use crate::Deps;
@@ -60,6 +61,8 @@ impl SupportBot {
         let sent = self.api.send_html(self.cfg.admin_chat_id, &text).await?;
         let id = i64::from(sent.message_id);
         if let Err(e) = store::set_message_admin_id(&self.deps, msg, id).await {
+            // Sent: a retry would tell the admins twice. Their reply to it finds no thread,
+            // and they are told so.
             tracing::error!(error = %e, "admin message sent but not linked to its thread");
         }
         Ok(id)
@@ -87,12 +90,27 @@ impl SupportBot {
             .clone()
             .or_else(|| m.caption.clone())
             .unwrap_or_else(|| t.support_attachment.to_string());
-        let msg = super::new_message(&self.deps, &thread.user_key, true, "telegram", None, text);
-        store::record(&self.deps, &msg).await.map_err(err)?;
+        // Keyed by the admin's message: a redelivered update stores it once.
+        let mut msg = super::telegram_message(&self.deps, &thread.user_key, m, true, text);
+        store::record_once(&self.deps, &mut msg)
+            .await
+            .map_err(err)?;
         let Some(chat) = thread.chat_id else {
-            return self
-                .say(self.cfg.admin_chat_id, t.support_reply_not_bound)
+            if thread.email.is_some() && m.text.is_some() {
+                // The notification worker e-mails it and tells the admins how that went.
+                let notice = SupportNotice::new(SupportAction::ReplyByEmail, &msg);
+                crate::notifications::QUEUE
+                    .send(
+                        self.deps.queue.as_ref(),
+                        &crate::notifications::NotificationMessage::Support(notice),
+                    )
+                    .await
+                    .map_err(|e| BotError::retryable(e.to_string()))?;
+                return Ok(());
+            }
+            self.note(self.cfg.admin_chat_id, t.support_reply_not_bound)
                 .await;
+            return Ok(());
         };
         let delivered = self.deliver_reply(m, chat, thread.lang.as_deref()).await;
         let answer = match delivered {
@@ -103,7 +121,17 @@ impl SupportBot {
                 t.support_reply_failed
             }
         };
-        self.say(self.cfg.admin_chat_id, answer).await
+        // The reply is delivered (or the admins are about to hear it was not): a failed note
+        // must not make Telegram redeliver the update and the reply go twice.
+        self.note(self.cfg.admin_chat_id, answer).await;
+        Ok(())
+    }
+
+    /// An acknowledgement after the work is done: logged when it cannot be sent.
+    async fn note(&self, chat: i64, text: &str) {
+        if let Err(e) = self.say(chat, text).await {
+            tracing::warn!(chat, error = %e, "note not sent");
+        }
     }
 
     /// An admin's reply to the user's chat: text under a header in the user's language
@@ -164,10 +192,15 @@ impl SupportBot {
             .clone()
             .or_else(|| m.caption.clone())
             .unwrap_or_else(|| t.support_attachment.to_string());
-        let mut msg =
-            super::new_message(&self.deps, &thread.user_key, false, "telegram", None, text);
-        store::record(&self.deps, &msg).await.map_err(err)?;
-        self.to_admin(&thread, &mut msg).await.map_err(err)?;
+        // Keyed by the Telegram message, so a redelivery (after the admins' chat or the
+        // store failed) finds what the earlier handling did and relays it once.
+        let mut msg = super::telegram_message(&self.deps, &thread.user_key, m, false, text);
+        let earlier = store::record_once(&self.deps, &mut msg)
+            .await
+            .map_err(err)?;
+        if earlier.and_then(|e| e.admin_message_id).is_none() {
+            self.to_admin(&thread, &mut msg).await.map_err(err)?;
+        }
         if m.text.is_none() {
             // Photos and documents travel as themselves.
             let copied = self
@@ -185,7 +218,8 @@ impl SupportBot {
                 .await
                 .map_err(err)?;
         }
-        self.say(chat, t.support_received).await
+        self.note(chat, t.support_received).await;
+        Ok(())
     }
 }
 

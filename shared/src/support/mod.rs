@@ -10,6 +10,7 @@
 pub mod bot;
 pub mod config;
 pub mod identity;
+pub mod notices;
 pub mod rate_limit;
 pub mod site;
 pub mod store;
@@ -50,6 +51,28 @@ pub struct SupportMessage {
     #[serde(default)]
     pub admin_message_id: Option<i64>,
     pub created_at: String,
+}
+
+/// A message that came in as a Telegram message: its id is the Telegram message's, so a
+/// redelivered update names the same stored message (see `store::record_once`).
+pub fn telegram_message(
+    deps: &Deps,
+    user_key: &str,
+    m: &frankenstein::types::Message,
+    from_admin: bool,
+    text: String,
+) -> SupportMessage {
+    let prefix = if from_admin { "a" } else { "u" };
+    SupportMessage {
+        id: format!("{prefix}{}-{}", m.chat.id.unsigned_abs(), m.message_id),
+        user_key: user_key.into(),
+        from_admin,
+        source: "telegram".into(),
+        subject: None,
+        text,
+        admin_message_id: None,
+        created_at: timestamp(deps.clock.now_ms()),
+    }
 }
 
 pub fn new_message(

@@ -2,6 +2,7 @@
 //! to the admins, with a link that binds the visitor's Telegram when they have none yet; and
 //! a thread is listed for its owner.
 
+use super::notices::{SupportAction, SupportNotice};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
@@ -89,8 +90,19 @@ impl Site {
         let mut msg = new_message(&self.deps, &me.user_key, false, "site", s.subject(), text);
         store::record(&self.deps, &msg).await.map_err(store_err)?;
         if let Err(e) = self.bot.to_admin(&thread, &mut msg).await {
-            // Stored: the thread shows it; the admins are not told this time.
-            tracing::error!(error = %e, id = %msg.id, "support message stored but not sent to the admins");
+            // Stored; the notification worker tells the admins once the Bot API is back.
+            tracing::warn!(error = %e, id = %msg.id, "support message not sent to the admins now; queued");
+            let notice = SupportNotice::new(SupportAction::ToAdmins, &msg);
+            crate::notifications::QUEUE
+                .send(
+                    self.deps.queue.as_ref(),
+                    &crate::notifications::NotificationMessage::Support(notice),
+                )
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, id = %msg.id, "support message neither sent nor queued");
+                    ApiError::unavailable("the message could not be passed on; please send it again")
+                })?;
         }
         let binding_url = match thread.chat_id {
             None => self.binding_url(&me.user_key).await?,

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::{SupportMessage, Thread};
 use crate::Deps;
 use crate::keys;
-use crate::ports::table::{Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item};
+use crate::ports::table::{
+    AttributeValue, Cond, Key, Query, StoreError, TxOp, Update, from_item, to_item,
+};
 use crate::time::timestamp;
 
 /// Where every chat binding is listed on gsi1.
@@ -91,6 +93,56 @@ pub async fn ensure_thread(
 pub async fn record(deps: &Deps, msg: &SupportMessage) -> Result<(), StoreError> {
     let key = keys::support_message(&msg.user_key, &msg.created_at, &msg.id);
     deps.table.put(to_item(&key, msg)?, None).await
+}
+
+/// Stores a message from Telegram unless an earlier handling of its update did; then the
+/// message as that handling left it (with `msg` taking its time, so both name one item).
+pub async fn record_once(
+    deps: &Deps,
+    msg: &mut SupportMessage,
+) -> Result<Option<SupportMessage>, StoreError> {
+    let seen = keys::support_telegram_message(&msg.user_key, &msg.id);
+    let first = Update::new()
+        .set("created_at", msg.created_at.as_str())
+        .when(Cond::item_absent());
+    match deps.table.update(&seen, first).await {
+        Ok(_) => {
+            record(deps, msg).await?;
+            return Ok(None);
+        }
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(AttributeValue::S(at)) = deps
+        .table
+        .get(&seen)
+        .await?
+        .and_then(|i| i.get("created_at").cloned())
+    {
+        msg.created_at = at;
+    }
+    match stored(deps, msg).await? {
+        Some(earlier) => Ok(Some(earlier)),
+        // The marker was written but the message was not (a failure in between).
+        None => {
+            record(deps, msg).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The thread of a user key.
+pub async fn thread(deps: &Deps, user_key: &str) -> Result<Option<Thread>, StoreError> {
+    get(deps, &thread_key(user_key)).await
+}
+
+/// The stored message with this key, if any (an earlier handling of the same update).
+pub async fn stored(
+    deps: &Deps,
+    msg: &SupportMessage,
+) -> Result<Option<SupportMessage>, StoreError> {
+    let key = keys::support_message(&msg.user_key, &msg.created_at, &msg.id);
+    deps.table.get(&key).await?.map(from_item).transpose()
 }
 
 /// Remembers which thread an admin-chat message belongs to, so a reply to it finds the user.

@@ -7,9 +7,9 @@ use frankenstein::types::ReplyMarkup;
 use super::webhook::BotError;
 use super::{BotApi, TelegramError};
 
-/// A handler's error, from whatever failed.
-pub fn err(e: impl std::fmt::Display) -> BotError {
-    BotError(e.to_string())
+/// A handler's error, from whatever failed; it keeps whether a retry can help.
+pub fn err(e: impl Into<BotError>) -> BotError {
+    e.into()
 }
 
 /// Sends plain text (escaped by the client) with an optional keyboard; a chat that blocked
@@ -22,7 +22,7 @@ pub async fn say(
 ) -> Result<(), BotError> {
     match api.send_text(chat, text, markup).await {
         Ok(_) | Err(TelegramError::Blocked(_)) => Ok(()),
-        Err(e) => Err(err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -6,8 +6,11 @@
 //! after its handling; a repeat of a done update answers 200 doing nothing, a repeat while
 //! the first handling is still under way answers 503 (Telegram asks again later), and a
 //! repeat after a handling that died (its lease ran out) is handled again, so a crash loses
-//! no message. Our own errors answer 200 (a retry would fail the same way), while a storage
-//! outage answers 503 so that Telegram does retry later.
+//! no message. A handler's failure that a retry can fix (the Bot API, the store or Okdesk
+//! unavailable) answers 503 and leaves the update free to be handled again, up to
+//! [`MAX_HANDLINGS`] times; our own errors answer 200 (a retry would fail the same way).
+//! Handlers make a repeated handling harmless: each records what it did before going on
+//! (a relayed support message, an Okdesk issue being created).
 
 use std::collections::HashMap;
 
@@ -30,16 +33,22 @@ pub const CLAIM_TTL_SECS: i64 = 24 * 3600;
 /// How long a handling may take before a redelivery may take it over: twice the function's
 /// 30 s timeout, so a live handling is never doubled.
 pub const CLAIM_LEASE_SECS: i64 = 60;
-/// Updates are claim markers: absent until first delivered.
-const UPDATES: Claims = Claims::marker();
+/// Updates are claim markers: absent until first delivered, free again after a failure a
+/// retry can fix.
+const UPDATES: Claims = Claims::marker().waiting_in(&[RETRY]);
+const RETRY: &str = "retry";
+/// How many times one update is handled before a failure is taken as final: Telegram
+/// redelivers a 503 with growing pauses, so this spans several minutes of an outage.
+pub const MAX_HANDLINGS: i64 = 5;
 /// How often the update was claimed: more than once means a handling died.
 const CLAIMS_MADE: &str = "claims";
 
 /// What the claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Claim {
-    /// Ours to handle (first delivery, or taking over a handling that died).
-    Handle,
+    /// Ours to handle (first delivery, a retry, or taking over a handling that died); the
+    /// number of this handling.
+    Handle(i64),
     Done,
     InProgress,
 }
@@ -87,9 +96,57 @@ pub fn read_bots(env: &mut EnvReader<'_>) -> Vec<BotConfig> {
     bots
 }
 
+/// A handler's failure, and whether handling the update again later can succeed (a Bot
+/// API, store or Okdesk outage) or not (our own bug, a refused request).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BotError(pub String);
+#[error("{message}")]
+pub struct BotError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl BotError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+}
+
+impl From<crate::telegram::TelegramError> for BotError {
+    fn from(e: crate::telegram::TelegramError) -> Self {
+        Self {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::ports::StoreError> for BotError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        Self {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::helpdesk::okdesk::OkdeskError> for BotError {
+    fn from(e: crate::helpdesk::okdesk::OkdeskError) -> Self {
+        Self {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
 
 /// What one bot does with an update.
 #[async_trait]
@@ -167,8 +224,8 @@ impl Webhook {
         let update_id = raw["update_id"]
             .as_i64()
             .ok_or_else(|| ApiError::bad_request("update has no update_id"))?;
-        match self.claim(bot, update_id).await? {
-            Claim::Handle => {}
+        let handling = match self.claim(bot, update_id).await? {
+            Claim::Handle(n) => n,
             Claim::Done => {
                 tracing::info!(%bot, update_id, "update seen before; ignored");
                 return Ok(ok());
@@ -177,7 +234,7 @@ impl Webhook {
                 tracing::info!(%bot, update_id, "update being handled; Telegram will ask again");
                 return Err(ApiError::unavailable("this update is being handled"));
             }
-        }
+        };
         let update: Update = match serde_json::from_value(raw) {
             Ok(u) => u,
             Err(e) => {
@@ -188,10 +245,26 @@ impl Webhook {
         if let Some(handler) = handler
             && let Err(e) = handler.handle(update).await
         {
-            tracing::error!(%bot, update_id, error = %e, "handling the update failed");
+            if e.retryable && handling < MAX_HANDLINGS {
+                tracing::warn!(%bot, update_id, handling, error = %e, "handling the update failed; Telegram will deliver it again");
+                self.free_again(bot, update_id).await;
+                return Err(ApiError::unavailable("try again later"));
+            }
+            tracing::error!(%bot, update_id, handling, retryable = e.retryable, error = %e, "handling the update failed for good");
         }
         self.done(bot, update_id).await;
         Ok(ok())
+    }
+
+    /// Leaves the update for the next delivery at once (its lease would hold it a minute).
+    async fn free_again(&self, bot: &str, update_id: i64) {
+        let key = keys::telegram_update(bot, update_id);
+        if let Err(e) = UPDATES
+            .settle(self.table.as_ref(), &key, RETRY, Change::new())
+            .await
+        {
+            tracing::warn!(%bot, update_id, error = %e, "update not freed; its lease frees it");
+        }
     }
 
     async fn claim(&self, bot: &str, update_id: i64) -> Result<Claim, ApiError> {
@@ -210,10 +283,11 @@ impl Webhook {
             .map_err(ApiError::unavailable)?;
         Ok(match claimed {
             Claimed::Ours(item) => {
-                if claims::count(&item, CLAIMS_MADE) > 1 {
-                    tracing::warn!(%bot, update_id, "an earlier handling of this update did not finish; handling it again");
+                let n = claims::count(&item, CLAIMS_MADE);
+                if n > 1 {
+                    tracing::info!(%bot, update_id, handling = n, "handling this update again");
                 }
-                Claim::Handle
+                Claim::Handle(n)
             }
             Claimed::Held { .. } => Claim::InProgress,
             // Gone between claim and look: its TTL ran out, so it is long done.
