@@ -61,9 +61,14 @@ impl Fakes {
     async fn telegram_ok(&self) {
         Mock::given(method("POST"))
             .and(path(format!("/bot{BOT}/sendMessage")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "ok": true, "result": {"message_id": 42, "date": 0, "chat": {"id": -100123, "type": "supergroup"}}
-            })))
+            .respond_with(|req: &Request| {
+                // Like Telegram: more than 4096 characters is refused, for good.
+                crate::support_relay::too_long(req).unwrap_or_else(|| {
+                    ResponseTemplate::new(200).set_body_json(json!({
+                        "ok": true, "result": {"message_id": 42, "date": 0, "chat": {"id": -100123, "type": "supergroup"}}
+                    }))
+                })
+            })
             .mount(&self.telegram)
             .await;
     }
@@ -745,5 +750,58 @@ async fn a_job_that_never_reports_is_swept_to_failed(kind: Kind) {
         "{hook}"
     );
     assert!(requests(&f.hook).await.is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_comment_longer_than_telegram_takes_reaches_the_chat_in_parts() {
+    let stack = Stack::start(Kind::Embedded, &[], &[]).await;
+    let f = stack.fakes.clone();
+    f.telegram_ok().await;
+    // 10 000 characters of Cyrillic and emoji: over 4096 however it is counted.
+    let comment: String = "Перезвоните после 18:00 😀\n"
+        .repeat(400)
+        .chars()
+        .take(10_000)
+        .collect();
+    let lead_id = unique("long-");
+    let body = json!({
+        "lead_id": lead_id,
+        "lead": {"name": "Анна", "comment": comment},
+        "integrations": [{"type": "telegram", "settings": {"chat_id": "-100123"}}],
+        "credentials": {"telegram": {"bot_token": BOT}}
+    });
+    let (status, b) = stack.submit(&body, None).await;
+    assert_eq!(status, 202, "{b}");
+    let lead = stack.settled(&lead_id, Duration::from_secs(30)).await;
+    assert_eq!(
+        integration(&lead, "telegram")["status"],
+        "succeeded",
+        "{lead:#}"
+    );
+    let sends: Vec<Value> = requests(&f.telegram)
+        .await
+        .iter()
+        .map(body_json)
+        .filter(|b| b["chat_id"] == "-100123" || b["chat_id"] == -100123)
+        .collect();
+    // ≈ 10 400 UTF-16 units, cut at line breaks: three or four messages.
+    assert!((3..=4).contains(&sends.len()), "{} messages", sends.len());
+    let mut shown = String::new();
+    for s in &sends {
+        let text = s["text"].as_str().unwrap();
+        let len = crate::support_relay::telegram_length(text, s["parse_mode"].as_str());
+        assert!(len <= 4096, "{len}");
+        shown.push_str(text);
+    }
+    // Nothing lost: every line of the comment is there, in order.
+    let lines: Vec<&str> = comment.lines().collect();
+    let mut at = 0;
+    for line in &lines {
+        let found = shown[at..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line} missing"));
+        at += found + line.len();
+    }
     stack.stop().await;
 }

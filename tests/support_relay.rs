@@ -21,11 +21,49 @@ const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const SECRET: &str = "support_secret-1";
 const ADMINS: i64 = -100777;
 
-/// Answers every send with a new message id, as Telegram does.
+/// Answers every send with a new message id, as Telegram does, and refuses a text longer
+/// than Telegram takes, as it does.
 pub struct NextId(pub AtomicI64);
+
+/// A message text's length as Telegram counts it: the HTML parsed, in UTF-16 code units.
+/// (Written here on its own, not with the code under test.)
+pub fn telegram_length(html: &str, parse_mode: Option<&str>) -> usize {
+    if parse_mode != Some("HTML") {
+        return html.encode_utf16().count();
+    }
+    let mut shown = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => shown.push(c),
+            _ => {}
+        }
+    }
+    let shown = shown
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    shown.encode_utf16().count()
+}
+
+/// Telegram's answer to a sendMessage whose text is too long.
+pub fn too_long(req: &Request) -> Option<ResponseTemplate> {
+    let body: Value = serde_json::from_slice(&req.body).ok()?;
+    let text = body["text"].as_str()?;
+    (telegram_length(text, body["parse_mode"].as_str()) > 4096).then(|| {
+        ResponseTemplate::new(400).set_body_json(json!({"ok": false, "error_code": 400,
+            "description": "Bad Request: message is too long"}))
+    })
+}
 
 impl Respond for NextId {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        if let Some(refused) = too_long(req) {
+            return refused;
+        }
         let id = self.0.fetch_add(1, Ordering::SeqCst);
         let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
         if req.url.path().ends_with("/copyMessage") {

@@ -270,20 +270,34 @@ impl BotApi {
             .await
     }
 
+    /// Every text we send goes through here: one that Telegram's 4096 characters cannot
+    /// hold is sent as several messages (see `split`), the keyboard on the last. The first
+    /// message is returned: it carries the text's beginning, which replies refer to.
     async fn send_html_with(
         &self,
         chat_id: impl Into<ChatId>,
         html: &str,
-        markup: Option<ReplyMarkup>,
+        mut markup: Option<ReplyMarkup>,
     ) -> Result<Message, TelegramError> {
-        let params = SendMessageParams::builder()
-            .chat_id(chat_id)
-            .text(html)
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-            .maybe_reply_markup(markup)
-            .build();
-        self.send_message(&params).await
+        let chat_id: ChatId = chat_id.into();
+        let parts = super::split::html_parts(html, super::split::LIMIT);
+        let count = parts.len();
+        let mut first = None;
+        for (i, text) in parts.into_iter().enumerate() {
+            let params = SendMessageParams::builder()
+                .chat_id(chat_id.clone())
+                .text(text)
+                .parse_mode(ParseMode::Html)
+                .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+                .maybe_reply_markup(if i + 1 == count { markup.take() } else { None })
+                .build();
+            let sent = self.send_message(&params).await?;
+            first.get_or_insert(sent);
+        }
+        first.ok_or_else(|| TelegramError::Refused {
+            code: 400,
+            description: "message text is empty".into(),
+        })
     }
 }
 

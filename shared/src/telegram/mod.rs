@@ -4,6 +4,7 @@ pub mod client;
 pub mod config;
 pub mod limits;
 pub mod reply;
+pub mod split;
 pub mod webhook;
 
 pub use client::{BotApi, TelegramError};
