@@ -6,6 +6,7 @@ mod browser;
 mod conformance;
 mod costs;
 mod events;
+mod foreign_updates;
 mod helpdesk;
 mod lead_api;
 mod leads;

@@ -66,6 +66,9 @@ impl Respond for NextId {
         }
         let id = self.0.fetch_add(1, Ordering::SeqCst);
         let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        if req.url.path().ends_with("/answerCallbackQuery") {
+            return ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true}));
+        }
         if req.url.path().ends_with("/copyMessage") {
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"ok": true, "result": {"message_id": id}}));

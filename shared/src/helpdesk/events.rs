@@ -182,7 +182,13 @@ fn commented(
 ) -> Result<Incoming, Malformed> {
     let comment = &event["comment"];
     if !comment.is_object() {
-        return Err(Malformed("new_comment without \"event.comment\"".into()));
+        // Seen in public payloads. Without the comment we cannot tell whether it is public,
+        // and a private one must never reach a client: acknowledged, nobody told (the rule
+        // the README states: 400 only for non-JSON or a missing event type).
+        return Ok(Incoming::Ignored {
+            event_type,
+            reason: "new_comment without its comment",
+        });
     }
     let public = match &comment["is_public"] {
         Value::Bool(b) => *b,
@@ -365,5 +371,21 @@ mod tests {
         assert_eq!(event.contact_id(), Some(5));
         assert!(!event.concerns(5));
         assert!(event.concerns(6));
+    }
+
+    #[test]
+    fn a_comment_event_without_its_comment_is_acknowledged_and_told_to_nobody() {
+        let body = br#"{"event":{"event_type":"new_comment","author":{"id":5,"type":"employee"}},
+            "issue":{"id":12,"client":{"contact":{"id":5}}}}"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            Incoming::Ignored {
+                event_type: "new_comment".into(),
+                reason: "new_comment without its comment"
+            }
+        );
+        // The rule: only non-JSON and a missing event type are malformed.
+        assert!(parse(b"not json").is_err());
+        assert!(parse(br#"{"event":{}}"#).is_err());
     }
 }

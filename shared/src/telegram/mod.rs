@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod config;
+pub mod lenient;
 pub mod limits;
 pub mod reply;
 pub mod split;

@@ -221,9 +221,14 @@ impl Webhook {
         let Some(Bot { handler, .. }) = self.bots.get(bot) else {
             return Err(ApiError::not_found(format!("no bot {bot:?} here")));
         };
+        // Telegram's ids are positive 32-bit numbers; anything else is not an update, and
+        // must not be claimed (a claim on it would answer 503 for a whole lease).
         let update_id = raw["update_id"]
             .as_i64()
-            .ok_or_else(|| ApiError::bad_request("update has no update_id"))?;
+            .filter(|id| u32::try_from(*id).is_ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("update_id must be a whole number from 0 to 4294967295")
+            })?;
         let handling = match self.claim(bot, update_id).await? {
             Claim::Handle(n) => n,
             Claim::Done => {
@@ -235,10 +240,13 @@ impl Webhook {
                 return Err(ApiError::unavailable("this update is being handled"));
             }
         };
-        let update: Update = match serde_json::from_value(raw) {
+        let update = match super::lenient::decode(&raw) {
             Ok(u) => u,
             Err(e) => {
-                tracing::info!(%bot, update_id, error = %e, "update of a kind not handled; ignored");
+                // Done, so its repeats are answered 200 too and later updates do not queue
+                // behind it; logged once, here.
+                tracing::info!(%bot, update_id, kind = %e.kind, error = %e.error, "update that cannot be read; ignored");
+                self.done(bot, update_id).await;
                 return Ok(ok());
             }
         };
