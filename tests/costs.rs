@@ -143,10 +143,11 @@ async fn one_lead_with_five_integrations_stays_within_its_request_budget() {
     // One transaction stores the lead, one settles it.
     assert_eq!(per_lead("ddb TransactWriteItems"), 2.0, "{counts:?}");
     assert!(per_lead("ddb items in transactions") <= 9.0, "{counts:?}");
-    // Per job: claim and result; per batch: dispatched, five outcomes, notified; per
-    // notification channel: claim and sent.
+    // Per job: claim, the attempt counted just before the call (so a worker that dies
+    // before calling spends no try), and result; per batch: dispatched, five outcomes,
+    // notified; per notification channel: claim and sent.
     assert!(
-        writes <= 19.0,
+        writes <= 24.0,
         "{writes} single-item writes per lead: {counts:?}"
     );
     assert!(per_lead("ddb GetItem") <= 3.0, "{counts:?}");

@@ -717,10 +717,114 @@ async fn a_worker_killed_mid_job_leaves_a_lead_that_still_settles(kind: Kind) {
     assert_eq!(lead["status"], "completed", "{lead:#}");
     assert_eq!(
         integration(&lead, "webhook")["attempts"],
-        2,
-        "the dead worker's attempt counts"
+        1,
+        "the dead worker made no call, so it spent no try"
     );
     assert_eq!(requests(&f.hook).await.len(), 1);
+    stack.stop().await;
+}
+
+crate::both!(a_worker_killed_between_its_claim_and_its_call_spends_no_try);
+async fn a_worker_killed_between_its_claim_and_its_call_spends_no_try(kind: Kind) {
+    let mut stack = Stack::start(kind, &[], &["integration-worker"]).await;
+    let f = stack.fakes.clone();
+    f.all_succeed().await;
+    let lead_id = unique("lead-");
+    // One try only: a try spent by a dead worker would fail the lead without any call.
+    let body = json!({
+        "lead_id": lead_id,
+        "lead": {"name": "Ольга"},
+        "integrations": [{"type": "bitrix24", "tries": 1}],
+        "credentials": {"bitrix24": {"webhook_url": format!("{}/rest/1/abc/", f.bitrix.uri())}}
+    });
+    let (status, b) = stack.submit(&body, None).await;
+    assert_eq!(status, 202, "{b}");
+    let job = JobRef {
+        lead_id: lead_id.clone(),
+        batch_id: b["batch_id"].as_str().unwrap().to_string(),
+        integration: Integration::Bitrix24,
+    };
+    let claim = zayavka::leads::jobs::claim(stack.deps.table.as_ref(), &SystemClock, &job, 1_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(claim, zayavka::leads::jobs::Claim::Acquired(_)),
+        "{claim:?}"
+    );
+    stack.restart(&[]).await;
+    let lead = stack.settled(&lead_id, Duration::from_secs(30)).await;
+    let bx = integration(&lead, "bitrix24");
+    assert_eq!(lead["status"], "completed", "{lead:#}");
+    assert_eq!(bx["attempts"], 1, "{bx}");
+    assert_eq!(requests(&f.bitrix).await.len(), 1);
+    stack.stop().await;
+}
+
+crate::both!(a_worker_killed_after_its_call_is_the_one_window_for_a_repeat);
+async fn a_worker_killed_after_its_call_is_the_one_window_for_a_repeat(kind: Kind) {
+    let mut stack = Stack::start(kind, &[], &["integration-worker"]).await;
+    let f = stack.fakes.clone();
+    f.all_succeed().await;
+    let lead_id = unique("lead-");
+    let body = json!({
+        "lead_id": lead_id,
+        "lead": {"name": "Ольга"},
+        "integrations": [{"type": "webhook", "settings": {"url": format!("{}/hook", f.hook.uri())}, "tries": 2}]
+    });
+    let (status, b) = stack.submit(&body, None).await;
+    assert_eq!(status, 202);
+    let batch_id = b["batch_id"].as_str().unwrap().to_string();
+    let job = JobRef {
+        lead_id: lead_id.clone(),
+        batch_id: batch_id.clone(),
+        integration: Integration::Webhook,
+    };
+    // The worker's own steps: claim, count the attempt, call out... and die before the
+    // result is written.
+    let table = stack.deps.table.as_ref();
+    let claim = zayavka::leads::jobs::claim(table, &SystemClock, &job, 1_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(claim, zayavka::leads::jobs::Claim::Acquired(_)),
+        "{claim:?}"
+    );
+    assert_eq!(zayavka::leads::jobs::calling(table, &job).await.unwrap(), 1);
+    let open = zayavka::outbound::OpenClient::new(
+        Duration::from_secs(5),
+        zayavka::outbound::AllowHosts::parse("127.0.0.1").unwrap(),
+    )
+    .unwrap();
+    let delivery = format!("{batch_id}:webhook");
+    zayavka::integrations::webhook::send(
+        &open,
+        &format!("{}/hook", f.hook.uri()),
+        None,
+        &delivery,
+        0,
+        &json!({"lead_id": lead_id}),
+    )
+    .await
+    .unwrap();
+    stack.restart(&[]).await;
+    let lead = stack.settled(&lead_id, Duration::from_secs(30)).await;
+    let wh = integration(&lead, "webhook");
+    assert_eq!(lead["status"], "completed", "{lead:#}");
+    assert_eq!(wh["attempts"], 2, "the dead worker's call counts: {wh}");
+    // The outcome README promises: the receiver sees the call twice, both times with the
+    // same X-Zayavka-Delivery, and drops the repeat by it.
+    let calls = requests(&f.hook).await;
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert_eq!(
+            c.headers
+                .get("x-zayavka-delivery")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            delivery
+        );
+    }
     stack.stop().await;
 }
 

@@ -209,35 +209,46 @@ impl JobRunner {
     ) -> Result<(), JobError> {
         let table = self.deps.table.as_ref();
         let clock = self.deps.clock.as_ref();
-        if record.attempts > record.tries {
-            let error = format!("gave up after {} attempts", record.tries);
+        // Attempts are the calls made: a worker that died after its claim and before its
+        // call has spent none.
+        if record.attempts >= record.tries {
+            let error = format!("gave up after {} attempts", record.attempts);
+            tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempts = record.attempts, "the last attempt's worker died after its call; giving up");
             jobs::fail(table, clock, job, &error).await?;
             return self.report(job, false, Some(error)).await;
         }
         if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == job.integration) {
             pacer.wait().await;
         }
+        let attempt = match jobs::calling(table, job).await {
+            Ok(n) => n,
+            Err(crate::ports::StoreError::ConditionFailed) => {
+                // Our lease ran out while we waited our turn: the job is someone else's.
+                return Err(JobError::RetryLater("the job changed hands".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let result = self.deliver(job, &record).await;
         match result {
             Ok(external_id) => {
                 jobs::succeed(table, clock, job, Some(external_id)).await?;
-                tracing::info!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, "delivered");
+                tracing::info!(lead_id = %job.lead_id, integration = %job.integration, attempt, "delivered");
                 self.report(job, true, None).await
             }
             Err(DeliveryError::Retryable {
                 message,
                 retry_after,
-            }) if record.attempts < record.tries => {
+            }) if attempt < record.tries => {
                 jobs::retry_later(table, clock, job, &message).await?;
-                let delay = self.cfg.backoff_secs(record.attempts, retry_after);
-                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, delay, error = %message, "delivery failed; will retry");
+                let delay = self.cfg.backoff_secs(attempt, retry_after);
+                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt, delay, error = %message, "delivery failed; will retry");
                 self.postpone(msg, delay).await?;
                 Err(JobError::RetryLater(message))
             }
             Err(e) => {
                 let error = e.to_string();
                 jobs::fail(table, clock, job, &error).await?;
-                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt = record.attempts, %error, "delivery failed for good");
+                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt, %error, "delivery failed for good");
                 self.report(job, false, Some(error)).await
             }
         }

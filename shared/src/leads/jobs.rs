@@ -31,6 +31,11 @@ pub async fn claim(
         .await
 }
 
+/// Counts the attempt about to be made (just before the outside call); its number.
+pub async fn calling(table: &dyn Table, job: &JobRef) -> Result<u32, StoreError> {
+    LeadStore::new(table).job_calling(job).await
+}
+
 /// Records success. Credentials and the lead copy go: the job needs them no more.
 pub async fn succeed(
     table: &dyn Table,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::jobs::Claim;
 use super::model::*;
 use super::request::Submission;
-use crate::claims::{Claimed, Claims};
+use crate::claims::{self, Claimed, Claims};
 use crate::keys;
 use crate::ports::table::{
     AttributeValue, Cond, Item, Key, Query, StoreError, Table, TxOp, Update, from_item, to_item,
@@ -167,18 +167,17 @@ impl<'a> LeadStore<'a> {
 
     // --- Jobs ------------------------------------------------------------------------------
 
-    /// Claims the job under a lease, counting the attempt.
+    /// Claims the job under a lease. The attempt is counted by [`Self::job_calling`], just
+    /// before the outside call: a worker that dies between the two has spent no try.
     pub async fn claim_job(
         &self,
         job: &JobRef,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Claim, StoreError> {
-        let attempt = Update::new()
-            .add("attempts", 1)
-            .set("updated_at", timestamp(now_ms));
+        let touch = Update::new().set("updated_at", timestamp(now_ms));
         let claimed = JOB
-            .claim(self.table, &key_of(job), now_ms, lease_ms, attempt)
+            .claim(self.table, &key_of(job), now_ms, lease_ms, touch)
             .await?;
         Ok(match claimed {
             Claimed::Ours(item) => Claim::Acquired(from_item(item)?),
@@ -186,6 +185,16 @@ impl<'a> LeadStore<'a> {
             Claimed::Settled(item) => Claim::Finished(from_item(item)?),
             Claimed::Missing => Claim::Missing,
         })
+    }
+
+    /// Counts the attempt the holder is about to make; the number of this attempt. Fails
+    /// with `ConditionFailed` when the job is no longer running (the lease was lost).
+    pub async fn job_calling(&self, job: &JobRef) -> Result<u32, StoreError> {
+        let count = Update::new()
+            .add("attempts", 1)
+            .when(Cond::eq("status", status::RUNNING));
+        let item = self.table.update(&key_of(job), count).await?;
+        Ok(claims::count(&item, "attempts").clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// Settles a claimed job as delivered. Credentials and the lead copy go: the job needs
