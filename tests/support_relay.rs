@@ -464,7 +464,62 @@ mod site {
         Site { relay, form }
     }
 
+    /// Calls the form as a browser would: the widget's posts are JSON unless the test says
+    /// otherwise, and the page's form is posted with the token its page handed out (unless
+    /// the test brings its own cookie).
     pub async fn call(
+        f: &support_form::SupportForm,
+        route: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> zayavka::http::ApiResponse {
+        let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut body = body.to_vec();
+        if route == support_form::SUBMIT && !has("content-type") {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        if route == support_form::POST_PAGE && !has("cookie") {
+            let token = page_token(f).await;
+            headers.push((
+                "cookie".into(),
+                format!("{}={token}", support_form::CSRF_COOKIE),
+            ));
+            body.extend_from_slice(format!("&csrf={token}").as_bytes());
+        }
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        raw_call(f, route, path, query, &headers, &body).await
+    }
+
+    /// The anti-forgery token the page hands out: in its cookie and in its form, the same.
+    pub async fn page_token(f: &support_form::SupportForm) -> String {
+        let page = raw_call(f, support_form::PAGE, "/support", &[], &[], b"").await;
+        let cookie = page
+            .cookies
+            .iter()
+            .find_map(|c| c.strip_prefix(&format!("{}=", support_form::CSRF_COOKIE)))
+            .and_then(|c| c.split(';').next())
+            .expect("the page sets its token cookie")
+            .to_string();
+        let field = page
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the form carries its token");
+        assert_eq!(cookie, field);
+        cookie
+    }
+
+    pub async fn raw_call(
         f: &support_form::SupportForm,
         route: &str,
         path: &str,
@@ -922,6 +977,203 @@ async fn a_reply_speaks_the_language_the_user_bound_with() {
         "{:?}",
         r.sent().await
     );
+}
+
+// --- Other sites cannot post through their visitors' browsers. ---------------------------
+
+mod forgery {
+    use super::site::{call, page_token, raw_call, site};
+    use super::*;
+
+    fn form(token: Option<&str>) -> Vec<u8> {
+        let mut u = reqwest::Url::parse("http://x/").unwrap();
+        u.query_pairs_mut().extend_pairs([
+            ("message", "Переведите деньги"),
+            ("name", "Ольга"),
+            ("email", "olga@example.com"),
+        ]);
+        if let Some(t) = token {
+            u.query_pairs_mut().append_pair("csrf", t);
+        }
+        u.query().unwrap().as_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_form_or_widget_post_from_another_site_writes_nothing() {
+        let s = site(&[]).await;
+        let table = &s.relay._store.parts.table;
+        let before = table.count().await.unwrap();
+        let token = page_token(&s.form).await;
+        let cookie = format!("{}={token}", support_form::CSRF_COOKIE);
+        let other = "0123456789abcdef0123456789abcdef01234567";
+        let ours = "abc123.execute-api.eu-central-1.amazonaws.com";
+        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+            ("no token at all", vec![], form(None)),
+            ("the field without its cookie", vec![], form(Some(&token))),
+            (
+                "a cookie the field does not match",
+                vec![("cookie", &cookie)],
+                form(Some(other)),
+            ),
+            (
+                "the right token posted from another site",
+                vec![
+                    ("cookie", &cookie),
+                    ("host", ours),
+                    ("origin", "https://evil.example"),
+                ],
+                form(Some(&token)),
+            ),
+            (
+                "an opaque origin",
+                vec![("cookie", &cookie), ("host", ours), ("origin", "null")],
+                form(Some(&token)),
+            ),
+        ];
+        for (what, headers, body) in cases {
+            let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+            h.extend(headers);
+            let r = raw_call(&s.form, support_form::POST_PAGE, "/support", &[], &h, &body).await;
+            assert_eq!(r.status_code, 403, "{what}: {}", r.body);
+            assert!(
+                r.body.contains("форма устарела"),
+                "{what}: the page explains it"
+            );
+        }
+        // The widget API: a simple (preflight-free) post from another site, and a non-JSON
+        // one from an allowed site.
+        let json = br#"{"message": "x", "name": "A", "email": "a@example.com"}"#;
+        for (origin, content_type, status) in [
+            ("https://evil.example", "text/plain", 403),
+            ("https://evil.example", "application/json", 403),
+            ("https://shop.example", "text/plain", 415),
+            (
+                "https://shop.example",
+                "application/x-www-form-urlencoded",
+                415,
+            ),
+        ] {
+            let r = call(
+                &s.form,
+                support_form::SUBMIT,
+                "/api/feedback/submit",
+                &[],
+                &[("origin", origin), ("content-type", content_type)],
+                json,
+            )
+            .await;
+            assert_eq!(r.status_code, status, "{origin} {content_type}: {}", r.body);
+        }
+        assert_eq!(table.count().await.unwrap(), before, "nothing was written");
+        assert!(s.relay.sent().await.is_empty(), "the admins heard nothing");
+        // Our own page, posted by the browser: accepted.
+        let r = raw_call(
+            &s.form,
+            support_form::POST_PAGE,
+            "/support",
+            &[],
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &cookie),
+                ("host", ours),
+                ("origin", &format!("https://{ours}")),
+            ],
+            &form(Some(&token)),
+        )
+        .await;
+        assert_eq!(r.status_code, 200, "{}", r.body);
+    }
+
+    #[tokio::test]
+    async fn thread_tokens_are_ours_to_issue() {
+        let s = site(&[]).await;
+        let post = |token: &str| {
+            let body = serde_json::to_vec(&json!({"message": "Вопрос", "name": "А",
+                "email": "a@example.com", "thread_token": token}))
+            .unwrap();
+            let f = &s.form;
+            async move {
+                call(
+                    f,
+                    support_form::SUBMIT,
+                    "/api/feedback/submit",
+                    &[],
+                    &[],
+                    &body,
+                )
+                .await
+            }
+        };
+        // Made up: refused.
+        let r = post("abc123").await;
+        assert_eq!(r.status_code, 422, "{}", r.body);
+        // Well formed but not one of ours: a new thread, with a token we issued.
+        let unknown = "0123456789abcdef0123456789abcdef01234567";
+        let r = post(unknown).await;
+        assert_eq!(r.status_code, 200, "{}", r.body);
+        let issued: Value = serde_json::from_str(&r.body).unwrap();
+        let issued = issued["thread_token"].as_str().unwrap().to_string();
+        assert_ne!(issued, unknown);
+        // The issued one keeps its thread.
+        let r = post(&issued).await;
+        let again: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(again["thread_token"], issued.as_str());
+        let threads = raw_call(
+            &s.form,
+            support_form::THREADS,
+            "/api/feedback/threads",
+            &[("thread_token", unknown)],
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(
+            threads.body, r#"{"messages":[]}"#,
+            "nothing under a made-up token"
+        );
+    }
+
+    #[tokio::test]
+    async fn everyone_together_has_a_ceiling_and_a_refusal_counts_against_no_one() {
+        let s = site(&[
+            ("SUPPORT_RATE_LIMIT", "100"),
+            ("SUPPORT_GLOBAL_RATE_LIMIT", "3"),
+        ])
+        .await;
+        let body = serde_json::to_vec(
+            &json!({"message": "Вопрос", "name": "А", "email": "a@example.com"}),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            let r = call(
+                &s.form,
+                support_form::SUBMIT,
+                "/api/feedback/submit",
+                &[],
+                &[],
+                &body,
+            )
+            .await;
+            assert_eq!(r.status_code, 200, "{}", r.body);
+        }
+        let table = &s.relay._store.parts.table;
+        let before = table.count().await.unwrap();
+        let r = call(
+            &s.form,
+            support_form::SUBMIT,
+            "/api/feedback/submit",
+            &[],
+            &[],
+            &body,
+        )
+        .await;
+        assert_eq!(r.status_code, 429, "{}", r.body);
+        assert_eq!(
+            table.count().await.unwrap(),
+            before,
+            "the refusal wrote nothing new"
+        );
+    }
 }
 
 // --- Nothing lost when the Bot API or the mail service fails at the moment. -------------

@@ -18,8 +18,11 @@ use zayavka::support::identity::Claim;
 pub use zayavka::support::identity::user_hash;
 use zayavka::support::site::Site;
 pub use zayavka::support::submission::{MAX_MESSAGE, MAX_SUBJECT, Submission};
-pub use zayavka::support::web::COOKIE;
-use zayavka::support::web::{cookie_token, cors, thread_cookie};
+pub use zayavka::support::web::{COOKIE, CSRF_COOKIE};
+use zayavka::support::web::{
+    cookie_token, cors, csrf_cookie, csrf_token, is_json, origin_allowed, posted_by_our_page,
+    thread_cookie,
+};
 use zayavka::texts::Lang;
 
 pub const NAME: &str = "support-form";
@@ -61,6 +64,20 @@ impl SupportForm {
         cors(allowed.unwrap_or_default(), req, r)
     }
 
+    /// The form page, with its anti-forgery token (the visitor's, or a new one).
+    fn page(
+        req: &ApiRequest,
+        lang: Lang,
+        error: Option<(u16, &str)>,
+        v: &page::Values,
+    ) -> ApiResponse {
+        let csrf = csrf_token(req).unwrap_or_else(zayavka::support::identity::random_token);
+        let (status, message) = error.unzip();
+        let mut r = ApiResponse::html(status.unwrap_or(200), page::form(lang, message, v, &csrf));
+        r.cookies.push(csrf_cookie(&csrf));
+        r
+    }
+
     /// The page's form: the answer page, or the form again with what was wrong.
     async fn post_page(&self, req: &ApiRequest, lang: Lang) -> Result<ApiResponse, ApiError> {
         if req.body.len() > MAX_BODY {
@@ -68,15 +85,22 @@ impl SupportForm {
         }
         let mut s = match Submission::from_form(&req.body) {
             Ok(s) => s,
-            Err(e) => return Ok(Self::form_again(lang, &e, &page::Values::default())),
+            Err(e) => return Ok(Self::form_again(req, lang, &e, &page::Values::default())),
         };
-        s.thread_token = cookie_token(req);
         let values = page::Values {
             subject: s.subject.clone().unwrap_or_default(),
             message: s.message.clone(),
             name: s.name.clone(),
             email: s.email.clone(),
         };
+        // Before anything is written: posted by our page, not by one elsewhere making the
+        // visitor's browser post it.
+        if !posted_by_our_page(req, s.csrf.as_deref()) {
+            tracing::warn!("support form posted without its page's token or from another site");
+            let e = ApiError::forbidden(lang.texts().page_expired);
+            return Ok(Self::form_again(req, lang, &e, &values));
+        }
+        s.thread_token = cookie_token(req);
         match self.site()?.accept(s, req.source_ip.as_deref()).await {
             Ok(a) => {
                 let mut r = ApiResponse::html(200, page::success(lang, a.binding_url.as_deref()));
@@ -85,13 +109,41 @@ impl SupportForm {
                 }
                 Ok(r)
             }
-            Err(e) if matches!(e.status, 422 | 429) => Ok(Self::form_again(lang, &e, &values)),
+            Err(e) if matches!(e.status, 422 | 429) => Ok(Self::form_again(req, lang, &e, &values)),
             Err(e) => Err(e),
         }
     }
 
-    fn form_again(lang: Lang, e: &ApiError, values: &page::Values) -> ApiResponse {
-        ApiResponse::html(e.status, page::form(lang, Some(&e.message), values))
+    fn form_again(
+        req: &ApiRequest,
+        lang: Lang,
+        e: &ApiError,
+        values: &page::Values,
+    ) -> ApiResponse {
+        Self::page(req, lang, Some((e.status, &e.message)), values)
+    }
+
+    /// The widget's post, refused before anything is read or written when it comes from a
+    /// browser on an origin not allowed, or is not JSON (which a page elsewhere could send
+    /// without a CORS preflight).
+    async fn checked_submit(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let allowed = self
+            .site
+            .as_ref()
+            .map(Site::allowed_origins)
+            .unwrap_or_default();
+        if !origin_allowed(allowed, req) {
+            return Err(ApiError::forbidden("this origin may not post to support"));
+        }
+        if !is_json(req) {
+            return Err(ApiError::new(
+                415,
+                "unsupported_media_type",
+                "send the message as Content-Type: application/json",
+            ));
+        }
+        let s: Submission = req.json(MAX_BODY)?;
+        self.submit(req, s).await
     }
 
     async fn submit(&self, req: &ApiRequest, s: Submission) -> Result<ApiResponse, ApiError> {
@@ -146,16 +198,9 @@ impl HttpFunction for SupportForm {
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         let lang = Lang::from_code(req.header("accept-language"));
         let widget = match req.route_key.as_str() {
-            PAGE => {
-                let form = page::form(lang, None, &page::Values::default());
-                return Ok(ApiResponse::html(200, form));
-            }
+            PAGE => return Ok(Self::page(&req, lang, None, &page::Values::default())),
             POST_PAGE => return self.post_page(&req, lang).await,
-            SUBMIT => {
-                // A body that is not JSON is refused before CORS is considered.
-                let s: Submission = req.json(MAX_BODY)?;
-                self.submit(&req, s).await
-            }
+            SUBMIT => self.checked_submit(&req).await,
             THREADS => self.threads(&req).await,
             SUBMIT_PREFLIGHT | THREADS_PREFLIGHT => {
                 Ok(ApiResponse::new(204, "text/plain", String::new()))

@@ -31,6 +31,7 @@ const FORM: &str = r#"<!doctype html>
 <p>{{ t.page_intro }}</p>
 {% if error %}<div class="error" role="alert" id="form-error"><strong>{{ t.page_error }}:</strong> {{ error }}</div>{% endif %}
 <form method="post" action="/support" {% if error %}aria-describedby="form-error"{% endif %}>
+<input type="hidden" name="csrf" value="{{ csrf }}">
 <label for="subject">{{ t.field_subject }} <span class="hint">({{ t.field_subject_hint }})</span></label>
 <input id="subject" name="subject" maxlength="200" value="{{ v.subject }}">
 <label for="message">{{ t.field_message }}</label>
@@ -97,7 +98,7 @@ fn code(lang: Lang) -> &'static str {
     }
 }
 
-pub fn form(lang: Lang, error: Option<&str>, v: &Values) -> String {
+pub fn form(lang: Lang, error: Option<&str>, v: &Values, csrf: &str) -> String {
     let values = std::collections::BTreeMap::from([
         ("subject", v.subject.as_str()),
         ("message", v.message.as_str()),
@@ -107,7 +108,7 @@ pub fn form(lang: Lang, error: Option<&str>, v: &Values) -> String {
     render(
         "form.html",
         FORM,
-        context! { lang => code(lang), t => texts(lang), style => minijinja::Value::from_safe_string(STYLE.into()), error => error, v => values },
+        context! { lang => code(lang), t => texts(lang), style => minijinja::Value::from_safe_string(STYLE.into()), error => error, v => values, csrf => csrf },
     )
 }
 

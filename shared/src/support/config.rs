@@ -76,6 +76,7 @@ impl SiteConfig {
             rate: RateLimit {
                 limit: r.parse_or("SUPPORT_RATE_LIMIT", 5),
                 window_secs: r.parse_or("SUPPORT_RATE_WINDOW_SECONDS", 600),
+                global: r.parse_or("SUPPORT_GLOBAL_RATE_LIMIT", 200),
             },
         }
     }

@@ -1,6 +1,8 @@
 //! Who writes to support: a logged-in site user proves who they are with `user_hash` (hex
 //! HMAC-SHA256 of the id with `SUPPORT_USER_HASH_SECRET`, computed by the site); an
 //! anonymous visitor is a random thread token (a cookie on the page, a field in the API).
+//! Thread tokens are issued by us only: one a client makes up is not a thread (see
+//! [`is_issued_shape`]; the site also checks that its thread exists).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -9,8 +11,15 @@ use crate::http::{ApiError, constant_time_eq};
 
 /// A site user id longer than this is not one.
 const MAX_USER_ID: usize = 128;
-/// Thread tokens: at most this many ASCII letters and digits.
-const MAX_THREAD_TOKEN: usize = 64;
+/// Thread tokens are 40 lower-case hex digits, as [`random_token`] makes them.
+const THREAD_TOKEN_LEN: usize = 40;
+
+/// Whether a token has the shape of one we issued (160 random bits).
+pub fn is_issued_shape(t: &str) -> bool {
+    t.len() == THREAD_TOKEN_LEN
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
 
 /// What a request says about who it is.
 #[derive(Debug, Default, Clone, Copy)]
@@ -41,7 +50,8 @@ pub fn user_hash(secret: &str, user_id: &str) -> String {
         .collect()
 }
 
-fn random_token() -> String {
+/// A new thread token: 40 hex digits of two v4 UUIDs' randomness.
+pub fn random_token() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -65,9 +75,7 @@ pub fn identify(secret: Option<&str>, claim: Claim<'_>) -> Result<Identity, ApiE
         });
     }
     let token = match claim.thread_token.filter(|t| !t.is_empty()) {
-        Some(t) if t.len() <= MAX_THREAD_TOKEN && t.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            t.to_string()
-        }
+        Some(t) if is_issued_shape(t) => t.to_string(),
         Some(_) => return Err(ApiError::invalid("thread_token", "not a thread token")),
         None => random_token(),
     };
@@ -98,20 +106,32 @@ mod tests {
     }
 
     #[test]
-    fn visitors_keep_their_thread_or_get_a_new_one() {
-        let given = Claim {
-            thread_token: Some("abc123"),
-            ..Claim::default()
-        };
-        assert_eq!(identify(None, given).unwrap().user_key, "a:abc123");
+    fn visitors_keep_an_issued_token_and_cannot_make_one_up() {
         let new = identify(None, Claim::default()).unwrap();
         let token = new.thread_token.unwrap();
         assert_eq!(new.user_key, format!("a:{token}"));
-        assert!(token.len() == 40 && token.chars().all(|c| c.is_ascii_alphanumeric()));
-        let bad = Claim {
-            thread_token: Some("../x"),
+        assert!(is_issued_shape(&token), "{token}");
+        let again = Claim {
+            thread_token: Some(&token),
             ..Claim::default()
         };
-        assert_eq!(identify(None, bad).unwrap_err().status, 422);
+        assert_eq!(
+            identify(None, again).unwrap().user_key,
+            format!("a:{token}")
+        );
+        for made_up in [
+            "abc123",
+            "a",
+            "../x",
+            &"A".repeat(40),
+            &"g".repeat(40),
+            &"0".repeat(41),
+        ] {
+            let bad = Claim {
+                thread_token: Some(made_up),
+                ..Claim::default()
+            };
+            assert_eq!(identify(None, bad).unwrap_err().status, 422, "{made_up}");
+        }
     }
 }

@@ -16,27 +16,40 @@ pub struct RateLimit {
     pub limit: u32,
     /// `SUPPORT_RATE_WINDOW_SECONDS` (default 600).
     pub window_secs: i64,
+    /// `SUPPORT_GLOBAL_RATE_LIMIT` (default 200): messages from everyone in one window, so
+    /// a page that makes many visitors' browsers post cannot flood the admins.
+    pub global: u32,
 }
 
 impl RateLimit {
-    /// One more message from each of `who` (`user#…`, `ip#…`) in this window, or 429.
+    /// One more message from each of `who` (`user#…`, `ip#…`) and from everyone in this
+    /// window, or 429; a refused message counts against no one.
     pub async fn allow(&self, deps: &Deps, who: &[String]) -> Result<(), ApiError> {
         let secs = self.window_secs.max(1);
         let start = counter::window_start(deps.clock.now_secs(), secs);
-        for subject in who {
+        let mut subjects: Vec<(&str, u32)> = vec![("all", self.global)];
+        subjects.extend(who.iter().map(|w| (w.as_str(), self.limit)));
+        let mut taken_so_far = Vec::new();
+        for (subject, limit) in subjects {
             let window = Window {
                 key: keys::support_rate(subject, start),
                 expires_at: start + secs + KEPT_SECS,
             };
-            let taken = counter::take(deps.table.as_ref(), &window, self.limit)
+            let taken = counter::take(deps.table.as_ref(), &window, limit)
                 .await
                 .map_err(store_err)?;
             if !taken {
+                for w in &taken_so_far {
+                    if let Err(e) = counter::give_back(deps.table.as_ref(), w).await {
+                        tracing::warn!(error = %e, "rate counter not given back");
+                    }
+                }
                 return Err(ApiError::too_many_requests(format!(
                     "too many messages; please wait {} minutes and try again",
                     (self.window_secs.max(60) / 60)
                 )));
             }
+            taken_so_far.push(window);
         }
         Ok(())
     }

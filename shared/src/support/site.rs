@@ -69,13 +69,29 @@ impl Site {
             });
         }
         s.validate()?;
-        let me = identify(
+        let mut me = identify(
             self.cfg.user_hash_secret.as_ref().map(Secret::expose),
             s.claim(),
         )?;
-        let mut who = vec![format!("user#{}", me.user_key)];
+        // A token that names no thread of ours (made up, or from another deployment) is
+        // not honoured: the visitor starts a new thread.
+        let mut new_thread = me.thread_token.is_some() && s.thread_token.is_none();
+        if s.thread_token.is_some() && !self.known(&me.user_key).await? {
+            let token = super::identity::random_token();
+            me = super::identity::Identity {
+                user_key: format!("a:{token}"),
+                thread_token: Some(token),
+            };
+            new_thread = true;
+        }
+        // Everyone together, then the address, then the thread (a new anonymous thread has
+        // nothing to count yet; its address does).
+        let mut who = Vec::new();
         if let Some(ip) = source_ip {
             who.push(format!("ip#{ip}"));
+        }
+        if !new_thread {
+            who.push(format!("user#{}", me.user_key));
         }
         self.cfg.rate.allow(&self.deps, &who).await?;
         let thread = store::ensure_thread(
@@ -113,6 +129,13 @@ impl Site {
             thread_token: me.thread_token,
             binding_url,
         })
+    }
+
+    async fn known(&self, user_key: &str) -> Result<bool, ApiError> {
+        Ok(store::thread(&self.deps, user_key)
+            .await
+            .map_err(store_err)?
+            .is_some())
     }
 
     /// A new binding token's link; none when the bot's username is not known.

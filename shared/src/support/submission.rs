@@ -30,6 +30,9 @@ pub struct Submission {
     /// The honeypot: people leave it empty, form-filling bots do not.
     #[serde(default)]
     pub website: Option<String>,
+    /// The page's anti-forgery token (the form only), checked against its cookie.
+    #[serde(skip)]
+    pub csrf: Option<String>,
 }
 
 /// What the HTML form posts: no site user, and the thread token travels in a cookie.
@@ -45,6 +48,8 @@ struct FormFields {
     email: String,
     #[serde(default)]
     website: Option<String>,
+    #[serde(default)]
+    csrf: Option<String>,
 }
 
 impl Submission {
@@ -58,6 +63,7 @@ impl Submission {
             name: f.name,
             email: f.email,
             website: f.website,
+            csrf: f.csrf,
             ..Self::default()
         })
     }
