@@ -1007,7 +1007,8 @@ mod forgery {
         let cookie = format!("{}={token}", support_form::CSRF_COOKIE);
         let other = "0123456789abcdef0123456789abcdef01234567";
         let ours = "abc123.execute-api.eu-central-1.amazonaws.com";
-        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>);
+        let cases: Vec<Case> = vec![
             ("no token at all", vec![], form(None)),
             ("the field without its cookie", vec![], form(Some(&token))),
             (
