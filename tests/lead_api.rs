@@ -405,6 +405,7 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() 
         zayavka::leads::sweep::SweepConfig {
             job_timeout_ms: 3_600_000,
             redispatch_after_ms: -1,
+            batches_per_run: 200,
         },
     )
     .await
@@ -427,6 +428,7 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() 
         zayavka::leads::sweep::SweepConfig {
             job_timeout_ms: 3_600_000,
             redispatch_after_ms: -1,
+            batches_per_run: 200,
         },
     )
     .await
@@ -558,4 +560,39 @@ async fn another_amocrm_account_never_gets_the_deployments_token() {
         ))
         .await;
     assert_eq!(s, 202, "{v}");
+}
+
+#[tokio::test]
+async fn a_backlog_of_open_batches_is_swept_a_page_per_run_round_and_round() {
+    let a = api(&[]);
+    for i in 0..5 {
+        let body = json!({"lead_id": format!("L-{i}"), "lead": {"name": "x"},
+            "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
+        assert_eq!(a.submit(&body).await.0, 202);
+    }
+    let deps = Deps::embedded(&a.store.parts, Arc::new(SystemClock));
+    let cfg = zayavka::leads::sweep::SweepConfig {
+        // Every job is already stale: each run times out what it looks at.
+        job_timeout_ms: -1,
+        redispatch_after_ms: 3_600_000,
+        batches_per_run: 2,
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let report = zayavka::leads::sweep::sweep(&deps, cfg).await.unwrap();
+        assert!(report.open_batches <= 2, "{report:?}");
+        seen.push(report.timed_out);
+    }
+    assert_eq!(
+        seen.iter().sum::<usize>(),
+        5,
+        "every batch reached in three runs: {seen:?}"
+    );
+    for i in 0..5 {
+        let lead = zayavka::leads::submit::lead_status(&deps, &format!("L-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lead["integrations"][0]["status"], "failed", "{lead}");
+    }
 }

@@ -170,6 +170,13 @@ async fn serve_answers_health_and_keeps_its_data_across_restarts() {
         second.first_line.replace(&second.url, &first.url)
     );
     assert!(data.join("zayavka.db").exists());
+    // The local API key is a credential: readable by its owner only.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data.join("api-key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let (ok, list, err) = zayavka(&["queue", "list"], &data);
     assert!(ok, "{err}");
     assert_eq!(visible_in(&list, "batch-results-dlq"), 1, "{list}");

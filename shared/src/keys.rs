@@ -42,6 +42,12 @@ pub fn idempotency(key: &str) -> Key {
 /// gsi1 partition of the batches that are still open, for the sweeper.
 pub const PROCESSING_INDEX: &str = "batches#processing";
 
+/// `sweeper / cursor`: where the sweeper's last run stopped in the open batches, so a
+/// backlog larger than one run is swept a page at a time, round and round.
+pub fn sweeper_cursor() -> Key {
+    Key::new("sweeper", "cursor")
+}
+
 // --- Notifications ------------------------------------------------------------------------
 
 /// `notify#<subject> / <channel>`: the claim and result of one notification on one channel

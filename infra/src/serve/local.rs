@@ -44,10 +44,13 @@ pub fn local_env(
         Ok(k) if k.trim().len() >= 16 => k.trim().to_string(),
         _ => {
             let k = format!("local-{}", uuid::Uuid::new_v4().simple());
-            std::fs::write(&key_file, &k).map_err(dir_err)?;
+            write_private(&key_file, &k).map_err(dir_err)?;
             k
         }
     };
+    // The key is a credential: only its owner may read it (a file from an older version
+    // may be wider).
+    set_private(&key_file).map_err(dir_err)?;
     let defaults = std::collections::HashMap::from([
         ("ZAYAVKA_API_KEYS".to_string(), key.clone()),
         ("MAIL_FROM".to_string(), "zayavka@zayavka.local".to_string()),
@@ -67,4 +70,25 @@ pub fn local_env(
 /// The default queue set for serve.
 pub fn default_specs() -> Vec<QueueSpec> {
     catalogue()
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+fn set_private(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -30,6 +30,15 @@ pub fn fill_placeholders(template: &str, lead_id: &str, lead: &Lead) -> String {
             ("lead_id", lead_id),
         ],
     )
+    // A subject is one line: a lead's name with a line break in it would make the e-mail
+    // invalid (and the integration fail for good), so breaks and other controls become
+    // spaces.
+    .chars()
+    .map(|c| if c.is_control() { ' ' } else { c })
+    .collect::<String>()
+    .split_whitespace()
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 pub fn render(
@@ -89,4 +98,21 @@ pub async fn send(
             MailError::Unavailable(m) => DeliveryError::retryable(m),
             other => DeliveryError::fatal(other.to_string()),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_stays_one_line_whatever_the_lead_says() {
+        let lead = Lead {
+            name: Some("Анна\r\nBcc: all@example.com\tИвановна".into()),
+            ..Lead::default()
+        };
+        assert_eq!(
+            fill_placeholders("Заявка: {lead_name}", "L-1", &lead),
+            "Заявка: Анна Bcc: all@example.com Ивановна"
+        );
+    }
 }

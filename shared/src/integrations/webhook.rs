@@ -45,3 +45,21 @@ pub async fn send(
     client.post_raw("webhook", url, &headers, body).await?;
     Ok(delivery_id.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Known answers, computed outside this code (Python's `hmac` module):
+    /// `hmac.new(key, b"<t>.<body>", hashlib.sha256).hexdigest()`.
+    #[test]
+    fn signatures_match_known_answers() {
+        assert_eq!(
+            super::signature("s3cret-signing-key", 1_700_000_000, br#"{"lead_id":"L-1"}"#),
+            "t=1700000000,v1=f627b49737673aa27a5e79e438eee9d7454671fefc628497d0e39b8515fc4adf"
+        );
+        // A key that is not ASCII, and an empty body.
+        assert_eq!(
+            super::signature("ключ", 0, b""),
+            "t=0,v1=ed44a6f6f076cd5cb88c9cca90ca5784b5fdd52ad625d92a3f4246be258a7a5b"
+        );
+    }
+}

@@ -148,14 +148,27 @@ impl<'a> LeadStore<'a> {
             .collect()
     }
 
-    /// Every batch still open, for the sweeper.
-    pub async fn open_batches(&self) -> Result<Vec<BatchRecord>, StoreError> {
-        self.table
-            .query_all(Query::gsi1(PROCESSING_INDEX))
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+    /// Up to `limit` open batches after where the last call stopped (from the start when
+    /// it reached the end), for the sweeper; it remembers where this one stops.
+    pub async fn open_batches_page(&self, limit: u32) -> Result<Vec<BatchRecord>, StoreError> {
+        let at = keys::sweeper_cursor();
+        let cursor = match self.table.get(&at).await? {
+            Some(item) => match item.get("cursor") {
+                Some(AttributeValue::S(c)) => Some(c.clone()),
+                _ => None,
+            },
+            None => None,
+        };
+        let page = self
+            .table
+            .query(Query::gsi1(PROCESSING_INDEX).limit(limit).after(cursor))
+            .await?;
+        let next = match &page.cursor {
+            Some(c) => Update::new().set("cursor", c.as_str()),
+            None => Update::new().remove("cursor"),
+        };
+        self.table.update(&at, next).await?;
+        page.items.into_iter().map(from_item).collect()
     }
 
     async fn get<T: serde::de::DeserializeOwned>(

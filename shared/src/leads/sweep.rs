@@ -13,6 +13,9 @@ pub struct SweepConfig {
     pub job_timeout_ms: i64,
     /// A batch not marked dispatched this long after creation is queued again.
     pub redispatch_after_ms: i64,
+    /// `SWEEP_BATCHES_PER_RUN` (default 200): open batches one run looks at; a larger
+    /// backlog is swept over several runs, so none waits for ever behind it.
+    pub batches_per_run: u32,
 }
 
 impl SweepConfig {
@@ -26,6 +29,7 @@ impl SweepConfig {
         Self {
             job_timeout_ms: (minutes * 60_000.0) as i64,
             redispatch_after_ms: redispatch as i64 * 1000,
+            batches_per_run: r.parse_or("SWEEP_BATCHES_PER_RUN", 200u32).max(1),
         }
     }
 }
@@ -59,7 +63,7 @@ pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepEr
     };
     let store = LeadStore::of(deps);
     let mut report = SweepReport::default();
-    for batch in store.open_batches().await? {
+    for batch in store.open_batches_page(cfg.batches_per_run).await? {
         report.open_batches += 1;
         let jobs = store.jobs(&batch.lead_id, &batch.batch_id).await?;
         let open: Vec<&JobRecord> = jobs
