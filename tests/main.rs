@@ -16,6 +16,7 @@ mod okdesk_events;
 mod outbound;
 mod plumbing;
 mod recording;
+mod secrets;
 mod settings;
 mod support;
 mod support_relay;

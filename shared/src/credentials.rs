@@ -19,6 +19,19 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The secrets among them, to keep out of error texts.
+    pub fn secrets(&self) -> Vec<&str> {
+        [
+            &self.amocrm_access_token,
+            &self.telegram_bot_token,
+            &self.bitrix24_webhook_url,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| secret_parts(s.expose()))
+        .collect()
+    }
+
     pub fn read(env: &mut EnvReader<'_>) -> Self {
         Self {
             mail_from: env.optional("MAIL_FROM"),
@@ -51,4 +64,19 @@ mod tests {
             "{shown}"
         );
     }
+}
+
+/// A secret and the parts of it that are secrets on their own: a Bitrix24 webhook URL's
+/// path (`/rest/<user>/<code>/`) and a bot token's part after the colon.
+pub fn secret_parts(s: &str) -> Vec<&str> {
+    let mut parts = vec![s];
+    if let Some(at) = s.find("/rest/") {
+        parts.push(&s[at..]);
+    }
+    if let Some((_, after)) = s.split_once(':')
+        && !s.contains('/')
+    {
+        parts.push(after);
+    }
+    parts
 }

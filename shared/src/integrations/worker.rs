@@ -279,7 +279,20 @@ impl JobRunner {
         Ok(())
     }
 
+    /// Delivers the job; an error never carries one of its credentials, even when the
+    /// service echoed it back (stored as `last_error`, shown by the lead API, logged).
     async fn deliver(&self, job: &JobRef, record: &JobRecord) -> Result<String, DeliveryError> {
+        let result = self.deliver_raw(job, record).await;
+        result.map_err(|e| {
+            let mut secrets: Vec<&str> = self.cfg.defaults.secrets();
+            if let Some(t) = &record.target {
+                secrets.extend(t.secrets());
+            }
+            e.redact(&secrets)
+        })
+    }
+
+    async fn deliver_raw(&self, job: &JobRef, record: &JobRecord) -> Result<String, DeliveryError> {
         let (Some(target), Some(lead)) = (&record.target, &record.lead) else {
             return Err(DeliveryError::fatal("job has no delivery details"));
         };

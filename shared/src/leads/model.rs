@@ -137,6 +137,20 @@ pub enum Target {
 }
 
 impl Target {
+    /// The credentials this target carries, to keep out of error texts.
+    pub fn secrets(&self) -> Vec<&str> {
+        let given = match self {
+            Target::Amocrm { access_token, .. } => access_token.as_ref(),
+            Target::Telegram { bot_token, .. } => bot_token.as_ref(),
+            Target::Bitrix24 { webhook_url, .. } => webhook_url.as_ref(),
+            Target::Webhook { secret, .. } => secret.as_ref(),
+            Target::Email { .. } => None,
+        };
+        given
+            .map(|s| crate::credentials::secret_parts(s.expose()))
+            .unwrap_or_default()
+    }
+
     pub fn integration(&self) -> Integration {
         match self {
             Target::Email { .. } => Integration::Email,

@@ -62,6 +62,39 @@ impl DeliveryError {
     }
 }
 
+impl DeliveryError {
+    /// The same error with each of `secrets` (and its URL-encoded form) replaced by `***`.
+    pub fn redact(self, secrets: &[&str]) -> Self {
+        let clean = |m: String| redact(&m, secrets);
+        match self {
+            DeliveryError::Retryable {
+                message,
+                retry_after,
+            } => DeliveryError::Retryable {
+                message: clean(message),
+                retry_after,
+            },
+            DeliveryError::Final { message } => DeliveryError::Final {
+                message: clean(message),
+            },
+        }
+    }
+}
+
+/// `text` with every secret (at least 4 characters; shorter ones would blank out words)
+/// replaced by `***`.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, "***");
+        let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        if encoded != *s {
+            out = out.replace(&encoded, "***");
+        }
+    }
+    out
+}
+
 /// The HTTP client could not be built (no TLS roots, say): a start-up error, never a
 /// silent fallback to a client without timeouts.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -158,6 +158,12 @@ impl BotApi {
             .as_ref()
             .map(|e| e.description.clone())
             .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        // Whatever answered (a proxy, a local Bot API server) may echo the URL: the token
+        // must not travel on in our errors and logs.
+        let description = crate::outbound::redact(
+            &crate::outbound::clip(&description, 300),
+            &crate::credentials::secret_parts(&self.token),
+        );
         Err(match status {
             429 => TelegramError::RetryAfter(
                 err.and_then(|e| e.parameters)
