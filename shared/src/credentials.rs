@@ -43,6 +43,21 @@ impl Credentials {
     }
 }
 
+/// A secret and the parts of it that are secrets on their own: a Bitrix24 webhook URL's
+/// path (`/rest/<user>/<code>/`) and a bot token's part after the colon.
+pub fn secret_parts(s: &str) -> Vec<&str> {
+    let mut parts = vec![s];
+    if let Some(at) = s.find("/rest/") {
+        parts.push(&s[at..]);
+    }
+    if let Some((_, after)) = s.split_once(':')
+        && !s.contains('/')
+    {
+        parts.push(after);
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,19 +79,4 @@ mod tests {
             "{shown}"
         );
     }
-}
-
-/// A secret and the parts of it that are secrets on their own: a Bitrix24 webhook URL's
-/// path (`/rest/<user>/<code>/`) and a bot token's part after the colon.
-pub fn secret_parts(s: &str) -> Vec<&str> {
-    let mut parts = vec![s];
-    if let Some(at) = s.find("/rest/") {
-        parts.push(&s[at..]);
-    }
-    if let Some((_, after)) = s.split_once(':')
-        && !s.contains('/')
-    {
-        parts.push(after);
-    }
-    parts
 }
