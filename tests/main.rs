@@ -2,6 +2,7 @@
 //! function plumbing, sample events, and the deployment template.
 
 mod apigw;
+mod auth_matrix;
 mod browser;
 mod conformance;
 mod costs;

@@ -157,9 +157,15 @@ struct About {
 /// A `new_ticket_status` event; `v` is the whole body, `event` its `event`.
 fn status_changed(v: &Value, event: &Value, about: About) -> Result<Incoming, Malformed> {
     let issue = &v["issue"];
-    let new = status_name(&event["new_status"])
-        .or_else(|| status_name(&issue["status"]))
-        .ok_or_else(|| Malformed("new_ticket_status without \"event.new_status\"".into()))?;
+    let Some(new) = status_name(&event["new_status"]).or_else(|| status_name(&issue["status"]))
+    else {
+        // Nothing to tell the client; by the README's rule (400 only for non-JSON or a
+        // missing event type) it is acknowledged.
+        return Ok(Incoming::Ignored {
+            event_type: "new_ticket_status".into(),
+            reason: "new_ticket_status without its new status",
+        });
+    };
     let old = status_name(&event["old_status"]).or_else(|| status_name(&issue["old_status"]));
     Ok(Incoming::Notify {
         key: format!("okdesk#status#{}#{}", about.issue_id, digest(v)),

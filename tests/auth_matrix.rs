@@ -1,0 +1,334 @@
+//! Every route of every HTTP function × {no credential, a wrong one, the right one}: the
+//! status each gets, and that a refused request stores and queues nothing. A route that is
+//! not in the table fails the test: a new route joins it by adding a row.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use zayavka::Deps;
+use zayavka::http::{HttpFunction, dispatch};
+use zayavka::ports::{Queue, SystemClock};
+
+use crate::apigw::{HttpInput, api_gateway_event};
+use crate::support::{EmbeddedStore, embedded, test_env};
+
+const API_KEY: &str = "matrix-key-0123456789abcdef";
+const BOT_SECRET: &str = "matrix_support_secret-1";
+const OKDESK_HOOK: &str = "matrix_okdesk_hook_token_0123456789abcdef";
+const HASH_SECRET: &str = "matrix-user-hash-secret";
+
+/// How a route is proven: what "no", "wrong" and "right" mean for it.
+#[derive(Debug, Clone, Copy)]
+enum Proof {
+    /// `Authorization: Bearer <API key>`.
+    Bearer,
+    /// `X-Telegram-Bot-Api-Secret-Token`.
+    TelegramSecret,
+    /// The last part of the path (Okdesk's webhook token).
+    PathToken,
+    /// `user_id` + `user_hash` of a site user.
+    UserHash,
+    /// The support page's anti-forgery cookie and field.
+    PageToken,
+    /// Open to anyone by design (health, the page, CORS preflights, anonymous messages).
+    Open,
+}
+
+struct Row {
+    route: &'static str,
+    proof: Proof,
+    /// Statuses for no, wrong and right credentials.
+    expect: [u16; 3],
+    /// Whether the right credential's call may store something (a lead, a message).
+    writes: bool,
+}
+
+const fn row(route: &'static str, proof: Proof, expect: [u16; 3], writes: bool) -> Row {
+    Row {
+        route,
+        proof,
+        expect,
+        writes,
+    }
+}
+
+fn rows() -> Vec<Row> {
+    use Proof::*;
+    vec![
+        row("GET /health/lead-submit", Open, [200, 200, 200], false),
+        row(
+            "POST /api/integrations/send-batch",
+            Bearer,
+            [401, 401, 202],
+            true,
+        ),
+        row("GET /api/leads/{lead_id}", Bearer, [401, 401, 404], false),
+        row("GET /health/support-form", Open, [200, 200, 200], false),
+        row("GET /support", Open, [200, 200, 200], false),
+        row("POST /support", PageToken, [403, 403, 200], true),
+        // Anonymous messages are open by design (limited per address and in all); a site
+        // user must prove who they are.
+        row("POST /api/feedback/submit", UserHash, [200, 403, 200], true),
+        row(
+            "GET /api/feedback/threads",
+            UserHash,
+            [422, 403, 200],
+            false,
+        ),
+        row("OPTIONS /api/feedback/submit", Open, [204, 204, 204], false),
+        row(
+            "OPTIONS /api/feedback/threads",
+            Open,
+            [204, 204, 204],
+            false,
+        ),
+        row("GET /health/telegram-webhook", Open, [200, 200, 200], false),
+        row(
+            "POST /telegram/{bot}/webhook",
+            TelegramSecret,
+            [401, 401, 200],
+            true,
+        ),
+        row("GET /health/okdesk-webhook", Open, [200, 200, 200], false),
+        row(
+            "POST /okdesk/webhook/{token}",
+            PathToken,
+            [404, 404, 202],
+            true,
+        ),
+    ]
+}
+
+/// Which of three tries this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    No,
+    Wrong,
+    Right,
+}
+
+struct Call {
+    path: String,
+    params: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// The request for `route` with the credential `t`.
+async fn call_for(route: &str, proof: Proof, t: Try, page_token: &str) -> Call {
+    let mut c = Call {
+        path: route.split_once(' ').unwrap().1.to_string(),
+        params: Vec::new(),
+        query: Vec::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Vec::new(),
+    };
+    let wrong_or_right = |wrong: &str, right: &str| match t {
+        Try::No => None,
+        Try::Wrong => Some(wrong.to_string()),
+        Try::Right => Some(right.to_string()),
+    };
+    match route {
+        "POST /api/integrations/send-batch" => {
+            c.body = serde_json::to_vec(&json!({"lead": {"name": "x"},
+                "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/l"}}]}))
+            .unwrap();
+        }
+        "GET /api/leads/{lead_id}" => {
+            c.path = "/api/leads/L-none".into();
+            c.params.push(("lead_id".into(), "L-none".into()));
+        }
+        "POST /support" => {
+            c.headers = vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )];
+            let mut body = "message=hi&name=A&email=a%40example.com".to_string();
+            if let Some(token) =
+                wrong_or_right("0123456789abcdef0123456789abcdef01234567", page_token)
+            {
+                body.push_str(&format!("&csrf={token}"));
+                c.headers.push((
+                    "cookie".into(),
+                    format!("{}={page_token}", support_form::CSRF_COOKIE),
+                ));
+            }
+            c.body = body.into_bytes();
+        }
+        "POST /api/feedback/submit" => {
+            let mut body = json!({"message": "hi", "name": "A", "email": "a@example.com"});
+            if let Some(hash) = wrong_or_right("00", &support_form::user_hash(HASH_SECRET, "42")) {
+                body["user_id"] = json!("42");
+                body["user_hash"] = json!(hash);
+            }
+            c.body = serde_json::to_vec(&body).unwrap();
+        }
+        "GET /api/feedback/threads" => {
+            if let Some(hash) = wrong_or_right("00", &support_form::user_hash(HASH_SECRET, "42")) {
+                c.query.push(("user_id".into(), "42".into()));
+                c.query.push(("user_hash".into(), hash));
+            }
+        }
+        "POST /telegram/{bot}/webhook" => {
+            c.path = "/telegram/support/webhook".into();
+            c.params.push(("bot".into(), "support".into()));
+            c.body = serde_json::to_vec(&json!({"update_id": 7, "message": {"message_id": 1,
+                "date": 1700000000, "chat": {"id": 5, "type": "private"},
+                "from": {"id": 5, "is_bot": false, "first_name": "A"}, "text": "hi"}}))
+            .unwrap();
+        }
+        "POST /okdesk/webhook/{token}" => {
+            let token = wrong_or_right("wrong_okdesk_hook_token_0123456789abcdef", OKDESK_HOOK)
+                .unwrap_or_default();
+            c.path = format!("/okdesk/webhook/{token}");
+            c.params.push(("token".into(), token));
+            c.body = br#"{"event":{"event_type":"new_ticket_status","new_status":{"code":"completed","name":"Completed"}},"issue":{"id":1,"client":{"contact":{"id":5}}}}"#.to_vec();
+        }
+        _ => {}
+    }
+    match (proof, t) {
+        (Proof::Bearer, Try::Wrong) => c.headers.push((
+            "authorization".into(),
+            "Bearer not-the-key-0123456789".into(),
+        )),
+        (Proof::Bearer, Try::Right) => c
+            .headers
+            .push(("authorization".into(), format!("Bearer {API_KEY}"))),
+        (Proof::TelegramSecret, Try::Wrong) => c.headers.push((
+            "x-telegram-bot-api-secret-token".into(),
+            "not_the_secret".into(),
+        )),
+        (Proof::TelegramSecret, Try::Right) => c
+            .headers
+            .push(("x-telegram-bot-api-secret-token".into(), BOT_SECRET.into())),
+        _ => {}
+    }
+    c
+}
+
+/// The anti-forgery token the support page hands out (cookie and field alike).
+async fn page_token(form: &dyn HttpFunction) -> String {
+    let event = api_gateway_event(HttpInput {
+        method: "GET",
+        route_key: support_form::PAGE,
+        path: "/support",
+        raw_query: "",
+        query: Vec::new(),
+        headers: Vec::new(),
+        path_params: Default::default(),
+        body: b"",
+        source_ip: "203.0.113.77",
+        now_ms: 0,
+    })
+    .unwrap();
+    let page = dispatch(form, crate::apigw::lambda_request(event)).await;
+    page.body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form carries its token")
+        .to_string()
+}
+
+/// Everything stored or queued, as one number to compare.
+async fn footprint(store: &EmbeddedStore) -> u64 {
+    let mut n = store.parts.table.count().await.unwrap();
+    for spec in zayavka::queues::catalogue() {
+        let s = store.parts.queue.stats(&spec.name).await.unwrap();
+        n += s.visible + s.delayed + s.in_flight;
+    }
+    n
+}
+
+#[tokio::test]
+async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_changes_nothing() {
+    let tg = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(crate::support_relay::NextId(AtomicI64::new(1)))
+        .mount(&tg)
+        .await;
+    let okdesk = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1})))
+        .mount(&okdesk)
+        .await;
+    let store = embedded(zayavka::queues::catalogue());
+    let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+    let okdesk_api = format!("{}/api/v1", okdesk.uri());
+    let env = test_env(&[
+        ("ZAYAVKA_API_KEYS", API_KEY),
+        ("TELEGRAM_API_BASE", &tg.uri()),
+        ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", BOT_SECRET),
+        ("TELEGRAM_SUPPORT_BOT_USERNAME", "zayavka_support_bot"),
+        ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
+        ("SUPPORT_USER_HASH_SECRET", HASH_SECRET),
+        ("SUPPORT_ALLOWED_ORIGINS", "https://shop.example"),
+        ("OKDESK_API_URL", &okdesk_api),
+        ("OKDESK_API_TOKEN", "okdesk-token"),
+        ("OKDESK_WEBHOOK_TOKEN", OKDESK_HOOK),
+    ]);
+    let wiring = zayavka::deps::Wiring {
+        deps,
+        env: &env,
+        queue_prefix: "zayavka-".into(),
+    };
+    let functions: Vec<Box<dyn HttpFunction>> = vec![
+        Box::new(lead_submit::from_env(&wiring).unwrap()),
+        Box::new(support_form::from_env(&wiring).unwrap()),
+        Box::new(telegram_webhook::from_env(&wiring).unwrap()),
+        Box::new(okdesk_webhook::from_env(&wiring).unwrap()),
+    ];
+    let every_route: BTreeSet<&str> = functions.iter().flat_map(|f| f.routes()).collect();
+    let rows = rows();
+    let in_table: BTreeSet<&str> = rows.iter().map(|r| r.route).collect();
+    assert_eq!(
+        every_route, in_table,
+        "every route has its row, and only those"
+    );
+    let page_token = page_token(functions[1].as_ref()).await;
+
+    for r in &rows {
+        let f = functions
+            .iter()
+            .find(|f| f.routes().contains(&r.route))
+            .unwrap();
+        for (i, t) in [Try::No, Try::Wrong, Try::Right].into_iter().enumerate() {
+            let c = call_for(r.route, r.proof, t, &page_token).await;
+            let before = footprint(&store).await;
+            let (m, _) = r.route.split_once(' ').unwrap();
+            let event = api_gateway_event(HttpInput {
+                method: m,
+                route_key: r.route,
+                path: &c.path,
+                raw_query: "",
+                query: c.query.clone(),
+                headers: c.headers.clone(),
+                path_params: c.params.iter().cloned().collect(),
+                body: &c.body,
+                source_ip: "203.0.113.77",
+                now_ms: 0,
+            })
+            .unwrap();
+            let answer = dispatch(f.as_ref(), crate::apigw::lambda_request(event)).await;
+            assert_eq!(
+                answer.status_code, r.expect[i],
+                "{} with {t:?} credential: {}",
+                r.route, answer.body
+            );
+            let after = footprint(&store).await;
+            if answer.status_code >= 400 || !r.writes {
+                assert_eq!(
+                    after, before,
+                    "{} with {t:?}: something was stored",
+                    r.route
+                );
+            }
+        }
+    }
+}
