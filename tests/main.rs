@@ -8,6 +8,7 @@ mod conformance;
 mod costs;
 mod events;
 mod foreign_updates;
+mod fuzz;
 mod helpdesk;
 mod lead_api;
 mod leads;
