@@ -1409,6 +1409,123 @@ mod delivery {
         );
     }
 
+    /// The table, except that the first write of a support message fails as a DynamoDB
+    /// outage would.
+    struct FailsOnce {
+        inner: Arc<dyn zayavka::ports::Table>,
+        failed: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl zayavka::ports::Table for FailsOnce {
+        async fn get(
+            &self,
+            key: &zayavka::ports::Key,
+        ) -> Result<Option<zayavka::ports::Item>, zayavka::ports::StoreError> {
+            self.inner.get(key).await
+        }
+        async fn put(
+            &self,
+            item: zayavka::ports::Item,
+            cond: Option<zayavka::ports::table::Cond>,
+        ) -> Result<(), zayavka::ports::StoreError> {
+            let is_message =
+                matches!(item.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("msg#"));
+            if is_message && !self.failed.swap(true, Ordering::SeqCst) {
+                return Err(zayavka::ports::StoreError::Unavailable(
+                    "throttled (simulated)".into(),
+                ));
+            }
+            self.inner.put(item, cond).await
+        }
+        async fn update(
+            &self,
+            key: &zayavka::ports::Key,
+            u: Update,
+        ) -> Result<zayavka::ports::Item, zayavka::ports::StoreError> {
+            self.inner.update(key, u).await
+        }
+        async fn delete(
+            &self,
+            key: &zayavka::ports::Key,
+            cond: Option<zayavka::ports::table::Cond>,
+        ) -> Result<(), zayavka::ports::StoreError> {
+            self.inner.delete(key, cond).await
+        }
+        async fn query(
+            &self,
+            q: zayavka::ports::Query,
+        ) -> Result<zayavka::ports::Page, zayavka::ports::StoreError> {
+            self.inner.query(q).await
+        }
+        async fn transact(
+            &self,
+            ops: Vec<zayavka::ports::TxOp>,
+        ) -> Result<(), zayavka::ports::StoreError> {
+            self.inner.transact(ops).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_telegram_message_the_store_refused_once_is_stored_and_relayed_once() {
+        let r = Relay::start().await;
+        bound(&r, "u:9", 99).await;
+        let deps = Deps {
+            table: Arc::new(FailsOnce {
+                inner: r.deps.table.clone(),
+                failed: std::sync::atomic::AtomicBool::new(false),
+            }),
+            ..r.deps.clone()
+        };
+        let env = test_env(&[
+            ("TELEGRAM_SUPPORT_BOT_TOKEN", BOT),
+            ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SECRET),
+            ("TELEGRAM_ADMIN_CHAT_ID", &ADMINS.to_string()),
+            ("TELEGRAM_API_BASE", &r.api.uri()),
+        ]);
+        let f = telegram_webhook::TelegramWebhook::new(
+            deps,
+            telegram_webhook::Config::read(&env).unwrap(),
+        )
+        .unwrap();
+        let body = serde_json::to_vec(
+            &json!({"update_id": 7101, "message": private(99, "Не пришёл чек")}),
+        )
+        .unwrap();
+        let post = || async {
+            let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
+                method: "POST",
+                route_key: telegram_webhook::ROUTE,
+                path: "/telegram/support/webhook",
+                raw_query: "",
+                query: Vec::new(),
+                headers: vec![("x-telegram-bot-api-secret-token".into(), SECRET.into())],
+                path_params: [("bot".to_string(), "support".to_string())].into(),
+                body: &body,
+                source_ip: "149.154.167.220",
+                now_ms: 0,
+            })
+            .unwrap();
+            zayavka::http::dispatch(&f as &dyn HttpFunction, crate::apigw::lambda_request(event))
+                .await
+                .status_code
+        };
+        assert_eq!(post().await, 503, "the outage is Telegram's to retry");
+        assert_eq!(post().await, 200);
+        let sent = r.sent().await;
+        assert_eq!(
+            sent.iter()
+                .filter(|(c, t)| *c == ADMINS && t.ends_with("Не пришёл чек"))
+                .count(),
+            1,
+            "{sent:?}"
+        );
+        let msgs = zayavka::support::store::messages(&r.deps, "u:9")
+            .await
+            .unwrap();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+    }
+
     /// SES refusing the message for good, as it does for an unverified sender.
     struct Refusing;
 

@@ -22,7 +22,7 @@ use zayavka::ports::{Email, MailError};
 use zayavka::secret::Secret;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
 use zayavka::support::bot::admin_text;
-use zayavka::support::config::SupportConfig;
+use zayavka::support::config::SupportBotConfig;
 use zayavka::support::notices::{SupportAction, SupportNotice, reply_email, visitor_lang};
 use zayavka::support::store as support_store;
 use zayavka::telegram::BotApi;
@@ -47,14 +47,6 @@ pub struct Config {
     /// The support bot, for support messages the form could not pass on at once and for
     /// replies by e-mail.
     pub support: Option<SupportBotConfig>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SupportBotConfig {
-    pub token: Secret,
-    pub relay: SupportConfig,
-    /// `TELEGRAM_SUPPORT_BOT_USERNAME`, for the link in a reply by e-mail.
-    pub username: Option<String>,
 }
 
 impl Config {
@@ -85,15 +77,7 @@ impl Config {
         let lang = Lang::from_code(r.optional("NOTIFY_LANGUAGE").as_deref());
         let telegram_api_base = zayavka::telegram::config::api_base(&mut r);
         let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN").map(Secret);
-        let support = r
-            .optional("TELEGRAM_SUPPORT_BOT_TOKEN")
-            .map(|token| SupportBotConfig {
-                token: Secret(token),
-                relay: SupportConfig::read(&mut r),
-                username: r
-                    .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
-                    .map(|u| u.trim_start_matches('@').to_string()),
-            });
+        let support = SupportBotConfig::read_if_configured(&mut r);
         let okdesk = OkdeskConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait

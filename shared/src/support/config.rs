@@ -55,21 +55,44 @@ pub struct SiteConfig {
     pub rate: RateLimit,
 }
 
+/// The support bot as a sender: its token, its username (for binding links) and the
+/// admins' chat. Read the same way by the form and the notification worker.
+#[derive(Debug, Clone)]
+pub struct SupportBotConfig {
+    /// `TELEGRAM_SUPPORT_BOT_TOKEN`.
+    pub token: Secret,
+    /// `TELEGRAM_SUPPORT_BOT_USERNAME` (without `@`); else asked with getMe.
+    pub username: Option<String>,
+    pub relay: SupportConfig,
+}
+
+impl SupportBotConfig {
+    /// The bot's settings when its token is set; nothing is read otherwise.
+    pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
+        let token = Secret(r.optional("TELEGRAM_SUPPORT_BOT_TOKEN")?);
+        Some(Self {
+            token,
+            username: r
+                .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
+                .map(|u| u.trim_start_matches('@').to_string()),
+            relay: SupportConfig::read(r),
+        })
+    }
+}
+
 impl SiteConfig {
     /// The form's settings when the support bot is configured (`TELEGRAM_SUPPORT_BOT_TOKEN`
     /// set); without it the form only answers its health check, and nothing else is read.
     pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
-        let bot_token = Secret(r.optional("TELEGRAM_SUPPORT_BOT_TOKEN")?);
-        Some(Self::read_with(r, bot_token))
+        let bot = SupportBotConfig::read_if_configured(r)?;
+        Some(Self::read_with(r, bot))
     }
 
-    fn read_with(r: &mut EnvReader<'_>, bot_token: Secret) -> Self {
+    fn read_with(r: &mut EnvReader<'_>, bot: SupportBotConfig) -> Self {
         Self {
-            bot_token,
-            bot_username: r
-                .optional("TELEGRAM_SUPPORT_BOT_USERNAME")
-                .map(|u| u.trim_start_matches('@').to_string()),
-            support: SupportConfig::read(r),
+            bot_token: bot.token,
+            bot_username: bot.username,
+            support: bot.relay,
             api_base: crate::telegram::config::api_base(r),
             user_hash_secret: r.optional("SUPPORT_USER_HASH_SECRET").map(Secret),
             allowed_origins: r.list("SUPPORT_ALLOWED_ORIGINS"),
