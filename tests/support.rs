@@ -29,6 +29,7 @@ pub fn moto_config(table: &str, prefix: &str) -> AwsConfig {
         queue_prefix: prefix.into(),
         endpoint_url: Some(moto_url()),
         region: Some("us-east-1".into()),
+        ses_configuration_set: None,
     }
 }
 

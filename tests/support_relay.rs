@@ -1526,6 +1526,63 @@ mod delivery {
         assert_eq!(msgs.len(), 1, "{msgs:?}");
     }
 
+    /// A bounce as SES event publishing writes it (raw SNS delivery puts it in the queue
+    /// as is); `tag` is the value of our `zayavka` tag, if any.
+    fn bounce(message_id: &str, tag: Option<&str>) -> String {
+        let mut tags = json!({"ses:configuration-set": ["zayavka-mail-events"],
+            "ses:source-ip": ["192.0.2.10"], "ses:from-domain": ["zayavka.test"]});
+        if let Some(t) = tag {
+            tags["zayavka"] = json!([t]);
+        }
+        json!({
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                "bouncedRecipients": [{"emailAddress": "olga@example.com", "action": "failed",
+                    "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+                "timestamp": "2026-12-01T10:00:02.669Z", "feedbackId": "0100017c-bounce",
+                "reportingMTA": "dsn; a8-31.smtp-out.amazonses.com"},
+            "mail": {"timestamp": "2026-12-01T10:00:01.000Z", "source": "noreply@zayavka.test",
+                "sendingAccountId": "123456789012", "messageId": message_id,
+                "destination": ["olga@example.com"], "headersTruncated": false,
+                "commonHeaders": {"from": ["noreply@zayavka.test"], "to": ["olga@example.com"],
+                    "subject": "Ответ на ваше обращение в поддержку"},
+                "tags": tags}
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_bounced_later_is_reported_to_the_admins_once() {
+        let r = Relay::start().await;
+        let q = &r._store.parts.queue;
+        for body in [
+            bounce("0100017c-ours", Some("support_reply")),
+            // Another of our e-mails (a lead's), and one without our tag: nobody to tell.
+            bounce("0100017c-lead", Some("lead")),
+            bounce("0100017c-untagged", None),
+        ] {
+            zayavka::ports::Queue::send(q, "notifications", zayavka::ports::OutMessage::new(body))
+                .await
+                .unwrap();
+        }
+        let w = worker(&r, None);
+        work(&r, &w).await;
+        let notes: Vec<_> = r
+            .sent()
+            .await
+            .into_iter()
+            .filter(|(c, _)| *c == ADMINS)
+            .collect();
+        assert_eq!(
+            notes,
+            [(
+                ADMINS,
+                "⚠️ Ответ на e-mail olga@example.com не доставлен (Permanent General smtp; 550 5.1.1 user unknown). Он сохранён в обращении на сайте.".to_string()
+            )],
+            "one note although SNS delivered it twice"
+        );
+    }
+
     /// SES refusing the message for good, as it does for an unverified sender.
     struct Refusing;
 

@@ -132,6 +132,8 @@ pub struct AwsConfig {
     pub endpoint_url: Option<String>,
     /// `AWS_REGION`.
     pub region: Option<String>,
+    /// `SES_CONFIGURATION_SET`: where SES publishes bounces (the template makes one).
+    pub ses_configuration_set: Option<String>,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "zayavka";
@@ -154,6 +156,7 @@ impl AwsConfig {
             queue_prefix,
             endpoint_url: env.optional("AWS_ENDPOINT_URL"),
             region: env.optional("AWS_REGION"),
+            ses_configuration_set: env.optional("SES_CONFIGURATION_SET"),
         }
     }
 

@@ -112,7 +112,10 @@ impl Deps {
                 clock.clone(),
             )),
             queue: Arc::new(SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone())),
-            mailer: Arc::new(SesMailer::new(clients.ses.clone())),
+            mailer: Arc::new(SesMailer::new(
+                clients.ses.clone(),
+                cfg.ses_configuration_set.clone(),
+            )),
             clock,
             backend: Backend::Aws,
         }

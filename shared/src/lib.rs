@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lambda;
 pub mod leads;
 pub mod logging;
+pub mod mail_events;
 pub mod notifications;
 pub mod outbound;
 pub mod ports;

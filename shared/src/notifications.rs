@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::helpdesk::events::Notice;
 use crate::leads::notify::Notification;
+use crate::mail_events::MailEvent;
 use crate::queues::{NOTIFICATIONS, TypedQueue};
 use crate::support::notices::SupportNotice;
 
@@ -21,6 +22,8 @@ pub enum NotificationMessage {
     Helpdesk(Notice),
     /// A support message for the admins, or an admin's reply by e-mail.
     Support(SupportNotice),
+    /// What SES published about one of our e-mails (a bounce), untagged as SES writes it.
+    Mail(MailEvent),
 }
 
 pub const QUEUE: TypedQueue<NotificationMessage> = TypedQueue::new(NOTIFICATIONS);

@@ -52,6 +52,8 @@ pub struct Texts {
     /// To the admins: the reply goes to the visitor's e-mail.
     pub support_reply_emailed: &'static str,
     pub support_reply_email_failed: &'static str,
+    /// SES told us later that the reply did not arrive.
+    pub support_reply_bounced: &'static str,
     pub support_email_subject: &'static str,
     pub support_email_continue: &'static str,
     pub support_reply_blocked: &'static str,
@@ -322,6 +324,7 @@ pub static RU: Texts = Texts {
     support_reply_emailed: "✉️ У пользователя нет привязки к Telegram: ответ отправлен на e-mail {email}.",
     support_reply_email_failed: "⚠️ Ответ не удалось отправить на e-mail {email}: {error}. Он сохранён в обращении на сайте.",
     support_email_subject: "Ответ на ваше обращение в поддержку",
+    support_reply_bounced: "⚠️ Ответ на e-mail {email} не доставлен ({error}). Он сохранён в обращении на сайте.",
     support_email_continue: "Продолжить переписку в Telegram: {link}",
     support_reply_blocked: "Пользователь заблокировал бота: ответ сохранён и будет виден в его обращениях на сайте.",
     support_reply_failed: "Не удалось доставить ответ сейчас, попробуйте ещё раз позже.",
@@ -377,6 +380,7 @@ pub static EN: Texts = Texts {
     support_reply_emailed: "✉️ The user has no Telegram binding: the reply was sent to {email}.",
     support_reply_email_failed: "⚠️ The reply could not be sent to {email}: {error}. It is kept in their thread on the site.",
     support_email_subject: "Reply to your support request",
+    support_reply_bounced: "⚠️ The reply to {email} was not delivered ({error}). It is kept in their thread on the site.",
     support_email_continue: "Continue the conversation in Telegram: {link}",
     support_reply_blocked: "The user blocked the bot: the reply is kept and shows in their thread on the site.",
     support_reply_failed: "The reply could not be delivered right now; please try again later.",

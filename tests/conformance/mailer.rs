@@ -9,6 +9,7 @@ use crate::support::{moto_config, moto_url, unique};
 
 fn email(from: &str) -> Email {
     Email {
+        tags: Vec::new(),
         from: from.into(),
         to: vec!["admin@example.com".into(), "sales@example.com".into()],
         subject: "Новая заявка: Глеб".into(),
@@ -28,7 +29,7 @@ async fn ses_sends_to_every_recipient_and_moto_records_it() {
         .send()
         .await
         .expect("verify sender in moto");
-    let mailer = SesMailer::new(clients.ses.clone());
+    let mailer = SesMailer::new(clients.ses.clone(), None);
     let id = mailer.send(&email(&from)).await.unwrap();
     assert!(!id.is_empty());
 
@@ -56,7 +57,7 @@ async fn ses_sends_to_every_recipient_and_moto_records_it() {
 #[tokio::test]
 async fn ses_names_an_unverified_sender_clearly_and_for_good() {
     let clients = AwsClients::new(&moto_config("unused", "")).await;
-    let mailer = SesMailer::new(clients.ses.clone());
+    let mailer = SesMailer::new(clients.ses.clone(), None);
     let from = format!("{}@unverified.example", unique("nobody"));
     let err = mailer.send(&email(&from)).await.unwrap_err();
     assert!(matches!(err, MailError::Rejected(_)), "{err:?}");
@@ -110,4 +111,40 @@ async fn a_message_without_recipients_is_refused_before_sending() {
     e.to = vec!["not an address".into()];
     assert!(matches!(mailer.send(&e).await, Err(MailError::Invalid(_))));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn ses_sends_through_the_configuration_set_with_the_messages_tags() {
+    let clients = AwsClients::new(&moto_config("unused", "")).await;
+    let from = format!("{}@example.com", unique("sender"));
+    clients
+        .ses
+        .verify_email_identity()
+        .email_address(&from)
+        .send()
+        .await
+        .expect("verify sender in moto");
+    let set = unique("mail-events-");
+    clients
+        .ses
+        .create_configuration_set()
+        .configuration_set(
+            aws_sdk_ses::types::ConfigurationSet::builder()
+                .name(&set)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create the configuration set in moto");
+    let mailer = SesMailer::new(clients.ses.clone(), Some(set));
+    let mut tagged = email(&from);
+    tagged.tags = vec![("zayavka".into(), "support_reply".into())];
+    assert!(!mailer.send(&tagged).await.unwrap().is_empty());
+    // A tag SES would refuse is refused before the call, by every mailer alike.
+    tagged.tags = vec![("zayavka".into(), "not allowed: spaces".into())];
+    assert!(matches!(
+        mailer.send(&tagged).await,
+        Err(zayavka::ports::MailError::Invalid(_))
+    ));
 }

@@ -15,6 +15,7 @@ use zayavka::helpdesk::okdesk::Okdesk;
 use zayavka::integrations::telegram::send_html;
 use zayavka::keys;
 use zayavka::leads::notify::Notification;
+use zayavka::mail_events::{MailEvent, SUPPORT_REPLY, TAG as MAIL_TAG};
 use zayavka::notifications::{self, NotificationMessage};
 use zayavka::outbound::DeliveryError;
 use zayavka::ports::table::Key;
@@ -216,6 +217,35 @@ impl NotificationWorker {
         })
     }
 
+    /// What SES published about one of our e-mails: a reply to a visitor that bounced is
+    /// told to the admins, once however often SNS delivers it.
+    async fn mail_event(&self, event: MailEvent) -> Result<(), NotifyError> {
+        if !event.failed() || !event.tagged(SUPPORT_REPLY) {
+            tracing::info!(event = %event.event_type, message_id = %event.mail.message_id, "mail event with nobody to tell");
+            return Ok(());
+        }
+        let (Some(api), Some(s)) = (&self.support, &self.cfg.support) else {
+            return Err(NotifyError::Retry(
+                "a bounced support reply, but TELEGRAM_SUPPORT_BOT_TOKEN is not set".into(),
+            ));
+        };
+        let (who, why) = event.who_and_why();
+        tracing::warn!(message_id = %event.mail.message_id, reason = %why, "a support reply by e-mail bounced");
+        let note = fill(
+            s.relay.admin_lang.texts().support_reply_bounced,
+            &[("email", &who), ("error", &why)],
+        );
+        let key = keys::notification(&format!("mail#{}", event.mail.message_id), "note");
+        self.once(key, || async {
+            api.send_text(s.relay.admin_chat_id, &note, None)
+                .await
+                .map(|m| m.message_id.to_string())
+                .map_err(DeliveryError::from)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// A support delivery: a site message to the admins, or a reply by e-mail.
     async fn support_notice(&self, notice: SupportNotice) -> Result<(), NotifyError> {
         let (Some(api), Some(s)) = (&self.support, &self.cfg.support) else {
@@ -270,6 +300,9 @@ impl NotificationWorker {
                         self.deps
                             .mailer
                             .send(&Email {
+                                // Its bounce comes back through SES event publishing, and
+                                // the tag says whose it is.
+                                tags: vec![(MAIL_TAG.to_string(), SUPPORT_REPLY.to_string())],
                                 from: from.clone(),
                                 to: vec![to.clone()],
                                 subject: subject_line.clone(),
@@ -341,6 +374,7 @@ impl NotificationWorker {
             Ok(NotificationMessage::Helpdesk(notice)) => self.client_notice(notice).await,
             Ok(NotificationMessage::Lead(note)) => self.admin_notice(note).await,
             Ok(NotificationMessage::Support(notice)) => self.support_notice(notice).await,
+            Ok(NotificationMessage::Mail(event)) => self.mail_event(event).await,
             Err(e) => {
                 // Retrying cannot make it readable.
                 tracing::error!(error = %e, "message is not a notification; dropped");
@@ -364,6 +398,7 @@ impl NotificationWorker {
                     self.deps
                         .mailer
                         .send(&Email {
+                            tags: Vec::new(),
                             from: from.clone(),
                             to: self.cfg.emails.clone(),
                             subject: note.subject(lang),

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_ses::Client;
 use aws_sdk_ses::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag};
 
 use super::aws::is_retryable_code;
 use crate::ports::mailer::{Email, MailError, Mailer};
@@ -11,11 +11,17 @@ use crate::ports::mailer::{Email, MailError, Mailer};
 #[derive(Clone)]
 pub struct SesMailer {
     client: Client,
+    /// `SES_CONFIGURATION_SET`: publishes each message's bounces and complaints (to the
+    /// notifications queue, in the template).
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        Self {
+            client,
+            configuration_set,
+        }
     }
 }
 
@@ -49,6 +55,23 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .message(message)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_tags(match &self.configuration_set {
+                Some(_) if !email.tags.is_empty() => Some(
+                    email
+                        .tags
+                        .iter()
+                        .map(|(k, v)| {
+                            MessageTag::builder()
+                                .name(k)
+                                .value(v)
+                                .build()
+                                .map_err(|e| MailError::Invalid(e.to_string()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                _ => None,
+            })
             .send()
             .await;
         match result {

@@ -87,6 +87,7 @@ pub async fn send(
     let (subject, text, html) = render(lead_id, lead, subject, Lang::Ru)?;
     mailer
         .send(&Email {
+            tags: Vec::new(),
             from: from.to_string(),
             to: to.to_vec(),
             subject,

@@ -9,6 +9,9 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// Name/value tags the mail service sends back with the message's later events (a
+    /// bounce): letters, digits, `_` and `-` only.
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,17 @@ impl Email {
         }
         if self.subject.contains(['\r', '\n']) {
             return Err(MailError::Invalid("subject contains a line break".into()));
+        }
+        // SES's rule for message tags.
+        let tag_ok = |t: &str| {
+            (1..=256).contains(&t.len())
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if let Some((k, v)) = self.tags.iter().find(|(k, v)| !tag_ok(k) || !tag_ok(v)) {
+            return Err(MailError::Invalid(format!(
+                "tag {k:?}={v:?}: letters, digits, _ and - only"
+            )));
         }
         Ok(())
     }
