@@ -352,7 +352,27 @@ async fn main() {
         }
     }
     let settled_in = started.elapsed();
-    let _ = child.lock().expect("child").kill();
+    // Then a clean stop, and every queue must be empty: nothing waiting, nothing left in
+    // flight (a message handled but never deleted), nothing dead-lettered.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    {
+        let mut c = child.lock().expect("child");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    }
+    let listed = Command::new(BIN)
+        .args(["queue", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("zayavka queue list");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let left: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter(|l| l.split_whitespace().skip(1).any(|n| n != "0"))
+        .collect();
 
     let mut wrong = Vec::new();
     for (n, s) in &statuses {
@@ -403,13 +423,21 @@ async fn main() {
         "  outside calls made: {calls_made}; faults answered: {}; duplicate accepted calls: {duplicates}",
         c.faults
     );
+    println!(
+        "  queues after a clean stop: {}",
+        if left.is_empty() {
+            "all empty (nothing visible, in flight, delayed or dead-lettered)".to_string()
+        } else {
+            left.join(" | ")
+        }
+    );
     for w in wrong.iter().take(10) {
         println!(
             "  WRONG: soak-{} settled {} but the plan says {}",
             w.0, w.1, w.2
         );
     }
-    if !open.is_empty() || !wrong.is_empty() {
+    if !open.is_empty() || !wrong.is_empty() || !left.is_empty() {
         std::process::exit(1);
     }
 }
