@@ -18,14 +18,15 @@ use zayavka::leads::notify::Notification;
 use zayavka::mail_events::{MailEvent, SUPPORT_REPLY, TAG as MAIL_TAG};
 use zayavka::notifications::{self, NotificationMessage};
 use zayavka::outbound::DeliveryError;
+use zayavka::ports::Email;
 use zayavka::ports::table::Key;
-use zayavka::ports::{Email, MailError};
 use zayavka::secret::Secret;
 use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
 use zayavka::support::bot::admin_text;
 use zayavka::support::config::SupportBotConfig;
 use zayavka::support::notices::{SupportAction, SupportNotice, reply_email, visitor_lang};
 use zayavka::support::store as support_store;
+use zayavka::support::{SupportMessage, Thread};
 use zayavka::telegram::BotApi;
 use zayavka::texts::{Lang, fill};
 
@@ -217,27 +218,21 @@ impl NotificationWorker {
         })
     }
 
-    /// What SES published about one of our e-mails: a reply to a visitor that bounced is
-    /// told to the admins, once however often SNS delivers it.
-    async fn mail_event(&self, event: MailEvent) -> Result<(), NotifyError> {
-        if !event.failed() || !event.tagged(SUPPORT_REPLY) {
-            tracing::info!(event = %event.event_type, message_id = %event.mail.message_id, "mail event with nobody to tell");
-            return Ok(());
+    /// The support bot and its settings, or why the notice must wait.
+    fn support_bot(&self, what: &str) -> Result<(&BotApi, &SupportBotConfig), NotifyError> {
+        match (&self.support, &self.cfg.support) {
+            (Some(api), Some(s)) => Ok((api, s)),
+            _ => Err(NotifyError::Retry(format!(
+                "{what}, but TELEGRAM_SUPPORT_BOT_TOKEN is not set"
+            ))),
         }
-        let (Some(api), Some(s)) = (&self.support, &self.cfg.support) else {
-            return Err(NotifyError::Retry(
-                "a bounced support reply, but TELEGRAM_SUPPORT_BOT_TOKEN is not set".into(),
-            ));
-        };
-        let (who, why) = event.who_and_why();
-        tracing::warn!(message_id = %event.mail.message_id, reason = %why, "a support reply by e-mail bounced");
-        let note = fill(
-            s.relay.admin_lang.texts().support_reply_bounced,
-            &[("email", &who), ("error", &why)],
-        );
-        let key = keys::notification(&format!("mail#{}", event.mail.message_id), "note");
+    }
+
+    /// A note to the admins' chat, once under `key`.
+    async fn note_admins(&self, key: Key, text: &str) -> Result<(), NotifyError> {
+        let (api, s) = self.support_bot("a note to the admins")?;
         self.once(key, || async {
-            api.send_text(s.relay.admin_chat_id, &note, None)
+            api.send_text(s.relay.admin_chat_id, text, None)
                 .await
                 .map(|m| m.message_id.to_string())
                 .map_err(DeliveryError::from)
@@ -246,93 +241,117 @@ impl NotificationWorker {
         Ok(())
     }
 
+    /// What SES published about one of our e-mails: a reply to a visitor that bounced is
+    /// told to the admins, once however often SNS delivers it.
+    async fn mail_event(&self, event: MailEvent) -> Result<(), NotifyError> {
+        if !event.failed() || !event.tagged(SUPPORT_REPLY) {
+            tracing::info!(event = %event.event_type, message_id = %event.mail.message_id, "mail event with nobody to tell");
+            return Ok(());
+        }
+        let (_, s) = self.support_bot("a bounced support reply")?;
+        let (who, why) = event.who_and_why();
+        tracing::warn!(message_id = %event.mail.message_id, reason = %why, "a support reply by e-mail bounced");
+        let note = fill(
+            s.relay.admin_lang.texts().support_reply_bounced,
+            &[("email", &who), ("error", &why)],
+        );
+        let key = keys::notification(&format!("mail#{}", event.mail.message_id), "note");
+        self.note_admins(key, &note).await
+    }
+
     /// A support delivery: a site message to the admins, or a reply by e-mail.
     async fn support_notice(&self, notice: SupportNotice) -> Result<(), NotifyError> {
-        let (Some(api), Some(s)) = (&self.support, &self.cfg.support) else {
-            return Err(NotifyError::Retry(
-                "a support notice, but TELEGRAM_SUPPORT_BOT_TOKEN is not set".into(),
-            ));
-        };
-        let Some((thread, mut msg)) = notice.load(&self.deps).await? else {
+        self.support_bot("a support notice")?;
+        let Some((thread, msg)) = notice.load(&self.deps).await? else {
             tracing::warn!(id = %notice.id, "support message gone; notice dropped");
             return Ok(());
         };
-        let admins = s.relay.admin_chat_id;
-        let admin_t = s.relay.admin_lang.texts();
-        let subject = notice.subject();
         match notice.action {
-            SupportAction::ToAdmins => {
-                if msg.admin_message_id.is_some() {
-                    return Ok(());
-                }
-                let html = admin_text(admin_t, &thread, &msg);
-                self.once(keys::notification(&subject, "telegram"), || async {
-                    let sent = api
-                        .send_html(admins, &html)
-                        .await
-                        .map_err(DeliveryError::from)?;
-                    let id = i64::from(sent.message_id);
-                    if let Err(e) = support_store::set_message_admin_id(&self.deps, &mut msg, id).await {
-                        // Sent: sending again would tell the admins twice.
-                        tracing::error!(error = %e, "admin message sent but not linked to its thread");
-                    }
-                    Ok(id.to_string())
-                })
-                .await?;
-            }
-            SupportAction::ReplyByEmail => {
-                let (Some(to), Some(from)) = (&thread.email, &self.cfg.mail_from) else {
-                    return Err(NotifyError::Retry(
-                        "a reply by e-mail, but MAIL_FROM is not set".into(),
-                    ));
-                };
-                let t = visitor_lang(&thread).texts();
-                let link = match &s.username {
-                    Some(u) => Some(format!(
-                        "https://t.me/{u}?start={}",
-                        support_store::new_binding_token(&self.deps, &thread.user_key).await?
-                    )),
-                    None => None,
-                };
-                let (subject_line, text) = reply_email(t, &msg.text, link.as_deref());
-                let sent = self
-                    .once(keys::notification(&subject, "email"), || async {
-                        self.deps
-                            .mailer
-                            .send(&Email {
-                                // Its bounce comes back through SES event publishing, and
-                                // the tag says whose it is.
-                                tags: vec![(MAIL_TAG.to_string(), SUPPORT_REPLY.to_string())],
-                                from: from.clone(),
-                                to: vec![to.clone()],
-                                subject: subject_line.clone(),
-                                text: text.clone(),
-                                html: None,
-                            })
-                            .await
-                            .map_err(|e| match e {
-                                MailError::Unavailable(m) => DeliveryError::retryable(m),
-                                other => DeliveryError::fatal(other.to_string()),
-                            })
-                    })
-                    .await?;
-                let note = match sent {
-                    Sent::Done => fill(admin_t.support_reply_emailed, &[("email", to)]),
-                    Sent::Refused(why) => fill(
-                        admin_t.support_reply_email_failed,
-                        &[("email", to), ("error", &why)],
-                    ),
-                };
-                self.once(keys::notification(&subject, "note"), || async {
-                    api.send_text(admins, &note, None)
-                        .await
-                        .map(|m| m.message_id.to_string())
-                        .map_err(DeliveryError::from)
-                })
-                .await?;
-            }
+            SupportAction::ToAdmins => self.to_admins(&notice, &thread, msg).await,
+            SupportAction::ReplyByEmail => self.reply_by_email(&notice, &thread, &msg).await,
         }
+    }
+
+    /// A site message the form could not show the admins at once.
+    async fn to_admins(
+        &self,
+        notice: &SupportNotice,
+        thread: &Thread,
+        mut msg: SupportMessage,
+    ) -> Result<(), NotifyError> {
+        if msg.admin_message_id.is_some() {
+            return Ok(());
+        }
+        let (api, s) = self.support_bot("a support notice")?;
+        let html = admin_text(s.relay.admin_lang.texts(), thread, &msg);
+        let key = keys::notification(&notice.subject(), "telegram");
+        self.once(key, || async {
+            let sent = api
+                .send_html(s.relay.admin_chat_id, &html)
+                .await
+                .map_err(DeliveryError::from)?;
+            let id = i64::from(sent.message_id);
+            if let Err(e) = support_store::set_message_admin_id(&self.deps, &mut msg, id).await {
+                // Sent: sending again would tell the admins twice.
+                tracing::error!(error = %e, "admin message sent but not linked to its thread");
+            }
+            Ok(id.to_string())
+        })
+        .await?;
         Ok(())
+    }
+
+    /// An admin's reply, to the e-mail a visitor without Telegram gave; then the admins
+    /// hear how that went.
+    async fn reply_by_email(
+        &self,
+        notice: &SupportNotice,
+        thread: &Thread,
+        msg: &SupportMessage,
+    ) -> Result<(), NotifyError> {
+        let (_, s) = self.support_bot("a reply by e-mail")?;
+        let (Some(to), Some(from)) = (&thread.email, &self.cfg.mail_from) else {
+            return Err(NotifyError::Retry(
+                "a reply by e-mail, but MAIL_FROM is not set".into(),
+            ));
+        };
+        let link = match &s.username {
+            Some(u) => Some(format!(
+                "https://t.me/{u}?start={}",
+                support_store::new_binding_token(&self.deps, &thread.user_key).await?
+            )),
+            None => None,
+        };
+        let (subject, text) = reply_email(visitor_lang(thread).texts(), &msg.text, link.as_deref());
+        let email = Email {
+            // Its bounce comes back through SES event publishing, and the tag says whose.
+            tags: vec![(MAIL_TAG.to_string(), SUPPORT_REPLY.to_string())],
+            from: from.clone(),
+            to: vec![to.clone()],
+            subject,
+            text,
+            html: None,
+        };
+        let claim = keys::notification(&notice.subject(), "email");
+        let sent = self
+            .once(claim, || async {
+                self.deps
+                    .mailer
+                    .send(&email)
+                    .await
+                    .map_err(DeliveryError::from)
+            })
+            .await?;
+        let admin_t = s.relay.admin_lang.texts();
+        let note = match sent {
+            Sent::Done => fill(admin_t.support_reply_emailed, &[("email", to)]),
+            Sent::Refused(why) => fill(
+                admin_t.support_reply_email_failed,
+                &[("email", to), ("error", &why)],
+            ),
+        };
+        self.note_admins(keys::notification(&notice.subject(), "note"), &note)
+            .await
     }
 
     /// A helpdesk client's notice: to every chat linked to the client contact.
@@ -406,10 +425,7 @@ impl NotificationWorker {
                             html: None,
                         })
                         .await
-                        .map_err(|e| match e {
-                            MailError::Unavailable(m) => DeliveryError::retryable(m),
-                            other => DeliveryError::fatal(other.to_string()),
-                        })
+                        .map_err(DeliveryError::from)
                 },
             )
             .await?;

@@ -25,6 +25,28 @@ impl SesMailer {
     }
 }
 
+impl SesMailer {
+    /// The message's tags, when a configuration set will publish its events (without one
+    /// they would go nowhere).
+    fn tags(&self, email: &Email) -> Result<Option<Vec<MessageTag>>, MailError> {
+        if self.configuration_set.is_none() || email.tags.is_empty() {
+            return Ok(None);
+        }
+        email
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                MessageTag::builder()
+                    .name(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| MailError::Invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
 fn content(text: &str) -> Result<Content, MailError> {
     Content::builder()
         .data(text)
@@ -56,22 +78,7 @@ impl Mailer for SesMailer {
             )
             .message(message)
             .set_configuration_set_name(self.configuration_set.clone())
-            .set_tags(match &self.configuration_set {
-                Some(_) if !email.tags.is_empty() => Some(
-                    email
-                        .tags
-                        .iter()
-                        .map(|(k, v)| {
-                            MessageTag::builder()
-                                .name(k)
-                                .value(v)
-                                .build()
-                                .map_err(|e| MailError::Invalid(e.to_string()))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                _ => None,
-            })
+            .set_tags(self.tags(email)?)
             .send()
             .await;
         match result {

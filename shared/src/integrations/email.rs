@@ -5,7 +5,7 @@ use minijinja::Environment;
 use crate::leads::Lead;
 use crate::leads::notify::lead_fields;
 use crate::outbound::DeliveryError;
-use crate::ports::{Email, MailError, Mailer};
+use crate::ports::{Email, Mailer};
 use crate::texts::Lang;
 
 const NEW_LEAD_TEXT: &str =
@@ -95,10 +95,7 @@ pub async fn send(
             html: Some(html),
         })
         .await
-        .map_err(|e| match e {
-            MailError::Unavailable(m) => DeliveryError::retryable(m),
-            other => DeliveryError::fatal(other.to_string()),
-        })
+        .map_err(DeliveryError::from)
 }
 
 #[cfg(test)]

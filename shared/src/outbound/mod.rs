@@ -95,6 +95,16 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// A mail service's refusal is final; its outage is not.
+impl From<crate::ports::MailError> for DeliveryError {
+    fn from(e: crate::ports::MailError) -> Self {
+        match e {
+            crate::ports::MailError::Unavailable(m) => DeliveryError::retryable(m),
+            other => DeliveryError::fatal(other.to_string()),
+        }
+    }
+}
+
 /// The HTTP client could not be built (no TLS roots, say): a start-up error, never a
 /// silent fallback to a client without timeouts.
 #[derive(Debug, Clone, thiserror::Error)]

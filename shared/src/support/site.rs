@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::bot::SupportBot;
 use super::config::SiteConfig;
-use super::identity::{Claim, identify};
+use super::identity::{Claim, Identity, identify};
 use super::submission::Submission;
 use super::web::store_err;
 use super::{SupportMessage, new_message, store};
@@ -69,21 +69,7 @@ impl Site {
             });
         }
         s.validate()?;
-        let mut me = identify(
-            self.cfg.user_hash_secret.as_ref().map(Secret::expose),
-            s.claim(),
-        )?;
-        // A token that names no thread of ours (made up, or from another deployment) is
-        // not honoured: the visitor starts a new thread.
-        let mut new_thread = me.thread_token.is_some() && s.thread_token.is_none();
-        if s.thread_token.is_some() && !self.known(&me.user_key).await? {
-            let token = super::identity::random_token();
-            me = super::identity::Identity {
-                user_key: format!("a:{token}"),
-                thread_token: Some(token),
-            };
-            new_thread = true;
-        }
+        let (me, new_thread) = self.sender(&s).await?;
         // Everyone together, then the address, then the thread (a new anonymous thread has
         // nothing to count yet; its address does).
         let mut who = Vec::new();
@@ -129,6 +115,28 @@ impl Site {
             thread_token: me.thread_token,
             binding_url,
         })
+    }
+
+    /// Who sent it, and whether their thread is new. A token that names no thread of ours
+    /// (made up, or from another deployment) is not honoured: the visitor starts a new one.
+    async fn sender(&self, s: &Submission) -> Result<(Identity, bool), ApiError> {
+        let me = identify(
+            self.cfg.user_hash_secret.as_ref().map(Secret::expose),
+            s.claim(),
+        )?;
+        if s.thread_token.is_none() {
+            let new_thread = me.thread_token.is_some();
+            return Ok((me, new_thread));
+        }
+        if self.known(&me.user_key).await? {
+            return Ok((me, false));
+        }
+        let token = super::identity::random_token();
+        let fresh = Identity {
+            user_key: format!("a:{token}"),
+            thread_token: Some(token),
+        };
+        Ok((fresh, true))
     }
 
     async fn known(&self, user_key: &str) -> Result<bool, ApiError> {
