@@ -34,6 +34,8 @@ enum Proof {
     UserHash,
     /// The support page's anti-forgery cookie and field.
     PageToken,
+    /// The `/executors` page's session cookie (an API key the admin entered).
+    AdminSession,
     /// Open to anyone by design (health, the page, CORS preflights, anonymous messages).
     Open,
 }
@@ -100,6 +102,30 @@ fn rows() -> Vec<Row> {
             [404, 404, 202],
             true,
         ),
+        row("GET /health/ticket-api", Open, [200, 200, 200], false),
+        row("POST /api/users", Bearer, [401, 401, 201], true),
+        row("GET /api/users", Bearer, [401, 401, 200], false),
+        row("GET /api/users/{id}", Bearer, [401, 401, 404], false),
+        row("PATCH /api/users/{id}", Bearer, [401, 401, 404], false),
+        row(
+            "POST /api/users/{id}/telegram-link",
+            Bearer,
+            [401, 401, 404],
+            false,
+        ),
+        row("POST /api/categories", Bearer, [401, 401, 201], true),
+        row("GET /api/categories", Bearer, [401, 401, 200], false),
+        // A ticket or executor naming a user and category that do not exist.
+        row("POST /api/executors", Bearer, [401, 401, 422], false),
+        row("GET /api/executors", Bearer, [401, 401, 200], false),
+        row("PATCH /api/executors/{id}", Bearer, [401, 401, 404], false),
+        row("DELETE /api/executors/{id}", Bearer, [401, 401, 404], false),
+        row("POST /api/tickets", Bearer, [401, 401, 422], false),
+        row("GET /api/tickets", Bearer, [401, 401, 200], false),
+        row("GET /api/tickets/{id}", Bearer, [401, 401, 404], false),
+        // The sign-in form is open; every action needs the session.
+        row("GET /executors", Open, [200, 200, 200], false),
+        row("POST /executors", AdminSession, [401, 401, 404], false),
     ]
 }
 
@@ -188,6 +214,43 @@ async fn call_for(route: &str, proof: Proof, t: Try, page_token: &str) -> Call {
             c.path = format!("/okdesk/webhook/{token}");
             c.params.push(("token".into(), token));
             c.body = br#"{"event":{"event_type":"new_ticket_status","new_status":{"code":"completed","name":"Completed"}},"issue":{"id":1,"client":{"contact":{"id":5}}}}"#.to_vec();
+        }
+        "POST /api/users" => c.body = br#"{"name": "Matrix"}"#.to_vec(),
+        "PATCH /api/users/{id}" => {
+            c.path = "/api/users/999".into();
+            c.params.push(("id".into(), "999".into()));
+            c.body = br#"{"name": "Other"}"#.to_vec();
+        }
+        "GET /api/users/{id}" | "POST /api/users/{id}/telegram-link" => {
+            c.path = c.path.replace("{id}", "999");
+            c.params.push(("id".into(), "999".into()));
+        }
+        "POST /api/categories" => c.body = br#"{"name": "IT"}"#.to_vec(),
+        "POST /api/executors" => c.body = br#"{"user_id": 999, "category_id": 999}"#.to_vec(),
+        "PATCH /api/executors/{id}" | "DELETE /api/executors/{id}" => {
+            c.path = "/api/executors/999".into();
+            c.params.push(("id".into(), "999".into()));
+            c.body = br#"{"priority": 1}"#.to_vec();
+        }
+        "POST /api/tickets" => {
+            c.body = br#"{"category_id": 999, "author_user_id": 999, "description": "d"}"#.to_vec()
+        }
+        "GET /api/tickets/{id}" => {
+            c.path = "/api/tickets/999".into();
+            c.params.push(("id".into(), "999".into()));
+        }
+        "POST /executors" => {
+            c.headers = vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )];
+            c.body = b"action=remove&id=999".to_vec();
+            if let Some(key) = wrong_or_right("not-the-key-0123456789", API_KEY) {
+                c.headers.push((
+                    "cookie".into(),
+                    format!("{}={key}", ticket_api::SESSION_COOKIE),
+                ));
+            }
         }
         _ => {}
     }
@@ -283,6 +346,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         Box::new(support_form::from_env(&wiring).unwrap()),
         Box::new(telegram_webhook::from_env(&wiring).unwrap()),
         Box::new(okdesk_webhook::from_env(&wiring).unwrap()),
+        Box::new(ticket_api::from_env(&wiring).unwrap()),
     ];
     let every_route: BTreeSet<&str> = functions.iter().flat_map(|f| f.routes()).collect();
     let rows = rows();

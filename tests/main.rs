@@ -24,3 +24,4 @@ mod support;
 mod support_relay;
 mod telegram;
 mod template;
+mod tickets;

@@ -27,6 +27,14 @@ impl ApiKeys {
         self.0.first().map(String::as_str)
     }
 
+    /// Whether `given` is one of the keys (the `/executors` page keeps it in its session).
+    pub fn accepts(&self, given: &str) -> bool {
+        // Compare with every key, so the time taken does not tell which one nearly matched.
+        self.0
+            .iter()
+            .fold(false, |acc, key| acc | constant_time_eq(given, key))
+    }
+
     /// 401 unless the request carries one of the keys.
     pub fn authorize(&self, req: &ApiRequest) -> Result<(), ApiError> {
         let given = req
@@ -34,12 +42,7 @@ impl ApiKeys {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <API key>"))?;
-        // Compare with every key, so the time taken does not tell which one nearly matched.
-        let ok = self
-            .0
-            .iter()
-            .fold(false, |acc, key| acc | constant_time_eq(given, key));
-        if ok {
+        if self.accepts(given) {
             Ok(())
         } else {
             Err(ApiError::unauthorized("API key not accepted"))

@@ -161,6 +161,118 @@ pub fn helpdesk_contact_chat(contact_id: i64, chat_id: i64) -> Key {
 
 pub const HELPDESK_CONTACT_CHAT_PREFIX: &str = "chat#";
 
+// --- Staff tickets (the executor workflow) --------------------------------------------------
+
+/// Ids sort as text when padded: gsi1 sort keys and history entries use this width.
+fn padded(n: i64) -> String {
+    format!("{n:012}")
+}
+
+/// `staff#seq / <kind>`: the last integer id given to a user, category, executor or ticket.
+pub fn staff_sequence(kind: &str) -> Key {
+    Key::new("staff#seq", kind)
+}
+
+/// `staff#user#<id> / meta`: a staff member (name, bound Telegram account); listed on gsi1
+/// under [`STAFF_USERS_INDEX`].
+pub fn staff_user(id: i64) -> Key {
+    Key::new(format!("staff#user#{id}"), "meta")
+}
+
+pub const STAFF_USERS_INDEX: &str = "staff#users";
+
+/// The gsi1 sort key of an object with an integer id.
+pub fn staff_sort(id: i64) -> String {
+    padded(id)
+}
+
+/// `staff#tg#<telegram id> / user`: which user a Telegram account is bound to (one user per
+/// account, kept unique by writing it with the binding).
+pub fn staff_telegram(telegram_id: i64) -> Key {
+    Key::new(format!("staff#tg#{telegram_id}"), "user")
+}
+
+/// `staff#link#<token> / link`: a single-use binding link and its user (expires in 24 h).
+pub fn staff_link(token: &str) -> Key {
+    Key::new(format!("staff#link#{token}"), "link")
+}
+
+/// `staff#cat#<id> / meta`: a ticket category and its managers; listed on gsi1 under
+/// [`STAFF_CATEGORIES_INDEX`].
+pub fn staff_category(id: i64) -> Key {
+    Key::new(staff_category_pk(id), "meta")
+}
+
+pub fn staff_category_pk(id: i64) -> String {
+    format!("staff#cat#{id}")
+}
+
+pub const STAFF_CATEGORIES_INDEX: &str = "staff#categories";
+
+/// `staff#cat#<category> / exec#<user>`: a user as an executor of a category (priority,
+/// capacity, open tickets); listed on gsi1 under [`STAFF_EXECUTORS_INDEX`].
+pub fn staff_executor(category_id: i64, user_id: i64) -> Key {
+    Key::new(staff_category_pk(category_id), format!("exec#{user_id}"))
+}
+
+pub const STAFF_EXECUTOR_PREFIX: &str = "exec#";
+pub const STAFF_EXECUTORS_INDEX: &str = "staff#executors";
+
+/// `staff#exec#<id> / ref`: which category and user an executor id names.
+pub fn staff_executor_ref(id: i64) -> Key {
+    Key::new(format!("staff#exec#{id}"), "ref")
+}
+
+fn staff_ticket_pk(id: i64) -> String {
+    format!("staff#ticket#{id}")
+}
+
+/// `staff#ticket#<id> / meta`: a ticket and its state; listed on gsi1 under
+/// [`STAFF_TICKETS_INDEX`].
+pub fn staff_ticket(id: i64) -> Key {
+    Key::new(staff_ticket_pk(id), "meta")
+}
+
+pub const STAFF_TICKETS_INDEX: &str = "staff#tickets";
+
+/// `staff#ticket#<id> / hist#<version>`: one step of the ticket's history, written with the
+/// change it records.
+pub fn staff_history(ticket_id: i64, version: i64) -> Key {
+    Key::new(
+        staff_ticket_pk(ticket_id),
+        format!("hist#{}", padded(version)),
+    )
+}
+
+pub const STAFF_HISTORY_PREFIX: &str = "hist#";
+
+/// `staff#ticket#<id> / sent#<chat>`: the message that offered the ticket to an executor's
+/// chat, so it can be edited once somebody takes the ticket.
+pub fn staff_offer(ticket_id: i64, chat_id: i64) -> Key {
+    Key::new(staff_ticket_pk(ticket_id), format!("sent#{chat_id}"))
+}
+
+pub const STAFF_OFFER_PREFIX: &str = "sent#";
+
+/// `staff#origin#<origin> / ticket`: the ticket one bot message or one API request (its
+/// Idempotency-Key) created, so a repeat creates nothing (kept two days).
+pub fn staff_ticket_origin(origin: &str) -> Key {
+    Key::new(format!("staff#origin#{origin}"), "ticket")
+}
+
+/// The partition of the tickets' timers (reminders, escalations), sorted by when they are
+/// due: `staff#timers / <due ms>#<ticket>#<kind>`.
+pub const STAFF_TIMERS_PK: &str = "staff#timers";
+
+pub fn staff_timer(due_ms: i64, ticket_id: i64, kind: &str) -> Key {
+    Key::new(STAFF_TIMERS_PK, format!("{due_ms:015}#{ticket_id}#{kind}"))
+}
+
+/// `staff#chat#<chat> / step`: where a staff chat's conversation is (expires after a day).
+pub fn staff_step(chat_id: i64) -> Key {
+    Key::new(format!("staff#chat#{chat_id}"), "step")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +291,11 @@ mod tests {
         assert_eq!(
             notification("b1#finished", "email").pk,
             "notify#b1#finished"
+        );
+        assert_eq!(staff_history(7, 3).sk, "hist#000000000003");
+        assert_eq!(
+            staff_timer(1_700_000_000_000, 7, "remind").sk,
+            "001700000000000#7#remind"
         );
     }
 }

@@ -26,7 +26,9 @@ pub mod sqs_batch;
 pub mod support;
 pub mod telegram;
 pub mod texts;
+pub mod tickets;
 pub mod time;
+pub mod title;
 
 pub use deps::Deps;
 

@@ -1,15 +1,20 @@
 //! The notifications queue and what it carries: one typed message, tagged by `kind` —
 //! `batch_finished` / `dispatch_failed` for the admins (lead fan-out), `helpdesk` for a
-//! client's Okdesk issue. Producers send through [`QUEUE`]; the notification worker decodes
+//! client's Okdesk issue, `support` for the support relay, `ticket` for the executor
+//! workflow. Producers send through [`QUEUE`]; the notification worker decodes
 //! each message once into [`NotificationMessage`].
 
 use serde::{Deserialize, Serialize};
 
+use crate::claims::{self, Claimed, Claims};
 use crate::helpdesk::events::Notice;
 use crate::leads::notify::Notification;
 use crate::mail_events::MailEvent;
+use crate::outbound::DeliveryError;
+use crate::ports::table::Key;
 use crate::queues::{NOTIFICATIONS, TypedQueue};
 use crate::support::notices::SupportNotice;
+use crate::tickets::notices::TicketNotice;
 
 /// Every message of the notifications queue. (Each side is tagged by its own `kind`, so the
 /// wire form is the one both producers have always written.)
@@ -22,11 +27,82 @@ pub enum NotificationMessage {
     Helpdesk(Notice),
     /// A support message for the admins, or an admin's reply by e-mail.
     Support(SupportNotice),
+    /// A step of an internal ticket, for its executors, author or managers.
+    Ticket(TicketNotice),
     /// What SES published about one of our e-mails (a bounce), untagged as SES writes it.
     Mail(MailEvent),
 }
 
 pub const QUEUE: TypedQueue<NotificationMessage> = TypedQueue::new(NOTIFICATIONS);
+
+/// How a channel's send ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Sent now, or by an earlier delivery.
+    Done,
+    /// Refused for good (bad address, unverified sender, blocked bot), with why.
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] crate::ports::StoreError),
+    /// The message stays on the queue and is delivered again later.
+    #[error("{0}")]
+    Retry(String),
+}
+
+/// Keeps the record of a sent channel for a month: long after any redelivery.
+const SENT_TTL_SECS: i64 = 30 * 24 * 3600;
+/// How long a claim to send on a channel holds before another delivery may take over.
+const CLAIM_LEASE_MS: i64 = 60_000;
+/// A channel's send is a claim marker: absent until first claimed.
+const SENDS: Claims = Claims::marker();
+
+/// Sends on one channel (`key`, see [`crate::keys::notification`]) unless it was sent
+/// before. The channel is claimed first, under a lease, so two deliveries of one
+/// notification handled at the same moment send once; a failure that retrying can fix
+/// releases the claim and keeps the message; a final refusal is recorded on the claim.
+pub async fn once<F, Fut>(deps: &crate::Deps, key: Key, send: F) -> Result<Sent, NotifyError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, DeliveryError>>,
+{
+    let table = deps.table.as_ref();
+    let now = deps.clock.now_ms();
+    let extra = claims::expiring(now, SENT_TTL_SECS);
+    match SENDS.claim(table, &key, now, CLAIM_LEASE_MS, extra).await? {
+        Claimed::Ours(_) => {}
+        Claimed::Held { .. } => {
+            return Err(NotifyError::Retry(format!(
+                "{}: another delivery is sending it",
+                key.sk
+            )));
+        }
+        Claimed::Settled(_) | Claimed::Missing => return Ok(Sent::Done),
+    }
+    let (state, detail) = match send().await {
+        Ok(id) => ("sent", id),
+        Err(DeliveryError::Retryable { message, .. }) => {
+            SENDS.release(table, &key).await?;
+            return Err(NotifyError::Retry(message));
+        }
+        Err(DeliveryError::Final { message }) => {
+            // Retrying cannot help (bad chat id, blocked bot, unverified sender).
+            tracing::error!(channel = %key.sk, error = %message, "notification cannot be delivered");
+            ("undeliverable", message)
+        }
+    };
+    SENDS
+        .settle(table, &key, state, claims::detail(detail.clone()))
+        .await?;
+    Ok(if state == "sent" {
+        Sent::Done
+    } else {
+        Sent::Refused(detail)
+    })
+}
 
 #[cfg(test)]
 mod tests {

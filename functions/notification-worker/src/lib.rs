@@ -1,13 +1,13 @@
 //! notification-worker: tells the admins how a lead's batch ended, by e-mail (SES) and/or
 //! Telegram, per outcome as `NOTIFY_ON` says; a batch that could not be dispatched at all is
 //! always reported. Tells helpdesk clients, through the main bot, about their Okdesk issues'
-//! status changes and staff comments. Each channel is sent once per notification even when
+//! status changes and staff comments; executors, authors and managers of internal tickets,
+//! through the staff bot. Each channel is sent once per notification even when
 //! the message arrives twice.
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
-use zayavka::claims::{self, Claimed, Claims};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::events::Notice;
@@ -16,7 +16,7 @@ use zayavka::integrations::telegram::send_html;
 use zayavka::keys;
 use zayavka::leads::notify::Notification;
 use zayavka::mail_events::{MailEvent, SUPPORT_REPLY, TAG as MAIL_TAG};
-use zayavka::notifications::{self, NotificationMessage};
+use zayavka::notifications::{self, NotificationMessage, NotifyError, Sent};
 use zayavka::outbound::DeliveryError;
 use zayavka::ports::Email;
 use zayavka::ports::table::Key;
@@ -29,6 +29,8 @@ use zayavka::support::store as support_store;
 use zayavka::support::{SupportMessage, Thread};
 use zayavka::telegram::BotApi;
 use zayavka::texts::{Lang, fill};
+use zayavka::tickets::config::TicketsConfig;
+use zayavka::tickets::notices::TicketNotice;
 
 pub const NAME: &str = "notification-worker";
 
@@ -49,6 +51,8 @@ pub struct Config {
     /// The support bot, for support messages the form could not pass on at once and for
     /// replies by e-mail.
     pub support: Option<SupportBotConfig>,
+    /// The executor workflow and its staff bot, for ticket notices.
+    pub tickets: TicketsConfig,
 }
 
 impl Config {
@@ -81,6 +85,7 @@ impl Config {
         let main_bot_token = r.optional("TELEGRAM_MAIN_BOT_TOKEN").map(Secret);
         let support = SupportBotConfig::read_if_configured(&mut r);
         let okdesk = OkdeskConfig::read(&mut r);
+        let tickets = TicketsConfig::read(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait
             // in the queue (and then its dead-letter queue, with an alarm) until it is set.
@@ -100,6 +105,7 @@ impl Config {
             main_bot_token,
             okdesk,
             support,
+            tickets,
         })
     }
 }
@@ -117,30 +123,8 @@ pub struct NotificationWorker {
     http: reqwest::Client,
     helpdesk: Option<Helpdesk>,
     support: Option<BotApi>,
+    staff: Option<BotApi>,
 }
-
-/// How a channel's send ended.
-enum Sent {
-    /// Sent now, or by an earlier delivery.
-    Done,
-    /// Refused for good (bad address, unverified sender, blocked bot), with why.
-    Refused(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    #[error(transparent)]
-    Store(#[from] zayavka::ports::StoreError),
-    #[error("{0}")]
-    Retry(String),
-}
-
-/// Keeps the record of a sent channel for a month: long after any redelivery.
-const SENT_TTL_SECS: i64 = 30 * 24 * 3600;
-/// How long a claim to send on a channel holds before another delivery may take over.
-const CLAIM_LEASE_MS: i64 = 60_000;
-/// A channel's send is a claim marker: absent until first claimed.
-const SENDS: Claims = Claims::marker();
 
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
@@ -157,12 +141,18 @@ impl NotificationWorker {
             .support
             .as_ref()
             .map(|s| BotApi::new(http.clone(), &cfg.telegram_api_base, s.token.expose()));
+        let staff = cfg
+            .tickets
+            .bot_token
+            .as_ref()
+            .map(|token| BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()));
         Ok(Self {
             deps,
             cfg,
             http,
             helpdesk,
             support,
+            staff,
         })
     }
 
@@ -175,47 +165,13 @@ impl NotificationWorker {
         format!("{}#{kind}", note.batch_id())
     }
 
-    /// Sends on one channel unless it was sent before. The channel is claimed first, under a
-    /// lease, so two deliveries of one notification handled at the same moment send once; a
-    /// failure that retrying can fix releases the claim and keeps the message.
+    /// Sends on one channel unless it was sent before (see [`notifications::once`]).
     async fn once<F, Fut>(&self, key: Key, send: F) -> Result<Sent, NotifyError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, DeliveryError>>,
     {
-        let table = self.deps.table.as_ref();
-        let now = self.deps.clock.now_ms();
-        let extra = claims::expiring(now, SENT_TTL_SECS);
-        match SENDS.claim(table, &key, now, CLAIM_LEASE_MS, extra).await? {
-            Claimed::Ours(_) => {}
-            Claimed::Held { .. } => {
-                return Err(NotifyError::Retry(format!(
-                    "{}: another delivery is sending it",
-                    key.sk
-                )));
-            }
-            Claimed::Settled(_) | Claimed::Missing => return Ok(Sent::Done),
-        }
-        let (state, detail) = match send().await {
-            Ok(id) => ("sent", id),
-            Err(DeliveryError::Retryable { message, .. }) => {
-                SENDS.release(table, &key).await?;
-                return Err(NotifyError::Retry(message));
-            }
-            Err(DeliveryError::Final { message }) => {
-                // Retrying cannot help (bad chat id, blocked bot, unverified sender).
-                tracing::error!(channel = %key.sk, error = %message, "notification cannot be delivered");
-                ("undeliverable", message)
-            }
-        };
-        SENDS
-            .settle(table, &key, state, claims::detail(detail.clone()))
-            .await?;
-        Ok(if state == "sent" {
-            Sent::Done
-        } else {
-            Sent::Refused(detail)
-        })
+        notifications::once(&self.deps, key, send).await
     }
 
     /// The support bot and its settings, or why the notice must wait.
@@ -388,12 +344,24 @@ impl NotificationWorker {
         Ok(())
     }
 
+    /// A step of an internal ticket, through the staff bot.
+    async fn ticket_notice(&self, notice: TicketNotice) -> Result<(), NotifyError> {
+        let Some(api) = &self.staff else {
+            // Kept (and, after its retries, dead-lettered with an alarm) rather than lost.
+            return Err(NotifyError::Retry(
+                "a ticket notice, but TELEGRAM_STAFF_BOT_TOKEN is not set".into(),
+            ));
+        };
+        zayavka::tickets::notices::deliver(&self.deps, api, &self.cfg.tickets, &notice).await
+    }
+
     async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {
         match notifications::QUEUE.decode(&msg.body) {
             Ok(NotificationMessage::Helpdesk(notice)) => self.client_notice(notice).await,
             Ok(NotificationMessage::Lead(note)) => self.admin_notice(note).await,
             Ok(NotificationMessage::Support(notice)) => self.support_notice(notice).await,
             Ok(NotificationMessage::Mail(event)) => self.mail_event(event).await,
+            Ok(NotificationMessage::Ticket(notice)) => self.ticket_notice(notice).await,
             Err(e) => {
                 // Retrying cannot make it readable.
                 tracing::error!(error = %e, "message is not a notification; dropped");

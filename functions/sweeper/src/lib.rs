@@ -1,6 +1,7 @@
 //! sweeper: runs every minute; jobs that stopped reporting become final failures and
 //! batches that were stored but never queued are queued again, so no lead stays
-//! `processing` forever.
+//! `processing` forever; and the tickets' timers fire (reminders of postponed tickets,
+//! tickets nobody took offered again).
 
 use std::time::Duration;
 
@@ -9,12 +10,15 @@ use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::leads::sweep::{SweepConfig, sweep};
 use zayavka::schedule::Scheduled;
+use zayavka::tickets::config::TicketsConfig;
+use zayavka::tickets::timers::{TimerReport, run_due};
 
 pub const NAME: &str = "sweeper";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub sweep: SweepConfig,
+    pub tickets: TicketsConfig,
     /// `SWEEP_INTERVAL_SECONDS`: how often `zayavka serve` sweeps (AWS: the schedule).
     pub every: Duration,
 }
@@ -23,6 +27,7 @@ impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
         let sweep = SweepConfig::read(&mut r);
+        let tickets = TicketsConfig::read(&mut r);
         let every: f64 = r.parse_or("SWEEP_INTERVAL_SECONDS", 60.0);
         if every.is_nan() || every <= 0.0 {
             r.problem("SWEEP_INTERVAL_SECONDS must be above 0");
@@ -30,6 +35,7 @@ impl Config {
         r.finish()?;
         Ok(Self {
             sweep,
+            tickets,
             every: Duration::from_secs_f64(every),
         })
     }
@@ -63,7 +69,15 @@ impl Scheduled for Sweeper {
         if report.timed_out > 0 || report.redispatched > 0 {
             tracing::info!(?report, "sweep");
         }
-        serde_json::to_value(&report).map_err(|e| e.to_string())
+        let timers = run_due(&self.deps, &self.cfg.tickets)
+            .await
+            .map_err(|e| e.to_string())?;
+        if timers != TimerReport::default() {
+            tracing::info!(?timers, "ticket timers");
+        }
+        let mut out = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        out["tickets"] = serde_json::to_value(timers).map_err(|e| e.to_string())?;
+        Ok(out)
     }
 }
 

@@ -1,5 +1,6 @@
 //! telegram-webhook: `POST /telegram/{bot}/webhook` for every bot of the deployment
-//! (`main`, `support`, `bridge`), each with its own token and secret. Updates are checked,
+//! (`main`, `support`, `staff`), each with its own token and secret; any one of them runs
+//! without the others (only the main bot needs Okdesk). Updates are checked,
 //! claimed once, and handed to the bot's handler; the bots' own behaviour is added by the
 //! support relay and helpdesk capabilities.
 
@@ -15,6 +16,8 @@ use zayavka::support::bot::{SupportBot, SupportConfig};
 use zayavka::telegram::BotApi;
 use zayavka::telegram::limits::SendLimits;
 use zayavka::telegram::webhook::{BotConfig, BotHandler, SECRET_HEADER, Webhook, read_bots};
+use zayavka::tickets::bot::StaffBot;
+use zayavka::tickets::config::TicketsConfig;
 
 pub const NAME: &str = "telegram-webhook";
 pub const ROUTE: &str = "POST /telegram/{bot}/webhook";
@@ -30,6 +33,8 @@ pub struct Config {
     pub support: Option<SupportConfig>,
     /// Okdesk, which the main bot is the helpdesk front of.
     pub okdesk: Option<OkdeskConfig>,
+    /// The executor workflow, which the staff bot serves.
+    pub tickets: TicketsConfig,
 }
 
 impl Config {
@@ -42,6 +47,7 @@ impl Config {
             .any(|b| b.name == "support")
             .then(|| SupportConfig::read(&mut r));
         let okdesk = OkdeskConfig::read(&mut r);
+        let tickets = TicketsConfig::read(&mut r);
         if okdesk.is_none() && bots.iter().any(|b| b.name == "main") {
             r.problem("OKDESK_API_URL is not set, but the main bot is the helpdesk bot on Okdesk");
         }
@@ -51,6 +57,7 @@ impl Config {
             api_base,
             support,
             okdesk,
+            tickets,
         })
     }
 }
@@ -72,6 +79,7 @@ impl TelegramWebhook {
         };
         let support_token = token_of("support");
         let main_token = token_of("main");
+        let staff_token = token_of("staff");
         let mut webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
         if let (Some(token), Some(okdesk)) = (main_token, cfg.okdesk) {
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
@@ -85,12 +93,21 @@ impl TelegramWebhook {
         }
         if let (Some(token), Some(support)) = (support_token, cfg.support) {
             // Short flood waits are absorbed while answering; Telegram waits up to 60 s.
+            let api = BotApi::new(http.clone(), &cfg.api_base, &token)
+                .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_limits(limits.clone());
+            webhook = webhook.with_handler(
+                "support",
+                Arc::new(SupportBot::new(deps.clone(), api, support)),
+            );
+        }
+        if let Some(token) = staff_token {
             let api = BotApi::new(http, &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
                 .with_limits(limits);
             webhook = webhook.with_handler(
-                "support",
-                Arc::new(SupportBot::new(deps.clone(), api, support)),
+                "staff",
+                Arc::new(StaffBot::new(deps.clone(), api, cfg.tickets)),
             );
         }
         Ok(Self { deps, webhook })

@@ -33,6 +33,7 @@ pub fn functions(
     keep(add_http(&mut registry, support_form::from_env(&w)));
     keep(add_http(&mut registry, telegram_webhook::from_env(&w)));
     keep(add_http(&mut registry, okdesk_webhook::from_env(&w)));
+    keep(add_http(&mut registry, ticket_api::from_env(&w)));
     keep(add_worker(&mut registry, integration_worker::from_env(&w)));
     keep(add_worker(&mut registry, batch_tracker::from_env(&w)));
     keep(add_worker(&mut registry, notification_worker::from_env(&w)));

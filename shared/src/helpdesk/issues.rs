@@ -8,10 +8,10 @@ use super::context::{Ctx, Desk};
 use super::keyboard::menu_keyboard;
 use super::okdesk::Attachment;
 use super::store::{self, FileRef, Link, Step};
-use super::title;
 use crate::telegram::reply::err;
 use crate::telegram::webhook::BotError;
 use crate::texts::fill;
+use crate::title;
 
 /// The photo (its largest size) or the document of a message.
 pub(super) fn file_of(m: &Message) -> Option<FileRef> {

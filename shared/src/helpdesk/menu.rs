@@ -98,7 +98,7 @@ pub(super) async fn offer_draft(d: &Desk, ctx: Ctx, m: &Message) -> Result<(), B
         (t.draft_yes.to_string(), Callback::Draft { create: true }),
         (t.draft_no.to_string(), Callback::Draft { create: false }),
     ]]);
-    let title = super::title::derive(text);
+    let title = crate::title::derive(text);
     let offer = fill(t.offer_draft, &[("title", &title)]);
     d.say(ctx, &offer, Some(buttons)).await
 }

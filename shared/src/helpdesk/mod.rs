@@ -23,4 +23,3 @@ pub mod okdesk;
 pub mod phone;
 mod registration;
 pub mod store;
-pub mod title;

@@ -23,10 +23,10 @@ use crate::http::{ApiError, ApiResponse, constant_time_eq};
 use crate::keys;
 use crate::ports::table::{Table, Update as Change};
 
-/// The bots one deployment can serve.
-/// (The chat bridge's bot joins when the bridge lands: until then `bridge` is an unknown
-/// bot like any other name.)
-pub const BOTS: [&str; 2] = ["main", "support"];
+/// The bots one deployment can serve: the helpdesk's (`main`), support's, and the staff's
+/// (the executor workflow). (The chat bridge's bot joins when the bridge lands: until then
+/// `bridge` is an unknown bot like any other name.)
+pub const BOTS: [&str; 3] = ["main", "support", "staff"];
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How long an update id is remembered: Telegram keeps undelivered updates for 24 hours.
 pub const CLAIM_TTL_SECS: i64 = 24 * 3600;

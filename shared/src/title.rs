@@ -1,4 +1,4 @@
-//! An issue's title from the message that describes it: the first sentence or line, cut at a
+//! A title from the message that describes an issue or a ticket: the first sentence or line, cut at a
 //! word boundary near 80 characters.
 
 pub const TITLE_MAX: usize = 80;
