@@ -29,7 +29,10 @@ input:focus,select:focus,button:focus{outline:3px solid #2f6fed;outline-offset:2
 .error{background:#fdecec;border:1px solid #d93636;padding:.75rem;border-radius:.4rem}\
 .ok{background:#e8f6ec;border:1px solid #2e9b4f;padding:.75rem;border-radius:.4rem}\
 .add{background:#fff;border:1px solid #d5d9e0;padding:1rem;border-radius:.4rem;margin-top:1.5rem}\
-.add label{display:block;margin-top:.6rem}.bar{display:flex;justify-content:space-between;align-items:center}";
+.add label{display:block;margin-top:.6rem}.bar{display:flex;justify-content:space-between;align-items:center}\
+@media (max-width:40rem){table,tbody,tr,td{display:block}thead{position:absolute;left:-10000px}\
+tr{margin-bottom:1rem;border:1px solid #d5d9e0}td{border:0;border-bottom:1px solid #eef0f3}\
+td::before{content:attr(data-label);display:block;font-size:.85rem;color:#4a5262}}";
 
 const LOGIN: &str = r#"<!doctype html>
 <html lang="{{ lang }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -67,17 +70,17 @@ const PAGE: &str = r#"<!doctype html>
 <tbody>
 {% for e in c.executors %}
 <tr id="executor-{{ e.id }}">
-<td>{{ e.user_name }}</td>
-<td>{% if e.telegram_id %}{{ e.telegram_id }}{% else %}{{ t.not_bound }}{% endif %}</td>
-<td><form method="post" action="/executors" class="inline">
+<td data-label="{{ t.col_user }}">{{ e.user_name }}</td>
+<td data-label="{{ t.col_telegram }}">{% if e.telegram_id %}{{ e.telegram_id }}{% else %}{{ t.not_bound }}{% endif %}</td>
+<td data-label="{{ t.col_priority }} / {{ t.col_max }}"><form method="post" action="/executors" class="inline">
 <input type="hidden" name="action" value="update"><input type="hidden" name="id" value="{{ e.id }}">
 <label for="priority-{{ e.id }}">{{ t.col_priority }}</label>
 <input id="priority-{{ e.id }}" name="priority" type="number" min="0" max="1000" value="{{ e.priority }}" required>
 <label for="max-{{ e.id }}">{{ t.col_max }}</label>
 <input id="max-{{ e.id }}" name="max_tickets" type="number" min="1" max="1000" value="{{ e.max_tickets }}" required>
 <button type="submit" name="save" value="{{ e.id }}">{{ t.save }}</button></form></td>
-<td>{{ e.open_tickets }}</td>
-<td>{% if e.is_active %}{{ t.yes }}{% else %}{{ t.no }}{% endif %}</td>
+<td data-label="{{ t.col_open }}">{{ e.open_tickets }}</td>
+<td data-label="{{ t.col_active }}">{% if e.is_active %}{{ t.yes }}{% else %}{{ t.no }}{% endif %}</td>
 <td><form method="post" action="/executors" class="inline">
 <input type="hidden" name="action" value="toggle"><input type="hidden" name="id" value="{{ e.id }}">
 <input type="hidden" name="active" value="{% if e.is_active %}false{% else %}true{% endif %}">
