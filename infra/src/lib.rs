@@ -5,3 +5,4 @@ pub mod admin;
 pub mod events;
 pub mod okdesk_check;
 pub mod serve;
+pub mod tickets;

@@ -63,6 +63,20 @@ enum Command {
         #[command(subcommand)]
         command: OkdeskCommand,
     },
+    /// Internal tickets: offer one again, check a category's setup.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Who gets each category's tickets.
+    Executors {
+        #[command(subcommand)]
+        command: ExecutorsCommand,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -136,6 +150,45 @@ enum OkdeskCommand {
 }
 
 #[derive(Subcommand)]
+enum TicketsCommand {
+    /// Offer a ticket nobody took to its executors again (the latest ticket when no ID).
+    Notify { id: Option<i64> },
+    /// The setup checks: active executors with a bound Telegram in the category, the staff
+    /// bot's webhook, the notifications queue (and its dead-letter queue).
+    Check {
+        #[arg(long)]
+        category: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExecutorsCommand {
+    /// Make a user an executor of a category.
+    Add {
+        #[arg(long)]
+        user: i64,
+        #[arg(long)]
+        category: i64,
+        /// Higher is offered first.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+        /// Open tickets at which no more are offered.
+        #[arg(long, default_value_t = 10)]
+        max_tickets: i64,
+        /// Added switched off.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Executors (of one category, or all).
+    List {
+        #[arg(long)]
+        category: Option<i64>,
+    },
+    /// Remove an executor by its id.
+    Remove { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum QueueCommand {
     /// Messages visible, in flight and delayed, per queue.
     List,
@@ -187,6 +240,80 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Queue { command, store } => queue(command, store).await,
+        Command::Tickets { command, store } => tickets(command, store).await,
+        Command::Executors { command, store } => executors(command, store).await,
+    }
+}
+
+/// `zayavka tickets notify|check`.
+async fn tickets(command: TicketsCommand, store: Store) -> Result<(), String> {
+    let deps = admin::open_deps(&store.data_dir, store.aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        TicketsCommand::Notify { id } => {
+            for line in zayavka_cli::tickets::notify(&deps, id).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        TicketsCommand::Check { category } => {
+            let bot = admin::telegram_bot("staff").ok().map(|(api, _)| api);
+            let checks = zayavka_cli::tickets::check(&deps, category, bot.as_ref()).await?;
+            for c in &checks {
+                println!("{}", c.line());
+            }
+            if checks.iter().all(|c| c.passed != Some(false)) {
+                println!("category {category} is ready: new tickets reach its executors.");
+                Ok(())
+            } else {
+                Err("some checks failed (see above)".to_string())
+            }
+        }
+    }
+}
+
+/// `zayavka executors add|list|remove`.
+async fn executors(command: ExecutorsCommand, store: Store) -> Result<(), String> {
+    let deps = admin::open_deps(&store.data_dir, store.aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        ExecutorsCommand::Add {
+            user,
+            category,
+            priority,
+            max_tickets,
+            inactive,
+        } => {
+            let checked = zayavka::tickets::api::new_executor(&serde_json::json!({
+                "user_id": user, "category_id": category, "priority": priority,
+                "max_tickets": max_tickets, "is_active": !inactive,
+            }))
+            .map_err(|e| e.to_string())?;
+            let e = zayavka_cli::tickets::add(&deps, checked).await?;
+            println!(
+                "executor {}: user {} in category {} (priority {}, max {} tickets{})",
+                e.id,
+                e.user_id,
+                e.category_id,
+                e.priority,
+                e.max_tickets,
+                if e.is_active { "" } else { ", inactive" }
+            );
+            Ok(())
+        }
+        ExecutorsCommand::List { category } => {
+            for line in zayavka_cli::tickets::list(&deps, category).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        ExecutorsCommand::Remove { id } => {
+            zayavka_cli::tickets::remove(&deps, id).await?;
+            println!("executor {id} removed");
+            Ok(())
+        }
     }
 }
 
@@ -377,19 +504,28 @@ async fn set_webhook(bot: &str, url: &str, drop_pending_updates: bool) -> Result
         .await
         .map_err(|e| e.to_string())?;
     println!("bot {bot}: updates now go to {url}");
-    if bot == "main" {
-        set_helpdesk_commands(&api).await?;
+    use zayavka::texts::{EN_HELPDESK, EN_STAFF, RU_HELPDESK, RU_STAFF};
+    let menus = match bot {
+        "main" => Some((RU_HELPDESK.commands, EN_HELPDESK.commands)),
+        "staff" => Some((RU_STAFF.commands, EN_STAFF.commands)),
+        _ => None,
+    };
+    if let Some((ru, en)) = menus {
+        set_commands(&api, ru, en).await?;
         println!("bot {bot}: command menu set (ru, en)");
     }
     Ok(())
 }
 
-/// The helpdesk's commands in Telegram's "/" menu: Russian for everyone, English for
+/// A bot's commands in Telegram's "/" menu: Russian for everyone, English for
 /// English-language apps.
-async fn set_helpdesk_commands(api: &zayavka::telegram::BotApi) -> Result<(), String> {
-    use zayavka::texts::{EN_HELPDESK, RU_HELPDESK};
-    for (texts, code) in [(&RU_HELPDESK, None), (&EN_HELPDESK, Some("en"))] {
-        api.set_my_commands(texts.commands, code)
+async fn set_commands(
+    api: &zayavka::telegram::BotApi,
+    ru: &[(&str, &str)],
+    en: &[(&str, &str)],
+) -> Result<(), String> {
+    for (commands, code) in [(ru, None), (en, Some("en"))] {
+        api.set_my_commands(commands, code)
             .await
             .map_err(|e| e.to_string())?;
     }

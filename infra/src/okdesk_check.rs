@@ -15,7 +15,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, passed: Option<bool>, detail: impl Into<String>) -> Self {
+    pub fn new(name: &'static str, passed: Option<bool>, detail: impl Into<String>) -> Self {
         Self {
             name,
             passed,

@@ -827,3 +827,226 @@ async fn setting_the_main_bots_webhook_also_sets_its_command_menu_in_both_langua
     assert_eq!(calls[2].1["commands"][3]["command"], "register");
     assert!(String::from_utf8_lossy(&out.stdout).contains("command menu set (ru, en)"));
 }
+
+/// `zayavka` with the staff bot's settings pointed at a fake Bot API.
+fn zayavka_staff(args: &[&str], data_dir: &Path, api: &str) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("TELEGRAM_API_BASE", api)
+        .env("TELEGRAM_STAFF_BOT_TOKEN", "3:ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        .env("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff_secret-1")
+        .output()
+        .expect("run zayavka");
+    outcome(out)
+}
+
+#[tokio::test]
+async fn executors_and_tickets_commands_do_the_seeds_setup_and_checks() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use zayavka::tickets::store;
+    let dir = tempfile::tempdir().unwrap();
+    let store_parts = Embedded::open(
+        dir.path(),
+        zayavka::queues::catalogue(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let deps = zayavka::Deps::embedded(&store_parts, Arc::new(SystemClock));
+    let bound = store::create_user(&deps, "Алексей", Some(2001))
+        .await
+        .unwrap();
+    let unbound = store::create_user(&deps, "Борис", None).await.unwrap();
+    let it = store::create_category(&deps, "IT", vec![]).await.unwrap();
+    let api = MockServer::start().await;
+    let webhook_at = |url: &str| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true, "result": {
+            "url": url, "has_custom_certificate": false, "pending_update_count": 2}}))
+    };
+    Mock::given(method("POST"))
+        .and(path("/bot3:ABCDEFGHIJKLMNOPQRSTUVWXYZ/getWebhookInfo"))
+        .respond_with(webhook_at(""))
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    let uri = api.uri();
+    let run = |args: Vec<String>| {
+        let dir = dir.path().to_path_buf();
+        let uri = uri.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                zayavka_staff(&args, &dir, &uri)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+
+    // No executor yet: the first check fails and says how to fix it; so does the webhook.
+    let (ok, out, _) = run(s(&["tickets", "check", "--category", &it.id.to_string()])).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("✗ active executors with a bound Telegram: «IT» has none"),
+        "{out}"
+    );
+    assert!(
+        out.contains("✗ staff bot webhook set: Telegram sends the staff bot's updates to \"\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("✓ notifications queue draining: 0 waiting"),
+        "{out}"
+    );
+
+    let (ok, out, err) = run(s(&[
+        "executors",
+        "add",
+        "--user",
+        &bound.id.to_string(),
+        "--category",
+        &it.id.to_string(),
+        "--priority",
+        "5",
+        "--max-tickets",
+        "10",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("executor 1: user 1 in category 1 (priority 5, max 10 tickets)"),
+        "{out}"
+    );
+    let (ok, _, err) = run(s(&[
+        "executors",
+        "add",
+        "--user",
+        &bound.id.to_string(),
+        "--category",
+        &it.id.to_string(),
+    ]))
+    .await;
+    assert!(!ok);
+    assert!(err.contains("already an executor"), "{err}");
+    let (ok, _, err) = run(s(&[
+        "executors",
+        "add",
+        "--user",
+        "99",
+        "--category",
+        &it.id.to_string(),
+    ]))
+    .await;
+    assert!(!ok && err.contains("there is no user 99"), "{err}");
+    let (ok, _, err) = run(s(&[
+        "executors",
+        "add",
+        "--user",
+        &unbound.id.to_string(),
+        "--category",
+        &it.id.to_string(),
+        "--max-tickets",
+        "0",
+    ]))
+    .await;
+    assert!(!ok && err.contains("max_tickets"), "{err}");
+    run(s(&[
+        "executors",
+        "add",
+        "--user",
+        &unbound.id.to_string(),
+        "--category",
+        &it.id.to_string(),
+        "--inactive",
+    ]))
+    .await;
+    let (ok, out, _) = run(s(&["executors", "list", "--category", &it.id.to_string()])).await;
+    assert!(ok);
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows[1].contains("Алексей") && rows[1].contains("yes") && rows[1].contains("2001"),
+        "{out}"
+    );
+    assert!(rows[2].contains("Борис") && rows[2].contains("no"), "{out}");
+
+    // With the webhook set, every check passes.
+    Mock::given(method("POST"))
+        .and(path("/bot3:ABCDEFGHIJKLMNOPQRSTUVWXYZ/getWebhookInfo"))
+        .respond_with(webhook_at("https://api.example.com/telegram/staff/webhook"))
+        .mount(&api)
+        .await;
+    let (ok, out, err) = run(s(&["tickets", "check", "--category", &it.id.to_string()])).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(
+            "✓ active executors with a bound Telegram: Алексей (priority 5, 0 of 10 open)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("✓ staff bot webhook set: https://api.example.com/telegram/staff/webhook (2 updates waiting)"), "{out}");
+
+    // The seed's test command: the latest ticket offered again, through the queue.
+    let (ok, _, err) = run(s(&["tickets", "notify"])).await;
+    assert!(!ok && err.contains("there are no tickets yet"), "{err}");
+    let (t, _) = store::create_ticket(
+        &deps,
+        store::NewTicket {
+            category_id: it.id,
+            author_user_id: unbound.id,
+            title: "Принтер".into(),
+            description: "Принтер".into(),
+        },
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let (ok, out, err) = run(s(&["tickets", "notify"])).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("ticket #{} «Принтер»: offer queued", t.id)),
+        "{out}"
+    );
+    assert!(
+        out.contains("the notification worker sends it to: Алексей (priority 5)"),
+        "{out}"
+    );
+    let queued = store_parts
+        .queue
+        .receive("notifications", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    let notice: serde_json::Value = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(
+        (
+            notice["kind"].as_str(),
+            notice["event"].as_str(),
+            notice["ticket_id"].as_i64()
+        ),
+        (Some("ticket"), Some("offered"), Some(t.id))
+    );
+    // A dead-lettered notice fails the queue check, with the command that redrives it.
+    store_parts
+        .queue
+        .send("notifications-dlq", zayavka::ports::OutMessage::new("{}"))
+        .await
+        .unwrap();
+    let (ok, out, _) = run(s(&["tickets", "check", "--category", &it.id.to_string()])).await;
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "✗ notifications queue draining: 1 notices dead-lettered in notifications-dlq"
+        ) && out.contains("zayavka queue redrive notifications-dlq"),
+        "{out}"
+    );
+
+    let (ok, out, _) = run(s(&["executors", "remove", "1"])).await;
+    assert!(ok && out.trim() == "executor 1 removed", "{out}");
+    let (ok, _, err) = run(s(&["executors", "remove", "1"])).await;
+    assert!(!ok && err.contains("there is no executor 1"), "{err}");
+}

@@ -47,6 +47,8 @@ pub enum TicketEvent {
     Reminder,
     /// Nobody took it in time: offered again, managers told.
     Escalated,
+    /// Offered again by hand (`zayavka tickets notify`); `version` is when, in Unix ms.
+    Offered,
 }
 
 impl TicketEvent {
@@ -62,6 +64,7 @@ impl TicketEvent {
             TicketEvent::Commented => "commented",
             TicketEvent::Reminder => "reminder",
             TicketEvent::Escalated => "escalated",
+            TicketEvent::Offered => "offered",
         }
     }
 }
@@ -192,6 +195,7 @@ pub async fn deliver(
             })
             .await
         }
+        TicketEvent::Offered => d.offer(false).await,
         TicketEvent::Taken => d.taken().await,
         TicketEvent::Postponed => {
             let until = d.until();

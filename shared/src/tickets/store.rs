@@ -375,7 +375,22 @@ pub struct NewExecutor {
     pub is_active: bool,
 }
 
+fn already_executor(n: &NewExecutor) -> TicketError {
+    TicketError::Conflict {
+        field: "user_id",
+        message: format!(
+            "user {} is already an executor of category {}",
+            n.user_id, n.category_id
+        ),
+    }
+}
+
 pub async fn add_executor(deps: &Deps, n: NewExecutor) -> Result<Executor, TicketError> {
+    // Looked at first, so a refused add writes nothing (not even an id); the put's
+    // condition decides a race.
+    if executor(deps, n.category_id, n.user_id).await?.is_some() {
+        return Err(already_executor(&n));
+    }
     let id = next_id(deps, "executor").await?;
     let e = Executor {
         id,
@@ -410,13 +425,7 @@ pub async fn add_executor(deps: &Deps, n: NewExecutor) -> Result<Executor, Ticke
     ];
     match deps.table.transact(ops).await {
         Ok(()) => Ok(e),
-        Err(StoreError::ConditionFailed) => Err(TicketError::Conflict {
-            field: "user_id",
-            message: format!(
-                "user {} is already an executor of category {}",
-                n.user_id, n.category_id
-            ),
-        }),
+        Err(StoreError::ConditionFailed) => Err(already_executor(&n)),
         Err(e) => Err(e.into()),
     }
 }

@@ -65,6 +65,21 @@ pub async fn create(
     Ok((ticket, created))
 }
 
+/// Offers a ticket nobody took to its executors again, now (the seed's test command); the
+/// ticket as it is when it can no longer be offered.
+pub async fn offer_again(deps: &Deps, id: i64) -> Result<Result<Ticket, Ticket>, FlowError> {
+    let t = store::ticket(deps, id)
+        .await?
+        .ok_or_else(|| StoreError::Invalid(format!("there is no ticket {id}")))?;
+    if t.status != Status::Created {
+        return Ok(Err(t));
+    }
+    TicketNotice::new(id, TicketEvent::Offered, deps.clock.now_ms())
+        .send(deps)
+        .await?;
+    Ok(Ok(t))
+}
+
 fn event_of(action: Action) -> TicketEvent {
     match action {
         Action::Created => TicketEvent::Created,
