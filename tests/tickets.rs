@@ -1043,14 +1043,24 @@ async fn a_ticket_nobody_takes_is_offered_again_and_managers_told_at_most_three_
         "three times at most"
     );
     assert_eq!(o.ticket(id).await["escalations"], 3);
-    // Taken at last: the newest offers are the ones edited.
-    let latest_b = offered_message(&o, id, EXEC_B).await;
+    // Taken at last: every offer B got (the first and the three re-offers) says who took it.
+    let offered_to_b: HashSet<i64> = zayavka::tickets::store::offers(&o.deps, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.chat_id == EXEC_B)
+        .map(|x| x.message_id)
+        .collect();
+    assert_eq!(offered_to_b.len(), 4);
     o.press(EXEC_A, &format!("tk:t:{id}"), 1).await;
     o.pump().await;
-    assert_eq!(
-        o.edits_of(EXEC_B).await.pop().unwrap()["message_id"],
-        latest_b
-    );
+    let edited: HashSet<i64> = o
+        .edits_of(EXEC_B)
+        .await
+        .iter()
+        .map(|e| e["message_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(edited, offered_to_b);
 }
 
 #[tokio::test]
@@ -1510,4 +1520,174 @@ async fn tickets_are_listed_newest_first_filtered_and_paged() {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_ticket_taken_before_its_offer_went_out_is_offered_to_nobody() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let id = new_ticket(&o, &s, "Срочно").await;
+    // A takes it from the API's list before the worker got to the offers.
+    o.press(EXEC_A, &format!("tk:t:{id}"), 1).await;
+    o.pump().await;
+    assert!(
+        o.sent_to(EXEC_B).await.is_empty(),
+        "no live «Взять» for a taken ticket"
+    );
+    assert!(o.sent_to(MANAGER).await.is_empty());
+    assert!(
+        zayavka::tickets::store::offers(&o.deps, id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_comment_on_a_postponed_ticket_keeps_its_reminder_and_is_made_once() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let id = new_ticket(&o, &s, "Сверка").await;
+    o.press(EXEC_A, &format!("tk:t:{id}"), 1).await;
+    o.press(EXEC_A, &format!("tk:c:{id}"), 1).await;
+    o.press(AUTHOR, &format!("tk:rt:{id}"), 2).await;
+    o.press(EXEC_A, &format!("tk:pp:{id}:1h"), 1).await;
+    o.say(AUTHOR, "Проверьте ещё раз итог").await;
+    let t = o.ticket(id).await;
+    assert_eq!(t["status"], "postponed");
+    assert_eq!(actions(&t).last().unwrap(), "commented");
+    // The same comment again (a redelivery) is not a second step.
+    let author = zayavka::tickets::store::user(&o.deps, s.author)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = zayavka::tickets::workflow::comment(&o.deps, id, &author, "Проверьте ещё раз итог")
+        .await
+        .unwrap();
+    assert!(matches!(
+        again,
+        zayavka::tickets::workflow::Outcome::Done(_)
+    ));
+    assert_eq!(actions(&o.ticket(id).await).len(), actions(&t).len());
+    o.pump().await;
+    o.advance_minutes(60);
+    assert_eq!(o.sweep().await["tickets"]["reminded"], 1);
+}
+
+#[tokio::test]
+async fn an_executor_removed_and_added_again_counts_only_their_new_tickets() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let old = new_ticket(&o, &s, "Старая").await;
+    o.press(EXEC_A, &format!("tk:t:{old}"), 1).await;
+    assert_eq!(
+        o.call(
+            ticket_api::EXECUTOR_DELETE,
+            &format!("/api/executors/{}", s.exec_a),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        204
+    );
+    let (st, _) = o
+        .post(
+            ticket_api::EXECUTORS_POST,
+            "/api/executors",
+            json!({"user_id": s.a, "category_id": s.category, "priority": 10, "max_tickets": 10}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let new = new_ticket(&o, &s, "Новая").await;
+    o.press(EXEC_A, &format!("tk:t:{new}"), 1).await;
+    // The old ticket completes: the new record's count is not touched.
+    o.press(EXEC_A, &format!("tk:c:{old}"), 1).await;
+    o.press(AUTHOR, &format!("tk:ok:{old}"), 1).await;
+    assert_eq!(o.ticket(old).await["status"], "completed");
+    let a = zayavka::tickets::store::executor(&o.deps, s.category, s.a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.open_tickets, 1);
+    // A deactivated executor's tap is refused as no rights, not as a full executor.
+    let (st, _) = o
+        .call(
+            ticket_api::EXECUTOR_PATCH,
+            &format!("/api/executors/{}", s.exec_b),
+            Some(json!({"is_active": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let third = new_ticket(&o, &s, "Третья").await;
+    o.press(EXEC_B, &format!("tk:t:{third}"), 1).await;
+    assert_eq!(o.last_answer().await, "У вас нет прав на эту заявку");
+}
+
+#[tokio::test]
+async fn a_repeated_start_with_a_used_link_says_bound_to_its_own_account() {
+    let o = Office::start().await;
+    let id = o.user("Сотрудник", None).await;
+    let (_, link) = o
+        .post(
+            ticket_api::USER_LINK,
+            &format!("/api/users/{id}/telegram-link"),
+            json!({}),
+        )
+        .await;
+    let token = link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_string();
+    o.say(6101, &format!("/start {token}")).await;
+    o.say(6101, &format!("/start {token}")).await;
+    let sent = o.sent_to(6101).await;
+    assert_eq!(sent.len(), 2);
+    for m in sent {
+        assert!(
+            m["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Готово, Сотрудник!"),
+            "{m}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_used_for_another_ticket_is_refused() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let body =
+        |d: &str| json!({"category_id": s.category, "author_user_id": s.author, "description": d});
+    let (a, _) = o
+        .call(
+            ticket_api::TICKETS_POST,
+            "/api/tickets",
+            Some(body("Первая")),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
+    assert_eq!(a, 201);
+    let (b, answer) = o
+        .call(
+            ticket_api::TICKETS_POST,
+            "/api/tickets",
+            Some(body("Другая")),
+            &[("idempotency-key", "k-1")],
+        )
+        .await;
+    assert_eq!(b, 409, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Idempotency-Key")
+    );
+    let (_, list) = o.get(ticket_api::TICKETS_GET, "/api/tickets").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

@@ -246,10 +246,13 @@ pub fn staff_history(ticket_id: i64, version: i64) -> Key {
 
 pub const STAFF_HISTORY_PREFIX: &str = "hist#";
 
-/// `staff#ticket#<id> / sent#<chat>`: the message that offered the ticket to an executor's
-/// chat, so it can be edited once somebody takes the ticket.
-pub fn staff_offer(ticket_id: i64, chat_id: i64) -> Key {
-    Key::new(staff_ticket_pk(ticket_id), format!("sent#{chat_id}"))
+/// `staff#ticket#<id> / sent#<chat>#<message>`: a message that offered the ticket to an
+/// executor's chat (each offer and re-offer), so every one is edited once somebody takes it.
+pub fn staff_offer(ticket_id: i64, chat_id: i64, message_id: i64) -> Key {
+    Key::new(
+        staff_ticket_pk(ticket_id),
+        format!("sent#{chat_id}#{message_id}"),
+    )
 }
 
 pub const STAFF_OFFER_PREFIX: &str = "sent#";

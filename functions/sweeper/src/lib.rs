@@ -63,15 +63,14 @@ impl Scheduled for Sweeper {
     }
 
     async fn run(&self) -> Result<serde_json::Value, String> {
-        let report = sweep(&self.deps, self.cfg.sweep)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The two sweeps are independent: one failing does not hold up the other.
+        let leads = sweep(&self.deps, self.cfg.sweep).await;
+        let timers = run_due(&self.deps, &self.cfg.tickets).await;
+        let report = leads.map_err(|e| e.to_string())?;
         if report.timed_out > 0 || report.redispatched > 0 {
             tracing::info!(?report, "sweep");
         }
-        let timers = run_due(&self.deps, &self.cfg.tickets)
-            .await
-            .map_err(|e| e.to_string())?;
+        let timers = timers.map_err(|e| e.to_string())?;
         if timers != TimerReport::default() {
             tracing::info!(?timers, "ticket timers");
         }

@@ -85,6 +85,9 @@ fn store_err(e: StoreError) -> ApiError {
 }
 
 fn flow_err(e: FlowError) -> ApiError {
+    if let FlowError::Conflict { field, message } = &e {
+        return ApiError::new(409, "conflict", format!("{field}: {message}"));
+    }
     if e.is_retryable() {
         ApiError::unavailable(e)
     } else {
@@ -358,7 +361,8 @@ impl TicketApi {
         let cursor = req.query.get("cursor").filter(|c| !c.is_empty()).cloned();
         let (tickets, next) = match store::list_tickets(&self.deps, &filter, limit, cursor).await {
             Ok(found) => found,
-            Err(StoreError::Invalid(_)) => {
+            // Only the cursor's own decoding (the adapters' "malformed query cursor").
+            Err(StoreError::Invalid(m)) if m.contains("cursor") => {
                 return Err(ApiError::bad_request("cursor: not one this API gave"));
             }
             Err(e) => return Err(store_err(e)),

@@ -324,12 +324,14 @@ impl StaffBot {
             telegram_id: i64::try_from(q.from.id).unwrap_or_default(),
             lang: Lang::from_code(q.from.language_code.as_deref()),
         };
-        let result = self.press(ctx, q, message_id).await;
-        match result {
+        match self.press(ctx, q, message_id).await {
             Ok(answer) => {
                 self.answer(q, &answer).await;
                 Ok(())
             }
+            // Telegram delivers the press again, and that handling answers it (a query is
+            // answered once; an empty answer now would take the place of the real one).
+            Err(e) if e.retryable => Err(e),
             Err(e) => {
                 self.answer(q, "").await;
                 Err(e)

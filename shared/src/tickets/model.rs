@@ -129,6 +129,10 @@ pub struct Ticket {
     /// How many times the ticket was offered again because nobody took it.
     #[serde(default)]
     pub escalations: i64,
+    /// The executor record (by id) whose open count this ticket is in, so only that record
+    /// is counted down (an executor removed and added again starts a new count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_by: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -180,6 +180,10 @@ pub async fn deliver(
             Ok(())
         }
         TicketEvent::Escalated => {
+            // Taken meanwhile (the sweeper looked before queuing this): nothing to say.
+            if d.ticket.status != Status::Created {
+                return Ok(());
+            }
             d.offer(true).await?;
             let minutes = (cfg.escalate_minutes() * notice.version).to_string();
             d.to_managers("waiting", |t| {
@@ -324,23 +328,37 @@ impl Delivery<'_> {
         let t = user.lang().texts().staff;
         let markup = buttons.map(|b| view::inline(view::buttons(t, self.ticket.id, b)));
         let sent = std::sync::Mutex::new(None);
-        let outcome =
-            notifications::once(self.deps, self.key(format!("{role}#{chat}")), || async {
-                let m = self
-                    .api
-                    .send_text(chat, text, markup)
-                    .await
-                    .map_err(DeliveryError::from)?;
-                if let Ok(mut s) = sent.lock() {
-                    *s = Some(i64::from(m.message_id));
-                }
-                Ok(m.message_id.to_string())
-            })
-            .await?;
-        if let Sent::Refused(why) = outcome {
+        let key = self.key(format!("{role}#{chat}"));
+        let outcome = notifications::once(self.deps, key.clone(), || async {
+            let m = self
+                .api
+                .send_text(chat, text, markup)
+                .await
+                .map_err(DeliveryError::from)?;
+            if let Ok(mut s) = sent.lock() {
+                *s = Some(i64::from(m.message_id));
+            }
+            Ok(m.message_id.to_string())
+        })
+        .await?;
+        if let Sent::Refused(why) = &outcome {
             tracing::warn!(user = user.id, chat, ticket = self.ticket.id, error = %why, "staff chat not reachable; skipped");
+            return Ok(None);
         }
-        Ok(sent.into_inner().unwrap_or(None))
+        if let Some(id) = sent.into_inner().unwrap_or(None) {
+            return Ok(Some(id));
+        }
+        // Sent by an earlier delivery of this notice: its claim keeps the message id.
+        let detail = self
+            .deps
+            .table
+            .get(&key)
+            .await?
+            .and_then(|item| match item.get("detail") {
+                Some(crate::ports::table::AttributeValue::S(d)) => d.parse::<i64>().ok(),
+                _ => None,
+            });
+        Ok(detail)
     }
 
     async fn to_author(
@@ -418,6 +436,9 @@ impl Delivery<'_> {
     /// The ticket offered to every active executor of its category who has a bound chat and
     /// room, highest priority first; the managers told when that is nobody.
     async fn offer(&self, again: bool) -> Result<(), NotifyError> {
+        if self.ticket.status != Status::Created {
+            return Ok(());
+        }
         let executors = store::executors(self.deps, Some(self.ticket.category_id)).await?;
         let mut active = 0;
         let mut bound = 0;
@@ -459,24 +480,14 @@ impl Delivery<'_> {
                 .send("offer", &user, &body, Some(Buttons::Offer))
                 .await?
             {
-                store::record_offer(
-                    self.deps,
-                    self.ticket.id,
-                    &Offer {
-                        chat_id: chat,
-                        user_id: user.id,
-                        message_id,
-                    },
-                )
-                .await?;
+                let offer = Offer {
+                    chat_id: chat,
+                    user_id: user.id,
+                    message_id,
+                };
+                store::record_offer(self.deps, self.ticket.id, &offer).await?;
                 offered += 1;
-            } else if store::offers(self.deps, self.ticket.id)
-                .await?
-                .iter()
-                .any(|o| o.chat_id == chat)
-            {
-                // Offered by an earlier delivery of this notice.
-                offered += 1;
+                self.if_taken_meanwhile(&offer, &user).await?;
             }
         }
         if offered > 0 || self.ticket.status != Status::Created {
@@ -512,6 +523,50 @@ impl Delivery<'_> {
         .await
     }
 
+    /// An offer recorded after somebody took the ticket is edited at once: the Taken notice
+    /// may have edited the offers before this one was recorded.
+    async fn if_taken_meanwhile(&self, o: &Offer, user: &User) -> Result<(), NotifyError> {
+        let Some(now) = store::ticket(self.deps, self.ticket.id).await? else {
+            return Ok(());
+        };
+        let Some(assignee) = now.assignee_user_id else {
+            return Ok(());
+        };
+        if now.status == Status::Created || Some(o.user_id) == Some(assignee) {
+            return Ok(());
+        }
+        let name = store::user(self.deps, assignee)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_default();
+        self.edit_taken(o, user.lang().texts().staff, &name).await
+    }
+
+    async fn edit_taken(&self, o: &Offer, t: &StaffTexts, name: &str) -> Result<(), NotifyError> {
+        let text = fill(
+            t.taken_by,
+            &[
+                ("id", &self.ticket.id.to_string()),
+                ("title", &self.ticket.title),
+                ("name", name),
+            ],
+        );
+        let channel = format!("edit#{}#{}", o.chat_id, o.message_id);
+        // The edit is claimed under the ticket's Taken step, whichever notice makes it.
+        let key = keys::notification(
+            &TicketNotice::new(self.ticket.id, TicketEvent::Taken, 0).subject(),
+            &channel,
+        );
+        notifications::once(self.deps, key, || async {
+            view::edit(self.api, o.chat_id, o.message_id, &text, None)
+                .await
+                .map(|_| o.message_id.to_string())
+                .map_err(DeliveryError::from)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Somebody took the ticket: every other executor's offer says who; the author is told.
     async fn taken(&self) -> Result<(), NotifyError> {
         let name = self.assignee_name();
@@ -524,26 +579,7 @@ impl Delivery<'_> {
                 .await?
                 .map(|u| u.lang())
                 .unwrap_or_default();
-            let t = lang.texts().staff;
-            let text = fill(
-                t.taken_by,
-                &[
-                    ("id", &self.ticket.id.to_string()),
-                    ("title", &self.ticket.title),
-                    ("name", &name),
-                ],
-            );
-            notifications::once(
-                self.deps,
-                self.key(format!("edit#{}", o.chat_id)),
-                || async {
-                    view::edit(self.api, o.chat_id, o.message_id, &text, None)
-                        .await
-                        .map(|_| o.message_id.to_string())
-                        .map_err(DeliveryError::from)
-                },
-            )
-            .await?;
+            self.edit_taken(&o, lang.texts().staff, &name).await?;
         }
         if self.ticket.assignee_user_id == Some(self.ticket.author_user_id) {
             return Ok(());

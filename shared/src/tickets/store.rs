@@ -289,7 +289,11 @@ pub async fn use_link(
         return Ok(LinkUse::Unknown);
     };
     if link.used_at.is_some() {
-        return Ok(LinkUse::Used);
+        // Used by this very account (a redelivered /start): it is bound, say so again.
+        return Ok(match user(deps, link.user_id).await? {
+            Some(u) if u.telegram_id == Some(telegram_id) => LinkUse::Bound(u),
+            _ => LinkUse::Used,
+        });
     }
     if link.expires_at < deps.clock.now_ms() {
         return Ok(LinkUse::Expired);
@@ -530,7 +534,34 @@ pub struct NewTicket {
 #[derive(Debug, Serialize, Deserialize)]
 struct Origin {
     ticket_id: i64,
+    /// What was asked for, so the same key with another request is refused.
+    #[serde(default)]
+    fingerprint: String,
     ttl: i64,
+}
+
+impl NewTicket {
+    fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            self.category_id.to_string(),
+            self.author_user_id.to_string(),
+            self.title.clone(),
+            self.description.clone(),
+        ] {
+            h.update(part.len().to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn origin_reused() -> TicketError {
+    TicketError::Conflict {
+        field: "Idempotency-Key",
+        message: "was used for another request".into(),
+    }
 }
 
 /// What a timer does when it is due.
@@ -590,11 +621,12 @@ pub async fn create_ticket(
     n: NewTicket,
     origin: Option<&str>,
     escalate_at_ms: Option<i64>,
-) -> Result<(Ticket, bool), StoreError> {
+) -> Result<(Ticket, bool), TicketError> {
+    let fingerprint = n.fingerprint();
     if let Some(o) = origin
-        && let Some(t) = ticket_of_origin(deps, o).await?
+        && let Some(found) = ticket_of_origin(deps, o, &fingerprint).await?
     {
-        return Ok((t, false));
+        return found.map(|t| (t, false));
     }
     let id = next_id(deps, "ticket").await?;
     let at = now(deps);
@@ -609,6 +641,7 @@ pub async fn create_ticket(
         version: 1,
         postponed_until: None,
         escalations: 0,
+        counted_by: None,
         created_at: at.clone(),
         updated_at: at.clone(),
     };
@@ -644,6 +677,7 @@ pub async fn create_ticket(
                 &keys::staff_ticket_origin(o),
                 &Origin {
                     ticket_id: id,
+                    fingerprint: fingerprint.clone(),
                     ttl: deps.clock.now_secs() + ORIGIN_TTL_SECS,
                 },
             )?,
@@ -654,20 +688,28 @@ pub async fn create_ticket(
         Ok(()) => Ok((t, true)),
         // The same origin a moment earlier.
         Err(StoreError::ConditionFailed) if origin.is_some() => {
-            match ticket_of_origin(deps, origin.unwrap_or_default()).await? {
-                Some(t) => Ok((t, false)),
-                None => Err(StoreError::ConditionFailed),
+            match ticket_of_origin(deps, origin.unwrap_or_default(), &fingerprint).await? {
+                Some(found) => found.map(|t| (t, false)),
+                None => Err(StoreError::ConditionFailed.into()),
             }
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
-async fn ticket_of_origin(deps: &Deps, origin: &str) -> Result<Option<Ticket>, StoreError> {
-    match load::<Origin>(deps, &keys::staff_ticket_origin(origin)).await? {
-        Some(o) => ticket(deps, o.ticket_id).await,
-        None => Ok(None),
+/// The ticket an origin made: `Err` when the origin came with another request.
+async fn ticket_of_origin(
+    deps: &Deps,
+    origin: &str,
+    fingerprint: &str,
+) -> Result<Option<Result<Ticket, TicketError>>, StoreError> {
+    let Some(o) = load::<Origin>(deps, &keys::staff_ticket_origin(origin)).await? else {
+        return Ok(None);
+    };
+    if o.fingerprint != fingerprint {
+        return Ok(Some(Err(origin_reused())));
     }
+    Ok(ticket(deps, o.ticket_id).await?.map(Ok))
 }
 
 pub async fn ticket(deps: &Deps, id: i64) -> Result<Option<Ticket>, StoreError> {
@@ -744,9 +786,10 @@ pub async fn list_tickets(
 /// What a change does to the executor's count of open tickets.
 #[derive(Debug, Clone, Copy)]
 pub enum Load {
-    /// One more, if the executor is still active with room under `max_tickets` (as read).
-    Take(i64),
-    /// One fewer.
+    /// One more on the executor record `executor_id`, if it is still active with room under
+    /// `max` (as read); the ticket notes which record counted it.
+    Take { executor_id: i64, max: i64 },
+    /// One fewer, on the record that counted the ticket (if it is still there).
     Release,
 }
 
@@ -806,6 +849,17 @@ pub async fn apply(deps: &Deps, t: &Ticket, c: Change) -> Result<Ticket, TicketE
     if let Some(a) = c.assignee {
         u = u.set("assignee_user_id", a);
     }
+    match c.load {
+        Some((_, _, Load::Take { executor_id, .. })) => {
+            next.counted_by = Some(executor_id);
+            u = u.set("counted_by", executor_id);
+        }
+        Some((_, _, Load::Release)) => {
+            next.counted_by = None;
+            u = u.remove("counted_by");
+        }
+        None => {}
+    }
     u = match postponed_until {
         Some(p) => u.set("postponed_until", p),
         None => u.remove("postponed_until"),
@@ -828,7 +882,13 @@ pub async fn apply(deps: &Deps, t: &Ticket, c: Change) -> Result<Ticket, TicketE
             },
         )?,
     ];
-    if let Some(due_ms) = c.remind_at {
+    // A change that leaves the ticket postponed (a comment) keeps its reminder: reminders
+    // belong to a version, so the new version gets its own.
+    let remind_at = c.remind_at.or(match c.to {
+        Status::Postponed => postponed_until,
+        _ => None,
+    });
+    if let Some(due_ms) = remind_at {
         ops.push(timer_op(&Timer {
             ticket_id: t.id,
             kind: TimerKind::Remind,
@@ -837,11 +897,12 @@ pub async fn apply(deps: &Deps, t: &Ticket, c: Change) -> Result<Ticket, TicketE
         })?);
     }
     let release = match c.load {
-        Some((category, user, Load::Take(max))) => {
+        Some((category, user, Load::Take { executor_id, max })) => {
             ops.push(TxOp::Update {
                 key: keys::staff_executor(category, user),
                 update: Update::new().add("open_tickets", 1).when(
                     Cond::item_exists()
+                        .and(Cond::eq("id", executor_id))
                         .and(Cond::Eq("is_active".into(), AttributeValue::Bool(true)))
                         .and(Cond::eq("max_tickets", max))
                         .and(Cond::Or(vec![
@@ -852,20 +913,24 @@ pub async fn apply(deps: &Deps, t: &Ticket, c: Change) -> Result<Ticket, TicketE
             });
             None
         }
-        Some((category, user, Load::Release)) => Some(keys::staff_executor(category, user)),
+        Some((category, user, Load::Release)) => t
+            .counted_by
+            .map(|id| (keys::staff_executor(category, user), id)),
         None => None,
     };
     let with_release = match &release {
-        Some(key) => {
+        Some((key, counted_by)) => {
             let mut o = ops.clone();
             o.push(TxOp::Update {
                 key: key.clone(),
-                update: Update::new()
-                    .add("open_tickets", -1)
-                    .when(Cond::item_exists().and(Cond::Gt(
-                        "open_tickets".into(),
-                        AttributeValue::N("0".into()),
-                    ))),
+                update: Update::new().add("open_tickets", -1).when(
+                    Cond::item_exists()
+                        .and(Cond::eq("id", *counted_by))
+                        .and(Cond::Gt(
+                            "open_tickets".into(),
+                            AttributeValue::N("0".into()),
+                        )),
+                ),
             });
             o
         }
@@ -907,7 +972,7 @@ pub struct Offer {
 pub async fn record_offer(deps: &Deps, ticket_id: i64, o: &Offer) -> Result<(), StoreError> {
     deps.table
         .put(
-            item_with(&keys::staff_offer(ticket_id, o.chat_id), o)?,
+            item_with(&keys::staff_offer(ticket_id, o.chat_id, o.message_id), o)?,
             None,
         )
         .await

@@ -21,13 +21,32 @@ pub struct TimerReport {
     pub escalated: u32,
     /// Timers of tickets that had moved on.
     pub dropped: u32,
+    /// Timers that failed this time (logged); the next run tries them again.
+    pub failed: u32,
 }
 
 pub async fn run_due(deps: &Deps, cfg: &TicketsConfig) -> Result<TimerReport, FlowError> {
     let now = deps.clock.now_ms();
     let mut report = TimerReport::default();
     for timer in store::due_timers(deps, now, PER_RUN).await? {
-        let ticket = store::ticket(deps, timer.ticket_id).await?;
+        // One timer that fails (its ticket unreadable, the queue down) holds up no other.
+        if let Err(e) = fire(deps, cfg, now, &timer, &mut report).await {
+            tracing::warn!(ticket = timer.ticket_id, kind = ?timer.kind, error = %e, "ticket timer failed; tried again next run");
+            report.failed += 1;
+        }
+    }
+    Ok(report)
+}
+
+async fn fire(
+    deps: &Deps,
+    cfg: &TicketsConfig,
+    now: i64,
+    timer: &store::Timer,
+    report: &mut TimerReport,
+) -> Result<(), FlowError> {
+    let ticket = store::ticket(deps, timer.ticket_id).await?;
+    {
         match timer.kind {
             TimerKind::Remind => {
                 let due =
@@ -40,25 +59,25 @@ pub async fn run_due(deps: &Deps, cfg: &TicketsConfig) -> Result<TimerReport, Fl
                 } else {
                     report.dropped += 1;
                 }
-                store::drop_timer(deps, &timer).await?;
+                store::drop_timer(deps, timer).await?;
             }
             TimerKind::Escalate => {
                 let waiting =
                     ticket.is_some_and(|t| t.status == Status::Created && t.escalations < timer.of);
                 if !waiting {
-                    store::drop_timer(deps, &timer).await?;
+                    store::drop_timer(deps, timer).await?;
                     report.dropped += 1;
-                    continue;
+                    return Ok(());
                 }
                 TicketNotice::new(timer.ticket_id, TicketEvent::Escalated, timer.of)
                     .send(deps)
                     .await?;
                 let next = (timer.of < cfg.escalate_times).then_some(now + cfg.escalate_after_ms);
-                if store::escalated(deps, &timer, next).await? {
+                if store::escalated(deps, timer, next).await? {
                     report.escalated += 1;
                 }
             }
         }
     }
-    Ok(report)
+    Ok(())
 }

@@ -22,6 +22,13 @@ pub enum FlowError {
     Store(#[from] StoreError),
     #[error("notice not queued: {0}")]
     Queue(#[from] QueueError),
+    /// The request conflicts with what is stored (an Idempotency-Key used for another
+    /// request): which field, and why.
+    #[error("{field}: {message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl FlowError {
@@ -29,6 +36,17 @@ impl FlowError {
         match self {
             FlowError::Store(e) => e.is_retryable(),
             FlowError::Queue(e) => e.is_retryable(),
+            FlowError::Conflict { .. } => false,
+        }
+    }
+}
+
+impl From<TicketError> for FlowError {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::Store(e) => FlowError::Store(e),
+            TicketError::Conflict { field, message } => FlowError::Conflict { field, message },
+            other => FlowError::Store(StoreError::Invalid(other.to_string())),
         }
     }
 }
@@ -123,10 +141,20 @@ async fn step(deps: &Deps, t: Ticket, from: &[Status], c: Change) -> Result<Outc
             Ok(Outcome::Done(next))
         }
         Err(TicketError::Stale(current)) => already_or_stale(deps, *current, &c).await,
-        Err(TicketError::Full) => Ok(Outcome::Full(match c.load {
-            Some((_, _, Load::Take(max))) => max,
-            _ => 0,
-        })),
+        // The executor's record refused: at its limit, or no longer an active executor
+        // (deactivated, removed, or added again) since it was read.
+        Err(TicketError::Full) => match c.load {
+            Some((category, user, Load::Take { executor_id, max })) => {
+                match store::executor(deps, category, user).await? {
+                    Some(e) if e.is_active && e.id == executor_id && !e.has_room() => {
+                        Ok(Outcome::Full(e.max_tickets))
+                    }
+                    Some(e) if e.is_active && e.id == executor_id => Ok(Outcome::Full(max)),
+                    _ => Ok(Outcome::Denied),
+                }
+            }
+            _ => Ok(Outcome::Full(0)),
+        },
         Err(TicketError::Store(e)) => Err(e.into()),
         Err(e @ TicketError::Conflict { .. }) => Err(StoreError::Invalid(e.to_string()).into()),
     }
@@ -148,7 +176,14 @@ pub async fn take(deps: &Deps, id: i64, user: &User) -> Result<Outcome, FlowErro
     }
     let mut c = Change::new(user.id, Action::Taken, Status::InWork);
     c.assignee = Some(user.id);
-    c.load = Some((t.category_id, user.id, Load::Take(e.max_tickets)));
+    c.load = Some((
+        t.category_id,
+        user.id,
+        Load::Take {
+            executor_id: e.id,
+            max: e.max_tickets,
+        },
+    ));
     step(deps, t, &[Status::Created], c).await
 }
 
@@ -273,8 +308,18 @@ pub async fn comment(deps: &Deps, id: i64, user: &User, text: &str) -> Result<Ou
         Ok(t) => t,
         Err(o) => return Ok(o),
     };
+    let text: String = text.chars().take(MAX_DESCRIPTION).collect();
+    // The same comment as the last step (a redelivered message) is not made twice.
+    if let Some(last) = store::history_entry(deps, t.id, t.version).await?
+        && last.action == Action::Commented
+        && last.actor_user_id == user.id
+        && last.comment.as_deref() == Some(text.as_str())
+    {
+        announce(deps, &t, Action::Commented).await?;
+        return Ok(Outcome::Done(t));
+    }
     let mut c = Change::new(user.id, Action::Commented, t.status);
-    c.comment = Some(text.chars().take(MAX_DESCRIPTION).collect());
+    c.comment = Some(text);
     let open = [Status::InWork, Status::Postponed, Status::OnConfirmation];
     step(deps, t, &open, c).await
 }
