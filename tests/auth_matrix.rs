@@ -146,7 +146,13 @@ struct Call {
 }
 
 /// The request for `route` with the credential `t`.
-async fn call_for(route: &str, proof: Proof, t: Try, page_token: &str) -> Call {
+async fn call_for(
+    route: &str,
+    proof: Proof,
+    t: Try,
+    page_token: &str,
+    admin_session: &str,
+) -> Call {
     let mut c = Call {
         path: route.split_once(' ').unwrap().1.to_string(),
         params: Vec::new(),
@@ -245,11 +251,14 @@ async fn call_for(route: &str, proof: Proof, t: Try, page_token: &str) -> Call {
                 "application/x-www-form-urlencoded".into(),
             )];
             c.body = b"action=remove&id=999".to_vec();
-            if let Some(key) = wrong_or_right("not-the-key-0123456789", API_KEY) {
-                c.headers.push((
-                    "cookie".into(),
-                    format!("{}={key}", ticket_api::SESSION_COOKIE),
-                ));
+            // Wrong: the key itself, or a proof signed with another key.
+            let forged = format!(
+                "{}=1700000000.abc.{}",
+                ticket_api::SESSION_COOKIE,
+                "0".repeat(64)
+            );
+            if let Some(cookie) = wrong_or_right(&forged, admin_session) {
+                c.headers.push(("cookie".into(), cookie));
             }
         }
         _ => {}
@@ -356,6 +365,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         "every route has its row, and only those"
     );
     let page_token = page_token(functions[1].as_ref()).await;
+    let admin_session = crate::tickets::sign_in(functions[4].as_ref(), API_KEY).await;
 
     for r in &rows {
         let f = functions
@@ -363,7 +373,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
             .find(|f| f.routes().contains(&r.route))
             .unwrap();
         for (i, t) in [Try::No, Try::Wrong, Try::Right].into_iter().enumerate() {
-            let c = call_for(r.route, r.proof, t, &page_token).await;
+            let c = call_for(r.route, r.proof, t, &page_token, &admin_session).await;
             let before = footprint(&store).await;
             let (m, _) = r.route.split_once(' ').unwrap();
             let event = api_gateway_event(HttpInput {

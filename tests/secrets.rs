@@ -30,8 +30,12 @@ const MAIN_BOT: &str = "444444:SECRETMAINBOTTOKENabcdefghi";
 const MAIN_HOOK: &str = "SECRET_MAIN_WEBHOOK_012345";
 const OKDESK_TOKEN: &str = "SECRETOKDESKTOKEN0123456";
 const OKDESK_HOOK: &str = "SECRET_OKDESK_WEBHOOK_TOKEN_0123456789ab";
+const STAFF_BOT: &str = "555555:SECRETSTAFFBOTTOKENabcdefghi";
+const STAFF_HOOK: &str = "SECRET_STAFF_WEBHOOK_0123456";
 
-const ALL: [&str; 13] = [
+const ALL: [&str; 15] = [
+    STAFF_BOT,
+    STAFF_HOOK,
     API_KEY,
     DEFAULT_BOT,
     REQUEST_BOT,
@@ -176,6 +180,9 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         ("OKDESK_API_TOKEN", OKDESK_TOKEN),
         ("OKDESK_WEBHOOK_TOKEN", OKDESK_HOOK),
         ("OKDESK_TIMEOUT_SECS", "1"),
+        ("TELEGRAM_STAFF_BOT_TOKEN", STAFF_BOT),
+        ("TELEGRAM_STAFF_WEBHOOK_SECRET", STAFF_HOOK),
+        ("TELEGRAM_STAFF_BOT_USERNAME", "zayavka_staff_bot"),
     ]);
     let wiring = zayavka::deps::Wiring {
         deps: deps.clone(),
@@ -188,6 +195,7 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
     let form = support_form::from_env(&wiring).unwrap();
     let okdesk = okdesk_webhook::from_env(&wiring).unwrap();
     let notifier = notification_worker::from_env(&wiring).unwrap();
+    let tickets = ticket_api::from_env(&wiring).unwrap();
 
     // Leads: the request's own credentials, every service refusing and echoing them.
     let lead_id = unique("secret-");
@@ -314,6 +322,92 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         );
     }
 
+    // Tickets: the API (with its key), a ticket offered through the failing Bot API, the
+    // staff bot's webhook, and the /executors page's sign-in (its cookie included).
+    let bearer = format!("Bearer {API_KEY}");
+    let json_api = [
+        ("content-type", "application/json"),
+        ("authorization", bearer.as_str()),
+    ];
+    for (route, path, body) in [
+        (
+            ticket_api::USERS_POST,
+            "/api/users",
+            json!({"name": "Исполнитель", "telegram_id": 88}),
+        ),
+        (
+            ticket_api::CATEGORIES_POST,
+            "/api/categories",
+            json!({"name": "IT", "manager_user_ids": [1]}),
+        ),
+        (
+            ticket_api::EXECUTORS_POST,
+            "/api/executors",
+            json!({"user_id": 1, "category_id": 1}),
+        ),
+        (
+            ticket_api::TICKETS_POST,
+            "/api/tickets",
+            json!({"category_id": 1, "author_user_id": 1, "description": "Не печатает"}),
+        ),
+        (
+            ticket_api::USER_LINK,
+            "/api/users/1/telegram-link",
+            json!({}),
+        ),
+    ] {
+        let (status, answer) = call(
+            &tickets,
+            route,
+            path,
+            &json_api,
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+        assert!(status < 300, "{route}: {answer}");
+        answers.push(answer);
+    }
+    let got = store
+        .parts
+        .queue
+        .receive("notifications", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    let event = zayavka_cli::events::sqs_event("zayavka-notifications", &got).unwrap();
+    notifier.handle(event).await;
+    let staff_update = json!({"update_id": 6, "callback_query": {"id": "q1", "chat_instance": "c",
+        "data": "tk:t:1", "from": {"id": 88, "is_bot": false, "first_name": "И"},
+        "message": {"message_id": 3, "date": 1700000000, "chat": {"id": 88, "type": "private"}, "text": "x"}}});
+    let (_, answer) = call(
+        &webhook,
+        telegram_webhook::ROUTE,
+        "/telegram/staff/webhook",
+        &[("x-telegram-bot-api-secret-token", STAFF_HOOK)],
+        &serde_json::to_vec(&staff_update).unwrap(),
+    )
+    .await;
+    answers.push(answer);
+    let login = format!("action=login&key={API_KEY}");
+    let event = api_gateway_event(HttpInput {
+        method: "POST",
+        route_key: ticket_api::PAGE_POST,
+        path: "/executors",
+        raw_query: "",
+        query: Vec::new(),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        path_params: Default::default(),
+        body: login.as_bytes(),
+        source_ip: "203.0.113.9",
+        now_ms: 0,
+    })
+    .unwrap();
+    let signed_in = dispatch(&tickets, crate::apigw::lambda_request(event)).await;
+    assert_eq!(signed_in.status_code, 303);
+    answers.push(format!("{:?}", signed_in));
+
     // Every function's configuration, printed as a careless log line would.
     let configs = [
         format!("{:?}", lead_submit::Config::read(&env).unwrap()),
@@ -324,6 +418,8 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         format!("{:?}", telegram_webhook::Config::read(&env).unwrap()),
         format!("{:?}", notification_worker::Config::read(&env).unwrap()),
         format!("{:?}", okdesk_webhook::Config::read(&env).unwrap()),
+        format!("{:?}", ticket_api::Config::read(&env).unwrap()),
+        format!("{:?}", sweeper::Config::read(&env).unwrap()),
         format!(
             "{:?}",
             zayavka::support::config::SiteConfig::read_if_configured(

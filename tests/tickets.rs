@@ -1691,3 +1691,150 @@ async fn an_idempotency_key_used_for_another_ticket_is_refused() {
     let (_, list) = o.get(ticket_api::TICKETS_GET, "/api/tickets").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+/// Signs in on the `/executors` page with `key`; the `Cookie` header value it leaves.
+pub async fn sign_in(f: &dyn HttpFunction, key: &str) -> String {
+    let body = format!("action=login&key={}", urlencode(key));
+    let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
+        method: "POST",
+        route_key: ticket_api::PAGE_POST,
+        path: "/executors",
+        raw_query: "",
+        query: Vec::new(),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        path_params: Default::default(),
+        body: body.as_bytes(),
+        source_ip: "203.0.113.9",
+        now_ms: 0,
+    })
+    .unwrap();
+    let r = zayavka::http::dispatch(f, crate::apigw::lambda_request(event)).await;
+    assert_eq!(r.status_code, 303, "{}", r.body);
+    let cookie = r.cookies.first().expect("a session cookie").clone();
+    assert!(
+        !cookie.contains(key),
+        "the key itself is never in the cookie: {cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/executors")
+    );
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "a browser-session cookie"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn page_post(o: &Office, cookie: &str, form: &str) -> (u16, String) {
+    let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
+        method: "POST",
+        route_key: ticket_api::PAGE_POST,
+        path: "/executors",
+        raw_query: "",
+        query: Vec::new(),
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("cookie".into(), cookie.into()),
+        ],
+        path_params: Default::default(),
+        body: form.as_bytes(),
+        source_ip: "203.0.113.9",
+        now_ms: 0,
+    })
+    .unwrap();
+    let r = zayavka::http::dispatch(
+        &o.api as &dyn HttpFunction,
+        crate::apigw::lambda_request(event),
+    )
+    .await;
+    (r.status_code, r.body)
+}
+
+#[tokio::test]
+async fn the_executors_page_session_proves_a_key_for_twelve_hours_and_never_holds_it() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let cookie = sign_in(&o.api, TEST_API_KEY).await;
+    let toggle = format!("action=toggle&id={}&active=false", s.exec_a);
+    let (st, _) = page_post(&o, &cookie, &toggle).await;
+    assert_eq!(st, 303);
+    let a = zayavka::tickets::store::executor(&o.deps, s.category, s.a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!a.is_active);
+    // The key in the cookie instead of the proof: refused, nothing changes.
+    let (st, page) = page_post(
+        &o,
+        &format!("zayavka_admin={TEST_API_KEY}"),
+        &format!("action=toggle&id={}&active=true", s.exec_a),
+    )
+    .await;
+    assert_eq!(st, 401, "{page}");
+    // A proof with a tampered time: refused.
+    let (at, rest) = cookie
+        .trim_start_matches("zayavka_admin=")
+        .split_once('.')
+        .unwrap();
+    let tampered = format!("zayavka_admin={}.{rest}", at.parse::<i64>().unwrap() + 3600);
+    assert_eq!(
+        page_post(
+            &o,
+            &tampered,
+            &format!("action=toggle&id={}&active=true", s.exec_a)
+        )
+        .await
+        .0,
+        401
+    );
+    // Twelve hours and a minute later the sign-in is over.
+    o.advance_minutes(12 * 60 + 1);
+    assert_eq!(
+        page_post(
+            &o,
+            &cookie,
+            &format!("action=toggle&id={}&active=true", s.exec_a)
+        )
+        .await
+        .0,
+        401
+    );
+    let a = zayavka::tickets::store::executor(&o.deps, s.category, s.a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!a.is_active, "no refused action changed anything");
+    // A wrong key does not sign in.
+    let event = crate::apigw::api_gateway_event(crate::apigw::HttpInput {
+        method: "POST",
+        route_key: ticket_api::PAGE_POST,
+        path: "/executors",
+        raw_query: "",
+        query: Vec::new(),
+        headers: vec![(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        path_params: Default::default(),
+        body: b"action=login&key=not-the-key-0123456789",
+        source_ip: "203.0.113.9",
+        now_ms: 0,
+    })
+    .unwrap();
+    let r = zayavka::http::dispatch(
+        &o.api as &dyn HttpFunction,
+        crate::apigw::lambda_request(event),
+    )
+    .await;
+    assert_eq!(r.status_code, 401);
+    assert!(r.cookies.is_empty());
+    assert!(r.body.contains("ключ не подошёл"));
+}

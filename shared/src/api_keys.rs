@@ -35,6 +35,14 @@ impl ApiKeys {
             .fold(false, |acc, key| acc | constant_time_eq(given, key))
     }
 
+    /// Whether one of the keys signed `message` as `signature` (see [`sign`]): a session can
+    /// be proven without the key itself being kept anywhere but the configuration.
+    pub fn signed(&self, message: &str, signature: &str) -> bool {
+        self.0.iter().fold(false, |acc, key| {
+            acc | constant_time_eq(&sign(key, message), signature)
+        })
+    }
+
     /// 401 unless the request carries one of the keys.
     pub fn authorize(&self, req: &ApiRequest) -> Result<(), ApiError> {
         let given = req
@@ -54,4 +62,18 @@ impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ApiKeys({} keys)", self.0.len())
     }
+}
+
+/// HMAC-SHA256 of `message` under `key`, as lower-case hex.
+pub fn sign(key: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(message.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1,9 +1,12 @@
 //! `/executors`: the administrators' page — categories and their executors, add one, change
 //! priority and max_tickets, switch active, remove. Plain HTML forms that work without
-//! JavaScript. The admin enters an API key once; it is kept in a session cookie (no expiry,
-//! so it goes when the browser closes; HttpOnly, SameSite=Strict, only for `/executors`),
-//! never in a URL. Every action is a POST from this page: a page elsewhere cannot make the
-//! browser send the cookie (SameSite=Strict), and its Origin is refused besides.
+//! JavaScript. The admin enters an API key once; the session cookie then holds a proof
+//! that they had it (a time and a nonce signed with the key: HMAC-SHA256), never the key,
+//! which stays in the configuration only. The cookie has no expiry, so it goes when the
+//! browser closes, and the proof is refused after 12 hours or once the key is removed;
+//! HttpOnly, SameSite=Strict, only for `/executors`. Every action is a POST from this page:
+//! a page elsewhere cannot make the browser send the cookie (SameSite=Strict), and its
+//! Origin is refused besides.
 
 use minijinja::{Environment, context};
 use serde_json::json;
@@ -157,18 +160,36 @@ fn cookie(req: &ApiRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// The session's API key, when the cookie holds one that is accepted.
-fn session(keys: &ApiKeys, req: &ApiRequest) -> Option<String> {
-    let raw = cookie(req, SESSION_COOKIE)?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("k={raw}")).ok()?;
-    let key = pairs.into_iter().next()?.1;
-    keys.accepts(&key).then_some(key)
+/// How long a sign-in lasts at most.
+const SESSION_SECS: i64 = 12 * 3600;
+
+/// Whether the cookie proves a sign-in with one of the keys in the last 12 hours.
+fn session(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> bool {
+    let Some(raw) = cookie(req, SESSION_COOKIE) else {
+        return false;
+    };
+    let mut parts = raw.splitn(3, '.');
+    let (Some(at), Some(nonce), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(at_secs) = at.parse::<i64>() else {
+        return false;
+    };
+    let age = deps.clock.now_secs() - at_secs;
+    (0..=SESSION_SECS).contains(&age) && keys.signed(&format!("{at}.{nonce}"), signature)
 }
 
-fn session_cookie(key: &str) -> String {
-    let encoded = serde_urlencoded::to_string([("k", key)]).unwrap_or_default();
-    let value = encoded.strip_prefix("k=").unwrap_or_default();
-    format!("{SESSION_COOKIE}={value}; Path={PATH}; HttpOnly; Secure; SameSite=Strict")
+fn session_cookie(deps: &Deps, key: &str) -> String {
+    let message = format!(
+        "{}.{}",
+        deps.clock.now_secs(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let signature = zayavka::api_keys::sign(key, &message);
+    format!(
+        "{SESSION_COOKIE}={message}.{signature}; Path={PATH}; HttpOnly; Secure; SameSite=Strict"
+    )
 }
 
 fn cleared_cookie() -> String {
@@ -236,7 +257,7 @@ async fn full_page(
 
 pub async fn show(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let lang = lang_of(req);
-    if session(keys, req).is_none() {
+    if !session(deps, keys, req) {
         return Ok(login(lang, 200, None));
     }
     let t = lang.texts().executors_page;
@@ -303,7 +324,7 @@ pub async fn act(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiRes
             return Ok(login(lang, 401, Some(t.wrong_key)));
         }
         let mut r = see_other(PATH);
-        r.cookies.push(session_cookie(key));
+        r.cookies.push(session_cookie(deps, key));
         return Ok(r);
     }
     if action == "logout" {
@@ -311,7 +332,7 @@ pub async fn act(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiRes
         r.cookies.push(cleared_cookie());
         return Ok(r);
     }
-    if session(keys, req).is_none() {
+    if !session(deps, keys, req) {
         return Ok(login(lang, 401, Some(t.expired)));
     }
     let done = match action {
