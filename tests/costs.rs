@@ -14,7 +14,7 @@ use crate::support::{TEST_API_KEY, test_env, unique};
 #[derive(Default, Debug, Clone)]
 pub struct Counts(pub BTreeMap<&'static str, u64>);
 
-type Shared = Arc<Mutex<Counts>>;
+pub type Shared = Arc<Mutex<Counts>>;
 
 fn bump(c: &Shared, what: &'static str, n: u64) {
     *c.lock().unwrap().0.entry(what).or_default() += n;
@@ -22,7 +22,7 @@ fn bump(c: &Shared, what: &'static str, n: u64) {
 
 /// The requests that cost money per lead, by their AWS name; receiving and deleting are the
 /// event source's, not the code's, and are left out.
-struct Counter(Shared);
+pub struct Counter(pub Shared);
 
 impl crate::recording::Observer for Counter {
     fn request(&self, api: &'static str, queue: &str, items: u64, _iam: &[&'static str]) {

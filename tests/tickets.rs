@@ -101,6 +101,15 @@ impl Office {
     }
 
     pub async fn open(kind: Kind, extra: &[(&str, &str)]) -> Self {
+        Self::open_observed(kind, extra, None).await
+    }
+
+    /// With every table and queue request told to `observer` (the cost count).
+    pub async fn open_observed(
+        kind: Kind,
+        extra: &[(&str, &str)],
+        observer: Option<Arc<dyn crate::recording::Observer>>,
+    ) -> Self {
         let fake = Arc::new(FakeTelegram {
             next: AtomicI64::new(500),
             blocked: Mutex::new(HashSet::new()),
@@ -128,6 +137,10 @@ impl Office {
                 let clients = zayavka::deps::AwsClients::new(&cfg).await;
                 (Deps::aws(&clients, &cfg), None, None)
             }
+        };
+        let deps = match observer {
+            Some(o) => crate::recording::observed(&deps, o),
+            None => deps,
         };
         let mut env = test_env(&[
             ("TELEGRAM_STAFF_BOT_TOKEN", BOT),
@@ -1822,4 +1835,130 @@ async fn the_executors_page_session_proves_a_key_for_twelve_hours_and_never_hold
     assert_eq!(r.status_code, 401);
     assert!(r.cookies.is_empty());
     assert!(r.body.contains("ключ не подошёл"));
+}
+
+/// What one ticket's seed cycle (create, offer to two executors, take, send for
+/// confirmation, confirm) costs in table and queue requests, step by step. A count, so it is
+/// deterministic; BENCHMARKS.md turns it into money.
+#[tokio::test]
+async fn one_tickets_full_cycle_costs_a_known_number_of_requests() {
+    let counts: crate::costs::Shared = Arc::default();
+    let o = Office::open_observed(
+        Kind::Embedded,
+        &[],
+        Some(Arc::new(crate::costs::Counter(counts.clone()))),
+    )
+    .await;
+    let s = setup(&o).await;
+    let mut steps = Vec::new();
+    let mut last = crate::costs::Counts::default();
+    let mut step = |name: &'static str| {
+        let now = counts.lock().unwrap().clone();
+        let mut delta = std::collections::BTreeMap::new();
+        for (k, v) in &now.0 {
+            let d = v - last.0.get(k).copied().unwrap_or(0);
+            if d > 0 {
+                delta.insert(*k, d);
+            }
+        }
+        last = now;
+        steps.push((name, delta));
+    };
+    step("setup");
+    let id = new_ticket(&o, &s, "Счёт").await;
+    step("create (ticket-api)");
+    o.pump().await;
+    step("offer to 2 executors, tell author (worker)");
+    o.press(EXEC_A, &format!("tk:t:{id}"), 1).await;
+    step("take (webhook)");
+    o.pump().await;
+    step("edit the other offer, tell author (worker)");
+    o.press(EXEC_A, &format!("tk:c:{id}"), 1).await;
+    o.pump().await;
+    step("to confirmation, ask the author");
+    o.press(AUTHOR, &format!("tk:ok:{id}"), 1).await;
+    o.pump().await;
+    step("confirm, tell the executor");
+    for (name, delta) in &steps[1..] {
+        println!("{name}: {delta:?}");
+    }
+    let total = |what: &str| {
+        steps[1..]
+            .iter()
+            .map(|(_, d)| d.get(what).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let writes = total("ddb PutItem")
+        + total("ddb UpdateItem")
+        + total("ddb DeleteItem")
+        + total("ddb items in transactions");
+    let reads = total("ddb GetItem") + total("ddb Query");
+    let sends = total("sqs SendMessage");
+    println!("per ticket: {writes} items written, {reads} reads, {sends} SQS sends");
+    // One notice per step; the writes are the steps' transactions and the send claims.
+    assert_eq!(sends, 4, "created, taken, on_confirmation, completed");
+    assert!(writes <= 40, "{writes} items written");
+    assert!(reads <= 60, "{reads} reads");
+}
+
+#[tokio::test]
+async fn an_english_speaking_executor_gets_english_offers_and_answers() {
+    let o = Office::start().await;
+    let s = setup(&o).await;
+    let id = o.user("Emma", None).await;
+    let (_, link) = o
+        .post(
+            ticket_api::USER_LINK,
+            &format!("/api/users/{id}/telegram-link"),
+            json!({}),
+        )
+        .await;
+    let token = link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_string();
+    o.say_lang(7007, &format!("/start {token}"), "en").await;
+    assert!(
+        o.sent_to(7007).await[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Done, Emma!")
+    );
+    o.post(
+        ticket_api::EXECUTORS_POST,
+        "/api/executors",
+        json!({"user_id": id, "category_id": s.category, "priority": 50}),
+    )
+    .await;
+    let ticket = new_ticket(&o, &s, "Printer").await;
+    o.pump().await;
+    let offer = offer_to(&o, 7007, ticket).await;
+    assert!(
+        offer["text"].as_str().unwrap().starts_with("🆕 New ticket"),
+        "{offer}"
+    );
+    assert_eq!(
+        offer["reply_markup"]["inline_keyboard"][0][0]["text"],
+        "✅ Take"
+    );
+    // The Russian colleagues still get Russian.
+    assert!(
+        offer_to(&o, EXEC_A, ticket).await["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("🆕 Новая заявка")
+    );
+    o.press(EXEC_A, &format!("tk:t:{ticket}"), 1).await;
+    o.pump().await;
+    let edited = o.edits_of(7007).await.pop().unwrap();
+    assert!(
+        edited["text"]
+            .as_str()
+            .unwrap()
+            .contains("was taken by Алексей Исполнитель"),
+        "{edited}"
+    );
 }
