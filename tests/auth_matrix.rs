@@ -20,6 +20,7 @@ const API_KEY: &str = "matrix-key-0123456789abcdef";
 const BOT_SECRET: &str = "matrix_support_secret-1";
 const OKDESK_HOOK: &str = "matrix_okdesk_hook_token_0123456789abcdef";
 const HASH_SECRET: &str = "matrix-user-hash-secret";
+const BRIDGE_TOKEN: &str = "matrix_bridge_reply_token_0123456789abcdef";
 
 /// How a route is proven: what "no", "wrong" and "right" mean for it.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +127,27 @@ fn rows() -> Vec<Row> {
         // The sign-in form is open; every action needs the session.
         row("GET /executors", Open, [200, 200, 200], false),
         row("POST /executors", AdminSession, [401, 401, 404], false),
+        row("GET /health/bridge-api", Open, [200, 200, 200], false),
+        // The reply URL's last part; a client nobody wrote from is 404 even with it.
+        row(
+            "POST /bridge/reply/{token}",
+            PathToken,
+            [404, 404, 404],
+            false,
+        ),
+        // A signed file link: tampered, or ours (Telegram then gives the file).
+        row(
+            "GET /bridge/file/{signed}",
+            PathToken,
+            [404, 404, 200],
+            false,
+        ),
+        row(
+            "GET /api/bridge/clients/{client_id}/messages",
+            Bearer,
+            [401, 401, 404],
+            false,
+        ),
     ]
 }
 
@@ -152,6 +174,7 @@ async fn call_for(
     t: Try,
     page_token: &str,
     admin_session: &str,
+    bridge_link: &str,
 ) -> Call {
     let mut c = Call {
         path: route.split_once(' ').unwrap().1.to_string(),
@@ -220,6 +243,25 @@ async fn call_for(
             c.path = format!("/okdesk/webhook/{token}");
             c.params.push(("token".into(), token));
             c.body = br#"{"event":{"event_type":"new_ticket_status","new_status":{"code":"completed","name":"Completed"}},"issue":{"id":1,"client":{"contact":{"id":5}}}}"#.to_vec();
+        }
+        "POST /bridge/reply/{token}" => {
+            let token = wrong_or_right("wrong_reply_token_0123456789abcdef0123", BRIDGE_TOKEN)
+                .unwrap_or_default();
+            c.path = format!("/bridge/reply/{token}");
+            c.params.push(("token".into(), token));
+            c.body = br#"{"client_id": "telegram_5", "content": "hi"}"#.to_vec();
+        }
+        "GET /bridge/file/{signed}" => {
+            let link = bridge_link.rsplit('/').next().unwrap_or_default();
+            let flip = if link.ends_with('0') { '1' } else { '0' };
+            let tampered = format!("{}{flip}", &link[..link.len() - 1]);
+            let signed = wrong_or_right(&tampered, link).unwrap_or_default();
+            c.path = format!("/bridge/file/{signed}");
+            c.params.push(("signed".into(), signed));
+        }
+        "GET /api/bridge/clients/{client_id}/messages" => {
+            c.path = "/api/bridge/clients/telegram_5/messages".into();
+            c.params.push(("client_id".into(), "telegram_5".into()));
         }
         "POST /api/users" => c.body = br#"{"name": "Matrix"}"#.to_vec(),
         "PATCH /api/users/{id}" => {
@@ -320,6 +362,16 @@ async fn footprint(store: &EmbeddedStore) -> u64 {
 #[tokio::test]
 async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_changes_nothing() {
     let tg = MockServer::start().await;
+    Mock::given(wiremock::matchers::path_regex("/getFile$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true,
+            "result": {"file_id": "FILE1", "file_unique_id": "u", "file_path": "documents/a.txt"}})))
+        .with_priority(1)
+        .mount(&tg)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"hello".to_vec()))
+        .mount(&tg)
+        .await;
     Mock::given(method("POST"))
         .respond_with(crate::support_relay::NextId(AtomicI64::new(1)))
         .mount(&tg)
@@ -344,6 +396,11 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         ("OKDESK_API_URL", &okdesk_api),
         ("OKDESK_API_TOKEN", "okdesk-token"),
         ("OKDESK_WEBHOOK_TOKEN", OKDESK_HOOK),
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", "9:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", "matrix_bridge_secret-1"),
+        ("BRIDGE_API_URL", "https://system.example/api/messages/"),
+        ("BRIDGE_REPLY_TOKEN", BRIDGE_TOKEN),
+        ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]);
     let wiring = zayavka::deps::Wiring {
         deps,
@@ -356,6 +413,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         Box::new(telegram_webhook::from_env(&wiring).unwrap()),
         Box::new(okdesk_webhook::from_env(&wiring).unwrap()),
         Box::new(ticket_api::from_env(&wiring).unwrap()),
+        Box::new(bridge_api::from_env(&wiring).unwrap()),
     ];
     let every_route: BTreeSet<&str> = functions.iter().flat_map(|f| f.routes()).collect();
     let rows = rows();
@@ -366,6 +424,20 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
     );
     let page_token = page_token(functions[1].as_ref()).await;
     let admin_session = crate::tickets::sign_in(functions[4].as_ref(), API_KEY).await;
+    // A link to a file a user sent, as the bridge makes them (Telegram's fake gives it).
+    let bridge_cfg = zayavka::bridge::config::BridgeConfig::read_if_configured(
+        &mut zayavka::config::EnvReader::new(&env),
+    )
+    .unwrap();
+    let file = zayavka::bridge::inbound::FileRef {
+        kind: "document".into(),
+        file_id: "FILE1".into(),
+        file_name: Some("a.txt".into()),
+        mime_type: Some("text/plain".into()),
+        size: Some(5),
+    };
+    let bridge_link =
+        zayavka::bridge::files::link(&bridge_cfg, "https://api.example", &file, 4_000_000_000);
 
     for r in &rows {
         let f = functions
@@ -373,7 +445,15 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
             .find(|f| f.routes().contains(&r.route))
             .unwrap();
         for (i, t) in [Try::No, Try::Wrong, Try::Right].into_iter().enumerate() {
-            let c = call_for(r.route, r.proof, t, &page_token, &admin_session).await;
+            let c = call_for(
+                r.route,
+                r.proof,
+                t,
+                &page_token,
+                &admin_session,
+                &bridge_link,
+            )
+            .await;
             let before = footprint(&store).await;
             let (m, _) = r.route.split_once(' ').unwrap();
             let event = api_gateway_event(HttpInput {

@@ -131,6 +131,14 @@ const HTTP: &[(&str, &str, u16, (&str, &str))] = &[
         ("status", "created"),
     ),
     ("ticket-api", "health.json", 200, ("function", "ticket-api")),
+    (
+        "telegram-webhook",
+        "bridge-message.json",
+        200,
+        ("status", "accepted"),
+    ),
+    ("bridge-api", "health.json", 200, ("function", "bridge-api")),
+    ("bridge-api", "reply.json", 202, ("status", "queued")),
 ];
 
 /// The bodies of the Bot API calls addressed to one chat.
@@ -246,6 +254,19 @@ async fn every_sample_event_replays_through_its_handler() {
         ),
         ("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff_webhook_secret-123"),
         ("TELEGRAM_STAFF_BOT_USERNAME", "zayavka_staff_bot"),
+        (
+            "TELEGRAM_BRIDGE_BOT_TOKEN",
+            "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        ),
+        (
+            "TELEGRAM_BRIDGE_WEBHOOK_SECRET",
+            "bridge_webhook_secret-123",
+        ),
+        ("BRIDGE_API_URL", &format!("{}/hook", f.hook.uri())),
+        (
+            "BRIDGE_REPLY_TOKEN",
+            "bridge_reply_token_0123456789abcdef0123",
+        ),
     ]);
     let registry = zayavka_cli::serve::functions(&deps, &env, "zayavka-").unwrap();
     let mut replayed = BTreeSet::new();
@@ -351,9 +372,20 @@ async fn every_sample_event_replays_through_its_handler() {
             .map(|m| serde_json::from_str(&m.body).unwrap())
             .collect()
     };
-    let mut keys: Vec<&str> = notices.iter().filter_map(|n| n["key"].as_str()).collect();
+    let mut keys: Vec<&str> = notices
+        .iter()
+        .filter(|n| n["kind"] == "helpdesk")
+        .filter_map(|n| n["key"].as_str())
+        .collect();
     keys.sort();
     assert_eq!(keys.len(), 2, "{notices:?}");
+    // The system's reply (the bridge-api sample) is queued for the user's chat.
+    assert!(
+        notices.iter().any(|n| n["kind"] == "bridge"
+            && n["client_id"] == "telegram_700200300"
+            && n["reply"]["text"] == "Ваш заказ №5 передан в доставку."),
+        "{notices:?}"
+    );
     // The ticket the API sample created is to be offered to its category's executors.
     assert!(
         notices
@@ -464,8 +496,8 @@ async fn every_sample_event_replays_through_its_handler() {
             .await
             .unwrap()
             .visible,
-        4,
-        "two client notices, the new ticket and the batch's outcome"
+        5,
+        "two client notices, the new ticket, the bridge's reply and the batch's outcome"
     );
 
     // notification-worker: the admins get the e-mail.
@@ -530,6 +562,47 @@ async fn every_sample_event_replays_through_its_handler() {
         "tk:t:1"
     );
     assert!(to_executor[1]["text"].as_str().unwrap().contains("создана"));
+    replayed.insert(rel.to_string());
+
+    // bridge-worker: the user's message (queued by the webhook sample, in the client's FIFO
+    // group) reaches the system with where to answer.
+    let queued = store
+        .parts
+        .queue
+        .receive("bridge-inbound.fifo", 10, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "the webhook queued the bridge message");
+    assert_eq!(
+        serde_json::from_str::<Value>(&queued[0].body).unwrap()["client_id"],
+        "telegram_700200300"
+    );
+    let rel = "bridge-worker/sqs-bridge-message.json";
+    rec.now("bridge-worker");
+    let response = worker("bridge-worker").handle(sqs(rel)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let to_system: Vec<Value> = f
+        .hook
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.headers.get("x-webhook-url").is_some())
+        .map(|r| {
+            assert_eq!(
+                r.headers.get("x-webhook-url").unwrap().to_str().unwrap(),
+                "https://abc123.execute-api.eu-central-1.amazonaws.com/bridge/reply/bridge_reply_token_0123456789abcdef0123"
+            );
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect();
+    assert_eq!(to_system.len(), 1);
+    assert_eq!(to_system[0]["content"], "Здравствуйте, где мой заказ №5?");
+    assert_eq!(to_system[0]["timestamp"], "2026-12-02T09:00:00.000Z");
     replayed.insert(rel.to_string());
 
     // sweeper: the scheduled event runs one sweep and reports it.

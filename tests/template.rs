@@ -41,6 +41,7 @@ fn function_named<'a>(t: &'a Value, name: &str) -> &'a Value {
 /// The queue's resource in the template: `integration-email` → `IntegrationEmailQueue`.
 fn queue_resource(queue: &str) -> String {
     let mut out: String = queue
+        .trim_end_matches(".fifo")
         .split('-')
         .map(|w| {
             let mut c = w.chars();

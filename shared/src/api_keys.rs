@@ -66,14 +66,5 @@ impl fmt::Debug for ApiKeys {
 
 /// HMAC-SHA256 of `message` under `key`, as lower-case hex.
 pub fn sign(key: &str, message: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(message.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::signature::hmac_hex(key, message.as_bytes())
 }

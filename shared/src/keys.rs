@@ -276,6 +276,41 @@ pub fn staff_step(chat_id: i64) -> Key {
     Key::new(format!("staff#chat#{chat_id}"), "step")
 }
 
+// --- Chat bridge --------------------------------------------------------------------------
+
+fn bridge_client_pk(client_id: &str) -> String {
+    format!("bridge#client#{client_id}")
+}
+
+/// `bridge#client#<client> / meta`: the client's chat, whether the bot is blocked, whether
+/// they were told the system is down, when they last wrote.
+pub fn bridge_client(client_id: &str) -> Key {
+    Key::new(bridge_client_pk(client_id), "meta")
+}
+
+/// `bridge#client#<client> / msg#<time>#<id>`: one message either way and its delivery.
+pub fn bridge_message(client_id: &str, at_ms: i64, id: &str) -> Key {
+    Key::new(bridge_client_pk(client_id), format!("msg#{at_ms:015}#{id}"))
+}
+
+pub const BRIDGE_MESSAGE_PREFIX: &str = "msg#";
+
+/// `bridge#reply#<key> / claim`: a reply from the system being (or already) queued, so a
+/// reply the system sends twice goes out once.
+pub fn bridge_reply(key: &str) -> Key {
+    Key::new(format!("bridge#reply#{key}"), "claim")
+}
+
+/// `bridge#stats#<day> / counts`: messages in and out, failures, answer times that day.
+pub fn bridge_stats(day: &str) -> Key {
+    Key::new(format!("bridge#stats#{day}"), "counts")
+}
+
+/// `bridge#health / last`: how the last deliveries to the system went.
+pub fn bridge_health() -> Key {
+    Key::new("bridge#health", "last")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api_keys;
+pub mod bridge;
 pub mod claims;
 pub mod config;
 pub mod counter;
@@ -22,6 +23,7 @@ pub mod ports;
 pub mod queues;
 pub mod schedule;
 pub mod secret;
+pub mod signature;
 pub mod sqs_batch;
 pub mod support;
 pub mod telegram;

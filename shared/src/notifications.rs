@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bridge::notices::BridgeNotice;
 use crate::claims::{self, Claimed, Claims};
 use crate::helpdesk::events::Notice;
 use crate::leads::notify::Notification;
@@ -29,6 +30,8 @@ pub enum NotificationMessage {
     Support(SupportNotice),
     /// A step of an internal ticket, for its executors, author or managers.
     Ticket(TicketNotice),
+    /// The chat bridge's message to a Telegram user (the system's reply, or news of it).
+    Bridge(BridgeNotice),
     /// What SES published about one of our e-mails (a bounce), untagged as SES writes it.
     Mail(MailEvent),
 }

@@ -34,6 +34,23 @@ impl<T: Serialize + DeserializeOwned> TypedQueue<T> {
             .map(|_| ())
     }
 
+    /// Onto a FIFO queue: in `group`'s order, a repeat of `dedup_id` within five minutes
+    /// dropped.
+    pub async fn send_in_group(
+        &self,
+        queue: &dyn Queue,
+        message: &T,
+        group: &str,
+        dedup_id: &str,
+    ) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message)
+            .map_err(|e| QueueError::Invalid(format!("message not serialised: {e}")))?;
+        queue
+            .send(self.name, OutMessage::new(body).in_group(group, dedup_id))
+            .await
+            .map(|_| ())
+    }
+
     pub fn decode(&self, body: &str) -> Result<T, serde_json::Error> {
         serde_json::from_str(body)
     }
@@ -42,6 +59,7 @@ impl<T: Serialize + DeserializeOwned> TypedQueue<T> {
 /// How one queue behaves. Names are logical; AWS names are `<prefix><name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSpec {
+    /// A FIFO queue's name ends in `.fifo`, as SQS requires.
     pub name: String,
     pub dead_letter: Option<String>,
     /// Receives after which a message moves to the dead-letter queue.
@@ -50,6 +68,11 @@ pub struct QueueSpec {
 }
 
 impl QueueSpec {
+    /// Whether the queue keeps each group's messages in order (SQS FIFO).
+    pub fn is_fifo(&self) -> bool {
+        self.name.ends_with(FIFO_SUFFIX)
+    }
+
     pub fn new(name: &str, visibility_timeout_secs: u32) -> Self {
         Self {
             name: name.into(),
@@ -73,6 +96,9 @@ pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24";
 pub const INTEGRATION_WEBHOOK: &str = "integration-webhook";
 pub const NOTIFICATIONS: &str = "notifications";
 pub const BATCH_RESULTS: &str = "batch-results";
+/// The chat bridge's messages to the outside system: one client's messages in order.
+pub const BRIDGE_INBOUND: &str = "bridge-inbound.fifo";
+pub const FIFO_SUFFIX: &str = ".fifo";
 
 pub const INTEGRATIONS: [&str; 5] = [
     INTEGRATION_EMAIL,
@@ -89,9 +115,17 @@ pub const WORKER_VISIBILITY_SECS: u32 = 180;
 pub const INTEGRATION_MAX_RECEIVES: u32 = 10;
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
+/// `<queue>-dlq`; a FIFO queue's is FIFO too (`<queue>-dlq.fifo`).
 pub fn dead_letter_name(queue: &str) -> String {
-    format!("{queue}-dlq")
+    match queue.strip_suffix(FIFO_SUFFIX) {
+        Some(base) => format!("{base}-dlq{FIFO_SUFFIX}"),
+        None => format!("{queue}-dlq"),
+    }
 }
+
+/// The bridge retries by itself (with backoff, through the visibility timeout); after this
+/// many receives the message is dead-lettered and its user told.
+pub const BRIDGE_MAX_RECEIVES: u32 = 10;
 
 /// The system's queues, dead-letter queues included.
 pub fn catalogue() -> Vec<QueueSpec> {
@@ -108,5 +142,6 @@ pub fn catalogue() -> Vec<QueueSpec> {
     }
     with_dlq(NOTIFICATIONS, DEFAULT_MAX_RECEIVES);
     with_dlq(BATCH_RESULTS, DEFAULT_MAX_RECEIVES);
+    with_dlq(BRIDGE_INBOUND, BRIDGE_MAX_RECEIVES);
     specs
 }

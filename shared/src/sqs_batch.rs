@@ -101,6 +101,63 @@ where
     response
 }
 
+/// A FIFO queue's batch: each group's messages one after another, in order, the groups side
+/// by side (at most `concurrency` at once). After a message fails, the rest of its group is
+/// handed back untouched (Lambda's rule for FIFO event sources: the group must not skip
+/// ahead of the message that failed); other groups go on.
+pub async fn run_in_groups<G, F, Fut, E>(
+    event: SqsEvent,
+    concurrency: usize,
+    group_of: G,
+    handler: F,
+) -> SqsBatchResponse
+where
+    G: Fn(&QueueMessage) -> String,
+    F: Fn(QueueMessage) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut groups: Vec<(String, Vec<QueueMessage>)> = Vec::new();
+    for m in messages(event) {
+        let g = group_of(&m);
+        match groups.iter_mut().find(|(k, _)| *k == g) {
+            Some((_, list)) => list.push(m),
+            None => groups.push((g, vec![m])),
+        }
+    }
+    let handler = &handler;
+    let failed: Vec<String> = futures::stream::iter(groups)
+        .map(|(_, list)| async move {
+            let mut failed = Vec::new();
+            for m in list {
+                if !failed.is_empty() {
+                    failed.push(m.message_id);
+                    continue;
+                }
+                let id = m.message_id.clone();
+                if let Err(e) = handler(m).await {
+                    tracing::warn!(message_id = %id, error = %e, "message failed; it and the rest of its group will be retried");
+                    failed.push(id);
+                }
+            }
+            futures::stream::iter(failed)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .flatten()
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
 /// One queue-fed Lambda function.
 #[async_trait]
 pub trait QueueWorker: Send + Sync {

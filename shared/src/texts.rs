@@ -85,6 +85,7 @@ pub struct Texts {
     pub helpdesk: &'static HelpdeskTexts,
     pub staff: &'static StaffTexts,
     pub executors_page: &'static ExecutorsPageTexts,
+    pub bridge: &'static BridgeTexts,
 }
 
 /// The helpdesk bot's texts; `{name}`-style placeholders are filled with [`fill`].
@@ -676,6 +677,67 @@ pub static EN_EXECUTORS_PAGE: ExecutorsPageTexts = ExecutorsPageTexts {
     error_label: "Error",
 };
 
+/// The bridge bot's texts (the chat bridge to an outside system).
+pub struct BridgeTexts {
+    pub greeting: &'static str,
+    pub help: &'static str,
+    pub off: &'static str,
+    pub unsupported: &'static str,
+    pub down: &'static str,
+    pub undeliverable: &'static str,
+    pub status_up: &'static str,
+    pub status_down: &'static str,
+    pub status_unknown: &'static str,
+    pub waiting: &'static str,
+    pub stats: &'static str,
+    pub no_answers: &'static str,
+    pub unknown_command: &'static str,
+    /// The bot's command list in Telegram's "/" menu.
+    pub commands: &'static [(&'static str, &'static str)],
+}
+
+pub static RU_BRIDGE: BridgeTexts = BridgeTexts {
+    greeting: "Здравствуйте! Напишите сообщение — я передам его, и ответ придёт сюда же.",
+    help: "Просто напишите сообщение (можно с фото, файлом или голосовым) — ответ придёт в этот чат.\n/status — работает ли сервис и сколько ваших сообщений ждут отправки.",
+    off: "Сервис сейчас выключен: сообщения не передаются. Попробуйте позже.",
+    unsupported: "Такое сообщение я передать не могу: отправьте текст, фото, файл или голосовое.",
+    down: "Сервис временно недоступен — мы ответим, как только он заработает",
+    undeliverable: "Не удалось передать ваше сообщение: «{text}». Пожалуйста, отправьте его ещё раз позже.",
+    status_up: "✅ Сервис работает.",
+    status_down: "⚠️ Сервис сейчас недоступен (последняя ошибка: {time}).",
+    status_unknown: "Сообщений через сервис ещё не было.",
+    waiting: "Ваших сообщений ждут отправки: {n}.",
+    stats: "📊 Сегодня: входящих {in_today}, исходящих {out_today}, ошибок {failed_today}.\nЗа 7 дней: входящих {in_week}, исходящих {out_week}, ошибок {failed_week}.\nВ очереди недоставленных (DLQ): {dlq}.\nВремя ответа за 7 дней: медиана ≤ {p50}, 95% ≤ {p95}.",
+    no_answers: "нет данных",
+    unknown_command: "Такой команды нет. /help — что я умею.",
+    commands: &[
+        ("start", "Начать"),
+        ("help", "Как это работает"),
+        ("status", "Работает ли сервис"),
+    ],
+};
+
+pub static EN_BRIDGE: BridgeTexts = BridgeTexts {
+    greeting: "Hello! Write a message — I will pass it on, and the answer will come here.",
+    help: "Just write a message (a photo, file or voice note is fine too) — the answer comes to this chat.\n/status — whether the service works and how many of your messages are waiting.",
+    off: "The service is switched off at the moment: messages are not passed on. Please try later.",
+    unsupported: "I cannot pass this kind of message on: send text, a photo, a file or a voice note.",
+    down: "The service is temporarily unavailable — we will answer as soon as it is back",
+    undeliverable: "Your message could not be delivered: “{text}”. Please send it again later.",
+    status_up: "✅ The service is up.",
+    status_down: "⚠️ The service is unavailable at the moment (last error: {time}).",
+    status_unknown: "No messages have gone through the service yet.",
+    waiting: "Your messages waiting to be delivered: {n}.",
+    stats: "📊 Today: in {in_today}, out {out_today}, failures {failed_today}.\n7 days: in {in_week}, out {out_week}, failures {failed_week}.\nDead-letter queue: {dlq}.\nAnswer time over 7 days: median ≤ {p50}, 95% ≤ {p95}.",
+    no_answers: "no data",
+    unknown_command: "There is no such command. /help — what I can do.",
+    commands: &[
+        ("start", "Start"),
+        ("help", "How it works"),
+        ("status", "Is the service up"),
+    ],
+};
+
 pub static RU: Texts = Texts {
     new_lead: "Новая заявка",
     name: "Имя",
@@ -732,6 +794,7 @@ pub static RU: Texts = Texts {
     helpdesk: &RU_HELPDESK,
     staff: &RU_STAFF,
     executors_page: &RU_EXECUTORS_PAGE,
+    bridge: &RU_BRIDGE,
 };
 
 pub static EN: Texts = Texts {
@@ -790,6 +853,7 @@ pub static EN: Texts = Texts {
     helpdesk: &EN_HELPDESK,
     staff: &EN_STAFF,
     executors_page: &EN_EXECUTORS_PAGE,
+    bridge: &EN_BRIDGE,
 };
 
 /// Fills `{name}` placeholders of a catalogue text in one pass, so a value that itself

@@ -164,3 +164,90 @@ async fn bad_requests_and_unknown_queues_are_errors(kind: Kind) {
     let stale = t.queue.change_visibility(WORK, "not-a-receipt", 0).await;
     assert!(matches!(stale, Err(QueueError::Invalid(_))), "{stale:?}");
 }
+
+const FIFO: &str = "work.fifo";
+const FIFO_DLQ: &str = "work-dlq.fifo";
+
+both!(a_fifo_queue_keeps_each_groups_order_holds_a_group_while_one_is_in_flight_and_drops_repeats);
+async fn a_fifo_queue_keeps_each_groups_order_holds_a_group_while_one_is_in_flight_and_drops_repeats(
+    kind: Kind,
+) {
+    let t = queue(
+        kind,
+        vec![
+            QueueSpec::new(FIFO, 30).with_dead_letter(FIFO_DLQ, 5),
+            QueueSpec::new(FIFO_DLQ, 30),
+        ],
+    )
+    .await;
+    for (group, n) in [("a", 1), ("a", 2), ("b", 1), ("a", 3), ("b", 2)] {
+        t.queue
+            .send(
+                FIFO,
+                OutMessage::new(format!("{group}{n}")).in_group(group, format!("{group}-{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    // The same de-duplication id again: dropped.
+    t.queue
+        .send(FIFO, OutMessage::new("a1 again").in_group("a", "a-1"))
+        .await
+        .unwrap();
+    let mut order = Vec::new();
+    let start = Instant::now();
+    while order.len() < 5 && start.elapsed() < Duration::from_secs(10) {
+        for m in t
+            .queue
+            .receive(FIFO, 10, Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            t.queue.delete(FIFO, &m.receipt_handle).await.unwrap();
+            order.push(m.body);
+        }
+    }
+    let of = |g: char| {
+        order
+            .iter()
+            .filter(|b| b.starts_with(g))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of('a'), ["a1", "a2", "a3"], "{order:?}");
+    assert_eq!(of('b'), ["b1", "b2"], "{order:?}");
+    assert!(
+        t.queue
+            .receive(FIFO, 10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // While a group's message is in flight, the group's next one waits; others do not.
+    for (body, dedup) in [("a4", "a-4"), ("a5", "a-5")] {
+        t.queue
+            .send(FIFO, OutMessage::new(body).in_group("a", dedup))
+            .await
+            .unwrap();
+    }
+    let first = t
+        .queue
+        .receive(FIFO, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].body, "a4");
+    t.queue
+        .send(FIFO, OutMessage::new("c1").in_group("c", "c-1"))
+        .await
+        .unwrap();
+    let next = receive_n(t.queue.as_ref(), FIFO, 1, Duration::from_secs(3)).await;
+    let bodies: Vec<&str> = next.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["c1"], "a5 waits behind a4");
+    // A message of a FIFO queue takes no delay of its own.
+    let delayed = OutMessage::new("x").in_group("a", "a-x").delay(5);
+    assert!(matches!(
+        t.queue.send(FIFO, delayed).await,
+        Err(QueueError::Invalid(_))
+    ));
+}

@@ -8,6 +8,8 @@
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
+use zayavka::bridge::config::BridgeConfig;
+use zayavka::bridge::notices::BridgeNotice;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::events::Notice;
@@ -53,6 +55,8 @@ pub struct Config {
     pub support: Option<SupportBotConfig>,
     /// The executor workflow and its staff bot, for ticket notices.
     pub tickets: TicketsConfig,
+    /// The chat bridge and its bot, for the system's replies.
+    pub bridge: Option<BridgeConfig>,
 }
 
 impl Config {
@@ -86,6 +90,7 @@ impl Config {
         let support = SupportBotConfig::read_if_configured(&mut r);
         let okdesk = OkdeskConfig::read(&mut r);
         let tickets = TicketsConfig::read(&mut r);
+        let bridge = BridgeConfig::read_if_configured(&mut r);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait
             // in the queue (and then its dead-letter queue, with an alarm) until it is set.
@@ -106,6 +111,7 @@ impl Config {
             okdesk,
             support,
             tickets,
+            bridge,
         })
     }
 }
@@ -124,6 +130,7 @@ pub struct NotificationWorker {
     helpdesk: Option<Helpdesk>,
     support: Option<BotApi>,
     staff: Option<BotApi>,
+    bridge: Option<BotApi>,
 }
 
 impl NotificationWorker {
@@ -146,6 +153,10 @@ impl NotificationWorker {
             .bot_token
             .as_ref()
             .map(|token| BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()));
+        let bridge = cfg
+            .bridge
+            .as_ref()
+            .map(|b| BotApi::new(http.clone(), &cfg.telegram_api_base, b.bot_token.expose()));
         Ok(Self {
             deps,
             cfg,
@@ -153,6 +164,7 @@ impl NotificationWorker {
             helpdesk,
             support,
             staff,
+            bridge,
         })
     }
 
@@ -355,6 +367,16 @@ impl NotificationWorker {
         zayavka::tickets::notices::deliver(&self.deps, api, &self.cfg.tickets, &notice).await
     }
 
+    /// The chat bridge's message to a user, through the bridge bot.
+    async fn bridge_notice(&self, notice: BridgeNotice) -> Result<(), NotifyError> {
+        let (Some(api), Some(cfg)) = (&self.bridge, &self.cfg.bridge) else {
+            return Err(NotifyError::Retry(
+                "a bridge notice, but TELEGRAM_BRIDGE_BOT_TOKEN is not set".into(),
+            ));
+        };
+        zayavka::bridge::notices::deliver(&self.deps, api, cfg, &notice).await
+    }
+
     async fn one(&self, msg: QueueMessage) -> Result<(), NotifyError> {
         match notifications::QUEUE.decode(&msg.body) {
             Ok(NotificationMessage::Helpdesk(notice)) => self.client_notice(notice).await,
@@ -362,6 +384,7 @@ impl NotificationWorker {
             Ok(NotificationMessage::Support(notice)) => self.support_notice(notice).await,
             Ok(NotificationMessage::Mail(event)) => self.mail_event(event).await,
             Ok(NotificationMessage::Ticket(notice)) => self.ticket_notice(notice).await,
+            Ok(NotificationMessage::Bridge(notice)) => self.bridge_notice(notice).await,
             Err(e) => {
                 // Retrying cannot make it readable.
                 tracing::error!(error = %e, "message is not a notification; dropped");

@@ -1,5 +1,5 @@
 //! telegram-webhook: `POST /telegram/{bot}/webhook` for every bot of the deployment
-//! (`main`, `support`, `staff`), each with its own token and secret; any one of them runs
+//! (`main`, `support`, `staff`, `bridge`), each with its own token and secret; any one of them runs
 //! without the others (only the main bot needs Okdesk). Updates are checked,
 //! claimed once, and handed to the bot's handler; the bots' own behaviour is added by the
 //! support relay and helpdesk capabilities.
@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use zayavka::Deps;
+use zayavka::bridge::bot::BridgeBot;
+use zayavka::bridge::config::BridgeConfig;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::bot::HelpdeskBot;
 use zayavka::helpdesk::config::OkdeskConfig;
@@ -35,6 +37,8 @@ pub struct Config {
     pub okdesk: Option<OkdeskConfig>,
     /// The executor workflow, which the staff bot serves.
     pub tickets: TicketsConfig,
+    /// The chat bridge, which the bridge bot serves.
+    pub bridge: Option<BridgeConfig>,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Config {
             .then(|| SupportConfig::read(&mut r));
         let okdesk = OkdeskConfig::read(&mut r);
         let tickets = TicketsConfig::read(&mut r);
+        let bridge = BridgeConfig::read_if_configured(&mut r);
         if okdesk.is_none() && bots.iter().any(|b| b.name == "main") {
             r.problem("OKDESK_API_URL is not set, but the main bot is the helpdesk bot on Okdesk");
         }
@@ -58,6 +63,7 @@ impl Config {
             support,
             okdesk,
             tickets,
+            bridge,
         })
     }
 }
@@ -80,6 +86,7 @@ impl TelegramWebhook {
         let support_token = token_of("support");
         let main_token = token_of("main");
         let staff_token = token_of("staff");
+        let bridge_token = token_of("bridge");
         let mut webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
         if let (Some(token), Some(okdesk)) = (main_token, cfg.okdesk) {
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
@@ -99,6 +106,15 @@ impl TelegramWebhook {
             webhook = webhook.with_handler(
                 "support",
                 Arc::new(SupportBot::new(deps.clone(), api, support)),
+            );
+        }
+        if let (Some(token), Some(bridge)) = (bridge_token, cfg.bridge) {
+            let api = BotApi::new(http.clone(), &cfg.api_base, &token)
+                .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_limits(limits.clone());
+            webhook = webhook.with_handler(
+                "bridge",
+                Arc::new(BridgeBot::new(deps.clone(), api, bridge, http.clone())),
             );
         }
         if let Some(token) = staff_token {
@@ -150,8 +166,19 @@ impl HttpFunction for TelegramWebhook {
             return Err(ApiError::too_large(MAX_BODY));
         }
         let bot = req.path_param("bot")?;
+        // The URL Telegram called is this API's: the bridge gives the outside system reply
+        // and file links on it when ZAYAVKA_PUBLIC_URL does not say otherwise.
+        let public_url = req.header("host").map(|host| {
+            let scheme = req.header("x-forwarded-proto").unwrap_or("https");
+            format!("{scheme}://{host}")
+        });
         self.webhook
-            .receive(bot, req.header(SECRET_HEADER), &req.body)
+            .receive(
+                bot,
+                req.header(SECRET_HEADER),
+                &req.body,
+                public_url.as_deref(),
+            )
             .await
     }
 }

@@ -165,6 +165,29 @@ impl Started {
     }
 }
 
+/// Where the functions run: the queues' name prefix and the address they are served at
+/// (`ZAYAVKA_PUBLIC_URL` when the environment does not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub queue_prefix: String,
+    pub public_url: Option<String>,
+}
+
+impl From<&str> for Place {
+    fn from(queue_prefix: &str) -> Self {
+        Self {
+            queue_prefix: queue_prefix.into(),
+            public_url: None,
+        }
+    }
+}
+
+impl From<&Place> for Place {
+    fn from(p: &Place) -> Self {
+        p.clone()
+    }
+}
+
 /// Opens storage, binds the address and starts HTTP and the queue pollers.
 pub async fn start<R>(
     opts: ServeOptions,
@@ -172,12 +195,17 @@ pub async fn start<R>(
     make_registry: R,
 ) -> Result<Started, ServeError>
 where
-    R: FnOnce(&Deps, &str) -> Result<Registry, ConfigError>,
+    R: FnOnce(&Deps, &Place) -> Result<Registry, ConfigError>,
 {
     let storage = Storage::open(&opts, specs).await?;
-    let registry = make_registry(&storage.deps, &storage.queue_prefix)?;
-    let app = router::router(&registry)?;
+    // Bound first: the functions learn the address they are served at.
     let (listener, addr) = bind(&opts).await?;
+    let place = Place {
+        queue_prefix: storage.queue_prefix.clone(),
+        public_url: Some(format!("http://{addr}")),
+    };
+    let registry = make_registry(&storage.deps, &place)?;
+    let app = router::router(&registry)?;
 
     let stopping = Arc::new(AtomicBool::new(false));
     let mut tasks = workers::start_pollers(&storage, &registry, stopping.clone());
@@ -259,7 +287,7 @@ pub async fn run<R, S>(
     shutdown: S,
 ) -> Result<(), ServeError>
 where
-    R: FnOnce(&Deps, &str) -> Result<Registry, ConfigError>,
+    R: FnOnce(&Deps, &Place) -> Result<Registry, ConfigError>,
     S: std::future::Future<Output = ()>,
 {
     let started = start(opts, specs, make_registry).await?;

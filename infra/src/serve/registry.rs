@@ -8,19 +8,39 @@ use zayavka::deps::Wiring;
 use zayavka::http::HttpFunction;
 use zayavka::sqs_batch::QueueWorker;
 
-use super::Registry;
+use super::{Place, Registry};
+
+/// The environment, with `ZAYAVKA_PUBLIC_URL` defaulting to the address serve listens on.
+struct ServedAt<'a> {
+    env: &'a dyn EnvSource,
+    public_url: Option<String>,
+}
+
+impl EnvSource for ServedAt<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).or_else(|| match name {
+            "ZAYAVKA_PUBLIC_URL" => self.public_url.clone(),
+            _ => None,
+        })
+    }
+}
 
 /// Every function of the product, built by the same constructors their `main.rs` call;
 /// every configuration problem of every function is reported at once.
 pub fn functions(
     deps: &Deps,
     env: &dyn EnvSource,
-    queue_prefix: &str,
+    place: impl Into<Place>,
 ) -> Result<Registry, ConfigError> {
+    let place: Place = place.into();
+    let env = ServedAt {
+        env,
+        public_url: place.public_url.clone(),
+    };
     let w = Wiring {
         deps: deps.clone(),
-        env,
-        queue_prefix: queue_prefix.to_string(),
+        env: &env,
+        queue_prefix: place.queue_prefix.clone(),
     };
     let mut problems = Vec::new();
     let mut keep = |r: Result<(), ConfigError>| {
@@ -34,9 +54,11 @@ pub fn functions(
     keep(add_http(&mut registry, telegram_webhook::from_env(&w)));
     keep(add_http(&mut registry, okdesk_webhook::from_env(&w)));
     keep(add_http(&mut registry, ticket_api::from_env(&w)));
+    keep(add_http(&mut registry, bridge_api::from_env(&w)));
     keep(add_worker(&mut registry, integration_worker::from_env(&w)));
     keep(add_worker(&mut registry, batch_tracker::from_env(&w)));
     keep(add_worker(&mut registry, notification_worker::from_env(&w)));
+    keep(add_worker(&mut registry, bridge_worker::from_env(&w)));
     keep(sweeper::from_env(&w).map(|s| registry.scheduled.push(Arc::new(s))));
     if problems.is_empty() {
         Ok(registry)

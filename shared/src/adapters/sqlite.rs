@@ -31,6 +31,16 @@ CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, visible_at, seq
 CREATE INDEX IF NOT EXISTS queue_receipt ON queue_messages (receipt);
 ";
 
+/// Columns added after the first release: added to an existing file when missing.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("queue_messages", "group_id", "TEXT"),
+    ("queue_messages", "dedup_id", "TEXT"),
+];
+const AFTER_COLUMNS: &str = "
+CREATE INDEX IF NOT EXISTS queue_groups ON queue_messages (queue, group_id, seq);
+CREATE INDEX IF NOT EXISTS queue_dedup ON queue_messages (queue, dedup_id);
+";
+
 #[derive(Debug, thiserror::Error)]
 #[error("embedded database {path}: {source}")]
 pub struct DbOpenError {
@@ -74,6 +84,17 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            let has: bool = conn
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+                ))?
+                .exists([column])?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+        }
+        conn.execute_batch(AFTER_COLUMNS)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -1,5 +1,7 @@
 //! Durable queues on SQLite with SQS's semantics: visibility timeout, receive count,
-//! redrive to a dead-letter queue after a maximum of receives, per-message delay.
+//! redrive to a dead-letter queue after a maximum of receives, per-message delay; for a FIFO
+//! queue, each group's messages handed out one at a time in the order sent, and a repeated
+//! de-duplication id within five minutes dropped.
 //!
 //! Every state change is one committed SQLite transaction, so a process killed at any
 //! point loses no message: a received-but-not-deleted message simply becomes visible again.
@@ -27,6 +29,9 @@ impl From<DbFailure> for QueueError {
 fn db_err(e: rusqlite::Error) -> QueueError {
     QueueError::Unavailable(format!("embedded queue: {e}"))
 }
+
+/// SQS FIFO's de-duplication interval.
+const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// How often a waiting receive looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -101,19 +106,35 @@ impl EmbeddedQueue {
         msg: &OutMessage,
         now: i64,
     ) -> Result<String, QueueError> {
+        if let Some(dedup) = &msg.dedup_id {
+            let seen: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM queue_messages WHERE queue = ?1 AND dedup_id = ?2
+                     AND sent_at > ?3",
+                    params![queue, dedup, now - DEDUP_WINDOW_MS],
+                    |r| r.get(0),
+                )
+                .ok();
+            if let Some(id) = seen {
+                return Ok(id);
+            }
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let attributes = serde_json::to_string(&msg.attributes)
             .map_err(|e| QueueError::Invalid(format!("attributes: {e}")))?;
         conn.execute(
-            "INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO queue_messages
+             (queue, id, body, attributes, sent_at, visible_at, group_id, dedup_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 queue,
                 id,
                 msg.body,
                 attributes,
                 now,
-                now + i64::from(msg.delay_seconds) * 1000
+                now + i64::from(msg.delay_seconds) * 1000,
+                msg.group,
+                msg.dedup_id
             ],
         )
         .map_err(db_err)?;
@@ -163,8 +184,13 @@ fn visible(
 ) -> Result<Vec<Candidate>, QueueError> {
     let mut stmt = tx
         .prepare_cached(
+            // A message of a group waits until every earlier one of its group is gone (the
+            // head of the group may be in flight: then the whole group waits).
             "SELECT seq, id, body, attributes, sent_at, receive_count
-             FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
+             FROM queue_messages m WHERE queue = ?1 AND visible_at <= ?2
+             AND (group_id IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM queue_messages e
+                 WHERE e.queue = m.queue AND e.group_id = m.group_id AND e.seq < m.seq))
              ORDER BY visible_at, seq LIMIT ?3",
         )
         .map_err(db_err)?;

@@ -159,11 +159,20 @@ impl SqsQueue {
         spec: &QueueSpec,
         attrs: HashMap<QueueAttributeName, String>,
     ) -> Result<(String, bool), QueueError> {
+        // FIFO is chosen when the queue is made, and cannot be set on an existing one.
+        let mut create_attrs = attrs.clone();
+        if spec.is_fifo() {
+            create_attrs.insert(QueueAttributeName::FifoQueue, "true".into());
+            create_attrs.insert(
+                QueueAttributeName::ContentBasedDeduplication,
+                "false".into(),
+            );
+        }
         let out = self
             .client
             .create_queue()
             .queue_name(self.aws_name(&spec.name))
-            .set_attributes(Some(attrs.clone()))
+            .set_attributes(Some(create_attrs))
             .send()
             .await;
         match out {
@@ -197,7 +206,9 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(url)
             .message_body(&msg.body)
-            .delay_seconds(msg.delay_seconds as i32)
+            .set_delay_seconds(msg.group.is_none().then_some(msg.delay_seconds as i32))
+            .set_message_group_id(msg.group.clone())
+            .set_message_deduplication_id(msg.dedup_id.clone())
             .set_message_attributes(attributes_of(&msg)?)
             .send()
             .await
@@ -219,7 +230,9 @@ impl Queue for SqsQueue {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&m.body)
-                    .delay_seconds(m.delay_seconds as i32)
+                    .set_delay_seconds(m.group.is_none().then_some(m.delay_seconds as i32))
+                    .set_message_group_id(m.group.clone())
+                    .set_message_deduplication_id(m.dedup_id.clone())
                     .set_message_attributes(attributes_of(m)?)
                     .build()
                     .map_err(|e| QueueError::Invalid(format!("batch entry: {e}")))

@@ -4,27 +4,13 @@
 //! check origin and freshness; `X-Zayavka-Delivery` is stable across retries, so a receiver
 //! can drop a delivery it has already seen.
 
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::outbound::{DeliveryError, OpenClient};
 
 pub const EVENT: &str = "lead.created";
 
-pub fn signature(secret: &str, unix: i64, body: &[u8]) -> String {
-    // HMAC takes a key of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(unix.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={unix},v1={hex}")
-}
+pub use crate::signature::signature;
 
 pub async fn send(
     client: &OpenClient,

@@ -19,6 +19,12 @@ pub struct OutMessage {
     pub body: String,
     pub delay_seconds: u32,
     pub attributes: BTreeMap<String, String>,
+    /// FIFO queues only: the messages of one group are handed out one at a time, in the
+    /// order sent (SQS's MessageGroupId).
+    pub group: Option<String>,
+    /// FIFO queues only: a second message with this id within five minutes is dropped
+    /// (SQS's MessageDeduplicationId).
+    pub dedup_id: Option<String>,
 }
 
 impl OutMessage {
@@ -31,6 +37,13 @@ impl OutMessage {
 
     pub fn delay(mut self, seconds: u32) -> Self {
         self.delay_seconds = seconds;
+        self
+    }
+
+    /// For a FIFO queue: the message's group and its de-duplication id.
+    pub fn in_group(mut self, group: impl Into<String>, dedup_id: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self.dedup_id = Some(dedup_id.into());
         self
     }
 
@@ -54,6 +67,20 @@ impl OutMessage {
                 "delay is at most {MAX_DELAY_SECONDS} s, not {}",
                 self.delay_seconds
             )));
+        }
+        for (what, v) in [("group", &self.group), ("dedup_id", &self.dedup_id)] {
+            if let Some(v) = v
+                && (v.is_empty() || v.len() > 128 || !v.chars().all(|c| c.is_ascii_graphic()))
+            {
+                return Err(QueueError::Invalid(format!(
+                    "a message's {what} is 1 to 128 visible ASCII characters"
+                )));
+            }
+        }
+        if self.group.is_some() && self.delay_seconds > 0 {
+            return Err(QueueError::Invalid(
+                "a FIFO queue's messages take no delay of their own".into(),
+            ));
         }
         if self.attributes.len() > 10 {
             return Err(QueueError::Invalid(

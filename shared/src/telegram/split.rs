@@ -27,6 +27,10 @@ struct Piece<'a> {
     /// Its length as Telegram counts it (UTF-16 code units once parsed).
     shown: usize,
     newline: bool,
+    /// A space or tab: a word ends before it.
+    space: bool,
+    /// `.`, `!`, `?` or `…`: a sentence may end here.
+    stop: bool,
 }
 
 fn pieces(html: &str) -> Vec<Piece<'_>> {
@@ -57,6 +61,8 @@ fn pieces(html: &str) -> Vec<Piece<'_>> {
             kind,
             shown,
             newline: c == '\n',
+            space: kind == Kind::Text && (c == ' ' || c == '\t'),
+            stop: kind == Kind::Text && matches!(c, '.' | '!' | '?' | '…'),
         });
         rest = &rest[len..];
     }
@@ -122,11 +128,24 @@ pub fn html_parts(html: &str, limit: usize) -> Vec<String> {
         let budget = if last { limit - marker_len } else { limit };
         let mut shown = 0;
         let mut end = start;
-        let mut last_break = None;
+        // The last place of each kind to cut at, best first: a paragraph's end, a line's, a
+        // sentence's, a word's.
+        let mut best: [Option<usize>; 4] = [None; 4];
         while end < pieces.len() && shown + pieces[end].shown <= budget {
             shown += pieces[end].shown;
-            if pieces[end].newline {
-                last_break = Some(end + 1);
+            let p = &pieces[end];
+            let before = end.checked_sub(1).map(|i| &pieces[i]);
+            if p.newline {
+                if before.is_some_and(|b| b.newline) {
+                    best[0] = Some(end + 1);
+                }
+                best[1] = Some(end + 1);
+            }
+            if p.space {
+                if before.is_some_and(|b| b.stop) {
+                    best[2] = Some(end + 1);
+                }
+                best[3] = Some(end + 1);
             }
             end += 1;
         }
@@ -138,11 +157,16 @@ pub fn html_parts(html: &str, limit: usize) -> Vec<String> {
             parts.push(part(&pieces, start, end, true));
             break;
         }
-        // A line break in the second half of the part is a better place to cut.
-        let cut = match last_break {
-            Some(b) if b - start > (end - start) / 2 => b,
-            _ => end,
-        };
+        // The best place in the part's second half; else any word's end; never mid-word
+        // unless the part is one word.
+        let half = (end - start) / 2;
+        let cut = best
+            .iter()
+            .flatten()
+            .copied()
+            .find(|b| b - start > half)
+            .or(best[3].filter(|b| *b > start))
+            .unwrap_or(end);
         parts.push(part(&pieces, start, cut, false));
         start = cut;
     }
@@ -229,6 +253,28 @@ mod tests {
         assert!(parts[1].starts_with("<b>&lt;Ё&gt;"), "{}", &parts[1][..20]);
         let joined: String = parts.iter().map(|p| shown(p)).collect();
         assert_eq!(joined, shown(&html));
+    }
+
+    #[test]
+    fn a_long_paragraph_is_split_after_a_sentence_never_inside_a_word() {
+        let sentence = "Это предложение о заявке номер сорок два, и в нём нет переносов строк. ";
+        let text = sentence.repeat(120);
+        let parts = html_parts(&text, LIMIT);
+        assert!(parts.len() > 1);
+        for p in &parts[..parts.len() - 1] {
+            assert!(
+                p.ends_with(". "),
+                "cut after a sentence: {:?}",
+                &p[p.len() - 20..]
+            );
+            assert!(units(&shown(p)) <= LIMIT);
+        }
+        assert_eq!(parts.concat(), text, "nothing lost");
+        // One sentence longer than a message: cut between words.
+        let words = "слово ".repeat(1500);
+        for p in html_parts(&words, LIMIT).iter().rev().skip(1) {
+            assert!(p.ends_with(' '), "between words");
+        }
     }
 
     #[test]

@@ -23,10 +23,9 @@ use crate::http::{ApiError, ApiResponse, constant_time_eq};
 use crate::keys;
 use crate::ports::table::{Table, Update as Change};
 
-/// The bots one deployment can serve: the helpdesk's (`main`), support's, and the staff's
-/// (the executor workflow). (The chat bridge's bot joins when the bridge lands: until then
-/// `bridge` is an unknown bot like any other name.)
-pub const BOTS: [&str; 3] = ["main", "support", "staff"];
+/// The bots one deployment can serve: the helpdesk's (`main`), support's, the staff's (the
+/// executor workflow) and the chat bridge's.
+pub const BOTS: [&str; 4] = ["main", "support", "staff", "bridge"];
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How long an update id is remembered: Telegram keeps undelivered updates for 24 hours.
 pub const CLAIM_TTL_SECS: i64 = 24 * 3600;
@@ -152,6 +151,12 @@ impl From<crate::helpdesk::okdesk::OkdeskError> for BotError {
 #[async_trait]
 pub trait BotHandler: Send + Sync {
     async fn handle(&self, update: Update) -> Result<(), BotError>;
+
+    /// The same, knowing the public base URL the update reached us at (`https://<host>`;
+    /// `None` when polled). Only a bot that hands out links to itself needs it.
+    async fn handle_at(&self, update: Update, _public_url: Option<&str>) -> Result<(), BotError> {
+        self.handle(update).await
+    }
 }
 
 /// A configured bot and, once a capability gives it one, its behaviour.
@@ -191,11 +196,14 @@ impl Webhook {
         self
     }
 
+    /// An update Telegram posted to `public_url` (this API's base URL as the request
+    /// named it).
     pub async fn receive(
         &self,
         bot: &str,
         secret: Option<&str>,
         body: &[u8],
+        public_url: Option<&str>,
     ) -> Result<ApiResponse, ApiError> {
         let Some(Bot { cfg, .. }) = self.bots.get(bot) else {
             return Err(ApiError::not_found(format!("no bot {bot:?} here")));
@@ -208,7 +216,7 @@ impl Webhook {
         }
         let raw: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("update is not JSON: {e}")))?;
-        self.deliver(bot, raw).await
+        self.deliver_at(bot, raw, public_url).await
     }
 
     /// Handles one update that is known to come from Telegram (through the webhook above,
@@ -217,6 +225,15 @@ impl Webhook {
         &self,
         bot: &str,
         raw: serde_json::Value,
+    ) -> Result<ApiResponse, ApiError> {
+        self.deliver_at(bot, raw, None).await
+    }
+
+    async fn deliver_at(
+        &self,
+        bot: &str,
+        raw: serde_json::Value,
+        public_url: Option<&str>,
     ) -> Result<ApiResponse, ApiError> {
         let Some(Bot { handler, .. }) = self.bots.get(bot) else {
             return Err(ApiError::not_found(format!("no bot {bot:?} here")));
@@ -251,7 +268,7 @@ impl Webhook {
             }
         };
         if let Some(handler) = handler
-            && let Err(e) = handler.handle(update).await
+            && let Err(e) = handler.handle_at(update, public_url).await
         {
             if e.retryable && handling < MAX_HANDLINGS {
                 tracing::warn!(%bot, update_id, handling, error = %e, "handling the update failed; Telegram will deliver it again");

@@ -1,0 +1,285 @@
+//! bridge-api: the chat bridge's HTTP side.
+//!
+//! - `POST /bridge/reply/{token}`: the system's answer for a client (the URL we gave it in
+//!   `X-Webhook-URL`); signed with `X-Zayavka-Signature` when `BRIDGE_SIGNING_SECRET` is set;
+//!   accepted → 202, queued to the notifications queue.
+//! - `GET /bridge/file/{signed}`: a file a user sent, through us (the link expires).
+//! - `GET /api/bridge/clients/{client_id}/messages` (API key): the client's messages both
+//!   ways with their delivery states.
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde_json::json;
+use zayavka::Deps;
+use zayavka::api_keys::ApiKeys;
+use zayavka::bridge::config::BridgeConfig;
+use zayavka::bridge::files::{self, LinkError};
+use zayavka::bridge::{replies, store, worker};
+use zayavka::claims::{self, Claimed, Claims};
+use zayavka::config::{ConfigError, EnvReader, EnvSource};
+use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, no_route};
+use zayavka::keys;
+use zayavka::telegram::BotApi;
+
+pub const NAME: &str = "bridge-api";
+pub const REPLY: &str = "POST /bridge/reply/{token}";
+pub const FILE: &str = "GET /bridge/file/{signed}";
+pub const HISTORY: &str = "GET /api/bridge/clients/{client_id}/messages";
+pub const MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_keys: ApiKeys,
+    pub bridge: Option<BridgeConfig>,
+    pub api_base: String,
+}
+
+impl Config {
+    pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let api_keys = ApiKeys::read(&mut r);
+        let bridge = BridgeConfig::read_if_configured(&mut r);
+        let api_base = zayavka::telegram::config::api_base(&mut r);
+        r.finish()?;
+        Ok(Self {
+            api_keys,
+            bridge,
+            api_base,
+        })
+    }
+}
+
+struct On {
+    cfg: BridgeConfig,
+    bot: BotApi,
+}
+
+pub struct BridgeApi {
+    deps: Deps,
+    api_keys: ApiKeys,
+    on: Option<On>,
+}
+
+/// A reply being queued: a claim marker, so the system's repeat is queued once.
+const REPLIES: Claims = Claims::marker();
+/// A reply without an id of its own is a repeat when the same body comes within this long.
+const SAME_BODY_SECS: i64 = 600;
+
+fn store_err(e: zayavka::ports::table::StoreError) -> ApiError {
+    if e.is_retryable() {
+        ApiError::unavailable(e)
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+impl BridgeApi {
+    pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
+        let http = zayavka::outbound::client(std::time::Duration::from_secs(20))?;
+        let on = cfg.bridge.map(|b| On {
+            bot: BotApi::new(http, &cfg.api_base, b.bot_token.expose()),
+            cfg: b,
+        });
+        Ok(Self {
+            deps,
+            api_keys: cfg.api_keys,
+            on,
+        })
+    }
+
+    fn on(&self) -> Result<&On, ApiError> {
+        // Not configured: the same answer as a wrong token, so nothing is learnt.
+        self.on
+            .as_ref()
+            .ok_or_else(|| ApiError::not_found("no such reply URL"))
+    }
+
+    async fn reply(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let on = self.on()?;
+        let token = req.path_param("token")?;
+        if !constant_time_eq(token, on.cfg.reply_token.expose()) {
+            tracing::warn!("bridge reply with a wrong token");
+            return Err(ApiError::not_found("no such reply URL"));
+        }
+        if req.body.len() > MAX_BODY {
+            return Err(ApiError::too_large(MAX_BODY));
+        }
+        let now = self.deps.clock.now_ms();
+        if let Some(secret) = &on.cfg.signing_secret {
+            let header = req.header(zayavka::signature::HEADER).unwrap_or_default();
+            if !zayavka::signature::verify(secret.expose(), header, &req.body, now / 1000) {
+                return Err(ApiError::unauthorized(
+                    "X-Zayavka-Signature missing, wrong, or older than five minutes",
+                ));
+            }
+        }
+        let body: serde_json::Value = req.json(MAX_BODY)?;
+        let reply = replies::parse(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
+        let Some(client) = store::client(&self.deps, &reply.client_id)
+            .await
+            .map_err(store_err)?
+        else {
+            return Err(ApiError::not_found(format!(
+                "no client {}",
+                reply.client_id
+            )));
+        };
+        if client.blocked {
+            return Err(ApiError::new(
+                410,
+                "blocked",
+                format!(
+                    "{} blocked the bot; they get nothing until they write again",
+                    reply.client_id
+                ),
+            ));
+        }
+        // The reply's own id when it has one; else its body, for ten minutes.
+        let (key, ttl) = match &reply.id {
+            Some(id) => (format!("id#{}#{id}", reply.client_id), 30 * 24 * 3600),
+            None => (
+                format!(
+                    "body#{}",
+                    zayavka::signature::hmac_hex("bridge-reply", &req.body)
+                ),
+                SAME_BODY_SECS,
+            ),
+        };
+        let marker = keys::bridge_reply(&key);
+        let table = self.deps.table.as_ref();
+        match REPLIES
+            .claim(table, &marker, now, 30_000, claims::expiring(now, ttl))
+            .await
+            .map_err(store_err)?
+        {
+            Claimed::Ours(_) => {}
+            Claimed::Held { .. } => {
+                return Err(ApiError::new(
+                    409,
+                    "conflict",
+                    "this reply is being queued; retry",
+                ));
+            }
+            Claimed::Settled(_) | Claimed::Missing => {
+                return Ok(ApiResponse::json(200, &json!({"status": "duplicate"})));
+            }
+        }
+        let answered_after = now - client.last_in_ms;
+        if let Err(e) =
+            worker::accept_reply(&self.deps, &on.cfg, &key, reply, now, answered_after).await
+        {
+            let _ = REPLIES.release(table, &marker).await;
+            return Err(ApiError::unavailable(e));
+        }
+        REPLIES
+            .settle(
+                table,
+                &marker,
+                "queued",
+                zayavka::ports::table::Update::new(),
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(ApiResponse::json(202, &json!({"status": "queued"})))
+    }
+
+    async fn file(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let on = self.on()?;
+        let signed = req.path_param("signed")?;
+        let f = match files::open(&on.cfg, signed, self.deps.clock.now_secs()) {
+            Ok(f) => f,
+            Err(LinkError::Unknown) => return Err(ApiError::not_found("no such file link")),
+            Err(LinkError::Expired) => {
+                return Err(ApiError::new(410, "expired", "this file link has expired"));
+            }
+        };
+        let bytes = on.bot.download(&f.f).await.map_err(|e| {
+            if e.is_retryable() {
+                ApiError::unavailable(e)
+            } else {
+                ApiError::new(502, "telegram", "Telegram did not give the file")
+            }
+        })?;
+        if bytes.len() > on.cfg.file_max_bytes {
+            return Err(ApiError::new(
+                413,
+                "too_large",
+                format!(
+                    "the file is larger than {} bytes, more than a link can carry",
+                    on.cfg.file_max_bytes
+                ),
+            ));
+        }
+        let mut r = ApiResponse::new(
+            200,
+            f.m.as_deref().unwrap_or("application/octet-stream"),
+            base64::engine::general_purpose::STANDARD.encode(&bytes),
+        )
+        .header("cache-control", "private, no-store");
+        r.is_base64_encoded = true;
+        if let Some(name) = &f.n {
+            let safe: String = name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
+                .collect();
+            r = r.header(
+                "content-disposition",
+                format!("attachment; filename=\"{safe}\""),
+            );
+        }
+        Ok(r)
+    }
+
+    async fn history(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        self.api_keys.authorize(req)?;
+        let client_id = req.path_param("client_id")?;
+        if store::user_of(client_id).is_none() {
+            return Err(ApiError::bad_request(
+                "client_id: must be telegram_<Telegram user id>",
+            ));
+        }
+        if store::client(&self.deps, client_id)
+            .await
+            .map_err(store_err)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!("no client {client_id}")));
+        }
+        let items = store::messages(&self.deps, client_id, 200)
+            .await
+            .map_err(store_err)?;
+        Ok(ApiResponse::json(
+            200,
+            &json!({"client_id": client_id, "items": items}),
+        ))
+    }
+}
+
+#[async_trait]
+impl HttpFunction for BridgeApi {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn backend(&self) -> zayavka::deps::Backend {
+        self.deps.backend
+    }
+
+    fn routes(&self) -> Vec<&'static str> {
+        vec!["GET /health/bridge-api", REPLY, FILE, HISTORY]
+    }
+
+    async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
+        match req.route_key.as_str() {
+            REPLY => self.reply(&req).await,
+            FILE => self.file(&req).await,
+            HISTORY => self.history(&req).await,
+            _ => Err(no_route(&req)),
+        }
+    }
+}
+
+/// The one constructor, shared by `main.rs` and `zayavka serve`.
+pub fn from_env(w: &zayavka::deps::Wiring<'_>) -> Result<BridgeApi, ConfigError> {
+    BridgeApi::new(w.deps.clone(), Config::read(w.env)?)
+}

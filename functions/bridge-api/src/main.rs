@@ -1,0 +1,8 @@
+//! Lambda wiring only; the handler is in lib.rs.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    zayavka::logging::init();
+    let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
+    zayavka::lambda::run_http(bridge_api::from_env(&wiring)?).await
+}

@@ -1,0 +1,138 @@
+//! The chat bridge's settings, read in one place by every function that needs them (the
+//! webhook, the bridge worker, bridge-api, the notification worker).
+
+use crate::config::EnvReader;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// `TELEGRAM_BRIDGE_BOT_TOKEN`.
+    pub bot_token: Secret,
+    /// `BRIDGE_ENABLED` (default true): off, the bot says so and forwards nothing.
+    pub enabled: bool,
+    /// `BRIDGE_API_URL`, else `BRIDGE_API_BASE` + `/api/messages/`: where messages go.
+    pub api_url: String,
+    /// `ZAYAVKA_PUBLIC_URL`: this deployment's public base URL (reply and file links); when
+    /// unset, the URL Telegram's update came in at (serve sets its own address).
+    pub public_url: Option<String>,
+    /// `BRIDGE_REPLY_TOKEN`: the last part of the reply URL (32+ of `A-Z a-z 0-9 _ -`);
+    /// also the key of the file links' signatures.
+    pub reply_token: Secret,
+    /// `BRIDGE_SIGNING_SECRET`: signs what we send and must sign the replies.
+    pub signing_secret: Option<Secret>,
+    /// `BRIDGE_RETRY_BASE_DELAY_SECONDS` (5): the first retry's delay; doubles, at most 5 min.
+    pub retry_base_secs: u32,
+    /// `BRIDGE_FALLBACK_AFTER` (3): failed attempts before the user hears the service is down.
+    pub fallback_after: u32,
+    /// `BRIDGE_HISTORY_DAYS` (30): how long messages are kept.
+    pub history_days: i64,
+    /// `BRIDGE_HEALTH_URL`: what `/status` asks, when set.
+    pub health_url: Option<String>,
+    /// `BRIDGE_ADMIN_IDS`: Telegram user ids that may ask `/stats`.
+    pub admin_ids: Vec<i64>,
+    /// `BRIDGE_TIMEOUT_SECONDS` (10): per call to the system.
+    pub timeout_secs: u64,
+    /// `BRIDGE_FILE_LINK_SECONDS` (3600): how long a file link works.
+    pub file_link_secs: i64,
+    /// `BRIDGE_FILE_MAX_BYTES` (4 MB, what a Lambda answer can carry): larger files are
+    /// refused by the link.
+    pub file_max_bytes: usize,
+}
+
+/// The longest wait between two tries.
+pub const MAX_RETRY_SECS: u32 = 300;
+
+fn url_safe(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl BridgeConfig {
+    /// The bridge's settings when its bot is configured (`TELEGRAM_BRIDGE_BOT_TOKEN`).
+    pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
+        let bot_token = Secret(r.optional("TELEGRAM_BRIDGE_BOT_TOKEN")?);
+        let enabled = !matches!(
+            r.or("BRIDGE_ENABLED", "true").to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        );
+        let api_url = match (r.optional("BRIDGE_API_URL"), r.optional("BRIDGE_API_BASE")) {
+            (Some(url), _) => url,
+            (None, Some(base)) => format!("{}/api/messages/", base.trim_end_matches('/')),
+            (None, None) => {
+                r.problem("BRIDGE_API_URL (or BRIDGE_API_BASE) is not set, but the bridge bot is: where do messages go?");
+                String::new()
+            }
+        };
+        if !api_url.is_empty() && reqwest::Url::parse(&api_url).is_err() {
+            r.problem(format!("BRIDGE_API_URL: {api_url:?} is not a URL"));
+        }
+        let public_url = r
+            .optional("ZAYAVKA_PUBLIC_URL")
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &public_url
+            && reqwest::Url::parse(u).is_err()
+        {
+            r.problem(format!("ZAYAVKA_PUBLIC_URL: {u:?} is not a URL"));
+        }
+        let reply_token = match r.optional("BRIDGE_REPLY_TOKEN") {
+            Some(t) if t.len() >= 32 && url_safe(&t) => Secret(t),
+            Some(_) => {
+                r.problem("BRIDGE_REPLY_TOKEN must be 32 or more of A-Z a-z 0-9 _ -");
+                Secret(String::new())
+            }
+            None => {
+                r.problem(
+                    "BRIDGE_REPLY_TOKEN is not set (32+ random characters: openssl rand -hex 24)",
+                );
+                Secret(String::new())
+            }
+        };
+        let signing_secret = r.optional("BRIDGE_SIGNING_SECRET").map(Secret);
+        let retry_base_secs: u32 = r.parse_or("BRIDGE_RETRY_BASE_DELAY_SECONDS", 5);
+        let fallback_after: u32 = r.parse_or("BRIDGE_FALLBACK_AFTER", 3);
+        let history_days: i64 = r.parse_or("BRIDGE_HISTORY_DAYS", 30);
+        if !(1..=3650).contains(&history_days) {
+            r.problem("BRIDGE_HISTORY_DAYS must be 1 to 3650");
+        }
+        let health_url = r.optional("BRIDGE_HEALTH_URL");
+        let mut admin_ids = Vec::new();
+        for id in r.list("BRIDGE_ADMIN_IDS") {
+            match id.parse::<i64>() {
+                Ok(n) => admin_ids.push(n),
+                Err(_) => r.problem(format!(
+                    "BRIDGE_ADMIN_IDS: {id:?} is not a Telegram user id"
+                )),
+            }
+        }
+        let timeout_secs: u64 = r.parse_or("BRIDGE_TIMEOUT_SECONDS", 10);
+        let file_link_secs: i64 = r.parse_or("BRIDGE_FILE_LINK_SECONDS", 3600);
+        let file_max_bytes: usize = r.parse_or("BRIDGE_FILE_MAX_BYTES", 4 * 1024 * 1024);
+        Some(Self {
+            bot_token,
+            enabled,
+            api_url,
+            public_url,
+            reply_token,
+            signing_secret,
+            retry_base_secs: retry_base_secs.max(1),
+            fallback_after: fallback_after.max(1),
+            history_days,
+            health_url,
+            admin_ids,
+            timeout_secs: timeout_secs.clamp(1, 25),
+            file_link_secs: file_link_secs.clamp(60, 7 * 24 * 3600),
+            file_max_bytes,
+        })
+    }
+
+    /// The URL the system answers to: `<base>/bridge/reply/<token>`.
+    pub fn reply_url(&self, base: &str) -> String {
+        format!("{base}/bridge/reply/{}", self.reply_token.expose())
+    }
+
+    /// The wait before try `n + 1` after `n` failed: base × 2^(n−1), at most five minutes.
+    pub fn backoff_secs(&self, failed: u32) -> u32 {
+        let doubled = u64::from(self.retry_base_secs) << failed.saturating_sub(1).min(20);
+        doubled.min(u64::from(MAX_RETRY_SECS)) as u32
+    }
+}

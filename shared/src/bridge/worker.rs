@@ -1,0 +1,212 @@
+//! The bridge worker's step: one queued Telegram message to the system. Delivered, it is
+//! done (and a reply in the system's response goes out at once); refused for good, the user
+//! is told; failed otherwise, it waits — 5 s, doubling, at most five minutes, or what a
+//! 429's Retry-After says — through its visibility timeout, and after
+//! `BRIDGE_FALLBACK_AFTER` failed tries the user hears, once per outage, that the service
+//! is down. On its last try it is given up: the user is told, and the message goes to the
+//! dead-letter queue (with its alarm).
+
+use super::config::{BridgeConfig, MAX_RETRY_SECS};
+use super::inbound::{self, Inbound};
+use super::notices::{BridgeNotice, What};
+use super::replies::Reply;
+use super::store::{self, Direction, Message, State};
+use super::system::{self, Tried};
+use crate::Deps;
+use crate::queues::{BRIDGE_INBOUND, BRIDGE_MAX_RECEIVES};
+use crate::sqs_batch::QueueMessage;
+
+pub struct Bridge {
+    pub deps: Deps,
+    pub cfg: BridgeConfig,
+    pub http: reqwest::Client,
+}
+
+/// The group a queued message belongs to (its client), for the FIFO batch.
+pub fn group_of(m: &QueueMessage) -> String {
+    inbound::QUEUE
+        .decode(&m.body)
+        .map(|i| i.client_id)
+        .unwrap_or_else(|_| m.message_id.clone())
+}
+
+fn excerpt(text: &str) -> String {
+    let mut e: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        e.push('…');
+    }
+    e
+}
+
+impl Bridge {
+    async fn give_up(&self, m: &Inbound, attempts: u32, error: &str) -> Result<(), String> {
+        let d = &self.deps;
+        store::set_state(
+            d,
+            &m.client_id,
+            m.at_ms(),
+            &m.id(),
+            State::Failed,
+            attempts,
+            Some(error),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        store::count(d, store::Count::Failed, self.cfg.history_days)
+            .await
+            .map_err(|e| e.to_string())?;
+        BridgeNotice::new(
+            format!("undeliverable#{}", m.id()),
+            &m.client_id,
+            What::Undeliverable {
+                excerpt: excerpt(&m.content),
+            },
+        )
+        .send(d)
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// One message: `Ok` when it is settled (delivered or given up), `Err` when it must
+    /// come back (its visibility already set to the backoff).
+    pub async fn one(&self, msg: QueueMessage) -> Result<(), String> {
+        let m = match inbound::QUEUE.decode(&msg.body) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "bridge message cannot be read; dropped");
+                return Ok(());
+            }
+        };
+        let d = &self.deps;
+        let attempts = msg.receive_count.max(1);
+        let tried = system::deliver(&self.http, &self.cfg, &m, d.clock.now_secs()).await;
+        let err = |e: crate::ports::StoreError| e.to_string();
+        match tried {
+            Tried::Delivered { reply } => {
+                store::set_state(
+                    d,
+                    &m.client_id,
+                    m.at_ms(),
+                    &m.id(),
+                    State::Delivered,
+                    attempts,
+                    None,
+                )
+                .await
+                .map_err(err)?;
+                store::note_delivery(d, None).await.map_err(err)?;
+                store::end_outage(d, &m.client_id).await.map_err(err)?;
+                if let Some(text) = reply {
+                    self.answer_now(&m, text).await?;
+                }
+                Ok(())
+            }
+            Tried::Refused { error } => {
+                tracing::error!(client = %m.client_id, message = %m.id(), error = %error, "the system refused the message for good");
+                store::note_delivery(d, Some(&error)).await.map_err(err)?;
+                self.give_up(&m, attempts, &error).await
+            }
+            Tried::Again { after_secs, error } => {
+                tracing::warn!(client = %m.client_id, message = %m.id(), attempts, error = %error, "the system did not take the message; it is tried again");
+                store::note_delivery(d, Some(&error)).await.map_err(err)?;
+                if attempts >= self.cfg.fallback_after
+                    && store::start_outage(d, &m.client_id).await.map_err(err)?
+                {
+                    BridgeNotice::new(format!("down#{}", m.id()), &m.client_id, What::ServiceDown)
+                        .send(d)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                if attempts >= BRIDGE_MAX_RECEIVES {
+                    self.give_up(&m, attempts, &error).await?;
+                    // Straight to the dead-letter queue at its next receive.
+                    let _ = d
+                        .queue
+                        .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, 0)
+                        .await;
+                    return Err(format!("given up after {attempts} tries: {error}"));
+                }
+                store::set_state(
+                    d,
+                    &m.client_id,
+                    m.at_ms(),
+                    &m.id(),
+                    State::Retrying,
+                    attempts,
+                    Some(&error),
+                )
+                .await
+                .map_err(err)?;
+                let wait = after_secs
+                    .map(|s| s.clamp(1, MAX_RETRY_SECS * 3))
+                    .unwrap_or_else(|| self.cfg.backoff_secs(attempts));
+                if let Err(e) = d
+                    .queue
+                    .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, wait)
+                    .await
+                {
+                    tracing::warn!(error = %e, "retry delay not set; the queue's visibility timeout applies");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The system answered in its response: the reply goes out as a webhook reply would.
+    async fn answer_now(&self, m: &Inbound, text: String) -> Result<(), String> {
+        let d = &self.deps;
+        let now = d.clock.now_ms();
+        let reply = Reply {
+            client_id: m.client_id.clone(),
+            text,
+            parse_mode: None,
+            reply_to_message_id: Some(m.message_id),
+            attachments: Vec::new(),
+            buttons: Vec::new(),
+            id: None,
+        };
+        let key = format!("sync#{}", m.id());
+        accept_reply(d, &self.cfg, &key, reply, now, now - m.at_ms()).await
+    }
+}
+
+/// A reply on its way out: kept in the history, its answer time counted, queued.
+pub async fn accept_reply(
+    deps: &Deps,
+    cfg: &BridgeConfig,
+    key: &str,
+    reply: Reply,
+    now_ms: i64,
+    answered_after_ms: i64,
+) -> Result<(), String> {
+    let client_id = reply.client_id.clone();
+    let msg = Message {
+        id: super::notices::reply_history_id(key),
+        direction: Direction::Out,
+        text: reply.text.clone(),
+        state: State::Queued,
+        at: crate::time::timestamp(now_ms),
+        attempts: 0,
+        error: None,
+        delivered_at: None,
+        at_ms: now_ms,
+    };
+    let e = |e: crate::ports::StoreError| e.to_string();
+    store::record(deps, &client_id, &msg, cfg.history_days)
+        .await
+        .map_err(e)?;
+    store::answered_in(deps, answered_after_ms, cfg.history_days)
+        .await
+        .map_err(e)?;
+    BridgeNotice::new(
+        key,
+        &client_id,
+        What::Reply {
+            reply,
+            at_ms: now_ms,
+        },
+    )
+    .send(deps)
+    .await
+    .map_err(|e| e.to_string())
+}
