@@ -3,6 +3,7 @@
 
 mod apigw;
 mod auth_matrix;
+mod bridge;
 mod browser;
 mod conformance;
 mod costs;

@@ -34,9 +34,18 @@ const MANAGER: i64 = 3001;
 const STRANGER: i64 = 4001;
 
 /// The fake Bot API: numbered messages, 403 for chats that blocked the bot.
-struct FakeTelegram {
-    next: AtomicI64,
-    blocked: Mutex<HashSet<i64>>,
+pub struct FakeTelegram {
+    pub next: AtomicI64,
+    pub blocked: Mutex<HashSet<i64>>,
+}
+
+impl FakeTelegram {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            next: AtomicI64::new(500),
+            blocked: Mutex::new(HashSet::new()),
+        })
+    }
 }
 
 impl Respond for FakeTelegram {
@@ -79,7 +88,7 @@ pub struct Office {
     next_update: AtomicI64,
 }
 
-struct Shared(Arc<FakeTelegram>);
+pub struct Shared(pub Arc<FakeTelegram>);
 
 impl Respond for Shared {
     fn respond(&self, req: &Request) -> ResponseTemplate {
