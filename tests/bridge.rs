@@ -973,3 +973,79 @@ async fn the_loop_runs_through_zayavka_serve() {
     assert_eq!(texts, ["Синхронный ответ", "Ответ через вебхук"]);
     started.stop().await;
 }
+
+/// The README's worked example: `zayavka serve` with the bridge pointed at
+/// `examples/echo_system.py`, which answers every message on the URL it came with.
+#[tokio::test]
+async fn the_readmes_echo_system_answers_through_the_bridge() {
+    use zayavka_cli::serve::{self, ServeOptions};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/echo_system.py");
+    let mut echo = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the example");
+    let tg = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Shared(FakeTelegram::new()))
+        .mount(&tg)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = test_env(&[
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BOT),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", SECRET),
+        ("TELEGRAM_API_BASE", &tg.uri()),
+        ("BRIDGE_API_BASE", &format!("http://127.0.0.1:{port}")),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+    ]);
+    let started = serve::start(
+        ServeOptions::local(dir.path().to_path_buf()),
+        zayavka::queues::catalogue(),
+        move |deps, place| serve::functions(deps, &env, place),
+    )
+    .await
+    .unwrap();
+    let update =
+        json!({"update_id": 1, "message": Link::message(ANNA, 1, json!({"text": "Привет"}))});
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // The script may take a moment to listen; Telegram would deliver the update again too.
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{}/telegram/bridge/webhook", started.addr))
+        .header("x-telegram-bot-api-secret-token", SECRET)
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echoed = loop {
+        let sent: Vec<Value> = tg
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/sendMessage"))
+            .map(body_of)
+            .collect();
+        if let Some(m) = sent.first() {
+            break m.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the echo never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(echoed["text"], "Эхо: Привет");
+    assert_eq!(echoed["chat_id"], ANNA);
+    let _ = echo.kill();
+    let _ = echo.wait();
+    started.stop().await;
+}

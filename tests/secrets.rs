@@ -33,7 +33,14 @@ const OKDESK_HOOK: &str = "SECRET_OKDESK_WEBHOOK_TOKEN_0123456789ab";
 const STAFF_BOT: &str = "555555:SECRETSTAFFBOTTOKENabcdefghi";
 const STAFF_HOOK: &str = "SECRET_STAFF_WEBHOOK_0123456";
 
-const ALL: [&str; 15] = [
+const BRIDGE_BOT: &str = "666666:SECRETBRIDGEBOTTOKENabcdefgh";
+const BRIDGE_HOOK: &str = "SECRET_BRIDGE_WEBHOOK_01234";
+const BRIDGE_SIGNING: &str = "SECRETBRIDGESIGNINGKEY0123";
+
+const ALL: [&str; 18] = [
+    BRIDGE_BOT,
+    BRIDGE_HOOK,
+    BRIDGE_SIGNING,
     STAFF_BOT,
     STAFF_HOOK,
     API_KEY,
@@ -183,6 +190,15 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         ("TELEGRAM_STAFF_BOT_TOKEN", STAFF_BOT),
         ("TELEGRAM_STAFF_WEBHOOK_SECRET", STAFF_HOOK),
         ("TELEGRAM_STAFF_BOT_USERNAME", "zayavka_staff_bot"),
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BRIDGE_BOT),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", BRIDGE_HOOK),
+        ("BRIDGE_API_URL", &format!("{}/api/messages/", fake.uri())),
+        (
+            "BRIDGE_REPLY_TOKEN",
+            "reply_token_shown_to_the_system_0123456789",
+        ),
+        ("BRIDGE_SIGNING_SECRET", BRIDGE_SIGNING),
+        ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]);
     let wiring = zayavka::deps::Wiring {
         deps: deps.clone(),
@@ -196,6 +212,7 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
     let okdesk = okdesk_webhook::from_env(&wiring).unwrap();
     let notifier = notification_worker::from_env(&wiring).unwrap();
     let tickets = ticket_api::from_env(&wiring).unwrap();
+    let bridge_worker = bridge_worker::from_env(&wiring).unwrap();
 
     // Leads: the request's own credentials, every service refusing and echoing them.
     let lead_id = unique("secret-");
@@ -408,6 +425,28 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
     assert_eq!(signed_in.status_code, 303);
     answers.push(format!("{:?}", signed_in));
 
+    // The bridge: a user's photo goes to the failing (echoing) system, retried.
+    let photo = json!({"update_id": 7, "message": {"message_id": 9, "date": 1700000000,
+        "chat": {"id": 91, "type": "private"}, "from": {"id": 91, "is_bot": false, "first_name": "Б"},
+        "caption": "чек", "photo": [{"file_id": "FILEID-1", "file_unique_id": "u", "width": 1, "height": 1}]}});
+    let (_, answer) = call(
+        &webhook,
+        telegram_webhook::ROUTE,
+        "/telegram/bridge/webhook",
+        &[("x-telegram-bot-api-secret-token", BRIDGE_HOOK)],
+        &serde_json::to_vec(&photo).unwrap(),
+    )
+    .await;
+    answers.push(answer);
+    let got = store
+        .parts
+        .queue
+        .receive("bridge-inbound.fifo", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    let event = zayavka_cli::events::sqs_event("zayavka-bridge-inbound.fifo", &got).unwrap();
+    bridge_worker.handle(event).await;
+
     // Every function's configuration, printed as a careless log line would.
     let configs = [
         format!("{:?}", lead_submit::Config::read(&env).unwrap()),
@@ -420,6 +459,8 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         format!("{:?}", okdesk_webhook::Config::read(&env).unwrap()),
         format!("{:?}", ticket_api::Config::read(&env).unwrap()),
         format!("{:?}", sweeper::Config::read(&env).unwrap()),
+        format!("{:?}", bridge_api::Config::read(&env).unwrap()),
+        format!("{:?}", bridge_worker::Config::read(&env).unwrap()),
         format!(
             "{:?}",
             zayavka::support::config::SiteConfig::read_if_configured(

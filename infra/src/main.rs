@@ -504,10 +504,11 @@ async fn set_webhook(bot: &str, url: &str, drop_pending_updates: bool) -> Result
         .await
         .map_err(|e| e.to_string())?;
     println!("bot {bot}: updates now go to {url}");
-    use zayavka::texts::{EN_HELPDESK, EN_STAFF, RU_HELPDESK, RU_STAFF};
+    use zayavka::texts::{EN_BRIDGE, EN_HELPDESK, EN_STAFF, RU_BRIDGE, RU_HELPDESK, RU_STAFF};
     let menus = match bot {
         "main" => Some((RU_HELPDESK.commands, EN_HELPDESK.commands)),
         "staff" => Some((RU_STAFF.commands, EN_STAFF.commands)),
+        "bridge" => Some((RU_BRIDGE.commands, EN_BRIDGE.commands)),
         _ => None,
     };
     if let Some((ru, en)) = menus {

@@ -289,7 +289,7 @@ fn targets() -> Vec<Target> {
             path: "/telegram/support/webhook",
             fuzz_path: false,
             headers: tg.clone(),
-            seeds: updates,
+            seeds: updates.clone(),
             kind: BodyKind::Json,
         },
         Target {
@@ -386,6 +386,41 @@ fn targets() -> Vec<Target> {
                 json!({"action": "login", "key": API_KEY}),
             ],
             kind: BodyKind::Form,
+        },
+        Target {
+            name: "telegram update (bridge bot)",
+            function: 2,
+            method: "POST",
+            path: "/telegram/bridge/webhook",
+            fuzz_path: false,
+            headers: tg.clone(),
+            seeds: updates.clone(),
+            kind: BodyKind::Json,
+        },
+        Target {
+            name: "bridge reply",
+            function: 5,
+            method: "POST",
+            path: "/bridge/reply/fuzz_bridge_reply_token_0123456789abcdef",
+            fuzz_path: false,
+            headers: vec![("content-type", "application/json".into())],
+            seeds: vec![
+                json!({"client_id": "telegram_5", "content": "Ответ", "parse_mode": "HTML", "reply_to_message_id": 1}),
+                json!({"client_id": "telegram_5", "text": "x", "id": "r-1",
+                    "attachments": [{"type": "photo", "url": "https://cdn.example/p.jpg", "caption": "c"}],
+                    "buttons": [[{"text": "Go", "url": "https://shop.example"}]]}),
+            ],
+            kind: BodyKind::Json,
+        },
+        Target {
+            name: "bridge file link",
+            function: 5,
+            method: "GET",
+            path: "/bridge/file/{}",
+            fuzz_path: true,
+            headers: vec![],
+            seeds: vec![json!({})],
+            kind: BodyKind::Query,
         },
         Target {
             name: "okdesk event",
@@ -738,6 +773,14 @@ pub async fn run(cases: u64, seed: u64) -> Report {
         ("TELEGRAM_STAFF_BOT_TOKEN", "4:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
         ("TELEGRAM_STAFF_WEBHOOK_SECRET", TG_SECRET),
         ("TELEGRAM_STAFF_BOT_USERNAME", "fuzz_staff_bot"),
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", "5:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", TG_SECRET),
+        ("BRIDGE_API_URL", "https://system.example/api/messages/"),
+        (
+            "BRIDGE_REPLY_TOKEN",
+            "fuzz_bridge_reply_token_0123456789abcdef",
+        ),
+        ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -753,6 +796,7 @@ pub async fn run(cases: u64, seed: u64) -> Report {
         Box::new(telegram_webhook::from_env(&wiring).expect("telegram-webhook")),
         Box::new(okdesk_webhook::from_env(&wiring).expect("okdesk-webhook")),
         Box::new(ticket_api::from_env(&wiring).expect("ticket-api")),
+        Box::new(bridge_api::from_env(&wiring).expect("bridge-api")),
     ];
     // The page's forms go with a real sign-in's cookie.
     let session = sign_in(functions[4].as_ref(), API_KEY)
