@@ -436,8 +436,13 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         mime_type: Some("text/plain".into()),
         size: Some(5),
     };
+    let in_half_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 1800;
     let bridge_link =
-        zayavka::bridge::files::link(&bridge_cfg, "https://api.example", &file, 4_000_000_000);
+        zayavka::bridge::files::link(&bridge_cfg, "https://api.example", &file, in_half_an_hour);
 
     for r in &rows {
         let f = functions

@@ -59,6 +59,13 @@ impl Respond for FakeTelegram {
             return ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true}));
         }
         let chat = body["chat_id"].as_i64().unwrap_or_default();
+        // Like Telegram: a tag it does not know in HTML is refused for good.
+        if body["parse_mode"] == "HTML" && body["text"].as_str().is_some_and(|t| t.contains("<p>"))
+        {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"ok": false, "error_code": 400,
+                "description": "Bad Request: can't parse entities: Unsupported start tag \"p\""}));
+        }
         if self.blocked.lock().unwrap().contains(&chat) {
             return ResponseTemplate::new(403)
                 .set_body_json(json!({"ok": false, "error_code": 403,

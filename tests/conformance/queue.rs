@@ -244,6 +244,11 @@ async fn a_fifo_queue_keeps_each_groups_order_holds_a_group_while_one_is_in_flig
     let next = receive_n(t.queue.as_ref(), FIFO, 1, Duration::from_secs(3)).await;
     let bodies: Vec<&str> = next.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, ["c1"], "a5 waits behind a4");
+    // A FIFO queue's message names its group.
+    assert!(matches!(
+        t.queue.send(FIFO, OutMessage::new("no group")).await,
+        Err(QueueError::Invalid(_))
+    ));
     // A message of a FIFO queue takes no delay of its own.
     let delayed = OutMessage::new("x").in_group("a", "a-x").delay(5);
     assert!(matches!(

@@ -134,16 +134,17 @@ impl BridgeApi {
                 ),
             ));
         }
-        // The reply's own id when it has one; else its body, for ten minutes.
+        // The reply's own id when it has one; else its body and signature (a signature has
+        // its time, so only a replay of the very request matches), for ten minutes.
         let (key, ttl) = match &reply.id {
             Some(id) => (format!("id#{}#{id}", reply.client_id), 30 * 24 * 3600),
-            None => (
-                format!(
-                    "body#{}",
-                    zayavka::signature::hmac_hex("bridge-reply", &req.body)
-                ),
-                SAME_BODY_SECS,
-            ),
+            None => {
+                let mut seen = req.body.clone();
+                let signature = req.header(zayavka::signature::HEADER).unwrap_or_default();
+                seen.extend_from_slice(signature.as_bytes());
+                let hash = zayavka::signature::hmac_hex("bridge-reply", &seen);
+                (format!("body#{hash}"), SAME_BODY_SECS)
+            }
         };
         let marker = keys::bridge_reply(&key);
         let table = self.deps.table.as_ref();
@@ -215,18 +216,25 @@ impl BridgeApi {
             f.m.as_deref().unwrap_or("application/octet-stream"),
             base64::engine::general_purpose::STANDARD.encode(&bytes),
         )
-        .header("cache-control", "private, no-store");
+        .header("cache-control", "private, no-store")
+        // Always a download, never a page shown on our origin, whatever the type says.
+        .header("x-content-type-options", "nosniff");
         r.is_base64_encoded = true;
-        if let Some(name) = &f.n {
-            let safe: String = name
+        let safe: String =
+            f.n.as_deref()
+                .unwrap_or("file")
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
                 .collect();
-            r = r.header(
-                "content-disposition",
-                format!("attachment; filename=\"{safe}\""),
-            );
-        }
+        let safe = if safe.trim().is_empty() {
+            "file".to_string()
+        } else {
+            safe
+        };
+        r = r.header(
+            "content-disposition",
+            format!("attachment; filename=\"{safe}\""),
+        );
         Ok(r)
     }
 

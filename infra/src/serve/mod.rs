@@ -200,9 +200,16 @@ where
     let storage = Storage::open(&opts, specs).await?;
     // Bound first: the functions learn the address they are served at.
     let (listener, addr) = bind(&opts).await?;
+    // Bound to every interface, the machine itself is still reachable on loopback.
+    let reachable = match addr.ip() {
+        ip if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    };
     let place = Place {
         queue_prefix: storage.queue_prefix.clone(),
-        public_url: Some(format!("http://{addr}")),
+        public_url: Some(format!("http://{reachable}")),
     };
     let registry = make_registry(&storage.deps, &place)?;
     let app = router::router(&registry)?;

@@ -91,7 +91,12 @@ impl Db {
                 ))?
                 .exists([column])?;
             if !has {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+                match conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                {
+                    // Another process opening the same file added it a moment earlier.
+                    Err(e) if e.to_string().contains("duplicate column") => {}
+                    other => other?,
+                }
             }
         }
         conn.execute_batch(AFTER_COLUMNS)?;

@@ -107,14 +107,16 @@ impl EmbeddedQueue {
         now: i64,
     ) -> Result<String, QueueError> {
         if let Some(dedup) = &msg.dedup_id {
-            let seen: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM queue_messages WHERE queue = ?1 AND dedup_id = ?2
-                     AND sent_at > ?3",
-                    params![queue, dedup, now - DEDUP_WINDOW_MS],
-                    |r| r.get(0),
-                )
-                .ok();
+            let seen: Option<String> = match conn.query_row(
+                "SELECT id FROM queue_messages WHERE queue = ?1 AND dedup_id = ?2
+                 AND sent_at > ?3",
+                params![queue, dedup, now - DEDUP_WINDOW_MS],
+                |r| r.get(0),
+            ) {
+                Ok(id) => Some(id),
+                Err(rusqlite::Error::QueryReturnedNoRows) => None,
+                Err(e) => return Err(db_err(e)),
+            };
             if let Some(id) = seen {
                 return Ok(id);
             }
@@ -170,6 +172,21 @@ impl EmbeddedQueue {
                 Ok(out)
             })
             .await
+    }
+}
+
+/// SQS's rule: a FIFO queue's message names its group, a standard queue's does not.
+fn fifo_rules(spec: &QueueSpec, msg: &OutMessage) -> Result<(), QueueError> {
+    match (spec.is_fifo(), msg.group.is_some()) {
+        (true, false) => Err(QueueError::Invalid(format!(
+            "{} is a FIFO queue: a message needs its group",
+            spec.name
+        ))),
+        (false, true) => Err(QueueError::Invalid(format!(
+            "{} is not a FIFO queue: a message has no group",
+            spec.name
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -254,6 +271,7 @@ impl Queue for EmbeddedQueue {
     async fn send(&self, queue: &str, msg: OutMessage) -> Result<String, QueueError> {
         msg.validate()?;
         let spec = self.spec(queue)?;
+        fifo_rules(&spec, &msg)?;
         let now = self.clock.now_ms();
         self.db
             .call(move |conn| Self::insert(conn, &spec.name, &msg, now))
@@ -267,6 +285,9 @@ impl Queue for EmbeddedQueue {
     ) -> Result<Vec<String>, QueueError> {
         validate_batch(&msgs)?;
         let spec = self.spec(queue)?;
+        for m in &msgs {
+            fifo_rules(&spec, m)?;
+        }
         let now = self.clock.now_ms();
         self.db
             .call(move |conn| {

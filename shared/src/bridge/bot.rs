@@ -78,6 +78,7 @@ impl BridgeBot {
             error: None,
             delivered_at: None,
             at_ms: msg.at_ms(),
+            reply: None,
         };
         store::record(d, &msg.client_id, &history, days).await?;
         inbound::QUEUE

@@ -30,7 +30,7 @@ pub struct BridgeConfig {
     pub health_url: Option<String>,
     /// `BRIDGE_ADMIN_IDS`: Telegram user ids that may ask `/stats`.
     pub admin_ids: Vec<i64>,
-    /// `BRIDGE_TIMEOUT_SECONDS` (10): per call to the system.
+    /// `BRIDGE_TIMEOUT_SECONDS` (10, at most 20): per call to the system.
     pub timeout_secs: u64,
     /// `BRIDGE_FILE_LINK_SECONDS` (3600): how long a file link works.
     pub file_link_secs: i64,
@@ -119,7 +119,8 @@ impl BridgeConfig {
             history_days,
             health_url,
             admin_ids,
-            timeout_secs: timeout_secs.clamp(1, 25),
+            // Within the worker's 30 s, with room for its own writes.
+            timeout_secs: timeout_secs.clamp(1, 20),
             file_link_secs: file_link_secs.clamp(60, 7 * 24 * 3600),
             file_max_bytes,
         })

@@ -1,6 +1,7 @@
 //! Links to the files users send, for the system: `<public>/bridge/file/<signed>` where
 //! `<signed>` is the file's id, name, type and expiry (base64url JSON) and an HMAC of them
-//! under the deployment's reply token. The link streams the file through us: Telegram's
+//! under a key derived from the bot's token — a secret the system never sees (it does see
+//! the reply token, in the reply URL). The link streams the file through us: Telegram's
 //! own file URL carries the bot's token and never leaves the deployment.
 
 use base64::Engine;
@@ -32,7 +33,7 @@ pub enum LinkError {
 
 fn key(cfg: &BridgeConfig) -> String {
     // Its own purpose, so a file signature can never pass as anything else.
-    format!("bridge-file:{}", cfg.reply_token.expose())
+    format!("bridge-file:{}", cfg.bot_token.expose())
 }
 
 pub fn link(cfg: &BridgeConfig, base: &str, f: &FileRef, expires_at: i64) -> String {
@@ -60,6 +61,10 @@ pub fn open(cfg: &BridgeConfig, signed: &str, now_secs: i64) -> Result<Signed, L
     let s: Signed = serde_json::from_slice(&bytes).map_err(|_| LinkError::Unknown)?;
     if s.e < now_secs {
         return Err(LinkError::Expired);
+    }
+    // A link never lives longer than the setting allows (a minute's slack for clocks).
+    if s.e > now_secs + cfg.file_link_secs + 60 {
+        return Err(LinkError::Unknown);
     }
     Ok(s)
 }

@@ -151,6 +151,7 @@ impl Inbound {
             "content": self.content,
             "timestamp": crate::time::timestamp(self.at_ms()),
             "message_id": self.id(),
+            "telegram_message_id": self.message_id,
             "user": self.user,
         });
         if !attachments.is_empty() {

@@ -130,11 +130,14 @@ pub async fn deliver(
         .texts()
         .bridge;
     let blocked = std::sync::atomic::AtomicBool::new(false);
+    // What Telegram refused for good (a bad HTML tag, a photo it cannot fetch), if anything.
+    let refused: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let send = |i: usize, params: SendMessageParams| {
         let key = keys::notification(&format!("bridge#{}", n.key), &format!("part{i}"));
         let blocked = &blocked;
+        let refused = &refused;
         async move {
-            notifications::once(deps, key, || async move {
+            let sent = notifications::once(deps, key, || async move {
                 match api.send_message(&params).await {
                     Ok(m) => Ok(m.message_id.to_string()),
                     Err(TelegramError::Blocked(e)) => {
@@ -144,7 +147,13 @@ pub async fn deliver(
                     Err(e) => Err(DeliveryError::from(e)),
                 }
             })
-            .await
+            .await?;
+            if let notifications::Sent::Refused(why) = sent
+                && let Ok(mut r) = refused.lock()
+            {
+                *r = Some(why);
+            }
+            Ok::<(), NotifyError>(())
         }
     };
     let plain = |text: String| {
@@ -212,7 +221,7 @@ pub async fn deliver(
                 }
                 let key = keys::notification(&format!("bridge#{}", n.key), &format!("file{j}"));
                 let blocked = &blocked;
-                notifications::once(deps, key, || async move {
+                let sent = notifications::once(deps, key, || async move {
                     match api.call::<_, serde_json::Value>(method, &body).await {
                         Ok(m) => Ok(m["message_id"].to_string()),
                         Err(TelegramError::Blocked(e)) => {
@@ -223,11 +232,30 @@ pub async fn deliver(
                     }
                 })
                 .await?;
+                if let notifications::Sent::Refused(why) = sent
+                    && let Ok(mut r) = refused.lock()
+                {
+                    *r = Some(why);
+                }
             }
+            let refused = refused.lock().ok().and_then(|r| r.clone());
             if blocked.load(std::sync::atomic::Ordering::SeqCst) {
                 tracing::warn!(client = %n.client_id, "the user blocked the bridge bot; recorded");
                 store::set_blocked(deps, &n.client_id).await?;
                 store::set_state(deps, &n.client_id, *at_ms, &id, State::Blocked, 1, None).await?;
+            } else if let Some(why) = refused {
+                tracing::error!(client = %n.client_id, error = %why, "Telegram refused the system's reply");
+                store::set_state(
+                    deps,
+                    &n.client_id,
+                    *at_ms,
+                    &id,
+                    State::Failed,
+                    1,
+                    Some(&why),
+                )
+                .await?;
+                store::count(deps, store::Count::Failed, cfg.history_days).await?;
             } else {
                 store::set_state(deps, &n.client_id, *at_ms, &id, State::Delivered, 1, None)
                     .await?;

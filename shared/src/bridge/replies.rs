@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A reply's text is split into messages; more than this is not a chat message.
-pub const MAX_TEXT: usize = 40_960;
+/// A reply's text is split into messages (ten at most); more than this would be cut.
+pub const MAX_TEXT: usize = 32_768;
 pub const MAX_CAPTION: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,10 +93,16 @@ pub fn parse(v: &Value) -> Result<Reply, FieldError> {
         Some(m) if ["HTML", "MarkdownV2"].contains(&m.as_str()) => Some(m),
         Some(_) => return Err(wrong("parse_mode", "must be HTML or MarkdownV2")),
     };
+    // A Telegram message id, or the `message_id` we sent (`<chat>-<message>`) echoed back.
     let reply_to_message_id = match v.get("reply_to_message_id") {
         None | Some(Value::Null) => None,
         Some(n) => Some(
             n.as_i64()
+                .or_else(|| {
+                    n.as_str()
+                        .and_then(|s| s.rsplit('-').next())
+                        .and_then(|s| s.parse().ok())
+                })
                 .filter(|n| *n > 0 && *n <= i64::from(i32::MAX))
                 .ok_or_else(|| wrong("reply_to_message_id", "must be a Telegram message id"))?,
         ),

@@ -77,6 +77,10 @@ pub struct Message {
     pub delivered_at: Option<String>,
     /// When it was made, Unix ms (the key's time).
     pub at_ms: i64,
+    /// The answer the system gave in its response (kept, so a retry after a crash sends
+    /// it without asking the system again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
 }
 
 fn history_ttl(deps: &Deps, days: i64) -> i64 {
@@ -206,6 +210,48 @@ pub async fn set_state(
     };
     if state == State::Delivered {
         u = u.set("delivered_at", timestamp(deps.clock.now_ms()));
+    }
+    match deps
+        .table
+        .update(&keys::bridge_message(client_id, at_ms, id), u)
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One message of the client's history.
+pub async fn message(
+    deps: &Deps,
+    client_id: &str,
+    at_ms: i64,
+    id: &str,
+) -> Result<Option<Message>, StoreError> {
+    deps.table
+        .get(&keys::bridge_message(client_id, at_ms, id))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// The system took the message (and answered this, in its response).
+pub async fn delivered(
+    deps: &Deps,
+    client_id: &str,
+    at_ms: i64,
+    id: &str,
+    attempts: u32,
+    reply: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut u = Update::new()
+        .set("state", "delivered")
+        .set("attempts", i64::from(attempts))
+        .set("delivered_at", timestamp(deps.clock.now_ms()))
+        .remove("error")
+        .when(Cond::item_exists());
+    if let Some(r) = reply {
+        u = u.set("reply", r);
     }
     match deps
         .table

@@ -21,14 +21,15 @@ pub enum Tried {
     Refused { error: String },
 }
 
-/// The answer a system gave in its own response, in any of the seed's spellings.
-pub fn reply_in(body: &[u8]) -> Option<String> {
+/// The answer a system gave in its own response, in any of the seed's spellings; the
+/// user's own text echoed back (a created message returned as it was stored) is none.
+pub fn reply_in(body: &[u8], sent: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     ["response", "content", "text"]
         .iter()
-        .find_map(|k| v.get(*k).and_then(|x| x.as_str()))
+        .filter_map(|k| v.get(*k).and_then(|x| x.as_str()))
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        .find(|s| !s.is_empty() && *s != sent.trim())
         .map(String::from)
 }
 
@@ -76,7 +77,7 @@ pub async fn deliver(
     let said = || crate::outbound::clip(&String::from_utf8_lossy(&answer), 300);
     match status {
         200..=299 => Tried::Delivered {
-            reply: reply_in(&answer),
+            reply: reply_in(&answer, &m.content),
         },
         408 | 429 | 500..=599 => Tried::Again {
             after_secs: if status == 429 { retry_after } else { None },

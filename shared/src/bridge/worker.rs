@@ -38,23 +38,18 @@ fn excerpt(text: &str) -> String {
     e
 }
 
+/// Logs a step after the system took the message: failing it must not make the message
+/// go to the system again.
+fn best_effort(what: &str, r: Result<(), crate::ports::StoreError>) {
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "bridge: {what} not recorded");
+    }
+}
+
 impl Bridge {
+    /// Given up: the user is told first (what matters most), then it is recorded.
     async fn give_up(&self, m: &Inbound, attempts: u32, error: &str) -> Result<(), String> {
         let d = &self.deps;
-        store::set_state(
-            d,
-            &m.client_id,
-            m.at_ms(),
-            &m.id(),
-            State::Failed,
-            attempts,
-            Some(error),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        store::count(d, store::Count::Failed, self.cfg.history_days)
-            .await
-            .map_err(|e| e.to_string())?;
         BridgeNotice::new(
             format!("undeliverable#{}", m.id()),
             &m.client_id,
@@ -64,7 +59,25 @@ impl Bridge {
         )
         .send(d)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        best_effort(
+            "the given-up state",
+            store::set_state(
+                d,
+                &m.client_id,
+                m.at_ms(),
+                &m.id(),
+                State::Failed,
+                attempts,
+                Some(error),
+            )
+            .await,
+        );
+        best_effort(
+            "the failure count",
+            store::count(d, store::Count::Failed, self.cfg.history_days).await,
+        );
+        Ok(())
     }
 
     /// One message: `Ok` when it is settled (delivered or given up), `Err` when it must
@@ -79,23 +92,35 @@ impl Bridge {
         };
         let d = &self.deps;
         let attempts = msg.receive_count.max(1);
-        let tried = system::deliver(&self.http, &self.cfg, &m, d.clock.now_secs()).await;
         let err = |e: crate::ports::StoreError| e.to_string();
+        // Taken by the system on an earlier try whose worker died before the end: finish
+        // its steps without asking the system again.
+        let before = store::message(d, &m.client_id, m.at_ms(), &m.id())
+            .await
+            .map_err(err)?;
+        let tried = match &before {
+            Some(h) if h.state == State::Delivered => Tried::Delivered {
+                reply: h.reply.clone(),
+            },
+            _ => system::deliver(&self.http, &self.cfg, &m, d.clock.now_secs()).await,
+        };
         match tried {
             Tried::Delivered { reply } => {
-                store::set_state(
+                store::delivered(
                     d,
                     &m.client_id,
                     m.at_ms(),
                     &m.id(),
-                    State::Delivered,
                     attempts,
-                    None,
+                    reply.as_deref(),
                 )
                 .await
                 .map_err(err)?;
-                store::note_delivery(d, None).await.map_err(err)?;
-                store::end_outage(d, &m.client_id).await.map_err(err)?;
+                best_effort("the delivery", store::note_delivery(d, None).await);
+                best_effort(
+                    "the end of the outage",
+                    store::end_outage(d, &m.client_id).await,
+                );
                 if let Some(text) = reply {
                     self.answer_now(&m, text).await?;
                 }
@@ -103,19 +128,25 @@ impl Bridge {
             }
             Tried::Refused { error } => {
                 tracing::error!(client = %m.client_id, message = %m.id(), error = %error, "the system refused the message for good");
-                store::note_delivery(d, Some(&error)).await.map_err(err)?;
+                best_effort("the failure", store::note_delivery(d, Some(&error)).await);
                 self.give_up(&m, attempts, &error).await
             }
             Tried::Again { after_secs, error } => {
                 tracing::warn!(client = %m.client_id, message = %m.id(), attempts, error = %error, "the system did not take the message; it is tried again");
-                store::note_delivery(d, Some(&error)).await.map_err(err)?;
+                best_effort("the failure", store::note_delivery(d, Some(&error)).await);
                 if attempts >= self.cfg.fallback_after
-                    && store::start_outage(d, &m.client_id).await.map_err(err)?
+                    && store::client(d, &m.client_id)
+                        .await
+                        .map_err(err)?
+                        .is_some_and(|c| !c.outage)
                 {
+                    // Said first, then marked: a crash in between says it again under the
+                    // same key, which sends it once.
                     BridgeNotice::new(format!("down#{}", m.id()), &m.client_id, What::ServiceDown)
                         .send(d)
                         .await
                         .map_err(|e| e.to_string())?;
+                    store::start_outage(d, &m.client_id).await.map_err(err)?;
                 }
                 if attempts >= BRIDGE_MAX_RECEIVES {
                     self.give_up(&m, attempts, &error).await?;
@@ -190,6 +221,7 @@ pub async fn accept_reply(
         error: None,
         delivered_at: None,
         at_ms: now_ms,
+        reply: None,
     };
     let e = |e: crate::ports::StoreError| e.to_string();
     store::record(deps, &client_id, &msg, cfg.history_days)
