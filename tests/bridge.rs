@@ -1161,3 +1161,68 @@ async fn the_same_text_sent_twice_on_purpose_goes_out_twice_and_a_refused_reply_
             .contains("can't parse entities")
     );
 }
+
+/// What one message in and its answer out cost in table and queue requests (a count, so
+/// deterministic; BENCHMARKS.md turns it into money).
+#[tokio::test]
+async fn one_message_and_its_answer_cost_a_known_number_of_requests() {
+    let counts: crate::costs::Shared = Arc::default();
+    let mut l = Link::start().await;
+    let observed =
+        crate::recording::observed(&l.deps, Arc::new(crate::costs::Counter(counts.clone())));
+    // Rebuilt on the counted store (same env).
+    let env = test_env(&[
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BOT),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", SECRET),
+        ("TELEGRAM_API_BASE", &l.tg.uri()),
+        (
+            "BRIDGE_API_URL",
+            &format!("{}/api/messages/", l.system.uri()),
+        ),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", SIGNING),
+        ("ZAYAVKA_PUBLIC_URL", PUBLIC),
+    ]);
+    let w = zayavka::deps::Wiring {
+        deps: observed.clone(),
+        env: &env,
+        queue_prefix: "zayavka-".into(),
+    };
+    l.webhook = telegram_webhook::from_env(&w).unwrap();
+    l.api = bridge_api::from_env(&w).unwrap();
+    l.worker = bridge_worker::from_env(&w).unwrap();
+    l.notifier = notification_worker::from_env(&w).unwrap();
+    l.deps = observed;
+    l.system_answers(vec![], None).await;
+    let total = |c: &crate::costs::Counts| c.0.clone();
+    l.say(ANNA, 1, "Вопрос").await;
+    let after_webhook = total(&counts.lock().unwrap());
+    l.work().await;
+    assert_eq!(
+        l.reply(
+            REPLY_TOKEN,
+            json!({"client_id": "telegram_7001", "content": "Ответ"}),
+            true
+        )
+        .await
+        .0,
+        202
+    );
+    l.pump().await;
+    let all = total(&counts.lock().unwrap());
+    println!("webhook: {after_webhook:?}");
+    println!("whole round trip: {all:?}");
+    let n = |k: &str| all.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        n("sqs SendMessage"),
+        2,
+        "one onto the FIFO queue, one reply notice"
+    );
+    let writes = n("ddb PutItem")
+        + n("ddb UpdateItem")
+        + n("ddb DeleteItem")
+        + n("ddb items in transactions");
+    let reads = n("ddb GetItem") + n("ddb Query");
+    println!("per round trip: {writes} writes, {reads} reads");
+    assert!(writes <= 16 && reads <= 8, "{writes} writes, {reads} reads");
+}
