@@ -1050,3 +1050,96 @@ async fn executors_and_tickets_commands_do_the_seeds_setup_and_checks() {
     let (ok, _, err) = run(s(&["executors", "remove", "1"])).await;
     assert!(!ok && err.contains("there is no executor 1"), "{err}");
 }
+
+/// Handles every message at once, except `hang`, which waits until the test lets it go.
+struct HangingWorker {
+    release: Arc<tokio::sync::Notify>,
+    done: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl QueueWorker for HangingWorker {
+    fn name(&self) -> &'static str {
+        "hanging-worker"
+    }
+
+    fn queues(&self) -> Vec<String> {
+        vec![WORK.into()]
+    }
+
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, 10, |m| async move {
+            if m.body == "hang" {
+                self.release.notified().await;
+            }
+            self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), String>(())
+        })
+        .await
+    }
+}
+
+/// One outside call that hangs holds up its own batch only: serve keeps other batches of
+/// the queue going meanwhile, as Lambda runs a queue's invocations side by side.
+#[tokio::test]
+async fn a_hanging_message_does_not_stall_its_queue_in_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let worker = Arc::new(HangingWorker {
+        release: release.clone(),
+        done: done.clone(),
+    });
+    let w = worker.clone();
+    let started = serve::start(
+        ServeOptions::local(dir.path().to_path_buf()),
+        crash_specs(),
+        move |_, _| {
+            Ok(Registry {
+                workers: vec![w],
+                ..Registry::default()
+            })
+        },
+    )
+    .await
+    .unwrap();
+    let store = open_queue(dir.path());
+    store
+        .queue
+        .send(WORK, OutMessage::new("hang"))
+        .await
+        .unwrap();
+    // Let the hanging message be taken first, in a batch of its own.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.queue.stats(WORK).await.unwrap().in_flight == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the hanging message was never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..30 {
+        store
+            .queue
+            .send(WORK, OutMessage::new(format!("quick {i}")))
+            .await
+            .unwrap();
+    }
+    // All thirty are handled while the first still hangs (before, the poller waited).
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "the queue stalled behind one hanging message: {} done",
+            done.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release.notify_one();
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 31 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.stop().await;
+    let s = store.queue.stats(WORK).await.unwrap();
+    assert_eq!((s.visible, s.in_flight), (0, 0), "everything deleted");
+}

@@ -82,7 +82,14 @@ pub(super) fn start_timers(registry: &Registry, stopping: Arc<AtomicBool>) -> Ve
         .collect()
 }
 
-/// One queue's event source: receive, hand the batch to the worker, delete what succeeded.
+/// How many batches of one queue are handled at once, as Lambda runs several invocations of
+/// a queue's function side by side: one batch stuck on a slow outside call does not stall
+/// the queue.
+pub const BATCHES_IN_FLIGHT: usize = 4;
+
+/// One queue's event source: receive, hand the batch to the worker, delete what succeeded;
+/// up to [`BATCHES_IN_FLIGHT`] batches at a time. On stop it receives no more and waits for
+/// the batches in progress.
 async fn poll(
     queue: Arc<dyn Queue>,
     worker: Arc<dyn QueueWorker>,
@@ -90,7 +97,14 @@ async fn poll(
     aws_name: String,
     stopping: Arc<AtomicBool>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+    let mut running = tokio::task::JoinSet::new();
     while !stopping.load(Ordering::SeqCst) {
+        // A slot first, so nothing is received that no one would handle.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        while running.try_join_next().is_some() {}
         let messages = match queue.receive(&name, 10, RECEIVE_WAIT).await {
             Ok(m) => m,
             Err(e) => {
@@ -102,33 +116,54 @@ async fn poll(
         if messages.is_empty() {
             continue;
         }
-        let event = match sqs_event(&aws_name, &messages) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(queue = %name, error = %e, "cannot build SQS event");
-                continue;
-            }
-        };
-        let response = worker.handle(event).await;
-        let ids: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
-        let failed: HashSet<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        // Like Lambda: a failure naming a message that was not in the batch fails the
-        // whole batch.
-        if failed.iter().any(|id| !ids.contains(id)) {
-            tracing::error!(queue = %name, worker = worker.name(), "batch response names unknown messages; the whole batch returns");
-            continue;
+        let (queue, worker, name, aws_name) = (
+            queue.clone(),
+            worker.clone(),
+            name.clone(),
+            aws_name.clone(),
+        );
+        running.spawn(async move {
+            handle_batch(queue.as_ref(), worker.as_ref(), &name, &aws_name, messages).await;
+            drop(slot);
+        });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// One batch: to the worker as an SQS event, then the succeeded messages deleted.
+async fn handle_batch(
+    queue: &dyn Queue,
+    worker: &dyn QueueWorker,
+    name: &str,
+    aws_name: &str,
+    messages: Vec<zayavka::ports::Received>,
+) {
+    let event = match sqs_event(aws_name, &messages) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(queue = %name, error = %e, "cannot build SQS event");
+            return;
         }
-        for m in messages
-            .iter()
-            .filter(|m| !failed.contains(m.message_id.as_str()))
-        {
-            if let Err(e) = queue.delete(&name, &m.receipt_handle).await {
-                tracing::warn!(queue = %name, message_id = %m.message_id, error = %e, "delete failed; the message will be delivered again");
-            }
+    };
+    let response = worker.handle(event).await;
+    let ids: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    let failed: HashSet<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    // Like Lambda: a failure naming a message that was not in the batch fails the whole
+    // batch.
+    if failed.iter().any(|id| !ids.contains(id)) {
+        tracing::error!(queue = %name, worker = worker.name(), "batch response names unknown messages; the whole batch returns");
+        return;
+    }
+    for m in messages
+        .iter()
+        .filter(|m| !failed.contains(m.message_id.as_str()))
+    {
+        if let Err(e) = queue.delete(name, &m.receipt_handle).await {
+            tracing::warn!(queue = %name, message_id = %m.message_id, error = %e, "delete failed; the message will be delivered again");
         }
     }
 }
