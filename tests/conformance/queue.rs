@@ -256,3 +256,22 @@ async fn a_fifo_queue_keeps_each_groups_order_holds_a_group_while_one_is_in_flig
         Err(QueueError::Invalid(_))
     ));
 }
+
+both!(a_batch_delete_removes_exactly_the_messages_it_names);
+async fn a_batch_delete_removes_exactly_the_messages_it_names(kind: Kind) {
+    let t = queue(kind, specs(1, 5)).await;
+    let msgs: Vec<OutMessage> = (0..6).map(|i| OutMessage::new(format!("m{i}"))).collect();
+    t.queue.send_batch(WORK, msgs).await.unwrap();
+    let got = receive_n(t.queue.as_ref(), WORK, 6, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 6);
+    let (gone, kept): (Vec<&Received>, Vec<&Received>) =
+        got.iter().partition(|m| m.body != "m1" && m.body != "m4");
+    let receipts: Vec<String> = gone.iter().map(|m| m.receipt_handle.clone()).collect();
+    t.queue.delete_batch(WORK, &receipts).await.unwrap();
+    t.queue.delete_batch(WORK, &[]).await.unwrap();
+    // The two kept come back after their visibility timeout; the four deleted never.
+    let again = receive_n(t.queue.as_ref(), WORK, 2, Duration::from_secs(10)).await;
+    let mut bodies: Vec<&str> = again.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["m1", "m4"], "kept: {kept:?}");
+}

@@ -158,12 +158,13 @@ async fn handle_batch(
         tracing::error!(queue = %name, worker = worker.name(), "batch response names unknown messages; the whole batch returns");
         return;
     }
-    for m in messages
+    // Deleted together, as Lambda's event source does.
+    let done: Vec<String> = messages
         .iter()
         .filter(|m| !failed.contains(m.message_id.as_str()))
-    {
-        if let Err(e) = queue.delete(name, &m.receipt_handle).await {
-            tracing::warn!(queue = %name, message_id = %m.message_id, error = %e, "delete failed; the message will be delivered again");
-        }
+        .map(|m| m.receipt_handle.clone())
+        .collect();
+    if let Err(e) = queue.delete_batch(name, &done).await {
+        tracing::warn!(queue = %name, error = %e, "delete failed; the batch's messages will be delivered again");
     }
 }

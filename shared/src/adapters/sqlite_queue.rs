@@ -337,6 +337,35 @@ impl Queue for EmbeddedQueue {
             .await
     }
 
+    async fn delete_batch(
+        &self,
+        queue: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), QueueError> {
+        if receipt_handles.is_empty() {
+            return Ok(());
+        }
+        let spec = self.spec(queue)?;
+        let receipts = receipt_handles.to_vec();
+        // One commit for the whole batch: a commit, not a row, is what the disk pays for.
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                for r in &receipts {
+                    tx.execute(
+                        "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                        params![spec.name, r],
+                    )
+                    .map_err(db_err)?;
+                }
+                tx.commit().map_err(db_err)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn change_visibility(
         &self,
         queue: &str,

@@ -334,6 +334,44 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn delete_batch(
+        &self,
+        queue: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), QueueError> {
+        let url = self.url(queue).await?;
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(|e| QueueError::Invalid(format!("batch entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify("DeleteMessageBatch", queue, e))?;
+            if let Some(failed) = out.failed.first() {
+                return Err(QueueError::Unavailable(format!(
+                    "DeleteMessageBatch {queue}: {} of {} entries failed ({})",
+                    out.failed.len(),
+                    chunk.len(),
+                    failed.code
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn change_visibility(
         &self,
         queue: &str,

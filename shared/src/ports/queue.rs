@@ -173,6 +173,19 @@ pub trait Queue: Send + Sync {
         wait: Duration,
     ) -> Result<Vec<Received>, QueueError>;
 
+    /// Deletes several received messages in one request (SQS's DeleteMessageBatch, one
+    /// transaction in the embedded queue); by default one at a time.
+    async fn delete_batch(
+        &self,
+        queue: &str,
+        receipt_handles: &[String],
+    ) -> Result<(), QueueError> {
+        for r in receipt_handles {
+            self.delete(queue, r).await?;
+        }
+        Ok(())
+    }
+
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), QueueError>;
 
     /// Makes a received message visible again after `seconds` (0: at once).
