@@ -134,7 +134,10 @@ async fn main() {
             .expect("receive");
         assert!(!batch.is_empty(), "queue ran dry at {done}");
         let receipts: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
-        queue.delete_batch("bench", &receipts).await.expect("delete");
+        queue
+            .delete_batch("bench", &receipts)
+            .await
+            .expect("delete");
         done += batch.len();
     }
     row("queue receive (10) + delete_batch", n, t.elapsed());
