@@ -65,14 +65,6 @@ const REPLIES: Claims = Claims::marker();
 /// A reply without an id of its own is a repeat when the same body comes within this long.
 const SAME_BODY_SECS: i64 = 600;
 
-fn store_err(e: zayavka::ports::table::StoreError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::unavailable(e)
-    } else {
-        ApiError::internal(e)
-    }
-}
-
 impl BridgeApi {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
         let http = zayavka::outbound::client(std::time::Duration::from_secs(20))?;
@@ -117,7 +109,7 @@ impl BridgeApi {
         let reply = replies::parse(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let Some(client) = store::client(&self.deps, &reply.client_id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
         else {
             return Err(ApiError::not_found(format!(
                 "no client {}",
@@ -151,7 +143,7 @@ impl BridgeApi {
         match REPLIES
             .claim(table, &marker, now, 30_000, claims::expiring(now, ttl))
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
         {
             Claimed::Ours(_) => {}
             Claimed::Held { .. } => {
@@ -180,7 +172,7 @@ impl BridgeApi {
                 zayavka::ports::table::Update::new(),
             )
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(202, &json!({"status": "queued"})))
     }
 
@@ -248,14 +240,14 @@ impl BridgeApi {
         }
         if store::client(&self.deps, client_id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
             .is_none()
         {
             return Err(ApiError::not_found(format!("no client {client_id}")));
         }
         let items = store::messages(&self.deps, client_id, 200)
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(
             200,
             &json!({"client_id": client_id, "items": items}),

@@ -76,14 +76,6 @@ fn invalid(e: FieldError) -> ApiError {
     ApiError::invalid(&e.field, e.message)
 }
 
-fn store_err(e: StoreError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::unavailable(e)
-    } else {
-        ApiError::internal(e)
-    }
-}
-
 fn flow_err(e: FlowError) -> ApiError {
     if let FlowError::Conflict { field, message } = &e {
         return ApiError::new(409, "conflict", format!("{field}: {message}"));
@@ -95,9 +87,10 @@ fn flow_err(e: FlowError) -> ApiError {
     }
 }
 
-fn ticket_err(e: TicketError) -> ApiError {
+/// A store failure, or a conflict named by its field (409).
+pub(crate) fn ticket_err(e: TicketError) -> ApiError {
     match e {
-        TicketError::Store(e) => store_err(e),
+        TicketError::Store(e) => ApiError::store(e),
         TicketError::Conflict { field, message } => {
             ApiError::new(409, "conflict", format!("{field}: {message}"))
         }
@@ -149,7 +142,7 @@ impl TicketApi {
     async fn user_or_404(&self, id: i64) -> Result<User, ApiError> {
         store::user(&self.deps, id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
             .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
     }
 
@@ -157,12 +150,15 @@ impl TicketApi {
     async fn named_user(&self, field: &str, id: i64) -> Result<User, ApiError> {
         store::user(&self.deps, id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
             .ok_or_else(|| ApiError::invalid(field, format!("there is no user {id}")))
     }
 
     async fn named_category(&self, id: i64) -> Result<(), ApiError> {
-        match store::category(&self.deps, id).await.map_err(store_err)? {
+        match store::category(&self.deps, id)
+            .await
+            .map_err(ApiError::store)?
+        {
             Some(_) => Ok(()),
             None => Err(ApiError::invalid(
                 "category_id",
@@ -180,7 +176,7 @@ impl TicketApi {
     }
 
     async fn list_users(&self) -> Result<ApiResponse, ApiError> {
-        let users = store::users(&self.deps).await.map_err(store_err)?;
+        let users = store::users(&self.deps).await.map_err(ApiError::store)?;
         let items: Vec<Value> = users.iter().map(user_json).collect();
         Ok(ApiResponse::json(200, &json!({"items": items})))
     }
@@ -214,7 +210,7 @@ impl TicketApi {
         };
         let (token, expires_at) = store::new_link(&self.deps, user.id)
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(
             201,
             &json!({
@@ -233,12 +229,14 @@ impl TicketApi {
         }
         let c = store::create_category(&self.deps, &name, managers)
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(201, &c))
     }
 
     async fn list_categories(&self) -> Result<ApiResponse, ApiError> {
-        let items = store::categories(&self.deps).await.map_err(store_err)?;
+        let items = store::categories(&self.deps)
+            .await
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(200, &json!({"items": items})))
     }
 
@@ -257,14 +255,14 @@ impl TicketApi {
         if let Some(c) = category
             && store::category(&self.deps, c)
                 .await
-                .map_err(store_err)?
+                .map_err(ApiError::store)?
                 .is_none()
         {
             return Err(ApiError::not_found(format!("no category {c}")));
         }
         let items = store::executors(&self.deps, category)
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(200, &json!({"items": items})))
     }
 
@@ -274,7 +272,7 @@ impl TicketApi {
     ) -> Result<zayavka::tickets::model::Executor, ApiError> {
         store::executor_by_id(&self.deps, id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
             .ok_or_else(|| ApiError::not_found(format!("no executor {id}")))
     }
 
@@ -284,7 +282,7 @@ impl TicketApi {
         let e = self.executor_or_404(id).await?;
         match store::update_executor(&self.deps, &e, &patch)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
         {
             Some(e) => Ok(ApiResponse::json(200, &e)),
             None => Err(ApiError::not_found(format!("no executor {id}"))),
@@ -296,7 +294,7 @@ impl TicketApi {
         let e = self.executor_or_404(id).await?;
         store::remove_executor(&self.deps, &e)
             .await
-            .map_err(store_err)?;
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::new(204, "application/json", String::new()))
     }
 
@@ -330,9 +328,11 @@ impl TicketApi {
         let id = path_id(req)?;
         let t = store::ticket(&self.deps, id)
             .await
-            .map_err(store_err)?
+            .map_err(ApiError::store)?
             .ok_or_else(|| ApiError::not_found(format!("no ticket {id}")))?;
-        let history = store::history(&self.deps, id).await.map_err(store_err)?;
+        let history = store::history(&self.deps, id)
+            .await
+            .map_err(ApiError::store)?;
         Ok(ApiResponse::json(200, &t.view(Some(&history))))
     }
 
@@ -365,7 +365,7 @@ impl TicketApi {
             Err(StoreError::Invalid(m)) if m.contains("cursor") => {
                 return Err(ApiError::bad_request("cursor: not one this API gave"));
             }
-            Err(e) => return Err(store_err(e)),
+            Err(e) => return Err(ApiError::store(e)),
         };
         let items: Vec<_> = tickets.iter().map(|t| t.view(None)).collect();
         Ok(ApiResponse::json(

@@ -16,7 +16,7 @@ use zayavka::http::{ApiError, ApiRequest, ApiResponse};
 use zayavka::support::web::from_our_host;
 use zayavka::texts::Lang;
 use zayavka::tickets::api as checks;
-use zayavka::tickets::store::{self, TicketError};
+use zayavka::tickets::store;
 
 pub const SESSION_COOKIE: &str = "zayavka_admin";
 const PATH: &str = "/executors";
@@ -151,21 +151,12 @@ fn texts(lang: Lang) -> minijinja::Value {
     )
 }
 
-fn cookie(req: &ApiRequest, name: &str) -> Option<String> {
-    req.header("cookie")
-        .into_iter()
-        .flat_map(|c| c.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 /// How long a sign-in lasts at most.
 const SESSION_SECS: i64 = 12 * 3600;
 
 /// Whether the cookie proves a sign-in with one of the keys in the last 12 hours.
 fn session(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> bool {
-    let Some(raw) = cookie(req, SESSION_COOKIE) else {
+    let Some(raw) = req.cookie(SESSION_COOKIE) else {
         return false;
     };
     let mut parts = raw.splitn(3, '.');
@@ -204,14 +195,6 @@ fn login(lang: Lang, status: u16, error: Option<&str>) -> ApiResponse {
     ApiResponse::html(status, body).header("cache-control", "no-store")
 }
 
-fn store_failed(e: zayavka::ports::table::StoreError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::unavailable(e)
-    } else {
-        ApiError::internal(e)
-    }
-}
-
 /// The page with every category and its executors.
 async fn full_page(
     deps: &Deps,
@@ -220,7 +203,7 @@ async fn full_page(
     ok: Option<&str>,
     error: Option<&str>,
 ) -> Result<ApiResponse, ApiError> {
-    let users = store::users(deps).await.map_err(store_failed)?;
+    let users = store::users(deps).await.map_err(ApiError::store)?;
     let name_of = |id: i64| {
         users
             .iter()
@@ -229,10 +212,10 @@ async fn full_page(
             .unwrap_or_else(|| (format!("#{id}"), None))
     };
     let mut categories = Vec::new();
-    for c in store::categories(deps).await.map_err(store_failed)? {
+    for c in store::categories(deps).await.map_err(ApiError::store)? {
         let executors: Vec<_> = store::executors(deps, Some(c.id))
             .await
-            .map_err(store_failed)?
+            .map_err(ApiError::store)?
             .into_iter()
             .map(|e| {
                 let (user_name, telegram_id) = name_of(e.user_id);
@@ -295,16 +278,6 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
 }
 
-fn conflict(e: TicketError) -> ApiError {
-    match e {
-        TicketError::Store(e) => store_failed(e),
-        TicketError::Conflict { field, message } => {
-            ApiError::new(409, "conflict", format!("{field}: {message}"))
-        }
-        other => ApiError::new(409, "conflict", other.to_string()),
-    }
-}
-
 pub async fn act(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let lang = lang_of(req);
     let t = lang.texts().executors_page;
@@ -358,7 +331,7 @@ async fn executor(
     let id = form_id(form, "id")?;
     store::executor_by_id(deps, id)
         .await
-        .map_err(store_failed)?
+        .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::not_found(format!("no executor {id}")))
 }
 
@@ -372,7 +345,7 @@ async fn add(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, Api
     let n = checks::new_executor(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
     if store::user(deps, n.user_id)
         .await
-        .map_err(store_failed)?
+        .map_err(ApiError::store)?
         .is_none()
     {
         return Err(ApiError::invalid(
@@ -382,7 +355,7 @@ async fn add(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, Api
     }
     if store::category(deps, n.category_id)
         .await
-        .map_err(store_failed)?
+        .map_err(ApiError::store)?
         .is_none()
     {
         return Err(ApiError::invalid(
@@ -390,7 +363,9 @@ async fn add(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, Api
             format!("there is no category {}", n.category_id),
         ));
     }
-    store::add_executor(deps, n).await.map_err(conflict)?;
+    store::add_executor(deps, n)
+        .await
+        .map_err(crate::ticket_err)?;
     Ok("added")
 }
 
@@ -404,7 +379,7 @@ async fn update(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, 
         checks::executor_patch(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
     store::update_executor(deps, &e, &patch)
         .await
-        .map_err(store_failed)?
+        .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::not_found(format!("no executor {}", e.id)))?;
     Ok("saved")
 }
@@ -422,7 +397,7 @@ async fn toggle(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, 
     };
     store::update_executor(deps, &e, &patch)
         .await
-        .map_err(store_failed)?
+        .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::not_found(format!("no executor {}", e.id)))?;
     Ok(if active { "activated" } else { "deactivated" })
 }
@@ -431,6 +406,6 @@ async fn remove(deps: &Deps, form: &[(String, String)]) -> Result<&'static str, 
     let e = executor(deps, form).await?;
     store::remove_executor(deps, &e)
         .await
-        .map_err(store_failed)?;
+        .map_err(ApiError::store)?;
     Ok("removed")
 }

@@ -45,6 +45,16 @@ impl ApiRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// A cookie the request carries.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.header("cookie")
+            .into_iter()
+            .flat_map(|c| c.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
     pub fn path_param(&self, name: &str) -> Result<&str, ApiError> {
         self.path_params
             .get(name)
@@ -194,6 +204,15 @@ impl ApiError {
         tracing::error!(error = %detail, "internal error");
         Self::new(500, "internal", "internal error; it has been logged")
     }
+    /// A store failure: try again later when it may pass, our fault otherwise.
+    pub fn store(e: crate::ports::table::StoreError) -> Self {
+        if e.is_retryable() {
+            Self::unavailable(e)
+        } else {
+            Self::internal(e)
+        }
+    }
+
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %detail, "dependency unavailable");
         Self::new(

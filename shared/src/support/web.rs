@@ -28,21 +28,13 @@ pub fn cors(allowed: &[String], req: &ApiRequest, mut r: ApiResponse) -> ApiResp
 
 /// The thread token the visitor's cookie holds.
 pub fn cookie_token(req: &ApiRequest) -> Option<String> {
-    cookie(req, COOKIE)
-}
-
-fn cookie(req: &ApiRequest, name: &str) -> Option<String> {
-    req.header("cookie")
-        .into_iter()
-        .flat_map(|c| c.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    req.cookie(COOKIE)
 }
 
 /// The page's anti-forgery token: the visitor's, when their cookie holds a well-formed one.
 pub fn csrf_token(req: &ApiRequest) -> Option<String> {
-    cookie(req, CSRF_COOKIE).filter(|t| super::identity::is_issued_shape(t))
+    req.cookie(CSRF_COOKIE)
+        .filter(|t| super::identity::is_issued_shape(t))
 }
 
 /// The `Set-Cookie` value of the anti-forgery token (a day; only for the page).
@@ -102,9 +94,5 @@ pub fn thread_cookie(token: &str) -> String {
 
 /// A store failure: try again later when it may pass, our fault otherwise.
 pub fn store_err(e: StoreError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::unavailable(e)
-    } else {
-        ApiError::internal(e)
-    }
+    ApiError::store(e)
 }
