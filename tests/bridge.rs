@@ -1212,7 +1212,7 @@ async fn one_message_and_its_answer_cost_a_known_number_of_requests() {
     let all = total(&counts.lock().unwrap());
     println!("webhook: {after_webhook:?}");
     println!("whole round trip: {all:?}");
-    let n = |k: &str| all.get(k).copied().unwrap_or(0);
+    let n = |k: &str| all.get(k).copied().unwrap_or(0.0) as u64;
     assert_eq!(
         n("sqs SendMessage"),
         2,

@@ -269,7 +269,8 @@ async fn defaults_from_the_environment_stand_in_for_missing_credentials() {
         .await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
-    // The default token is not copied into the table.
+    // The defaults fill the jobs in, but the default token is copied neither into the
+    // table nor into the queued jobs (the worker adds its own); no target enters the table.
     let lead_id = v["lead_id"].as_str().unwrap();
     let items = zayavka::ports::Table::query_all(
         &a.store.parts.table,
@@ -277,11 +278,28 @@ async fn defaults_from_the_environment_stand_in_for_missing_credentials() {
     )
     .await
     .unwrap();
-    let dump = format!("{items:?}");
-    assert!(!dump.contains("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "{dump}");
+    let stored = format!("{items:?}");
+    assert!(!stored.contains("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "{stored}");
+    assert!(!stored.contains("-100500"), "{stored}");
+    let mut queued = String::new();
+    for q in [
+        zayavka::queues::INTEGRATION_TELEGRAM,
+        zayavka::queues::INTEGRATION_EMAIL,
+    ] {
+        let got = a
+            .store
+            .parts
+            .queue
+            .receive(q, 10, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{q}");
+        queued.push_str(&got[0].body);
+    }
+    assert!(!queued.contains("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "{queued}");
     assert!(
-        dump.contains("-100500") && dump.contains("ops@example.com"),
-        "{dump}"
+        queued.contains("-100500") && queued.contains("ops@example.com"),
+        "{queued}"
     );
 }
 
@@ -369,21 +387,24 @@ impl zayavka::ports::Queue for IntegrationQueuesDown {
 }
 
 #[tokio::test]
-async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() {
+async fn a_lead_stored_while_its_queues_are_down_is_reported_and_its_retry_queues_it() {
     let store = embedded(zayavka::queues::catalogue());
     let healthy = Deps::embedded(&store.parts, Arc::new(SystemClock));
     let broken = Deps {
         queue: Arc::new(IntegrationQueuesDown(healthy.queue.clone())),
         ..healthy.clone()
     };
-    let f =
-        lead_submit::LeadSubmit::new(broken, lead_submit::Config::read(&test_env(&[])).unwrap());
+    let cfg = || lead_submit::Config::read(&test_env(&[])).unwrap();
     let a = Api {
-        f: Arc::new(f),
+        f: Arc::new(lead_submit::LeadSubmit::new(broken, cfg())),
         store,
     };
     let (s, v) = a.submit(&good()).await;
-    assert_eq!(s, 202, "the lead is safe in the table: {v}");
+    assert_eq!(
+        s, 503,
+        "the jobs are not queued, so the caller must try again: {v}"
+    );
+    assert!(v.to_string().contains("send the same request again"), "{v}");
 
     // The admins hear of it at once (the "catch" case, whatever NOTIFY_ON says).
     let note = a
@@ -399,41 +420,42 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_queued_later() 
     assert_eq!(body["lead_id"], "L-1");
     assert!(body["error"].as_str().unwrap().contains("simulated outage"));
 
-    // Once the queues are back, the sweeper queues the stored jobs.
-    let report = zayavka::leads::sweep::sweep(
-        &healthy,
-        zayavka::leads::sweep::SweepConfig {
-            job_timeout_ms: 3_600_000,
-            redispatch_after_ms: -1,
-            batches_per_run: 200,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.redispatched, 1, "{report:?}");
+    // The caller's retry, once the queues are back: the stored batch, its job queued now.
+    let stored = zayavka::leads::submit::lead_status(&healthy, "L-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let a = Api {
+        f: Arc::new(lead_submit::LeadSubmit::new(healthy.clone(), cfg())),
+        store: a.store,
+    };
+    let (s, v) = a.submit(&good()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["batch_id"], stored["batch_id"]);
     let queued = a
         .store
         .parts
         .queue
-        .receive("integration-webhook", 10, std::time::Duration::ZERO)
+        .receive(
+            zayavka::queues::INTEGRATION_WEBHOOK,
+            10,
+            std::time::Duration::ZERO,
+        )
         .await
         .unwrap();
     assert_eq!(queued.len(), 1);
     let job: Value = serde_json::from_str(&queued[0].body).unwrap();
     assert_eq!(job["lead_id"], "L-1");
-    assert_eq!(job["integration"], "webhook");
-    // Queued once is enough: the next sweep leaves it alone.
-    let again = zayavka::leads::sweep::sweep(
-        &healthy,
-        zayavka::leads::sweep::SweepConfig {
-            job_timeout_ms: 3_600_000,
-            redispatch_after_ms: -1,
-            batches_per_run: 200,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.redispatched, 0);
+    assert_eq!(job["batch_id"], stored["batch_id"]);
+    assert_eq!(job["target"]["url"], "https://hooks.example.com/lead");
+    // A third copy within five minutes is dropped by the FIFO queue's de-duplication.
+    let (s, _) = a.submit(&good()).await;
+    assert_eq!(s, 200);
+    let s =
+        zayavka::ports::Queue::stats(&a.store.parts.queue, zayavka::queues::INTEGRATION_WEBHOOK)
+            .await
+            .unwrap();
+    assert_eq!(s.visible + s.delayed, 0, "{s:?}");
 }
 
 #[tokio::test]
@@ -574,7 +596,6 @@ async fn a_backlog_of_open_batches_is_swept_a_page_per_run_round_and_round() {
     let cfg = zayavka::leads::sweep::SweepConfig {
         // Every job is already stale: each run times out what it looks at.
         job_timeout_ms: -1,
-        redispatch_after_ms: 3_600_000,
         batches_per_run: 2,
     };
     let mut seen = Vec::new();

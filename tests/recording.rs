@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::ports::table::Cond;
+use zayavka::ports::table::{AttributeValue, Cond};
 use zayavka::ports::{
     Email, Item, Key, MailError, Mailer, OutMessage, Page, Query, Queue, QueueError, QueueStats,
     Received, StoreError, Table, TxOp, Update,
@@ -20,6 +20,65 @@ pub trait Observer: Send + Sync {
     /// `queue`: the logical queue, or "" for the table and SES; `items`: items written in a
     /// transaction or read by a query; `iam`: the IAM actions the call needs.
     fn request(&self, api: &'static str, queue: &str, items: u64, iam: &[&'static str]);
+
+    /// Whether to be told the capacity units each table request would consume (that takes
+    /// a read of the item before each write, which the cost test wants and others need not).
+    fn wants_capacity(&self) -> bool {
+        false
+    }
+
+    /// The write and read capacity units DynamoDB on-demand would bill for one request.
+    fn capacity(&self, _wru: f64, _rru: f64) {}
+}
+
+/// An item's size as DynamoDB bills it, from its published rules (not from the code under
+/// test): attribute names plus values; a number is about one byte per two significant
+/// digits plus one; a map or list adds three bytes and one per element.
+pub fn item_size(item: &Item) -> u64 {
+    item.iter()
+        .map(|(name, v)| name.len() as u64 + value_size(v))
+        .sum()
+}
+
+fn value_size(v: &AttributeValue) -> u64 {
+    match v {
+        AttributeValue::S(s) => s.len() as u64,
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.len() as u64,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(l) => l.iter().map(|s| s.len() as u64).sum(),
+        AttributeValue::Ns(l) => l.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(l) => l.iter().map(|b| b.len() as u64).sum(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| k.len() as u64 + value_size(v) + 1)
+                .sum::<u64>()
+        }
+        AttributeValue::L(l) => 3 + l.iter().map(|v| value_size(v) + 1).sum::<u64>(),
+    }
+}
+
+fn number_size(n: &str) -> u64 {
+    let digits = n
+        .trim_start_matches(['-', '0'])
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count() as u64;
+    digits.div_ceil(2) + 1
+}
+
+/// Write units for a write that finds `before` and leaves `after` (bytes): the larger, in
+/// whole kilobytes, at least one.
+fn write_units(before: u64, after: u64) -> f64 {
+    before.max(after).div_ceil(1024).max(1) as f64
+}
+
+/// Read units for reading `bytes`: whole 4 KB blocks, at least one; half for an
+/// eventually consistent read.
+fn read_units(bytes: u64, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
 }
 
 /// (IAM action, queue or "" for the table and SES) per function label.
@@ -56,30 +115,86 @@ impl Observer for Recorder {
 
 struct ObservedTable(Arc<dyn Table>, Arc<dyn Observer>);
 
+impl ObservedTable {
+    async fn size_of(&self, key: &Key) -> u64 {
+        match self.0.get(key).await {
+            Ok(Some(item)) => item_size(&item),
+            _ => 0,
+        }
+    }
+}
+
 #[async_trait]
 impl Table for ObservedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.1.request("GetItem", "", 0, &["dynamodb:GetItem"]);
-        self.0.get(key).await
+        let got = self.0.get(key).await;
+        if let Ok(found) = &got {
+            let bytes = found.as_ref().map(item_size).unwrap_or(0);
+            self.1.capacity(0.0, read_units(bytes, true));
+        }
+        got
+    }
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.1.request(
+            "GetItem (eventually consistent)",
+            "",
+            0,
+            &["dynamodb:GetItem"],
+        );
+        let got = self.0.get_eventually(key).await;
+        if let Ok(found) = &got {
+            let bytes = found.as_ref().map(item_size).unwrap_or(0);
+            self.1.capacity(0.0, read_units(bytes, false));
+        }
+        got
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1.request("PutItem", "", 0, &["dynamodb:PutItem"]);
+        if self.1.wants_capacity() {
+            let before = match Key::of(&item) {
+                Ok(key) => self.size_of(&key).await,
+                Err(_) => 0,
+            };
+            self.1.capacity(write_units(before, item_size(&item)), 0.0);
+        }
         self.0.put(item, cond).await
     }
     async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
         self.1
             .request("UpdateItem", "", 0, &["dynamodb:UpdateItem"]);
-        self.0.update(key, update).await
+        let before = if self.1.wants_capacity() {
+            self.size_of(key).await
+        } else {
+            0
+        };
+        let done = self.0.update(key, update).await;
+        if self.1.wants_capacity() {
+            // A write refused by its condition is billed too, by the item it found.
+            let after = done.as_ref().map(item_size).unwrap_or(0);
+            self.1.capacity(write_units(before, after), 0.0);
+        }
+        done
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1
             .request("DeleteItem", "", 0, &["dynamodb:DeleteItem"]);
+        if self.1.wants_capacity() {
+            let before = self.size_of(key).await;
+            self.1.capacity(write_units(before, 0), 0.0);
+        }
         self.0.delete(key, cond).await
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        // Queries of the table read strongly consistent, of the index eventually.
+        let consistent = matches!(query.index, zayavka::ports::table::Index::Primary);
         let page = self.0.query(query).await;
         let items = page.as_ref().map(|p| p.items.len() as u64).unwrap_or(0);
         self.1.request("Query", "", items, &["dynamodb:Query"]);
+        if let Ok(p) = &page {
+            let bytes: u64 = p.items.iter().map(item_size).sum();
+            self.1.capacity(0.0, read_units(bytes, consistent));
+        }
         page
     }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
@@ -95,7 +210,23 @@ impl Table for ObservedTable {
             .collect();
         self.1
             .request("TransactWriteItems", "", ops.len() as u64, &iam);
-        self.0.transact(ops).await
+        let mut before = Vec::new();
+        let keys: Vec<Option<Key>> = ops.iter().map(|op| op.key().ok()).collect();
+        if self.1.wants_capacity() {
+            for key in keys.iter().flatten() {
+                before.push(self.size_of(key).await);
+            }
+        }
+        let done = self.0.transact(ops).await;
+        if self.1.wants_capacity() {
+            // Each item of a transaction is billed twice.
+            let mut units = 0.0;
+            for (key, b) in keys.iter().flatten().zip(before) {
+                units += 2.0 * write_units(b, self.size_of(key).await);
+            }
+            self.1.capacity(units, 0.0);
+        }
+        done
     }
 }
 

@@ -252,7 +252,23 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
             .unwrap();
         if !got.is_empty() {
             let event = zayavka_cli::events::sqs_event(&format!("zayavka-{queue}"), &got).unwrap();
-            worker.handle(event).await;
+            let response = worker.handle(event).await;
+            // A job's credentials travel in its message (on an encrypted queue) and go with
+            // it: the event source deletes what the worker handled.
+            for m in &got {
+                if !response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| f.item_identifier == m.message_id)
+                {
+                    store
+                        .parts
+                        .queue
+                        .delete(queue, &m.receipt_handle)
+                        .await
+                        .unwrap();
+                }
+            }
         }
     }
     let (status, lead) = call(

@@ -327,7 +327,10 @@ fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
 #[test]
 fn rate_limited_integrations_have_a_concurrency_cap() {
     let t = template();
-    for (queue, cap) in [("integration-amocrm", 2), ("integration-bitrix24", 2)] {
+    for (queue, cap) in [
+        (zayavka::queues::INTEGRATION_AMOCRM, 2),
+        (zayavka::queues::INTEGRATION_BITRIX24, 2),
+    ] {
         let (queue_id, _) = queue_named(&t, queue);
         let event = resources_of_type(&t, "AWS::Serverless::Function")
             .into_iter()

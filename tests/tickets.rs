@@ -1893,9 +1893,9 @@ async fn one_tickets_full_cycle_costs_a_known_number_of_requests() {
         let now = counts.lock().unwrap().clone();
         let mut delta = std::collections::BTreeMap::new();
         for (k, v) in &now.0 {
-            let d = v - last.0.get(k).copied().unwrap_or(0);
-            if d > 0 {
-                delta.insert(*k, d);
+            let d = v - last.0.get(k).copied().unwrap_or(0.0);
+            if d > 0.0 {
+                delta.insert(*k, d as u64);
             }
         }
         last = now;

@@ -176,7 +176,6 @@ fn serve(data: &std::path::Path, fakes: &str) -> Serve {
         .env("TELEGRAM_API_BASE", fakes)
         .env("HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECS.to_string())
         .env("RETRY_BASE_DELAY_SECONDS", "1")
-        .env("JOB_LEASE_SECONDS", "10")
         .env("INTEGRATION_TRIES", TRIES.to_string())
         .env("AMOCRM_RATE_PER_SECOND", "0")
         .env("BITRIX24_RATE_PER_SECOND", "0")

@@ -8,38 +8,24 @@ use crate::ports::table::Key;
 
 // --- Lead fan-out -------------------------------------------------------------------------
 
-/// The partition of one lead: the lead, its batch and its jobs.
+/// The partition of one lead: the lead and its batch.
 pub fn lead_pk(lead_id: &str) -> String {
     format!("lead#{lead_id}")
 }
 
-/// `lead#<lead> / meta`: the lead as submitted (which batch is current).
+/// `lead#<lead> / meta`: the lead as submitted, the tries of its jobs, its batch's status;
+/// listed on gsi1 under [`PROCESSING_INDEX`] while its batch is open.
 pub fn lead(lead_id: &str) -> Key {
     Key::new(lead_pk(lead_id), "meta")
 }
 
-/// `lead#<lead> / batch#<batch>`: the integrations expected, the succeeded and failed sets
-/// and the final status; listed on gsi1 under [`PROCESSING_INDEX`] while open.
+/// `lead#<lead> / batch#<batch>`: the succeeded and failed sets and each job's progress,
+/// made by the first job that reports.
 pub fn batch(lead_id: &str, batch_id: &str) -> Key {
     Key::new(lead_pk(lead_id), format!("batch#{batch_id}"))
 }
 
-/// `lead#<lead> / job#<batch>#<integration>`: one integration's job, its claim and result.
-pub fn job(lead_id: &str, batch_id: &str, integration: &str) -> Key {
-    Key::new(lead_pk(lead_id), format!("job#{batch_id}#{integration}"))
-}
-
-/// The sort-key prefix of a batch's jobs.
-pub fn job_prefix(batch_id: &str) -> String {
-    format!("job#{batch_id}#")
-}
-
-/// `idem#<Idempotency-Key> / idem`: which lead and batch a request key made.
-pub fn idempotency(key: &str) -> Key {
-    Key::new(format!("idem#{key}"), "idem")
-}
-
-/// gsi1 partition of the batches that are still open, for the sweeper.
+/// gsi1 partition of the leads whose batch is still open, for the sweeper.
 pub const PROCESSING_INDEX: &str = "batches#processing";
 
 /// `sweeper / cursor`: where the sweeper's last run stopped in the open batches, so a
@@ -318,8 +304,8 @@ mod tests {
     /// Stored data outlives a release: these shapes must not drift.
     #[test]
     fn key_shapes_are_stable() {
-        let k = job("l1", "b1", "email");
-        assert_eq!((k.pk.as_str(), k.sk.as_str()), ("lead#l1", "job#b1#email"));
+        let k = batch("l1", "b1");
+        assert_eq!((k.pk.as_str(), k.sk.as_str()), ("lead#l1", "batch#b1"));
         assert_eq!(telegram_update("main", 7).pk, "tgupdate#main");
         assert_eq!(
             support_rate("ip#1.2.3.4", 600).pk,

@@ -89,11 +89,13 @@ impl QueueSpec {
     }
 }
 
-pub const INTEGRATION_EMAIL: &str = "integration-email";
-pub const INTEGRATION_AMOCRM: &str = "integration-amocrm";
-pub const INTEGRATION_TELEGRAM: &str = "integration-telegram";
-pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24";
-pub const INTEGRATION_WEBHOOK: &str = "integration-webhook";
+// FIFO, so that a job is never handed to two workers at once: that is what lets a worker
+// call out without first writing a claim (see `integrations::worker`).
+pub const INTEGRATION_EMAIL: &str = "integration-email.fifo";
+pub const INTEGRATION_AMOCRM: &str = "integration-amocrm.fifo";
+pub const INTEGRATION_TELEGRAM: &str = "integration-telegram.fifo";
+pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24.fifo";
+pub const INTEGRATION_WEBHOOK: &str = "integration-webhook.fifo";
 pub const NOTIFICATIONS: &str = "notifications";
 pub const BATCH_RESULTS: &str = "batch-results";
 /// The chat bridge's messages to the outside system: one client's messages in order.
@@ -111,7 +113,7 @@ pub const INTEGRATIONS: [&str; 5] = [
 /// Six times a worker's 30 s timeout, as AWS advises for SQS event sources.
 pub const WORKER_VISIBILITY_SECS: u32 = 180;
 /// Integration workers retry by themselves; the dead-letter queue only catches messages
-/// whose worker kept crashing.
+/// whose worker kept crashing (the sweeper fails their jobs once they are stale).
 pub const INTEGRATION_MAX_RECEIVES: u32 = 10;
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 

@@ -1,29 +1,24 @@
-//! batch-tracker: records each job's outcome on its batch and settles the batch (completed,
-//! partial, failed) once every integration has reported; a job message found in an
-//! integration's dead-letter queue counts as a final failure.
+//! batch-tracker: settles each lead's batch (completed, partial, failed) once every
+//! integration has reported: the job whose report completed the batch puts it on
+//! `batch-results`, and the tracker queues the admins' notification and writes the status,
+//! once, under a condition.
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
-use zayavka::leads::batch::{self, TrackError};
-use zayavka::queues::{BATCH_RESULTS, INTEGRATIONS, dead_letter_name};
-use zayavka::sqs_batch::{QueueMessage, QueueWorker, run_batch};
+use zayavka::leads::batch;
+use zayavka::queues::BATCH_RESULTS;
+use zayavka::sqs_batch::{QueueWorker, run_batch};
 
 pub const NAME: &str = "batch-tracker";
 
 pub struct BatchTracker {
     deps: Deps,
-    queue_prefix: String,
 }
 
 impl BatchTracker {
-    pub fn new(deps: Deps, queue_prefix: String) -> Self {
-        Self { deps, queue_prefix }
-    }
-
-    async fn one(&self, msg: QueueMessage) -> Result<(), TrackError> {
-        let queue = msg.logical_queue(&self.queue_prefix);
-        batch::on_message(&self.deps, queue, &msg.body).await
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 }
 
@@ -34,13 +29,14 @@ impl QueueWorker for BatchTracker {
     }
 
     fn queues(&self) -> Vec<String> {
-        std::iter::once(BATCH_RESULTS.to_string())
-            .chain(INTEGRATIONS.iter().map(|q| dead_letter_name(q)))
-            .collect()
+        vec![BATCH_RESULTS.to_string()]
     }
 
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        run_batch(event, 4, |msg| self.one(msg)).await
+        run_batch(event, 4, |msg| async move {
+            batch::on_message(&self.deps, &msg.body).await
+        })
+        .await
     }
 }
 
@@ -48,5 +44,5 @@ impl QueueWorker for BatchTracker {
 pub fn from_env(
     w: &zayavka::deps::Wiring<'_>,
 ) -> Result<BatchTracker, zayavka::config::ConfigError> {
-    Ok(BatchTracker::new(w.deps.clone(), w.queue_prefix.clone()))
+    Ok(BatchTracker::new(w.deps.clone()))
 }

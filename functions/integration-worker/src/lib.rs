@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
-use zayavka::integrations::worker::{JobRunner, WorkerConfig};
+use zayavka::integrations::worker::{JobRunner, WorkerConfig, job_group};
 use zayavka::queues::INTEGRATIONS;
-use zayavka::sqs_batch::{QueueWorker, run_batch};
+use zayavka::sqs_batch::{QueueWorker, run_in_groups};
 
 pub const NAME: &str = "integration-worker";
 
@@ -42,7 +42,10 @@ impl QueueWorker for IntegrationWorker {
     }
 
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        run_batch(event, 4, |msg| async move { self.runner.run(&msg).await }).await
+        run_in_groups(event, 4, job_group, |msg| async move {
+            self.runner.run(&msg).await
+        })
+        .await
     }
 }
 

@@ -55,6 +55,12 @@ impl LeadSubmit {
                 "conflict",
                 "a concurrent request with this Idempotency-Key or lead_id is still being stored; retry",
             )),
+            // Logged where it happened, with the lead's ids.
+            Err(SubmitError::NotQueued(_)) => Err(ApiError::new(
+                503,
+                "unavailable",
+                "the lead is stored but its deliveries are not all queued; send the same request again to queue them",
+            )),
             Err(SubmitError::Store(e)) if e.is_retryable() => Err(ApiError::unavailable(e)),
             Err(SubmitError::Store(e)) => Err(ApiError::internal(e)),
         }

@@ -67,7 +67,7 @@ impl Scheduled for Sweeper {
         let leads = sweep(&self.deps, self.cfg.sweep).await;
         let timers = run_due(&self.deps, &self.cfg.tickets).await;
         let report = leads.map_err(|e| e.to_string())?;
-        if report.timed_out > 0 || report.redispatched > 0 {
+        if report.timed_out > 0 || report.settled > 0 {
             tracing::info!(?report, "sweep");
         }
         let timers = timers.map_err(|e| e.to_string())?;

@@ -110,12 +110,16 @@ impl DynamoTable {
     }
 
     async fn get_raw(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.read(key, true).await
+    }
+
+    async fn read(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key_item(key)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
@@ -265,6 +269,14 @@ impl Table for DynamoTable {
         let now = self.clock.now_secs();
         Ok(self
             .get_raw(key)
+            .await?
+            .filter(|item| !is_expired(item, now)))
+    }
+
+    async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let now = self.clock.now_secs();
+        Ok(self
+            .read(key, false)
             .await?
             .filter(|item| !is_expired(item, now)))
     }

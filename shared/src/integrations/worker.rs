@@ -1,4 +1,4 @@
-//! Running one job from an integration queue: claim, deliver, record, report.
+//! Running one job from an integration queue: look, deliver, report.
 //!
 //! Retries are the worker's own: a retryable failure keeps the message and pushes its
 //! visibility out by an exponential backoff (or the service's own `retry_after`); the job's
@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::Deps;
 use crate::config::EnvReader;
-use crate::leads::jobs::{self, Claim};
-use crate::leads::{Integration, JobRecord, JobRef, Lead, Secret, Target};
-use crate::ports::OutMessage;
+use crate::leads::batch;
+use crate::leads::store::{JobResult, LeadStore, Reported};
+use crate::leads::{Integration, Job, Lead, Secret, Target};
 use crate::sqs_batch::QueueMessage;
 
 use super::{amocrm, bitrix24, email, telegram, webhook};
@@ -25,7 +25,6 @@ pub struct WorkerConfig {
     pub amocrm_base_url: Option<String>,
     pub telegram_api_base: String,
     pub retry_base_delay_secs: u32,
-    pub lease_secs: u32,
     pub http_timeout: Duration,
     pub queue_prefix: String,
     /// Calls per second one worker instance makes to each service (0: no limit). With the
@@ -45,7 +44,6 @@ impl WorkerConfig {
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
             telegram_api_base: crate::telegram::config::api_base(env),
             retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
-            lease_secs: env.parse_or("JOB_LEASE_SECONDS", 60),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
             queue_prefix,
             allow: AllowHosts::read(env),
@@ -95,14 +93,25 @@ impl WorkerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("message is not a job: {0}")]
-    BadMessage(String),
     #[error(transparent)]
     Store(#[from] crate::ports::StoreError),
+    #[error(transparent)]
+    Track(#[from] crate::leads::batch::TrackError),
     #[error(transparent)]
     Queue(#[from] crate::ports::QueueError),
     #[error("will retry: {0}")]
     RetryLater(String),
+}
+
+/// A job message's FIFO group: its batch (see [`Job::group_and_dedup`]).
+pub fn job_group(m: &QueueMessage) -> String {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        batch_id: String,
+    }
+    serde_json::from_str::<Group>(&m.body)
+        .map(|g| g.batch_id)
+        .unwrap_or_else(|_| m.message_id.clone())
 }
 
 /// Spaces out calls to one service: at most one per `interval`.
@@ -158,8 +167,15 @@ impl JobRunner {
     }
 
     /// Handles one message. `Ok` means the message can go; `Err` keeps it for later.
+    ///
+    /// There is no claim before the call: the queue is FIFO, so a job is never handed to two
+    /// workers at once, and a message comes back only after its worker stopped (the
+    /// function's timeout is shorter than the queue's visibility timeout). What a worker
+    /// must know before calling is whether the job reported already — a redelivery after
+    /// a lost delete, a repeated request, a redrive from the dead-letter queue — which
+    /// one read of the batch item tells.
     pub async fn run(&self, msg: &QueueMessage) -> Result<(), JobError> {
-        let job: JobRef = match serde_json::from_str(&msg.body) {
+        let job: Job = match serde_json::from_str(&msg.body) {
             Ok(j) => j,
             Err(e) => {
                 // It can never succeed; keeping it would only loop it into the DLQ.
@@ -167,91 +183,72 @@ impl JobRunner {
                 return Ok(());
             }
         };
-        let lease_ms = i64::from(self.cfg.lease_secs) * 1000;
-        match jobs::claim(
-            self.deps.table.as_ref(),
-            self.deps.clock.as_ref(),
-            &job,
-            lease_ms,
-        )
-        .await?
-        {
-            Claim::Missing => {
-                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, "job not found; message dropped");
-                Ok(())
+        let r = job.job_ref();
+        // A first delivery reads what was written seconds ago or earlier, where an
+        // eventually consistent read (half the price) is as good; a redelivery reads fresh.
+        let fresh = msg.receive_count > 1;
+        let batch = LeadStore::of(&self.deps)
+            .batch(&r.lead_id, &r.batch_id, fresh)
+            .await?;
+        if batch.reported(r.integration) {
+            // The outside call already happened (or finally failed). The tracker may have
+            // missed the settling, and settling twice is harmless.
+            if batch.complete() {
+                batch::ask_to_settle(&self.deps, &r, job.lead.display_name(), &batch).await?;
             }
-            Claim::Finished(record) => {
-                // A redelivery: the outside call already happened (or finally failed). The
-                // tracker may have missed the report, and taking it twice is harmless.
-                self.report(
-                    &job,
-                    record.status == crate::leads::status::SUCCEEDED,
-                    record.last_error,
-                )
-                .await
-            }
-            Claim::Busy(wait_ms) => {
-                let secs = (wait_ms / 1000 + 1).clamp(1, i64::from(MAX_BACKOFF_SECS)) as u32;
-                self.postpone(msg, secs).await?;
-                Err(JobError::RetryLater(format!(
-                    "another worker holds the job for {secs} s"
-                )))
-            }
-            Claim::Acquired(record) => self.attempt(msg, &job, record).await,
+            return Ok(());
         }
-    }
-
-    async fn attempt(
-        &self,
-        msg: &QueueMessage,
-        job: &JobRef,
-        record: JobRecord,
-    ) -> Result<(), JobError> {
-        let table = self.deps.table.as_ref();
-        let clock = self.deps.clock.as_ref();
-        // Attempts are the calls made: a worker that died after its claim and before its
-        // call has spent none.
-        if record.attempts >= record.tries {
-            let error = format!("gave up after {} attempts", record.attempts);
-            tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempts = record.attempts, "the last attempt's worker died after its call; giving up");
-            jobs::fail(table, clock, job, &error).await?;
-            return self.report(job, false, Some(error)).await;
+        let attempts = batch.job(r.integration).attempts;
+        if attempts >= job.tries {
+            let error = format!("gave up after {attempts} attempts");
+            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempts, "tries used up by workers that stopped after their call; giving up");
+            let gave_up = JobResult::Failed {
+                error,
+                called: false,
+            };
+            batch::report(&self.deps, &job, &gave_up).await?;
+            return Ok(());
         }
-        if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == job.integration) {
+        if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == r.integration) {
             pacer.wait().await;
         }
-        let attempt = match jobs::calling(table, job).await {
-            Ok(n) => n,
-            Err(crate::ports::StoreError::ConditionFailed) => {
-                // Our lease ran out while we waited our turn: the job is someone else's.
-                return Err(JobError::RetryLater("the job changed hands".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let result = self.deliver(job, &record).await;
-        match result {
+        let attempt = attempts + 1;
+        let result = match self.deliver(&job).await {
             Ok(external_id) => {
-                jobs::succeed(table, clock, job, Some(external_id)).await?;
-                tracing::info!(lead_id = %job.lead_id, integration = %job.integration, attempt, "delivered");
-                self.report(job, true, None).await
+                tracing::info!(lead_id = %r.lead_id, integration = %r.integration, attempt, "delivered");
+                JobResult::Succeeded {
+                    external_id: Some(external_id),
+                }
             }
             Err(DeliveryError::Retryable {
                 message,
                 retry_after,
-            }) if attempt < record.tries => {
-                jobs::retry_later(table, clock, job, &message).await?;
+            }) if attempt < job.tries => {
                 let delay = self.cfg.backoff_secs(attempt, retry_after);
-                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt, delay, error = %message, "delivery failed; will retry");
+                tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempt, delay, error = %message, "delivery failed; will retry");
+                let retrying = JobResult::Retrying {
+                    error: message.clone(),
+                };
+                if let Reported::Already = batch::report(&self.deps, &job, &retrying).await? {
+                    return Ok(());
+                }
                 self.postpone(msg, delay).await?;
-                Err(JobError::RetryLater(message))
+                return Err(JobError::RetryLater(message));
             }
             Err(e) => {
                 let error = e.to_string();
-                jobs::fail(table, clock, job, &error).await?;
-                tracing::warn!(lead_id = %job.lead_id, integration = %job.integration, attempt, %error, "delivery failed for good");
-                self.report(job, false, Some(error)).await
+                tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempt, %error, "delivery failed for good");
+                JobResult::Failed {
+                    error,
+                    called: true,
+                }
             }
+        };
+        if let Reported::Already = batch::report(&self.deps, &job, &result).await? {
+            // The sweeper timed the job out while it ran: that result stands.
+            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, "job reported meanwhile; keeping the earlier result");
         }
+        Ok(())
     }
 
     async fn postpone(&self, msg: &QueueMessage, secs: u32) -> Result<(), JobError> {
@@ -263,40 +260,20 @@ impl JobRunner {
         Ok(())
     }
 
-    async fn report(
-        &self,
-        job: &JobRef,
-        succeeded: bool,
-        error: Option<String>,
-    ) -> Result<(), JobError> {
-        let outcome = job.outcome(succeeded, error);
-        let body =
-            serde_json::to_string(&outcome).map_err(|e| JobError::BadMessage(e.to_string()))?;
-        self.deps
-            .queue
-            .send(crate::queues::BATCH_RESULTS, OutMessage::new(body))
-            .await?;
-        Ok(())
-    }
-
     /// Delivers the job; an error never carries one of its credentials, even when the
     /// service echoed it back (stored as `last_error`, shown by the lead API, logged).
-    async fn deliver(&self, job: &JobRef, record: &JobRecord) -> Result<String, DeliveryError> {
-        let result = self.deliver_raw(job, record).await;
+    async fn deliver(&self, job: &Job) -> Result<String, DeliveryError> {
+        let result = self.deliver_raw(job).await;
         result.map_err(|e| {
             let mut secrets: Vec<&str> = self.cfg.defaults.secrets();
-            if let Some(t) = &record.target {
-                secrets.extend(t.secrets());
-            }
+            secrets.extend(job.target.secrets());
             e.redact(&secrets)
         })
     }
 
-    async fn deliver_raw(&self, job: &JobRef, record: &JobRecord) -> Result<String, DeliveryError> {
-        let (Some(target), Some(lead)) = (&record.target, &record.lead) else {
-            return Err(DeliveryError::fatal("job has no delivery details"));
-        };
-        match target {
+    async fn deliver_raw(&self, job: &Job) -> Result<String, DeliveryError> {
+        let lead = &job.lead;
+        match &job.target {
             Target::Email {
                 emails, subject, ..
             } => self.email(job, lead, emails, subject.as_deref()).await,
@@ -341,13 +318,13 @@ impl JobRunner {
                 )
                 .await
             }
-            Target::Webhook { url, secret } => self.webhook(job, record, lead, url, secret).await,
+            Target::Webhook { url, secret } => self.webhook(job, url, secret).await,
         }
     }
 
     async fn email(
         &self,
-        job: &JobRef,
+        job: &Job,
         lead: &Lead,
         emails: &[String],
         subject: Option<&str>,
@@ -396,7 +373,7 @@ impl JobRunner {
 
     async fn telegram(
         &self,
-        job: &JobRef,
+        job: &Job,
         lead: &Lead,
         bot_token: &Option<Secret>,
         chat_id: &str,
@@ -420,9 +397,7 @@ impl JobRunner {
 
     async fn webhook(
         &self,
-        job: &JobRef,
-        record: &JobRecord,
-        lead: &Lead,
+        job: &Job,
         url: &str,
         secret: &Option<Secret>,
     ) -> Result<String, DeliveryError> {
@@ -430,8 +405,8 @@ impl JobRunner {
             "event": webhook::EVENT,
             "lead_id": job.lead_id,
             "batch_id": job.batch_id,
-            "lead": lead,
-            "created_at": record.created_at,
+            "lead": job.lead,
+            "created_at": job.created_at,
         });
         // The same delivery id on every attempt, so the receiver can drop repeats.
         let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);

@@ -1,28 +1,48 @@
-//! Sending jobs to their integrations' queues.
+//! Queueing a batch's jobs on their integrations' FIFO queues.
 
-use crate::notifications::{self, NotificationMessage};
 use std::collections::BTreeMap;
 
-use super::model::JobRef;
-use super::notify::Notification;
-use super::store::LeadStore;
+use super::model::{Job, LeadRecord};
+use super::request::Submission;
 use crate::Deps;
 use crate::ports::OutMessage;
-use crate::time::timestamp;
 
 #[derive(Debug, thiserror::Error)]
-#[error("dispatch failed: {0}")]
+#[error("jobs not queued: {0}")]
 pub struct DispatchError(pub String);
 
-/// Queues the jobs, grouped by their integration's queue, then marks the batch dispatched.
-pub async fn dispatch(deps: &Deps, refs: &[JobRef]) -> Result<(), DispatchError> {
+/// The jobs of a submission for a stored lead: the lead as stored, each target of the
+/// request whose integration the lead expects, with the tries the lead recorded.
+pub fn jobs_for(lead: &LeadRecord, sub: &Submission) -> Vec<Job> {
+    let expected = lead.expected();
+    sub.jobs
+        .iter()
+        .filter_map(|(target, _)| {
+            let tries = *lead.tries.get(target.integration().as_str())?;
+            Some(Job {
+                lead_id: lead.lead_id.clone(),
+                batch_id: lead.batch_id.clone(),
+                tries,
+                created_at: lead.created_at.clone(),
+                expected: expected.clone(),
+                lead: lead.lead.clone(),
+                target: target.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Sends the jobs, one request per integration queue.
+pub async fn queue(deps: &Deps, jobs: &[Job]) -> Result<(), DispatchError> {
     let mut by_queue: BTreeMap<&str, Vec<OutMessage>> = BTreeMap::new();
-    for r in refs {
-        let body = serde_json::to_string(r).map_err(|e| DispatchError(e.to_string()))?;
-        by_queue
-            .entry(r.integration.queue())
-            .or_default()
-            .push(OutMessage::new(body).attribute("integration", r.integration.as_str()));
+    for job in jobs {
+        let body = serde_json::to_string(job).map_err(|e| DispatchError(e.to_string()))?;
+        let (group, dedup) = job.group_and_dedup();
+        by_queue.entry(job.integration().queue()).or_default().push(
+            OutMessage::new(body)
+                .attribute("integration", job.integration().as_str())
+                .in_group(&group, &dedup),
+        );
     }
     for (queue, msgs) in by_queue {
         deps.queue
@@ -30,32 +50,5 @@ pub async fn dispatch(deps: &Deps, refs: &[JobRef]) -> Result<(), DispatchError>
             .await
             .map_err(|e| DispatchError(format!("{queue}: {e}")))?;
     }
-    if let Some(first) = refs.first() {
-        let at = timestamp(deps.clock.now_ms());
-        LeadStore::of(deps)
-            .mark_dispatched(&first.lead_id, &first.batch_id, &at)
-            .await
-            .map_err(|e| DispatchError(e.to_string()))?;
-    }
     Ok(())
-}
-
-/// Queues a new batch's jobs. A batch stored but not queued is not lost (the sweeper queues
-/// it again), but the admins hear of it at once.
-pub async fn dispatch_or_report(deps: &Deps, lead_id: &str, batch_id: &str, refs: &[JobRef]) {
-    let Err(e) = dispatch(deps, refs).await else {
-        return;
-    };
-    tracing::error!(%lead_id, %batch_id, error = %e, "jobs stored but not queued; the sweeper will retry");
-    let note = Notification::DispatchFailed {
-        lead_id: lead_id.to_string(),
-        batch_id: batch_id.to_string(),
-        error: e.to_string(),
-    };
-    if let Err(e) = notifications::QUEUE
-        .send(deps.queue.as_ref(), &NotificationMessage::Lead(note))
-        .await
-    {
-        tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
-    }
 }

@@ -3,13 +3,13 @@
 //!
 //! The flow: [`request`] validates what the website sent, [`submit`] stores it through
 //! [`store`] (the only module that knows the table layout) and [`dispatch`] queues one job
-//! per integration; [`jobs`] is a job's claim and result, [`batch`] settles the batch,
-//! [`sweep`] unsticks what stopped, and [`view`] is what the API shows.
+//! per integration on its FIFO queue; each job's result goes onto the batch through
+//! [`batch`], which also settles it; [`sweep`] fails what stopped reporting, and [`view`] is
+//! what the API shows.
 
 pub mod batch;
 pub mod checks;
 pub mod dispatch;
-pub mod jobs;
 pub mod model;
 pub mod notify;
 pub mod request;
@@ -20,4 +20,4 @@ mod targets;
 pub mod view;
 
 pub use model::*;
-pub use store::{PROCESSING_INDEX, batch_key, job_key, lead_key};
+pub use store::{PROCESSING_INDEX, batch_key, lead_key};

@@ -164,7 +164,6 @@ impl Target {
 
 pub mod status {
     pub const PENDING: &str = "pending";
-    pub const RUNNING: &str = "running";
     pub const RETRYING: &str = "retrying";
     pub const SUCCEEDED: &str = "succeeded";
     pub const FAILED: &str = "failed";
@@ -174,76 +173,84 @@ pub mod status {
     pub const PARTIAL: &str = "partial";
 }
 
-/// `lead#<id>` / `meta`.
+/// `lead#<id>` / `meta`: the lead as submitted, its batch, the tries of each job and the
+/// batch's status. Written when the lead comes in and once more when its batch settles; the
+/// jobs' progress lives in the small [`BatchState`] item, so their writes stay one unit each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
     pub lead_id: String,
     pub batch_id: String,
     pub status: String,
     pub lead: Lead,
+    /// Per integration (by name), the tries its job may make.
+    pub tries: BTreeMap<String, u32>,
     pub created_at: String,
     pub updated_at: String,
-}
-
-/// `lead#<id>` / `batch#<batch>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchRecord {
-    pub lead_id: String,
-    pub batch_id: String,
-    pub status: String,
-    pub expected: Vec<String>,
-    #[serde(default)]
-    pub succeeded: Vec<String>,
-    #[serde(default)]
-    pub failed: Vec<String>,
-    pub created_at: String,
-    #[serde(default)]
-    pub dispatched_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
 
-/// `lead#<id>` / `job#<batch>#<integration>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobRecord {
-    pub lead_id: String,
-    pub batch_id: String,
-    pub integration: Integration,
-    pub status: String,
-    pub tries: u32,
-    #[serde(default)]
-    pub attempts: u32,
-    #[serde(default)]
-    pub last_error: Option<String>,
-    #[serde(default)]
-    pub external_id: Option<String>,
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: Option<String>,
-    #[serde(default)]
-    pub finished_at: Option<String>,
-    /// Unix ms until which the worker that claimed it owns it.
-    #[serde(default)]
-    pub lease_until: Option<i64>,
-    /// Present until the job finishes; holds the request's credentials.
-    #[serde(default)]
-    pub target: Option<Target>,
-    #[serde(default)]
-    pub lead: Option<Lead>,
-}
-
-impl JobRecord {
-    /// The job's reference, as queued.
-    pub fn job_ref(&self) -> JobRef {
-        JobRef {
-            lead_id: self.lead_id.clone(),
-            batch_id: self.batch_id.clone(),
-            integration: self.integration,
-        }
+impl LeadRecord {
+    /// The integrations the batch waits for, by name.
+    pub fn expected(&self) -> Vec<String> {
+        self.tries.keys().cloned().collect()
     }
 }
 
-/// The message on an integration queue: only a reference, the rest is in the table.
+/// One job's progress, as the batch item holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobState {
+    pub status: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub external_id: Option<String>,
+    /// When it last changed.
+    pub at: Option<String>,
+}
+
+impl JobState {
+    pub fn is_final(&self) -> bool {
+        self.status == status::SUCCEEDED || self.status == status::FAILED
+    }
+}
+
+/// `lead#<id>` / `batch#<batch>`: the outcome sets the batch settles on, and each job's
+/// progress. Made by the first job that reports; absent until then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchState {
+    pub expected: Vec<String>,
+    pub succeeded: Vec<String>,
+    pub failed: Vec<String>,
+    pub jobs: BTreeMap<String, JobState>,
+}
+
+impl BatchState {
+    /// Every expected integration is in one of the sets.
+    pub fn complete(&self) -> bool {
+        !self.expected.is_empty()
+            && self
+                .expected
+                .iter()
+                .all(|i| self.succeeded.contains(i) || self.failed.contains(i))
+    }
+
+    pub fn reported(&self, integration: Integration) -> bool {
+        let i = integration.as_str();
+        self.succeeded.iter().any(|s| s == i) || self.failed.iter().any(|s| s == i)
+    }
+
+    pub fn job(&self, integration: Integration) -> JobState {
+        self.jobs
+            .get(integration.as_str())
+            .cloned()
+            .unwrap_or_else(|| JobState {
+                status: status::PENDING.into(),
+                ..JobState::default()
+            })
+    }
+}
+
+/// A job's identity: which lead, batch and integration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {
     pub lead_id: String,
@@ -251,26 +258,79 @@ pub struct JobRef {
     pub integration: Integration,
 }
 
-impl JobRef {
-    /// The job's outcome, for the batch tracker.
-    pub fn outcome(&self, succeeded: bool, error: Option<String>) -> Outcome {
-        Outcome {
+/// The message on an integration queue: the whole job. The queue is encrypted at rest, so
+/// the request's credentials never enter the table; the message leaves the queue when the
+/// job is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub lead_id: String,
+    pub batch_id: String,
+    pub tries: u32,
+    pub created_at: String,
+    /// Every integration of the batch, so the first job to report can make its item.
+    pub expected: Vec<String>,
+    pub lead: Lead,
+    pub target: Target,
+}
+
+impl Job {
+    pub fn integration(&self) -> Integration {
+        self.target.integration()
+    }
+
+    pub fn job_ref(&self) -> JobRef {
+        JobRef {
             lead_id: self.lead_id.clone(),
             batch_id: self.batch_id.clone(),
-            integration: self.integration,
-            succeeded,
-            error,
+            integration: self.integration(),
         }
+    }
+
+    /// Its FIFO group (a batch's jobs never wait for another batch's) and de-duplication id
+    /// (the same job queued twice within five minutes is dropped by the queue itself).
+    pub fn group_and_dedup(&self) -> (String, String) {
+        (
+            self.batch_id.clone(),
+            format!("{}:{}", self.batch_id, self.integration()),
+        )
     }
 }
 
-/// What the batch tracker receives on `batch-results`.
+/// What the batch tracker receives on `batch-results`: a batch whose every job reported,
+/// sent once by the job whose report completed it (again on a redelivery).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome {
+pub struct Settle {
     pub lead_id: String,
     pub batch_id: String,
-    pub integration: Integration,
-    pub succeeded: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    #[serde(default)]
+    pub lead_name: String,
+    pub succeeded: Vec<String>,
+    pub failed: Vec<String>,
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Settle {
+    pub fn of(lead_id: &str, batch_id: &str, lead_name: String, batch: &BatchState) -> Self {
+        let mut succeeded = batch.succeeded.clone();
+        let mut failed = batch.failed.clone();
+        // DynamoDB returns set members in no particular order; admins read a stable list.
+        succeeded.sort();
+        failed.sort();
+        let errors = failed
+            .iter()
+            .map(|i| {
+                let why = batch.jobs.get(i).and_then(|j| j.error.clone());
+                (i.clone(), why.unwrap_or_default())
+            })
+            .collect();
+        Self {
+            lead_id: lead_id.into(),
+            batch_id: batch_id.into(),
+            lead_name,
+            succeeded,
+            failed,
+            errors,
+        }
+    }
 }

@@ -1,34 +1,23 @@
 //! The lead fan-out's items in the table: the only place that knows their layout.
 //!
-//! Everything of one lead lives in its partition (see [`crate::keys`]): `meta` (the lead),
-//! `batch#<batch>` (the expected / succeeded / failed sets and the status) and
-//! `job#<batch>#<integration>` (one integration's delivery). An open batch is listed on
-//! gsi1 under [`PROCESSING_INDEX`], so the sweeper finds it. Domain code asks this store;
-//! it never builds a condition, an update or a transaction itself.
+//! Everything of one lead lives in its partition (see [`crate::keys`]): `meta` (the lead,
+//! the tries of its jobs and the batch's status; listed on gsi1 under [`PROCESSING_INDEX`]
+//! while open, so the sweeper finds it) and `batch#<batch>` (the succeeded / failed sets and
+//! each job's progress as `<integration>_<field>` attributes). The lead is written twice in
+//! its life, in and settled; each job writes the small batch item once per attempt. Domain
+//! code asks this store; it never builds a condition or an update itself.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
 
-use super::jobs::Claim;
 use super::model::*;
 use super::request::Submission;
-use crate::claims::{self, Claimed, Claims};
 use crate::keys;
 use crate::ports::table::{
-    AttributeValue, Cond, Item, Key, Query, StoreError, Table, TxOp, Update, from_item, to_item,
+    AttributeValue, Cond, Item, Key, Query, StoreError, Table, Update, from_item, to_item,
 };
 use crate::time::timestamp;
 
 pub use crate::keys::PROCESSING_INDEX;
-
-/// A job is claimable while pending or retrying, and held while running.
-const JOB: Claims = Claims::record(
-    "status",
-    status::RUNNING,
-    &[status::PENDING, status::RETRYING],
-);
-
-/// How long an idempotency record answers for its request.
-const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 
 pub fn lead_key(lead_id: &str) -> Key {
     keys::lead(lead_id)
@@ -38,22 +27,36 @@ pub fn batch_key(lead_id: &str, batch_id: &str) -> Key {
     keys::batch(lead_id, batch_id)
 }
 
-pub fn job_key(lead_id: &str, batch_id: &str, integration: Integration) -> Key {
-    keys::job(lead_id, batch_id, integration.as_str())
-}
-
-fn key_of(job: &JobRef) -> Key {
-    job_key(&job.lead_id, &job.batch_id, job.integration)
-}
-
-/// What became of an outcome added to its batch.
+/// What a job's report found.
 #[derive(Debug)]
-pub enum Added {
+pub enum Reported {
     /// Recorded: the batch as it is now.
-    Recorded(BatchRecord),
-    /// Not recorded (unknown batch, unexpected integration, or already recorded the other
-    /// way): the batch as it is, if it exists.
-    Ignored(Option<BatchRecord>),
+    Recorded(BatchState),
+    /// The job had reported already (a redelivery, or the sweeper timed it out meanwhile):
+    /// the earlier result stands.
+    Already,
+}
+
+/// A job's result, as it is written.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    Succeeded {
+        external_id: Option<String>,
+    },
+    /// Failed this attempt; another follows.
+    Retrying {
+        error: String,
+    },
+    /// Failed for good. `called`: an attempt was made (false for a timeout or a job given up).
+    Failed {
+        error: String,
+        called: bool,
+    },
+}
+
+/// The attribute of one job's field on the batch item.
+fn field(integration: &str, name: &str) -> String {
+    format!("{integration}_{name}")
 }
 
 /// The lead fan-out's reads and writes on one table.
@@ -74,83 +77,76 @@ impl<'a> LeadStore<'a> {
 
     // --- Taking a lead in ------------------------------------------------------------------
 
-    /// Stores the lead, its batch, its jobs and the idempotency record in one transaction.
-    /// False: the lead or the idempotency key existed already (a concurrent request won).
+    /// Stores the lead with its batch open. False: the lead existed already (a repeated or
+    /// concurrent request).
     pub async fn create(
         &self,
         lead_id: &str,
         batch_id: &str,
         sub: &Submission,
         now_ms: i64,
-        idempotency: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let ops = batch_ops(lead_id, batch_id, sub, now_ms, idempotency)?;
-        match self.table.transact(ops).await {
+        let item = lead_item(lead_id, batch_id, sub, now_ms)?;
+        match self.table.put(item, Some(Cond::item_absent())).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// The lead an idempotency key made, while its record lasts.
-    pub async fn lead_of_idempotency_key(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(match self.table.get(&keys::idempotency(key)).await? {
-            Some(item) => match item.get("lead_id") {
-                Some(AttributeValue::S(s)) => Some(s.clone()),
-                _ => None,
-            },
-            None => None,
-        })
-    }
-
-    /// Notes that the batch's jobs are queued (the sweeper queues the others again).
-    pub async fn mark_dispatched(
-        &self,
-        lead_id: &str,
-        batch_id: &str,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        let update = Update::new()
-            .set("dispatched_at", at)
-            .when(Cond::item_exists());
-        self.table
-            .update(&batch_key(lead_id, batch_id), update)
-            .await?;
-        Ok(())
-    }
-
     // --- Reads -----------------------------------------------------------------------------
 
     pub async fn lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        self.get(&lead_key(lead_id)).await
+        self.table
+            .get(&lead_key(lead_id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
+    /// The batch's outcome sets and jobs (empty while no job has reported). `fresh`: a
+    /// strongly consistent read; otherwise an eventually consistent one, which costs half
+    /// and is enough where the last write is seconds old.
     pub async fn batch(
         &self,
         lead_id: &str,
         batch_id: &str,
-    ) -> Result<Option<BatchRecord>, StoreError> {
-        self.get(&batch_key(lead_id, batch_id)).await
+        fresh: bool,
+    ) -> Result<BatchState, StoreError> {
+        let key = batch_key(lead_id, batch_id);
+        let item = if fresh {
+            self.table.get(&key).await?
+        } else {
+            self.table.get_eventually(&key).await?
+        };
+        Ok(item.map(|i| batch_state(&i)).unwrap_or_default())
     }
 
-    pub async fn job(&self, job: &JobRef) -> Result<Option<JobRecord>, StoreError> {
-        self.get(&key_of(job)).await
+    /// The lead and its batch in one query of the partition.
+    pub async fn lead_and_batch(
+        &self,
+        lead_id: &str,
+    ) -> Result<Option<(LeadRecord, BatchState)>, StoreError> {
+        let items = self
+            .table
+            .query_all(Query::pk(keys::lead_pk(lead_id)))
+            .await?;
+        let Some(lead) = items.iter().find(|i| sk_of(i) == Some("meta")) else {
+            return Ok(None);
+        };
+        let lead: LeadRecord = from_item(lead.clone())?;
+        let batch_sk = batch_key(lead_id, &lead.batch_id).sk;
+        let batch = items
+            .iter()
+            .find(|i| sk_of(i) == Some(batch_sk.as_str()))
+            .map(batch_state)
+            .unwrap_or_default();
+        Ok(Some((lead, batch)))
     }
 
-    /// The batch's jobs, in integration order.
-    pub async fn jobs(&self, lead_id: &str, batch_id: &str) -> Result<Vec<JobRecord>, StoreError> {
-        let query = Query::pk(keys::lead_pk(lead_id)).prefix(keys::job_prefix(batch_id));
-        self.table
-            .query_all(query)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
-    }
-
-    /// Up to `limit` open batches after where the last call stopped (from the start when
-    /// it reached the end), for the sweeper; it remembers where this one stops.
-    pub async fn open_batches_page(&self, limit: u32) -> Result<Vec<BatchRecord>, StoreError> {
+    /// Up to `limit` open leads after where the last call stopped (from the start when it
+    /// reached the end), for the sweeper; it remembers where this one stops.
+    pub async fn open_leads_page(&self, limit: u32) -> Result<Vec<LeadRecord>, StoreError> {
         let at = keys::sweeper_cursor();
         let cursor = match self.table.get(&at).await? {
             Some(item) => match item.get("cursor") {
@@ -171,315 +167,161 @@ impl<'a> LeadStore<'a> {
         page.items.into_iter().map(from_item).collect()
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &Key,
-    ) -> Result<Option<T>, StoreError> {
-        self.table.get(key).await?.map(from_item).transpose()
-    }
-
     // --- Jobs ------------------------------------------------------------------------------
 
-    /// Claims the job under a lease. The attempt is counted by [`Self::job_calling`], just
-    /// before the outside call: a worker that dies between the two has spent no try.
-    pub async fn claim_job(
+    /// Writes one job's result on its batch item (making the item if it is the first), once:
+    /// an integration already in a set is never written again, and never lands in both.
+    pub async fn report(
         &self,
         job: &JobRef,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim, StoreError> {
-        let touch = Update::new().set("updated_at", timestamp(now_ms));
-        let claimed = JOB
-            .claim(self.table, &key_of(job), now_ms, lease_ms, touch)
-            .await?;
-        Ok(match claimed {
-            Claimed::Ours(item) => Claim::Acquired(from_item(item)?),
-            Claimed::Held { lease_left_ms } => Claim::Busy(lease_left_ms),
-            Claimed::Settled(item) => Claim::Finished(from_item(item)?),
-            Claimed::Missing => Claim::Missing,
-        })
-    }
-
-    /// Counts the attempt the holder is about to make; the number of this attempt. Fails
-    /// with `ConditionFailed` when the job is no longer running (the lease was lost).
-    pub async fn job_calling(&self, job: &JobRef) -> Result<u32, StoreError> {
-        let count = Update::new()
-            .add("attempts", 1)
-            .when(Cond::eq("status", status::RUNNING));
-        let item = self.table.update(&key_of(job), count).await?;
-        Ok(claims::count(&item, "attempts").clamp(0, i64::from(u32::MAX)) as u32)
-    }
-
-    /// Settles a claimed job as delivered. Credentials and the lead copy go: the job needs
-    /// them no more. False: the claim was lost and the other result stands.
-    pub async fn job_succeeded(
-        &self,
-        job: &JobRef,
-        at: &str,
-        external_id: Option<String>,
-    ) -> Result<bool, StoreError> {
-        let mut done = Update::new()
-            .set("updated_at", at)
-            .set("finished_at", at)
-            .remove("target")
-            .remove("lead")
-            .remove("last_error");
-        if let Some(id) = external_id {
-            done = done.set("external_id", id);
-        }
-        JOB.settle(self.table, &key_of(job), status::SUCCEEDED, done)
-            .await
-    }
-
-    /// Settles a claimed job as waiting for another attempt. False: the claim was lost.
-    pub async fn job_retrying(
-        &self,
-        job: &JobRef,
-        at: &str,
-        error: &str,
-    ) -> Result<bool, StoreError> {
-        let error = crate::outbound::clip(error, crate::outbound::MAX_ERROR_CHARS);
-        let why = Update::new().set("last_error", error).set("updated_at", at);
-        JOB.settle(self.table, &key_of(job), status::RETRYING, why)
-            .await
-    }
-
-    /// Fails an unfinished job for good, whoever holds it (a dead letter, a timeout, tries
-    /// used up). True when this call made it final.
-    pub async fn fail_job(&self, job: &JobRef, at: &str, error: &str) -> Result<bool, StoreError> {
-        let update = Update::new()
-            .set("status", status::FAILED)
-            .set(
-                "last_error",
-                crate::outbound::clip(error, crate::outbound::MAX_ERROR_CHARS),
-            )
-            .set("updated_at", at)
-            .set("finished_at", at)
-            .remove("lease_until")
-            .remove("target")
-            .remove("lead")
-            .when(Cond::item_exists().and(Cond::Or(vec![
-                Cond::eq("status", status::PENDING),
-                Cond::eq("status", status::RETRYING),
-                Cond::eq("status", status::RUNNING),
-            ])));
-        match self.table.update(&key_of(job), update).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    // --- Batches ---------------------------------------------------------------------------
-
-    /// Adds one job's outcome to its batch's succeeded or failed set. Sets make a repeat
-    /// harmless; an integration is never in both.
-    pub async fn add_outcome(&self, outcome: &Outcome) -> Result<Added, StoreError> {
-        let key = batch_key(&outcome.lead_id, &outcome.batch_id);
-        let integration = outcome.integration.as_str();
-        let (set, other) = if outcome.succeeded {
-            ("succeeded", "failed")
-        } else {
-            ("failed", "succeeded")
+        expected: &[String],
+        result: &JobResult,
+        at_ms: i64,
+    ) -> Result<Reported, StoreError> {
+        let i = job.integration.as_str();
+        let at = timestamp(at_ms);
+        let mut update = Update::new()
+            .add_to_set("expected", expected.iter().cloned())
+            .set(&field(i, "at"), at.as_str())
+            .when(Cond::Contains("succeeded".into(), i.into()).negate())
+            .when(Cond::Contains("failed".into(), i.into()).negate());
+        let clip = |e: &str| crate::outbound::clip(e, crate::outbound::MAX_ERROR_CHARS);
+        update = match result {
+            JobResult::Succeeded { external_id } => {
+                let u = update
+                    .add_to_set("succeeded", [i])
+                    .set(&field(i, "status"), status::SUCCEEDED)
+                    .add(&field(i, "attempts"), 1)
+                    .remove(&field(i, "error"));
+                match external_id {
+                    Some(id) => u.set(&field(i, "ref"), id.as_str()),
+                    None => u,
+                }
+            }
+            JobResult::Retrying { error } => update
+                .set(&field(i, "status"), status::RETRYING)
+                .set(&field(i, "error"), clip(error))
+                .add(&field(i, "attempts"), 1),
+            JobResult::Failed { error, called } => update
+                .add_to_set("failed", [i])
+                .set(&field(i, "status"), status::FAILED)
+                .set(&field(i, "error"), clip(error))
+                .add(&field(i, "attempts"), i64::from(*called)),
         };
-        let update = Update::new()
-            .add_to_set(set, [integration])
-            .when(Cond::item_exists())
-            .when(Cond::Contains("expected".into(), integration.into()))
-            .when(Cond::Contains(other.into(), integration.into()).negate());
-        match self.table.update(&key, update).await {
-            Ok(item) => Ok(Added::Recorded(from_item(item)?)),
-            Err(StoreError::ConditionFailed) => Ok(Added::Ignored(self.get(&key).await?)),
+        match self
+            .table
+            .update(&batch_key(&job.lead_id, &job.batch_id), update)
+            .await
+        {
+            Ok(item) => Ok(Reported::Recorded(batch_state(&item))),
+            Err(StoreError::ConditionFailed) => Ok(Reported::Already),
             Err(e) => Err(e),
         }
     }
 
-    /// Writes a batch's final status on the batch (leaving the open index) and on its lead,
-    /// at once. False: it was settled already, or the lead moved on to another batch.
-    pub async fn finish_batch(
+    // --- Settling --------------------------------------------------------------------------
+
+    /// Writes the batch's final status on its lead, which leaves the open index. False: it
+    /// was settled already (or the lead moved on to another batch).
+    pub async fn settle(
         &self,
         lead_id: &str,
         batch_id: &str,
         final_status: &str,
         at: &str,
     ) -> Result<bool, StoreError> {
-        let batch = Update::new()
+        let update = Update::new()
             .set("status", final_status)
+            .set("updated_at", at)
             .set("finished_at", at)
             .remove("gsi1pk")
             .remove("gsi1sk")
-            .when(Cond::eq("status", status::PROCESSING));
-        let lead = Update::new()
-            .set("status", final_status)
-            .set("updated_at", at)
+            .when(Cond::eq("status", status::PROCESSING))
             .when(Cond::eq("batch_id", batch_id));
-        let ops = vec![
-            TxOp::Update {
-                key: batch_key(lead_id, batch_id),
-                update: batch,
-            },
-            TxOp::Update {
-                key: lead_key(lead_id),
-                update: lead,
-            },
-        ];
-        match self.table.transact(ops).await {
-            Ok(()) => Ok(true),
+        match self.table.update(&lead_key(lead_id), update).await {
+            Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
         }
     }
+}
 
-    /// The batch, unless its notification went out already (or it is gone).
-    pub async fn unnotified_batch(
-        &self,
-        lead_id: &str,
-        batch_id: &str,
-    ) -> Result<Option<BatchRecord>, StoreError> {
-        match self.table.get(&batch_key(lead_id, batch_id)).await? {
-            Some(item) if !item.contains_key("notified_at") => Ok(Some(from_item(item)?)),
-            _ => Ok(None),
-        }
-    }
-
-    pub async fn mark_notified(
-        &self,
-        lead_id: &str,
-        batch_id: &str,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        self.table
-            .update(
-                &batch_key(lead_id, batch_id),
-                Update::new().set("notified_at", at),
-            )
-            .await?;
-        Ok(())
+fn sk_of(item: &Item) -> Option<&str> {
+    match item.get(crate::ports::table::SK) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
     }
 }
 
-#[derive(Serialize)]
-struct IdempotencyRecord<'a> {
-    lead_id: &'a str,
-    ttl: i64,
+fn strings(item: &Item, attr: &str) -> Vec<String> {
+    match item.get(attr) {
+        Some(AttributeValue::Ss(v)) => v.clone(),
+        _ => Vec::new(),
+    }
 }
 
-/// The writes that create a lead with its batch and jobs (and its idempotency record),
-/// applied as one transaction.
-pub fn batch_ops(
-    lead_id: &str,
-    batch_id: &str,
-    sub: &Submission,
-    now: i64,
-    idempotency: Option<&str>,
-) -> Result<Vec<TxOp>, StoreError> {
-    let at = timestamp(now);
-    let absent = || Some(Cond::item_absent());
-    let mut ops = vec![
-        TxOp::Put {
-            item: lead_item(lead_id, batch_id, sub, &at)?,
-            cond: absent(),
-        },
-        TxOp::Put {
-            item: batch_item(lead_id, batch_id, sub, &at)?,
-            cond: absent(),
-        },
-    ];
-    for (target, tries) in &sub.jobs {
-        ops.push(TxOp::Put {
-            item: job_item(lead_id, batch_id, &sub.lead, target, *tries, &at)?,
-            cond: None,
-        });
+fn text(item: &Item, attr: &str) -> Option<String> {
+    match item.get(attr) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
     }
-    if let Some(key) = idempotency {
-        let record = IdempotencyRecord {
-            lead_id,
-            ttl: now / 1000 + IDEMPOTENCY_TTL_SECS,
-        };
-        ops.push(TxOp::Put {
-            item: to_item(&keys::idempotency(key), &record)?,
-            cond: absent(),
-        });
-    }
-    Ok(ops)
 }
 
+/// The batch item as the domain reads it.
+fn batch_state(item: &Item) -> BatchState {
+    let expected = strings(item, "expected");
+    let jobs: BTreeMap<String, JobState> = expected
+        .iter()
+        .filter_map(|i| {
+            let status = text(item, &field(i, "status"))?;
+            let attempts = crate::claims::count(item, &field(i, "attempts"));
+            Some((
+                i.clone(),
+                JobState {
+                    status,
+                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                    error: text(item, &field(i, "error")),
+                    external_id: text(item, &field(i, "ref")),
+                    at: text(item, &field(i, "at")),
+                },
+            ))
+        })
+        .collect();
+    BatchState {
+        succeeded: strings(item, "succeeded"),
+        failed: strings(item, "failed"),
+        expected,
+        jobs,
+    }
+}
+
+/// The lead item of a new submission: open, on the sweeper's index.
 fn lead_item(
     lead_id: &str,
     batch_id: &str,
     sub: &Submission,
-    at: &str,
+    now_ms: i64,
 ) -> Result<Item, StoreError> {
+    let at = timestamp(now_ms);
     let record = LeadRecord {
         lead_id: lead_id.into(),
         batch_id: batch_id.into(),
         status: status::PROCESSING.into(),
         lead: sub.lead.clone(),
-        created_at: at.into(),
-        updated_at: at.into(),
-    };
-    to_item(&lead_key(lead_id), &record)
-}
-
-fn batch_item(
-    lead_id: &str,
-    batch_id: &str,
-    sub: &Submission,
-    at: &str,
-) -> Result<Item, StoreError> {
-    let expected: Vec<String> = sub
-        .jobs
-        .iter()
-        .map(|(t, _)| t.integration().to_string())
-        .collect();
-    let record = BatchRecord {
-        lead_id: lead_id.into(),
-        batch_id: batch_id.into(),
-        status: status::PROCESSING.into(),
-        expected: expected.clone(),
-        succeeded: Vec::new(),
-        failed: Vec::new(),
-        created_at: at.into(),
-        dispatched_at: None,
+        tries: sub
+            .jobs
+            .iter()
+            .map(|(t, tries)| (t.integration().to_string(), *tries))
+            .collect(),
+        created_at: at.clone(),
+        updated_at: at.clone(),
         finished_at: None,
     };
-    let mut item = to_item(&batch_key(lead_id, batch_id), &record)?;
-    // The sets start absent: DynamoDB has no empty sets, and ADD creates them.
-    item.remove("succeeded");
-    item.remove("failed");
-    item.insert("expected".into(), AttributeValue::Ss(expected));
+    let mut item = to_item(&lead_key(lead_id), &record)?;
     item.insert("gsi1pk".into(), AttributeValue::S(PROCESSING_INDEX.into()));
     item.insert(
         "gsi1sk".into(),
         AttributeValue::S(format!("{at}#{batch_id}")),
     );
     Ok(item)
-}
-
-fn job_item(
-    lead_id: &str,
-    batch_id: &str,
-    lead: &Lead,
-    target: &Target,
-    tries: u32,
-    at: &str,
-) -> Result<Item, StoreError> {
-    let integration = target.integration();
-    let record = JobRecord {
-        lead_id: lead_id.into(),
-        batch_id: batch_id.into(),
-        integration,
-        status: status::PENDING.into(),
-        tries,
-        attempts: 0,
-        last_error: None,
-        external_id: None,
-        created_at: at.into(),
-        updated_at: None,
-        finished_at: None,
-        lease_until: None,
-        target: Some(target.clone()),
-        lead: Some(lead.clone()),
-    };
-    to_item(&job_key(lead_id, batch_id, integration), &record)
 }

@@ -1,8 +1,9 @@
-//! Taking a lead in: the validated request is stored (lead, batch and jobs in one
-//! transaction) and one job per integration is queued; a repeated request gets the batch it
-//! made before.
+//! Taking a lead in: the validated request is stored (one item) and one job per
+//! integration is queued; a repeated request gets the batch it made before, and queues
+//! again whatever of it has not reported (its first try may have stopped in between).
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::model::*;
 use super::store::LeadStore;
@@ -17,13 +18,20 @@ use super::view::BatchView;
 pub enum SubmitError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("idempotency key was used for another request")]
+    #[error("a concurrent request with this lead id is still being stored")]
     KeyConflict,
+    /// Stored, but its jobs are not all queued: the same request again queues them.
+    #[error(transparent)]
+    NotQueued(#[from] dispatch::DispatchError),
 }
 
-/// The lead and its current batch, if any.
-pub async fn existing(deps: &Deps, lead_id: &str) -> Result<Option<BatchView>, StoreError> {
-    view::batch_view(&LeadStore::of(deps), lead_id).await
+/// The lead id an `Idempotency-Key` stands for when the request names none: the key's
+/// hash, so the lead's own conditional write is the idempotency check and no second item
+/// (or read) is needed.
+pub fn lead_id_for_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("key-{hex}")
 }
 
 /// Stores and queues a new batch, or returns the one this request already made.
@@ -34,54 +42,69 @@ pub async fn submit(
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
     let store = LeadStore::of(deps);
-    if let Some(found) = made_before(&store, idempotency, sub.lead_id.as_deref()).await? {
-        return Ok((found, false));
-    }
-    let lead_id = sub
-        .lead_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let lead_id = match (&sub.lead_id, idempotency) {
+        (Some(id), _) => id.clone(),
+        (None, Some(key)) => lead_id_for_key(key),
+        (None, None) => uuid::Uuid::now_v7().to_string(),
+    };
     let batch_id = uuid::Uuid::now_v7().to_string();
     let now = deps.clock.now_ms();
-    if !store
-        .create(&lead_id, &batch_id, &sub, now, idempotency)
-        .await?
-    {
-        // A concurrent request with the same key or lead id won the race.
-        return match made_before(&store, idempotency, Some(&lead_id)).await? {
-            Some(found) => Ok((found, false)),
-            None => Err(SubmitError::KeyConflict),
+    if store.create(&lead_id, &batch_id, &sub, now).await? {
+        // Just written, so read back from what was written rather than from the table.
+        let lead = LeadRecord {
+            lead_id,
+            batch_id,
+            status: status::PROCESSING.into(),
+            lead: sub.lead.clone(),
+            tries: sub
+                .jobs
+                .iter()
+                .map(|(t, n)| (t.integration().to_string(), *n))
+                .collect(),
+            created_at: crate::time::timestamp(now),
+            updated_at: crate::time::timestamp(now),
+            finished_at: None,
         };
+        queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
+        return Ok((BatchView::of(&lead, &BatchState::default()), true));
     }
-    let refs: Vec<JobRef> = sub
-        .jobs
-        .iter()
-        .map(|(t, _)| JobRef {
-            lead_id: lead_id.clone(),
-            batch_id: batch_id.clone(),
-            integration: t.integration(),
-        })
-        .collect();
-    dispatch::dispatch_or_report(deps, &lead_id, &batch_id, &refs).await;
-    Ok((BatchView::new_batch(lead_id, batch_id, &sub.jobs), true))
+    let Some((lead, batch)) = store.lead_and_batch(&lead_id).await? else {
+        return Err(SubmitError::KeyConflict);
+    };
+    if lead.status == status::PROCESSING {
+        // The queue drops a copy of a job queued in the last five minutes, and a worker
+        // skips a job that has reported, so queueing again is harmless.
+        let open: Vec<Job> = dispatch::jobs_for(&lead, &sub)
+            .into_iter()
+            .filter(|j| !batch.reported(j.integration()))
+            .collect();
+        queue_or_report(deps, &open).await?;
+    }
+    Ok((BatchView::of(&lead, &batch), false))
 }
 
-/// The batch an earlier request made: by its idempotency key, else by its lead id.
-async fn made_before(
-    store: &LeadStore<'_>,
-    idempotency: Option<&str>,
-    lead_id: Option<&str>,
-) -> Result<Option<BatchView>, StoreError> {
-    if let Some(key) = idempotency
-        && let Some(lead_id) = store.lead_of_idempotency_key(key).await?
-        && let Some(found) = view::batch_view(store, &lead_id).await?
-    {
-        return Ok(Some(found));
+/// Queues the jobs; when that fails the admins hear of it at once, and the caller is told
+/// to send the request again (which queues them).
+async fn queue_or_report(deps: &Deps, jobs: &[Job]) -> Result<(), dispatch::DispatchError> {
+    let Err(e) = dispatch::queue(deps, jobs).await else {
+        return Ok(());
+    };
+    if let Some(first) = jobs.first() {
+        tracing::error!(lead_id = %first.lead_id, batch_id = %first.batch_id, error = %e, "lead stored but its jobs not queued");
+        let note = super::notify::Notification::DispatchFailed {
+            lead_id: first.lead_id.clone(),
+            batch_id: first.batch_id.clone(),
+            error: e.to_string(),
+        };
+        let msg = crate::notifications::NotificationMessage::Lead(note);
+        if let Err(e) = crate::notifications::QUEUE
+            .send(deps.queue.as_ref(), &msg)
+            .await
+        {
+            tracing::error!(error = %e, "cannot queue the dispatch failure notification either");
+        }
     }
-    match lead_id {
-        Some(id) => view::batch_view(store, id).await,
-        None => Ok(None),
-    }
+    Err(e)
 }
 
 /// Everything the API shows about one lead, as JSON.

@@ -23,44 +23,23 @@ pub struct JobView {
 }
 
 impl BatchView {
-    /// A batch just stored: processing, every job pending.
-    pub fn new_batch(lead_id: String, batch_id: String, jobs: &[(Target, u32)]) -> Self {
+    /// The lead's batch as it stands.
+    pub fn of(lead: &LeadRecord, batch: &BatchState) -> Self {
         Self {
-            lead_id,
-            batch_id,
-            status: status::PROCESSING.into(),
-            jobs: jobs
-                .iter()
-                .map(|(t, _)| JobView {
-                    integration: t.integration(),
-                    status: status::PENDING.into(),
+            lead_id: lead.lead_id.clone(),
+            batch_id: lead.batch_id.clone(),
+            status: lead.status.clone(),
+            jobs: lead
+                .tries
+                .keys()
+                .filter_map(|name| Integration::parse(name))
+                .map(|integration| JobView {
+                    integration,
+                    status: batch.job(integration).status,
                 })
                 .collect(),
         }
     }
-}
-
-/// The lead and its current batch, if any.
-pub async fn batch_view(
-    store: &LeadStore<'_>,
-    lead_id: &str,
-) -> Result<Option<BatchView>, StoreError> {
-    let Some(lead) = store.lead(lead_id).await? else {
-        return Ok(None);
-    };
-    let jobs = store.jobs(lead_id, &lead.batch_id).await?;
-    Ok(Some(BatchView {
-        lead_id: lead.lead_id,
-        batch_id: lead.batch_id,
-        status: lead.status,
-        jobs: jobs
-            .into_iter()
-            .map(|j| JobView {
-                integration: j.integration,
-                status: j.status,
-            })
-            .collect(),
-    }))
 }
 
 /// Everything the API shows about one lead.
@@ -90,31 +69,32 @@ pub struct IntegrationStatus {
     pub finished_at: Option<String>,
 }
 
-impl From<JobRecord> for IntegrationStatus {
-    fn from(j: JobRecord) -> Self {
-        Self {
-            integration: j.integration,
-            status: j.status,
-            attempts: j.attempts,
-            tries: j.tries,
-            last_error: j.last_error,
-            external_id: j.external_id,
-            created_at: j.created_at,
-            updated_at: j.updated_at,
-            finished_at: j.finished_at,
-        }
-    }
-}
-
 pub async fn lead_status(
     store: &LeadStore<'_>,
     lead_id: &str,
 ) -> Result<Option<LeadStatus>, StoreError> {
-    let Some(lead) = store.lead(lead_id).await? else {
+    let Some((lead, batch)) = store.lead_and_batch(lead_id).await? else {
         return Ok(None);
     };
-    let batch = store.batch(lead_id, &lead.batch_id).await?;
-    let jobs = store.jobs(lead_id, &lead.batch_id).await?;
+    let integrations = lead
+        .tries
+        .iter()
+        .filter_map(|(name, tries)| Some((Integration::parse(name)?, *tries)))
+        .map(|(integration, tries)| {
+            let job = batch.job(integration);
+            IntegrationStatus {
+                integration,
+                finished_at: job.at.clone().filter(|_| job.is_final()),
+                status: job.status,
+                attempts: job.attempts,
+                tries,
+                last_error: job.error,
+                external_id: job.external_id,
+                created_at: lead.created_at.clone(),
+                updated_at: job.at,
+            }
+        })
+        .collect();
     Ok(Some(LeadStatus {
         lead_id: lead.lead_id,
         batch_id: lead.batch_id,
@@ -122,8 +102,8 @@ pub async fn lead_status(
         lead: lead.lead,
         created_at: lead.created_at,
         updated_at: lead.updated_at,
-        finished_at: batch.and_then(|b| b.finished_at),
-        integrations: jobs.into_iter().map(IntegrationStatus::from).collect(),
+        finished_at: lead.finished_at,
+        integrations,
     }))
 }
 
