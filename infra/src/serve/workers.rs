@@ -82,6 +82,11 @@ pub(super) fn start_timers(registry: &Registry, stopping: Arc<AtomicBool>) -> Ve
         .collect()
 }
 
+/// A worker function's timeout, as `template.yaml` gives the workers: a sixth of the queues'
+/// visibility timeout, as AWS advises for SQS event sources.
+pub const HANDLER_TIMEOUT: Duration =
+    Duration::from_secs(zayavka::queues::WORKER_VISIBILITY_SECS as u64 / 6);
+
 /// How many batches of one queue are handled at once, as Lambda runs several invocations of
 /// a queue's function side by side: one batch stuck on a slow outside call does not stall
 /// the queue.
@@ -145,7 +150,13 @@ async fn handle_batch(
             return;
         }
     };
-    let response = worker.handle(event).await;
+    // Like Lambda, which stops a function at its timeout: a batch never outlives its
+    // messages' visibility timeout, so no message is with two handlers at once (the lead
+    // jobs rely on that instead of a claim).
+    let Ok(response) = tokio::time::timeout(HANDLER_TIMEOUT, worker.handle(event)).await else {
+        tracing::error!(queue = %name, worker = worker.name(), "batch timed out; its messages come back after their visibility timeout");
+        return;
+    };
     let ids: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     let failed: HashSet<&str> = response
         .batch_item_failures

@@ -2,6 +2,8 @@
 //! which any mail client opens.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use mail_builder::MessageBuilder;
@@ -11,11 +13,17 @@ use crate::ports::mailer::{Email, MailError, Mailer};
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     dir: PathBuf,
+    /// Whether the folder is known to exist: making it again for every message costs a
+    /// directory operation each, which is most of what a small message costs the disk.
+    made: Arc<AtomicBool>,
 }
 
 impl OutboxMailer {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            made: Arc::default(),
+        }
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -41,12 +49,23 @@ impl Mailer for OutboxMailer {
             .write_to_vec()
             .map_err(|e| MailError::Invalid(format!("cannot build message: {e}")))?;
         let dir = self.dir.clone();
+        let made = self.made.clone();
         let file = id.replace('@', "_");
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
+            if !made.load(Ordering::Relaxed) {
+                std::fs::create_dir_all(&dir)?;
+                made.store(true, Ordering::Relaxed);
+            }
             // Write then rename, so a reader never sees half a message.
             let tmp = dir.join(format!(".{file}.tmp"));
-            std::fs::write(&tmp, raw)?;
+            if let Err(e) = std::fs::write(&tmp, &raw) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+                // Someone removed the folder while we ran: make it again.
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(&tmp, &raw)?;
+            }
             std::fs::rename(&tmp, dir.join(format!("{file}.eml")))
         })
         .await

@@ -1,6 +1,7 @@
 //! One SQLite file (WAL) shared by the embedded table and queues.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -51,9 +52,36 @@ pub struct DbOpenError {
 
 /// A shared connection. SQLite serialises writers anyway, so one connection behind a mutex
 /// costs little and keeps every transaction simple.
+///
+/// Writes are committed in groups: what the disk pays for is a commit, not a row, so every
+/// write waiting while another commits goes into the next transaction together (each in its
+/// own savepoint, so one that fails changes nothing and the others stand). A writer hears
+/// back only once its transaction is committed, so a crash loses nothing it was told is
+/// written.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    pending: Arc<Mutex<Vec<PendingWrite>>>,
+}
+
+/// Tells a writer how its write ended, once the group's commit is known.
+type Deliver = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+/// A write waiting for its group: runs on the open transaction, says whether it succeeded.
+type PendingWrite = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+
+/// The most writes one commit takes (a bound on how long one group holds the connection).
+const GROUP_MAX: usize = 256;
+
+static WRITES: AtomicU64 = AtomicU64::new(0);
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Writes and commits made by every embedded database of this process so far: what the
+/// group commit saves is the difference (the leads bench prints both).
+pub fn write_stats() -> (u64, u64) {
+    (
+        WRITES.load(Ordering::Relaxed),
+        COMMITS.load(Ordering::Relaxed),
+    )
 }
 
 impl Db {
@@ -102,7 +130,46 @@ impl Db {
         conn.execute_batch(AFTER_COLUMNS)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::default(),
         })
+    }
+
+    /// Runs a write in the next group commit; `f` works inside the group's transaction and
+    /// must not open or end one itself. Its result comes back after the commit.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbFailure> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: PendingWrite = Box::new(move |conn: &Connection| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |commit: Option<&rusqlite::Error>| {
+                let outcome = match commit {
+                    Some(e) => Err(E::from(DbFailure(format!("commit failed: {e}")))),
+                    None => result,
+                };
+                // The writer may have given up waiting; nothing to tell then.
+                let _ = tx.send(outcome);
+            });
+            (ok, deliver)
+        });
+        self.pending
+            .lock()
+            .map_err(|_| E::from(DbFailure("write queue lock poisoned".into())))?
+            .push(job);
+        let conn = Arc::clone(&self.conn);
+        let pending = Arc::clone(&self.pending);
+        // Whoever holds the connection commits everything waiting, ours included; when we
+        // get it, what is left (perhaps nothing) is ours to commit.
+        tokio::task::spawn_blocking(move || commit_pending(&conn, &pending))
+            .await
+            .map_err(|e| E::from(DbFailure(format!("database task failed: {e}"))))?
+            .map_err(E::from)?;
+        rx.await
+            .map_err(|_| E::from(DbFailure("the write was dropped unanswered".into())))?
     }
 
     /// Runs blocking SQLite work off the async threads.
@@ -121,6 +188,65 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbFailure(format!("database task failed: {e}"))))?
+    }
+}
+
+/// Commits the waiting writes, a group at a time, until none is left.
+fn commit_pending(
+    conn: &Mutex<Connection>,
+    pending: &Mutex<Vec<PendingWrite>>,
+) -> Result<(), DbFailure> {
+    let mut conn = conn
+        .lock()
+        .map_err(|_| DbFailure("database lock poisoned".into()))?;
+    loop {
+        let group: Vec<PendingWrite> = {
+            let mut waiting = pending
+                .lock()
+                .map_err(|_| DbFailure("write queue lock poisoned".into()))?;
+            let n = waiting.len().min(GROUP_MAX);
+            waiting.drain(..n).collect()
+        };
+        if group.is_empty() {
+            return Ok(());
+        }
+        let outcome = (|| -> Result<Vec<Deliver>, (rusqlite::Error, Vec<Deliver>)> {
+            let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            {
+                Ok(tx) => tx,
+                // Not one of them ran; dropped unanswered, each writer hears the database
+                // is unavailable.
+                Err(e) => return Err((e, Vec::new())),
+            };
+            let mut delivers = Vec::with_capacity(group.len());
+            for job in group {
+                if let Err(e) = tx.execute_batch("SAVEPOINT one_write") {
+                    return Err((e, delivers));
+                }
+                let (ok, deliver) = job(&tx);
+                delivers.push(deliver);
+                let end = if ok {
+                    "RELEASE one_write"
+                } else {
+                    "ROLLBACK TO one_write; RELEASE one_write"
+                };
+                if let Err(e) = tx.execute_batch(end) {
+                    return Err((e, delivers));
+                }
+            }
+            match tx.commit() {
+                Ok(()) => {
+                    WRITES.fetch_add(delivers.len() as u64, Ordering::Relaxed);
+                    COMMITS.fetch_add(1, Ordering::Relaxed);
+                    Ok(delivers)
+                }
+                Err(e) => Err((e, delivers)),
+            }
+        })();
+        match outcome {
+            Ok(delivers) => delivers.into_iter().for_each(|d| d(None)),
+            Err((e, delivers)) => delivers.into_iter().for_each(|d| d(Some(&e))),
+        }
     }
 }
 

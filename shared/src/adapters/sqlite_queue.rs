@@ -3,7 +3,8 @@
 //! queue, each group's messages handed out one at a time in the order sent, and a repeated
 //! de-duplication id within five minutes dropped.
 //!
-//! Every state change is one committed SQLite transaction, so a process killed at any
+//! Every state change is committed before the caller hears of it (writes waiting at the same
+//! moment share one commit, see [`super::sqlite::Db::write`]), so a process killed at any
 //! point loses no message: a received-but-not-deleted message simply becomes visible again.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use super::sqlite::{Db, DbFailure};
 use crate::ports::clock::Clock;
@@ -147,20 +148,17 @@ impl EmbeddedQueue {
         let spec = spec.clone();
         let now = self.clock.now_ms();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
+            .write(move |tx| {
                 let mut out = Vec::new();
                 // Messages moved to the dead-letter queue leave room: look again until the
                 // batch is full or nothing visible is left.
                 loop {
-                    let candidates = visible(&tx, &spec.name, now, max - out.len() as u32)?;
+                    let candidates = visible(tx, &spec.name, now, max - out.len() as u32)?;
                     if candidates.is_empty() {
                         break;
                     }
                     for c in candidates {
-                        if let Some(received) = hand_out(&tx, &spec, now, c)? {
+                        if let Some(received) = hand_out(tx, &spec, now, c)? {
                             out.push(received);
                         }
                     }
@@ -168,7 +166,6 @@ impl EmbeddedQueue {
                         break;
                     }
                 }
-                tx.commit().map_err(db_err)?;
                 Ok(out)
             })
             .await
@@ -193,12 +190,7 @@ fn fifo_rules(spec: &QueueSpec, msg: &OutMessage) -> Result<(), QueueError> {
 /// A visible message: seq, id, body, attributes, sent_at, receive count.
 type Candidate = (i64, String, String, String, i64, u32);
 
-fn visible(
-    tx: &rusqlite::Transaction<'_>,
-    queue: &str,
-    now: i64,
-    max: u32,
-) -> Result<Vec<Candidate>, QueueError> {
+fn visible(tx: &Connection, queue: &str, now: i64, max: u32) -> Result<Vec<Candidate>, QueueError> {
     let mut stmt = tx
         .prepare_cached(
             // A message of a group waits until every earlier one of its group is gone (the
@@ -229,7 +221,7 @@ fn visible(
 /// Receives one message under a new receipt and visibility timeout, or, when it has been
 /// received as often as the queue allows, moves it to the dead-letter queue (`None`).
 fn hand_out(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     spec: &QueueSpec,
     now: i64,
     (seq, id, body, attributes, sent_at, count): Candidate,
@@ -274,7 +266,7 @@ impl Queue for EmbeddedQueue {
         fifo_rules(&spec, &msg)?;
         let now = self.clock.now_ms();
         self.db
-            .call(move |conn| Self::insert(conn, &spec.name, &msg, now))
+            .write(move |conn| Self::insert(conn, &spec.name, &msg, now))
             .await
     }
 
@@ -290,16 +282,10 @@ impl Queue for EmbeddedQueue {
         }
         let now = self.clock.now_ms();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
-                let ids = msgs
-                    .iter()
-                    .map(|m| Self::insert(&tx, &spec.name, m, now))
-                    .collect::<Result<Vec<_>, _>>()?;
-                tx.commit().map_err(db_err)?;
-                Ok(ids)
+            .write(move |tx| {
+                msgs.iter()
+                    .map(|m| Self::insert(tx, &spec.name, m, now))
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await
     }
@@ -326,7 +312,7 @@ impl Queue for EmbeddedQueue {
         let spec = self.spec(queue)?;
         let receipt = receipt_handle.to_string();
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                     params![spec.name, receipt],
@@ -347,12 +333,10 @@ impl Queue for EmbeddedQueue {
         }
         let spec = self.spec(queue)?;
         let receipts = receipt_handles.to_vec();
-        // One commit for the whole batch: a commit, not a row, is what the disk pays for.
+        // One transaction for the whole batch: a commit, not a row, is what the disk pays
+        // for (and the group commit may add other writes to it).
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
+            .write(move |tx| {
                 for r in &receipts {
                     tx.execute(
                         "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
@@ -360,7 +344,6 @@ impl Queue for EmbeddedQueue {
                     )
                     .map_err(db_err)?;
                 }
-                tx.commit().map_err(db_err)?;
                 Ok(())
             })
             .await
@@ -382,7 +365,7 @@ impl Queue for EmbeddedQueue {
         let visible_at = self.clock.now_ms() + i64::from(seconds) * 1000;
         let changed = self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
                     params![spec.name, receipt, visible_at],

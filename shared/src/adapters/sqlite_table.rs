@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::{Db, DbFailure};
 use crate::ports::clock::Clock;
@@ -154,11 +154,6 @@ fn apply_update(tx: &Connection, key: &Key, update: &Update, now: i64) -> Result
     Ok(next)
 }
 
-fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)
-}
-
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Cursor {
     pk: String,
@@ -286,12 +281,10 @@ impl Table for EmbeddedTable {
         let key = validate_item(&item)?;
         let now = self.clock.now_secs();
         self.db
-            .call(move |conn| {
-                let tx = begin(conn)?;
-                let current = read_visible(&tx, &key, now)?;
+            .write(move |tx| {
+                let current = read_visible(tx, &key, now)?;
                 check(cond.as_ref(), current.as_ref())?;
-                write(&tx, &item)?;
-                tx.commit().map_err(db_err)
+                write(tx, &item)
             })
             .await
     }
@@ -301,12 +294,7 @@ impl Table for EmbeddedTable {
         let key = key.clone();
         let now = self.clock.now_secs();
         self.db
-            .call(move |conn| {
-                let tx = begin(conn)?;
-                let item = apply_update(&tx, &key, &update, now)?;
-                tx.commit().map_err(db_err)?;
-                Ok(item)
-            })
+            .write(move |tx| apply_update(tx, &key, &update, now))
             .await
     }
 
@@ -314,12 +302,10 @@ impl Table for EmbeddedTable {
         let key = key.clone();
         let now = self.clock.now_secs();
         self.db
-            .call(move |conn| {
-                let tx = begin(conn)?;
-                let current = read_visible(&tx, &key, now)?;
+            .write(move |tx| {
+                let current = read_visible(tx, &key, now)?;
                 check(cond.as_ref(), current.as_ref())?;
-                remove(&tx, &key)?;
-                tx.commit().map_err(db_err)
+                remove(tx, &key)
             })
             .await
     }
@@ -338,29 +324,28 @@ impl Table for EmbeddedTable {
         }
         let now = self.clock.now_secs();
         self.db
-            .call(move |conn| {
-                let tx = begin(conn)?;
-                // Dropping `tx` on any error rolls everything back.
+            .write(move |tx| {
+                // Any error rolls the whole transaction back (its savepoint in the group).
                 for op in &ops {
                     match op {
                         TxOp::Put { item, cond } => {
                             let key = Key::of(item)?;
-                            check(cond.as_ref(), read_visible(&tx, &key, now)?.as_ref())?;
-                            write(&tx, item)?;
+                            check(cond.as_ref(), read_visible(tx, &key, now)?.as_ref())?;
+                            write(tx, item)?;
                         }
                         TxOp::Update { key, update } => {
-                            apply_update(&tx, key, update, now)?;
+                            apply_update(tx, key, update, now)?;
                         }
                         TxOp::Check { key, cond } => {
-                            check(Some(cond), read_visible(&tx, key, now)?.as_ref())?;
+                            check(Some(cond), read_visible(tx, key, now)?.as_ref())?;
                         }
                         TxOp::Delete { key, cond } => {
-                            check(cond.as_ref(), read_visible(&tx, key, now)?.as_ref())?;
-                            remove(&tx, key)?;
+                            check(cond.as_ref(), read_visible(tx, key, now)?.as_ref())?;
+                            remove(tx, key)?;
                         }
                     }
                 }
-                tx.commit().map_err(db_err)
+                Ok(())
             })
             .await
     }
