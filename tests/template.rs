@@ -348,3 +348,43 @@ fn rate_limited_integrations_have_a_concurrency_cap() {
         );
     }
 }
+
+/// The SQS event sources that long-poll all month, whether or not anything arrives: each
+/// costs about 0.65 M requests a month idle (BENCHMARKS.md). The lean pipeline keeps them
+/// to the per-integration queues, the notifications and the tracker's; the bridge's polls
+/// only where a bridge bot is configured.
+#[test]
+fn only_seven_queues_are_polled_all_month() {
+    let t = template();
+    let mut always = Vec::new();
+    let mut conditional = Vec::new();
+    for (_, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for e in events.values().filter(|e| e["Type"] == "SQS") {
+            let queue = get_att_target(&e["Properties"]["Queue"]).unwrap();
+            match &e["Properties"]["Enabled"] {
+                Value::Null => always.push(queue),
+                Value::Bool(true) => always.push(queue),
+                _ => conditional.push(queue),
+            }
+        }
+    }
+    always.sort();
+    assert_eq!(
+        always,
+        [
+            "BatchResultsQueue",
+            "IntegrationAmocrmQueue",
+            "IntegrationBitrix24Queue",
+            "IntegrationEmailQueue",
+            "IntegrationTelegramQueue",
+            "IntegrationWebhookQueue",
+            "NotificationsQueue",
+        ]
+    );
+    assert_eq!(conditional, ["BridgeInboundQueue"]);
+    // No dead-letter queue is polled: their alarms tell, the sweeper fails what they hold.
+    assert!(always.iter().all(|q| !q.ends_with("Dlq")));
+}

@@ -2,15 +2,13 @@
 //! answering from local fake servers: from the first POST until every lead has settled.
 //!
 //! Run: `cargo bench -p zayavka-tests --bench leads` (ZAYAVKA_BENCH_LEADS, default 300;
-//! ZAYAVKA_BENCH_CONCURRENCY, default 16). Pacing toward the services is switched off: the
+//! ZAYAVKA_BENCH_CONCURRENCY, default 16; ZAYAVKA_BENCH_DIR, default the temp dir). Pacing toward the services is switched off: the
 //! sinks are local, and in production amoCRM and Bitrix24 limits bound the rate instead.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 use zayavka::Deps;
 use zayavka::leads::PROCESSING_INDEX;
 use zayavka::ports::Query;
@@ -19,13 +17,27 @@ use zayavka_cli::serve::{self, ServeOptions};
 const BOT: &str = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const KEY: &str = "bench-key-0123456789abcdef";
 
-async fn sink(body: serde_json::Value) -> MockServer {
-    let s = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(body))
-        .mount(&s)
-        .await;
-    s
+/// A local service that answers every request with `body`: nothing is matched or recorded,
+/// so the sinks take as little of the two cores as possible from what is measured.
+struct Sink(String);
+
+impl Sink {
+    fn uri(&self) -> String {
+        self.0.clone()
+    }
+}
+
+async fn sink(body: serde_json::Value) -> Sink {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sink");
+    let addr = listener.local_addr().expect("sink address");
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { axum::Json(body) }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Sink(format!("http://{addr}"))
 }
 
 fn env_var(name: &str, default: usize) -> usize {
@@ -58,7 +70,13 @@ async fn main() {
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
-    let dir = tempfile::tempdir().expect("temp dir");
+    // ZAYAVKA_BENCH_DIR: where the data directory goes (default: the system's temp dir), to
+    // compare disks — the outbox's files and the store's commits are what a disk pays for.
+    let dir = match std::env::var("ZAYAVKA_BENCH_DIR") {
+        Ok(base) => tempfile::tempdir_in(base),
+        Err(_) => tempfile::tempdir(),
+    }
+    .expect("temp dir");
     let raw: Arc<Mutex<Option<Deps>>> = Arc::default();
     let keep = raw.clone();
     let started = serve::start(
@@ -91,6 +109,7 @@ async fn main() {
         })
     };
 
+    let (writes_before, commits_before) = zayavka::adapters::sqlite::write_stats();
     let start = Instant::now();
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(leads)));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -134,6 +153,11 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let settled = start.elapsed();
+    // Let the admins' notifications finish, so that the counts are whole leads'.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (writes_done, commits_done) = zayavka::adapters::sqlite::write_stats();
+    let writes_per_lead = (writes_done - writes_before) as f64 / leads as f64;
+    let commits_per_lead = (commits_done - commits_before) as f64 / leads as f64;
     let mut l = latencies.lock().expect("lock").clone();
     l.sort();
     let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0;
@@ -150,4 +174,43 @@ async fn main() {
         settled.as_secs_f64()
     );
     started.stop().await;
+    let raw_rate = raw_commit_rate(dir.path()).await;
+    let bound = raw_rate / writes_per_lead;
+    let achieved = leads as f64 / settled.as_secs_f64();
+    println!();
+    println!(
+        "store: {writes_per_lead:.1} writes and {commits_per_lead:.1} commits per lead (group commit: {:.1} writes per commit)",
+        writes_per_lead / commits_per_lead
+    );
+    println!(
+        "raw commit rate of the embedded store on this disk: {raw_rate:.0} commits/s (one write each)"
+    );
+    println!(
+        "store-bound limit at one commit per write: {bound:.0} leads/s; settled {achieved:.0} leads/s = {:.2} of it",
+        achieved / bound
+    );
+}
+
+/// Commits per second of the embedded store in the same directory, one small write per
+/// commit and nothing else running: the disk's bound on un-grouped writes.
+async fn raw_commit_rate(dir: &std::path::Path) -> f64 {
+    use zayavka::ports::Table;
+    use zayavka::ports::table::{Key, Update};
+    let db = zayavka::adapters::sqlite::Db::open(&dir.join("raw-rate.db")).expect("open");
+    let table = zayavka::adapters::sqlite_table::EmbeddedTable::new(
+        db,
+        Arc::new(zayavka::ports::SystemClock),
+    );
+    let n = 3000;
+    let start = Instant::now();
+    for i in 0..n {
+        table
+            .update(
+                &Key::new(format!("raw#{}", i % 100), "x"),
+                Update::new().add("n", 1),
+            )
+            .await
+            .expect("write");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
 }
