@@ -27,8 +27,10 @@ pub trait Observer: Send + Sync {
         false
     }
 
-    /// The write and read capacity units DynamoDB on-demand would bill for one request.
-    fn capacity(&self, _wru: f64, _rru: f64) {}
+    /// The capacity units DynamoDB on-demand would bill for one request: write units on the
+    /// table, write units on the index (gsi1 projects every attribute, so an item on it is
+    /// written there too), read units.
+    fn capacity(&self, _wru: f64, _index_wru: f64, _rru: f64) {}
 }
 
 /// An item's size as DynamoDB bills it, from its published rules (not from the code under
@@ -74,6 +76,27 @@ fn write_units(before: u64, after: u64) -> f64 {
     before.max(after).div_ceil(1024).max(1) as f64
 }
 
+/// Write units on gsi1 for a write that turns `before` into `after`: a put where the item
+/// joins the index, a delete where it leaves, an update where it stays and changes (a
+/// change of its index key is a delete and a put).
+fn index_units(before: Option<&Item>, after: Option<&Item>) -> f64 {
+    fn on(i: Option<&Item>) -> Option<&Item> {
+        i.filter(|i| i.contains_key("gsi1pk"))
+    }
+    match (on(before), on(after)) {
+        (None, None) => 0.0,
+        (None, Some(a)) => write_units(0, item_size(a)),
+        (Some(b), None) => write_units(item_size(b), 0),
+        (Some(b), Some(a)) if b == a => 0.0,
+        (Some(b), Some(a))
+            if b.get("gsi1pk") != a.get("gsi1pk") || b.get("gsi1sk") != a.get("gsi1sk") =>
+        {
+            write_units(item_size(b), 0) + write_units(0, item_size(a))
+        }
+        (Some(b), Some(a)) => write_units(item_size(b), item_size(a)),
+    }
+}
+
 /// Read units for reading `bytes`: whole 4 KB blocks, at least one; half for an
 /// eventually consistent read.
 fn read_units(bytes: u64, consistent: bool) -> f64 {
@@ -116,12 +139,13 @@ impl Observer for Recorder {
 struct ObservedTable(Arc<dyn Table>, Arc<dyn Observer>);
 
 impl ObservedTable {
-    async fn size_of(&self, key: &Key) -> u64 {
-        match self.0.get(key).await {
-            Ok(Some(item)) => item_size(&item),
-            _ => 0,
-        }
+    async fn item_at(&self, key: &Key) -> Option<Item> {
+        self.0.get(key).await.ok().flatten()
     }
+}
+
+fn size(item: Option<&Item>) -> u64 {
+    item.map(item_size).unwrap_or(0)
 }
 
 #[async_trait]
@@ -131,7 +155,7 @@ impl Table for ObservedTable {
         let got = self.0.get(key).await;
         if let Ok(found) = &got {
             let bytes = found.as_ref().map(item_size).unwrap_or(0);
-            self.1.capacity(0.0, read_units(bytes, true));
+            self.1.capacity(0.0, 0.0, read_units(bytes, true));
         }
         got
     }
@@ -145,45 +169,64 @@ impl Table for ObservedTable {
         let got = self.0.get_eventually(key).await;
         if let Ok(found) = &got {
             let bytes = found.as_ref().map(item_size).unwrap_or(0);
-            self.1.capacity(0.0, read_units(bytes, false));
+            self.1.capacity(0.0, 0.0, read_units(bytes, false));
         }
         got
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1.request("PutItem", "", 0, &["dynamodb:PutItem"]);
-        if self.1.wants_capacity() {
-            let before = match Key::of(&item) {
-                Ok(key) => self.size_of(&key).await,
-                Err(_) => 0,
-            };
-            self.1.capacity(write_units(before, item_size(&item)), 0.0);
+        if !self.1.wants_capacity() {
+            return self.0.put(item, cond).await;
         }
-        self.0.put(item, cond).await
+        let before = match Key::of(&item) {
+            Ok(key) => self.item_at(&key).await,
+            Err(_) => None,
+        };
+        let done = self.0.put(item.clone(), cond).await;
+        // A put refused by its condition is billed too, by the item it found.
+        let after = if done.is_ok() {
+            Some(&item)
+        } else {
+            before.as_ref()
+        };
+        self.1.capacity(
+            write_units(size(before.as_ref()), size(after)),
+            index_units(before.as_ref(), after),
+            0.0,
+        );
+        done
     }
     async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
         self.1
             .request("UpdateItem", "", 0, &["dynamodb:UpdateItem"]);
-        let before = if self.1.wants_capacity() {
-            self.size_of(key).await
-        } else {
-            0
-        };
-        let done = self.0.update(key, update).await;
-        if self.1.wants_capacity() {
-            // A write refused by its condition is billed too, by the item it found.
-            let after = done.as_ref().map(item_size).unwrap_or(0);
-            self.1.capacity(write_units(before, after), 0.0);
+        if !self.1.wants_capacity() {
+            return self.0.update(key, update).await;
         }
+        let before = self.item_at(key).await;
+        let done = self.0.update(key, update).await;
+        let after = done.as_ref().ok().or(before.as_ref());
+        self.1.capacity(
+            write_units(size(before.as_ref()), size(after)),
+            index_units(before.as_ref(), after),
+            0.0,
+        );
         done
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1
             .request("DeleteItem", "", 0, &["dynamodb:DeleteItem"]);
-        if self.1.wants_capacity() {
-            let before = self.size_of(key).await;
-            self.1.capacity(write_units(before, 0), 0.0);
+        if !self.1.wants_capacity() {
+            return self.0.delete(key, cond).await;
         }
-        self.0.delete(key, cond).await
+        let before = self.item_at(key).await;
+        let done = self.0.delete(key, cond).await;
+        let after = if done.is_ok() { None } else { before.as_ref() };
+        self.1.capacity(
+            write_units(size(before.as_ref()), 0),
+            index_units(before.as_ref(), after),
+            0.0,
+        );
+        done
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         // Queries of the table read strongly consistent, of the index eventually.
@@ -193,7 +236,7 @@ impl Table for ObservedTable {
         self.1.request("Query", "", items, &["dynamodb:Query"]);
         if let Ok(p) = &page {
             let bytes: u64 = p.items.iter().map(item_size).sum();
-            self.1.capacity(0.0, read_units(bytes, consistent));
+            self.1.capacity(0.0, 0.0, read_units(bytes, consistent));
         }
         page
     }
@@ -210,22 +253,23 @@ impl Table for ObservedTable {
             .collect();
         self.1
             .request("TransactWriteItems", "", ops.len() as u64, &iam);
+        let keys: Vec<Key> = ops.iter().filter_map(|op| op.key().ok()).collect();
+        if !self.1.wants_capacity() {
+            return self.0.transact(ops).await;
+        }
         let mut before = Vec::new();
-        let keys: Vec<Option<Key>> = ops.iter().map(|op| op.key().ok()).collect();
-        if self.1.wants_capacity() {
-            for key in keys.iter().flatten() {
-                before.push(self.size_of(key).await);
-            }
+        for key in &keys {
+            before.push(self.item_at(key).await);
         }
         let done = self.0.transact(ops).await;
-        if self.1.wants_capacity() {
-            // Each item of a transaction is billed twice.
-            let mut units = 0.0;
-            for (key, b) in keys.iter().flatten().zip(before) {
-                units += 2.0 * write_units(b, self.size_of(key).await);
-            }
-            self.1.capacity(units, 0.0);
+        // Each item of a transaction is billed twice on the table.
+        let (mut units, mut index) = (0.0, 0.0);
+        for (key, b) in keys.iter().zip(before) {
+            let a = self.item_at(key).await;
+            units += 2.0 * write_units(size(b.as_ref()), size(a.as_ref()));
+            index += index_units(b.as_ref(), a.as_ref());
         }
+        self.1.capacity(units, index, 0.0);
         done
     }
 }

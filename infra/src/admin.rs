@@ -86,9 +86,14 @@ pub async fn send(
     body: &str,
     delay_seconds: u32,
 ) -> Result<String, AdminError> {
-    Ok(queue
-        .send(name, OutMessage::new(body).delay(delay_seconds))
-        .await?)
+    let mut msg = OutMessage::new(body).delay(delay_seconds);
+    // A FIFO queue's message needs a group and a de-duplication id: a group of its own, as
+    // a hand-sent message belongs with no other (the queue refuses a delay on it).
+    if name.ends_with(zayavka::queues::FIFO_SUFFIX) {
+        let id = uuid::Uuid::new_v4().to_string();
+        msg = msg.in_group(&id, &id);
+    }
+    Ok(queue.send(name, msg).await?)
 }
 
 /// Moves a dead-letter queue's messages back to its source queue (embedded store only;

@@ -1,4 +1,4 @@
-//! A credential held in memory or stored with a job: never shown by `Debug`, so it cannot
+//! A credential held in memory or carried in a job's message: never shown by `Debug`, so it cannot
 //! reach a log line or an error text by accident. Code that needs the value says so with
 //! [`Secret::expose`].
 

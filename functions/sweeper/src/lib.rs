@@ -1,6 +1,6 @@
-//! sweeper: runs every minute; jobs that stopped reporting become final failures and
-//! batches that were stored but never queued are queued again, so no lead stays
-//! `processing` forever; and the tickets' timers fire (reminders of postponed tickets,
+//! sweeper: runs every minute; jobs that stopped reporting become final failures and a
+//! complete batch whose settling was lost is settled, so no lead stays `processing` for
+//! ever; and the tickets' timers fire (reminders of postponed tickets,
 //! tickets nobody took offered again).
 
 use std::time::Duration;

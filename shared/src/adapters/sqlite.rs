@@ -162,8 +162,9 @@ impl Db {
             .push(job);
         let conn = Arc::clone(&self.conn);
         let pending = Arc::clone(&self.pending);
-        // Whoever holds the connection commits everything waiting, ours included; when we
-        // get it, what is left (perhaps nothing) is ours to commit.
+        // Whoever holds the connection commits a group of what is waiting, perhaps ours;
+        // when we get it, we commit the next group (perhaps empty: ours went with another).
+        // Each waiting write has such a task of its own, so none is left behind.
         tokio::task::spawn_blocking(move || commit_pending(&conn, &pending))
             .await
             .map_err(|e| E::from(DbFailure(format!("database task failed: {e}"))))?
@@ -191,7 +192,8 @@ impl Db {
     }
 }
 
-/// Commits the waiting writes, a group at a time, until none is left.
+/// Commits one group of the waiting writes: the holder of the connection does not go on
+/// committing others' writes while its own caller, and every reader, waits.
 fn commit_pending(
     conn: &Mutex<Connection>,
     pending: &Mutex<Vec<PendingWrite>>,
@@ -199,7 +201,7 @@ fn commit_pending(
     let mut conn = conn
         .lock()
         .map_err(|_| DbFailure("database lock poisoned".into()))?;
-    loop {
+    {
         let group: Vec<PendingWrite> = {
             let mut waiting = pending
                 .lock()
@@ -247,6 +249,7 @@ fn commit_pending(
             Ok(delivers) => delivers.into_iter().for_each(|d| d(None)),
             Err((e, delivers)) => delivers.into_iter().for_each(|d| d(Some(&e))),
         }
+        Ok(())
     }
 }
 

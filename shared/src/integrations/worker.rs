@@ -185,8 +185,10 @@ impl JobRunner {
         };
         let r = job.job_ref();
         // A first delivery reads what was written seconds ago or earlier, where an
-        // eventually consistent read (half the price) is as good; a redelivery reads fresh.
-        let fresh = msg.receive_count > 1;
+        // eventually consistent read (half the price) is as good. A redelivery, or a copy
+        // queued again by a repeated request (it may follow its original within the same
+        // batch, a moment after the original's report), reads fresh.
+        let fresh = msg.receive_count > 1 || job.again;
         let batch = LeadStore::of(&self.deps)
             .batch(&r.lead_id, &r.batch_id, fresh)
             .await?;
@@ -199,9 +201,14 @@ impl JobRunner {
             return Ok(());
         }
         let attempts = batch.job(r.integration).attempts;
-        if attempts >= job.tries {
-            let error = format!("gave up after {attempts} attempts");
-            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempts, "tries used up by workers that stopped after their call; giving up");
+        // Tries are counted when their answer is written. A delivery whose worker stopped
+        // before writing (killed, timed out) may or may not have called: one such delivery
+        // is forgiven (a worker killed before its call spends no try), every further one
+        // counts, so the calls of a job never exceed its tries by more than one.
+        let used = attempts.max(msg.receive_count.saturating_sub(2));
+        if used >= job.tries {
+            let error = format!("gave up after {used} attempts");
+            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempts, deliveries = msg.receive_count, "tries used up by workers that stopped before writing their answer; giving up");
             let gave_up = JobResult::Failed {
                 error,
                 called: false,
@@ -212,7 +219,7 @@ impl JobRunner {
         if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == r.integration) {
             pacer.wait().await;
         }
-        let attempt = attempts + 1;
+        let attempt = used + 1;
         let result = match self.deliver(&job).await {
             Ok(external_id) => {
                 tracing::info!(lead_id = %r.lead_id, integration = %r.integration, attempt, "delivered");

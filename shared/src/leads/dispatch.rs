@@ -27,6 +27,7 @@ pub fn jobs_for(lead: &LeadRecord, sub: &Submission) -> Vec<Job> {
                 expected: expected.clone(),
                 lead: lead.lead.clone(),
                 target: target.clone(),
+                again: false,
             })
         })
         .collect()

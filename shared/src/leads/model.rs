@@ -88,11 +88,11 @@ impl fmt::Display for Integration {
     }
 }
 
-/// A credential: stored with its job until the job finishes, never logged or returned.
+/// A credential: carried in its job's queue message, never stored, logged or returned.
 pub use crate::secret::Secret;
 
 /// Where one job delivers the lead. Credentials left out of the request are `None` here and
-/// come from the worker's own configuration, so defaults are never copied into the table.
+/// come from the worker's own configuration, so defaults are copied nowhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Target {
@@ -183,6 +183,7 @@ pub struct LeadRecord {
     pub status: String,
     pub lead: Lead,
     /// Per integration (by name), the tries its job may make.
+    #[serde(default)]
     pub tries: BTreeMap<String, u32>,
     pub created_at: String,
     pub updated_at: String,
@@ -271,6 +272,9 @@ pub struct Job {
     pub expected: Vec<String>,
     pub lead: Lead,
     pub target: Target,
+    /// Queued again by a repeated request: read the batch fresh before calling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub again: bool,
 }
 
 impl Job {

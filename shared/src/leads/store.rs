@@ -164,7 +164,19 @@ impl<'a> LeadStore<'a> {
             None => Update::new().remove("cursor"),
         };
         self.table.update(&at, next).await?;
-        page.items.into_iter().map(from_item).collect()
+        // Only leads are listed; anything else there (an item of an older layout) is
+        // skipped, not allowed to stop the sweep of the leads beside it.
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|item| match from_item::<LeadRecord>(item) {
+                Ok(lead) => Some(lead),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an item on the open index is not a lead; skipped");
+                    None
+                }
+            })
+            .collect())
     }
 
     // --- Jobs ------------------------------------------------------------------------------
@@ -222,7 +234,7 @@ impl<'a> LeadStore<'a> {
     // --- Settling --------------------------------------------------------------------------
 
     /// Writes the batch's final status on its lead, which leaves the open index. False: it
-    /// was settled already (or the lead moved on to another batch).
+    /// was settled already (or the message names a batch the lead does not have).
     pub async fn settle(
         &self,
         lead_id: &str,

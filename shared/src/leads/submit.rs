@@ -77,6 +77,7 @@ pub async fn submit(
         let open: Vec<Job> = dispatch::jobs_for(&lead, &sub)
             .into_iter()
             .filter(|j| !batch.reported(j.integration()))
+            .map(|j| Job { again: true, ..j })
             .collect();
         queue_or_report(deps, &open).await?;
     }

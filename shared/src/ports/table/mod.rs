@@ -195,12 +195,13 @@ pub fn is_expired(item: &Item, now_secs: i64) -> bool {
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
 
-    /// Writes the whole item, replacing any existing one, if the condition holds.
     /// An eventually consistent read: half the cost of [`Self::get`] on DynamoDB, and may
     /// miss a write of the last second. The embedded table has only consistent reads.
     async fn get_eventually(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.get(key).await
     }
+
+    /// Writes the whole item, replacing any existing one, if the condition holds.
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
 
     /// Applies the update and returns the item as it is afterwards.
