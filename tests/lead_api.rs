@@ -387,7 +387,7 @@ impl zayavka::ports::Queue for IntegrationQueuesDown {
 }
 
 #[tokio::test]
-async fn a_lead_stored_while_its_queues_are_down_is_reported_and_its_retry_queues_it() {
+async fn a_lead_whose_queues_are_down_is_reported_not_stored_and_its_retry_goes_through() {
     let store = embedded(zayavka::queues::catalogue());
     let healthy = Deps::embedded(&store.parts, Arc::new(SystemClock));
     let broken = Deps {
@@ -405,6 +405,13 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_its_retry_queue
         "the jobs are not queued, so the caller must try again: {v}"
     );
     assert!(v.to_string().contains("send the same request again"), "{v}");
+    // Not stored: a lead is stored only once its jobs are queued.
+    assert!(
+        zayavka::leads::submit::lead_status(&healthy, "L-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The admins hear of it at once (the "catch" case, whatever NOTIFY_ON says).
     let note = a
@@ -420,18 +427,14 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_its_retry_queue
     assert_eq!(body["lead_id"], "L-1");
     assert!(body["error"].as_str().unwrap().contains("simulated outage"));
 
-    // The caller's retry, once the queues are back: the stored batch, its job queued now.
-    let stored = zayavka::leads::submit::lead_status(&healthy, "L-1")
-        .await
-        .unwrap()
-        .unwrap();
+    // The caller's retry, once the queues are back: stored, its job queued.
     let a = Api {
         f: Arc::new(lead_submit::LeadSubmit::new(healthy.clone(), cfg())),
         store: a.store,
     };
     let (s, v) = a.submit(&good()).await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["batch_id"], stored["batch_id"]);
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["batch_id"], zayavka::leads::submit::batch_id_for("L-1"));
     let queued = a
         .store
         .parts
@@ -446,11 +449,12 @@ async fn a_lead_stored_while_its_queues_are_down_is_reported_and_its_retry_queue
     assert_eq!(queued.len(), 1);
     let job: Value = serde_json::from_str(&queued[0].body).unwrap();
     assert_eq!(job["lead_id"], "L-1");
-    assert_eq!(job["batch_id"], stored["batch_id"]);
+    assert_eq!(job["batch_id"], v["batch_id"]);
     assert_eq!(job["target"]["url"], "https://hooks.example.com/lead");
-    // A third copy within five minutes is dropped by the FIFO queue's de-duplication.
-    let (s, _) = a.submit(&good()).await;
-    assert_eq!(s, 200);
+    // The same request again while it is open: the stored batch (200); its job queued again
+    // is a copy within five minutes, which the FIFO queue drops.
+    let (s, again) = a.submit(&good()).await;
+    assert_eq!((s, &again["batch_id"]), (200, &v["batch_id"]));
     let s =
         zayavka::ports::Queue::stats(&a.store.parts.queue, zayavka::queues::INTEGRATION_WEBHOOK)
             .await
@@ -585,30 +589,44 @@ async fn another_amocrm_account_never_gets_the_deployments_token() {
 }
 
 #[tokio::test]
-async fn a_backlog_of_open_batches_is_swept_a_page_per_run_round_and_round() {
+async fn a_backlog_of_dead_letters_is_drained_a_page_per_run() {
     let a = api(&[]);
     for i in 0..5 {
         let body = json!({"lead_id": format!("L-{i}"), "lead": {"name": "x"},
             "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
         assert_eq!(a.submit(&body).await.0, 202);
     }
+    // Every job's message reached the dead-letter queue (moved there by hand).
+    let q = &a.store.parts.queue;
+    let dlq = zayavka::queues::dead_letter_name(zayavka::queues::INTEGRATION_WEBHOOK);
+    for m in q
+        .receive(
+            zayavka::queues::INTEGRATION_WEBHOOK,
+            10,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap()
+    {
+        q.send(
+            &dlq,
+            // Each keeps its own group (its batch), as a message moved there does.
+            zayavka::ports::OutMessage::new(m.body).in_group(&m.message_id, &m.message_id),
+        )
+        .await
+        .unwrap();
+    }
     let deps = Deps::embedded(&a.store.parts, Arc::new(SystemClock));
     let cfg = zayavka::leads::sweep::SweepConfig {
-        // Every job is already stale: each run times out what it looks at.
-        job_timeout_ms: -1,
-        batches_per_run: 2,
+        per_queue_per_run: 2,
     };
     let mut seen = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let report = zayavka::leads::sweep::sweep(&deps, cfg).await.unwrap();
-        assert!(report.open_batches <= 2, "{report:?}");
-        seen.push(report.timed_out);
+        seen.push(report.dead_jobs);
     }
-    assert_eq!(
-        seen.iter().sum::<usize>(),
-        5,
-        "every batch reached in three runs: {seen:?}"
-    );
+    assert_eq!(seen, [2, 2, 1, 0], "two a run, until none is left");
+    // Each failure was recorded, and each batch, complete now, asked to be settled.
     for i in 0..5 {
         let lead = zayavka::leads::submit::lead_status(&deps, &format!("L-{i}"))
             .await
@@ -616,4 +634,55 @@ async fn a_backlog_of_open_batches_is_swept_a_page_per_run_round_and_round() {
             .unwrap();
         assert_eq!(lead["integrations"][0]["status"], "failed", "{lead}");
     }
+    let asked = q
+        .stats(zayavka::queues::BATCH_RESULTS)
+        .await
+        .unwrap()
+        .visible;
+    assert_eq!(asked, 5);
+}
+
+#[tokio::test]
+async fn a_batch_whose_lead_is_not_written_yet_is_settled_once_it_is() {
+    use zayavka::sqs_batch::QueueWorker;
+    let a = api(&[]);
+    let deps = Deps::embedded(&a.store.parts, Arc::new(SystemClock));
+    let q = &a.store.parts.queue;
+    let batch_id = zayavka::leads::submit::batch_id_for("L-9");
+    // Its jobs went out first and all reported before the request wrote the lead.
+    let settle =
+        json!({"lead_id": "L-9", "batch_id": batch_id, "succeeded": ["webhook"], "failed": []});
+    q.send(
+        zayavka::queues::BATCH_RESULTS,
+        zayavka::ports::OutMessage::new(settle.to_string()),
+    )
+    .await
+    .unwrap();
+    let tracker = batch_tracker::BatchTracker::new(deps.clone(), "zayavka-".into());
+    let handle = |wait: std::time::Duration| {
+        let tracker = &tracker;
+        async move {
+            let got = q
+                .receive(zayavka::queues::BATCH_RESULTS, 10, wait)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), 1, "the batch to settle is there");
+            let event = zayavka_cli::events::sqs_event("zayavka-batch-results", &got).unwrap();
+            tracker.handle(event).await
+        }
+    };
+    let first = handle(std::time::Duration::ZERO).await;
+    assert_eq!(first.batch_item_failures.len(), 1, "no lead yet: kept");
+    // The lead is written a moment later; the batch comes back in two seconds, not after the
+    // queue's three-minute visibility timeout.
+    let body = json!({"lead_id": "L-9", "lead": {"name": "x"},
+        "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
+    assert_eq!(a.submit(&body).await.0, 202);
+    let second = handle(std::time::Duration::from_secs(4)).await;
+    assert!(second.batch_item_failures.is_empty());
+    let lead = zayavka::leads::submit::lead_status(&deps, "L-9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead["status"], "completed", "{lead}");
 }

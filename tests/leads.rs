@@ -796,14 +796,9 @@ async fn a_worker_killed_after_its_call_is_the_one_window_for_a_repeat(kind: Kin
     stack.stop().await;
 }
 
-crate::both!(a_job_that_never_reports_is_swept_to_failed);
-async fn a_job_that_never_reports_is_swept_to_failed(kind: Kind) {
-    let stack = Stack::start(
-        kind,
-        &[("JOB_TIMEOUT_MINUTES", "0.03")],
-        &["integration-worker"],
-    )
-    .await;
+crate::both!(a_job_whose_message_is_dead_lettered_is_failed_by_the_sweeper);
+async fn a_job_whose_message_is_dead_lettered_is_failed_by_the_sweeper(kind: Kind) {
+    let stack = Stack::start(kind, &[], &["integration-worker"]).await;
     let f = stack.fakes.clone();
     let lead_id = unique("lead-");
     let body = json!({
@@ -813,15 +808,49 @@ async fn a_job_that_never_reports_is_swept_to_failed(kind: Kind) {
     });
     let (status, _) = stack.submit(&body, None).await;
     assert_eq!(status, 202);
+    // Its workers kept stopping before they wrote an answer: after its last delivery the
+    // queue moves the message to the dead-letter queue (done by hand here).
+    let q = stack.deps.queue.as_ref();
+    let dlq = zayavka::queues::dead_letter_name(INTEGRATION_WEBHOOK);
+    let taken = q
+        .receive(INTEGRATION_WEBHOOK, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let moved = OutMessage::new(taken[0].body.clone()).in_group("g", "dead-1");
+    q.send(&dlq, moved).await.unwrap();
+    q.delete(INTEGRATION_WEBHOOK, &taken[0].receipt_handle)
+        .await
+        .unwrap();
     let lead = stack.settled(&lead_id, Duration::from_secs(30)).await;
     assert_eq!(lead["status"], "failed", "{lead:#}");
     let hook = integration(&lead, "webhook");
     assert_eq!(hook["status"], "failed");
+    assert_eq!(hook["attempts"], 0, "{hook}");
     assert!(
-        hook["last_error"].as_str().unwrap().contains("timed out"),
+        hook["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("dead-letter queue"),
         "{hook}"
     );
     assert!(requests(&f.hook).await.is_empty());
+    // Taken from the dead-letter queue, credentials and all.
+    let left = q.stats(&dlq).await.unwrap();
+    assert_eq!(left.visible + left.in_flight + left.delayed, 0, "{left:?}");
+    // The admins hear how it ended (the notification was queued just before the status).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mails = stack.mails().await;
+        if mails
+            .iter()
+            .any(|(_, subject, _)| subject.contains(&lead_id))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{mails:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stack.stop().await;
 }
 

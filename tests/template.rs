@@ -50,7 +50,10 @@ fn queue_resource(queue: &str) -> String {
                 .unwrap_or_default()
         })
         .collect();
-    out.push_str("Queue");
+    // A dead-letter queue's resource is `…Dlq`, the others' `…Queue`.
+    if !queue.trim_end_matches(".fifo").ends_with("-dlq") {
+        out.push_str("Queue");
+    }
     out
 }
 

@@ -13,8 +13,7 @@ pub fn lead_pk(lead_id: &str) -> String {
     format!("lead#{lead_id}")
 }
 
-/// `lead#<lead> / meta`: the lead as submitted, the tries of its jobs, its batch's status;
-/// listed on gsi1 under [`PROCESSING_INDEX`] while its batch is open.
+/// `lead#<lead> / meta`: the lead as submitted, the tries of its jobs, its batch's status.
 pub fn lead(lead_id: &str) -> Key {
     Key::new(lead_pk(lead_id), "meta")
 }
@@ -23,15 +22,6 @@ pub fn lead(lead_id: &str) -> Key {
 /// made by the first job that reports.
 pub fn batch(lead_id: &str, batch_id: &str) -> Key {
     Key::new(lead_pk(lead_id), format!("batch#{batch_id}"))
-}
-
-/// gsi1 partition of the leads whose batch is still open, for the sweeper.
-pub const PROCESSING_INDEX: &str = "batches#processing";
-
-/// `sweeper / cursor`: where the sweeper's last run stopped in the open batches, so a
-/// backlog larger than one run is swept a page at a time, round and round.
-pub fn sweeper_cursor() -> Key {
-    Key::new("sweeper", "cursor")
 }
 
 // --- Notifications ------------------------------------------------------------------------

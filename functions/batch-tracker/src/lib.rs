@@ -14,11 +14,12 @@ pub const NAME: &str = "batch-tracker";
 
 pub struct BatchTracker {
     deps: Deps,
+    queue_prefix: String,
 }
 
 impl BatchTracker {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, queue_prefix: String) -> Self {
+        Self { deps, queue_prefix }
     }
 }
 
@@ -34,7 +35,7 @@ impl QueueWorker for BatchTracker {
 
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         run_batch(event, 4, |msg| async move {
-            batch::on_message(&self.deps, &msg.body).await
+            batch::on_message(&self.deps, &msg, &self.queue_prefix).await
         })
         .await
     }
@@ -44,5 +45,5 @@ impl QueueWorker for BatchTracker {
 pub fn from_env(
     w: &zayavka::deps::Wiring<'_>,
 ) -> Result<BatchTracker, zayavka::config::ConfigError> {
-    Ok(BatchTracker::new(w.deps.clone()))
+    Ok(BatchTracker::new(w.deps.clone(), w.queue_prefix.clone()))
 }

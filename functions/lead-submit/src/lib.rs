@@ -59,7 +59,7 @@ impl LeadSubmit {
             Err(SubmitError::NotQueued(_)) => Err(ApiError::new(
                 503,
                 "unavailable",
-                "the lead is stored but its deliveries are not all queued; send the same request again to queue them",
+                "the lead's deliveries could not all be queued, so it is not stored; send the same request again",
             )),
             Err(SubmitError::Store(e)) if e.is_retryable() => Err(ApiError::unavailable(e)),
             Err(SubmitError::Store(e)) => Err(ApiError::internal(e)),

@@ -1,6 +1,6 @@
-//! sweeper: runs every minute; jobs that stopped reporting become final failures and a
-//! complete batch whose settling was lost is settled, so no lead stays `processing` for
-//! ever; and the tickets' timers fire (reminders of postponed tickets,
+//! sweeper: runs every minute; jobs whose message reached a dead-letter queue become final
+//! failures and a batch whose settling dead-lettered is settled, so no lead stays
+//! `processing` for ever; and the tickets' timers fire (reminders of postponed tickets,
 //! tickets nobody took offered again).
 
 use std::time::Duration;
@@ -67,7 +67,7 @@ impl Scheduled for Sweeper {
         let leads = sweep(&self.deps, self.cfg.sweep).await;
         let timers = run_due(&self.deps, &self.cfg.tickets).await;
         let report = leads.map_err(|e| e.to_string())?;
-        if report.timed_out > 0 || report.settled > 0 {
+        if report.dead_jobs > 0 || report.settled > 0 {
             tracing::info!(?report, "sweep");
         }
         let timers = timers.map_err(|e| e.to_string())?;

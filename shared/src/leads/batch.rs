@@ -21,6 +21,20 @@ pub enum TrackError {
     Store(#[from] StoreError),
     #[error("cannot queue: {0}")]
     Queue(String),
+    #[error("lead {0} is not stored (yet)")]
+    NoLead(String),
+}
+
+/// What settling found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// This call wrote the final status.
+    Written,
+    /// It was settled before.
+    Already,
+    /// The lead is not stored: its jobs go out before it is written, so it may be a moment
+    /// away, or its request failed after queueing them.
+    NoLead,
 }
 
 /// The status a finished batch gets.
@@ -65,9 +79,8 @@ pub async fn ask_to_settle(
 
 /// Settles a complete batch: the admins' notification is queued first, then the status
 /// written under its condition. A crash in between repeats the notification, which its
-/// worker sends once per batch and channel; the other order could lose it. True when this
-/// call wrote the status.
-pub async fn settle(deps: &Deps, s: &Settle) -> Result<bool, TrackError> {
+/// worker sends once per batch and channel; the other order could lose it.
+pub async fn settle(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
     let final_state = final_status(s.succeeded.len(), s.failed.len());
     let note = Notification::BatchFinished {
         lead_id: s.lead_id.clone(),
@@ -86,23 +99,44 @@ pub async fn settle(deps: &Deps, s: &Settle) -> Result<bool, TrackError> {
         .send(deps.queue.as_ref(), &NotificationMessage::Lead(note))
         .await
         .map_err(|e| TrackError::Queue(e.to_string()))?;
-    let settled = store
+    if store
         .settle(&s.lead_id, &s.batch_id, final_state, &at)
-        .await?;
-    if settled {
+        .await?
+    {
         tracing::info!(lead_id = %s.lead_id, batch_id = %s.batch_id, status = final_state, "batch settled");
+        return Ok(Settled::Written);
     }
-    Ok(settled)
+    // Refused: settled before, or not there (a read only on this path).
+    Ok(match store.lead(&s.lead_id).await? {
+        Some(_) => Settled::Already,
+        None => Settled::NoLead,
+    })
 }
 
 /// One message on `batch-results`. A message that is not a batch to settle can never be
-/// handled and is dropped (logged).
-pub async fn on_message(deps: &Deps, body: &str) -> Result<(), TrackError> {
-    match RESULTS.decode(body) {
-        Ok(s) => settle(deps, &s).await.map(|_| ()),
+/// handled and is dropped (logged). A batch whose lead is not stored yet is looked at again
+/// in two seconds (its request is writing it); one that never gets a lead ends in the
+/// dead-letter queue, where the sweeper drops it.
+pub async fn on_message(
+    deps: &Deps,
+    msg: &crate::sqs_batch::QueueMessage,
+    queue_prefix: &str,
+) -> Result<(), TrackError> {
+    let s = match RESULTS.decode(&msg.body) {
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "message is not a batch to settle; dropped");
-            Ok(())
+            return Ok(());
+        }
+    };
+    match settle(deps, &s).await? {
+        Settled::Written | Settled::Already => Ok(()),
+        Settled::NoLead => {
+            deps.queue
+                .change_visibility(msg.logical_queue(queue_prefix), &msg.receipt_handle, 2)
+                .await
+                .map_err(|e| TrackError::Queue(e.to_string()))?;
+            Err(TrackError::NoLead(s.lead_id))
         }
     }
 }

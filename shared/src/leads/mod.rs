@@ -4,7 +4,7 @@
 //! The flow: [`request`] validates what the website sent, [`submit`] stores it through
 //! [`store`] (the only module that knows the table layout) and [`dispatch`] queues one job
 //! per integration on its FIFO queue; each job's result goes onto the batch through
-//! [`batch`], which also settles it; [`sweep`] fails what stopped reporting, and [`view`] is
+//! [`batch`], which also settles it; [`sweep`] fails what dead-lettered, and [`view`] is
 //! what the API shows.
 
 pub mod batch;
@@ -20,4 +20,4 @@ mod targets;
 pub mod view;
 
 pub use model::*;
-pub use store::{PROCESSING_INDEX, batch_key, lead_key};
+pub use store::{batch_key, lead_key};

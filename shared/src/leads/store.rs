@@ -1,8 +1,7 @@
 //! The lead fan-out's items in the table: the only place that knows their layout.
 //!
 //! Everything of one lead lives in its partition (see [`crate::keys`]): `meta` (the lead,
-//! the tries of its jobs and the batch's status; listed on gsi1 under [`PROCESSING_INDEX`]
-//! while open, so the sweeper finds it) and `batch#<batch>` (the succeeded / failed sets and
+//! the tries of its jobs and the batch's status) and `batch#<batch>` (the succeeded / failed sets and
 //! each job's progress as `<integration>_<field>` attributes). The lead is written twice in
 //! its life, in and settled; each job writes the small batch item once per attempt. Domain
 //! code asks this store; it never builds a condition or an update itself.
@@ -16,8 +15,6 @@ use crate::ports::table::{
     AttributeValue, Cond, Item, Key, Query, StoreError, Table, Update, from_item, to_item,
 };
 use crate::time::timestamp;
-
-pub use crate::keys::PROCESSING_INDEX;
 
 pub fn lead_key(lead_id: &str) -> Key {
     keys::lead(lead_id)
@@ -144,39 +141,14 @@ impl<'a> LeadStore<'a> {
         Ok(Some((lead, batch)))
     }
 
-    /// Up to `limit` open leads after where the last call stopped (from the start when it
-    /// reached the end), for the sweeper; it remembers where this one stops.
-    pub async fn open_leads_page(&self, limit: u32) -> Result<Vec<LeadRecord>, StoreError> {
-        let at = keys::sweeper_cursor();
-        let cursor = match self.table.get(&at).await? {
-            Some(item) => match item.get("cursor") {
-                Some(AttributeValue::S(c)) => Some(c.clone()),
-                _ => None,
-            },
-            None => None,
-        };
-        let page = self
+    /// Whether the lead is stored, by an eventually consistent read (half a unit): enough
+    /// to spare a repeated request the work of a new one; the conditional write decides.
+    pub async fn lead_seen(&self, lead_id: &str) -> Result<bool, StoreError> {
+        Ok(self
             .table
-            .query(Query::gsi1(PROCESSING_INDEX).limit(limit).after(cursor))
-            .await?;
-        let next = match &page.cursor {
-            Some(c) => Update::new().set("cursor", c.as_str()),
-            None => Update::new().remove("cursor"),
-        };
-        self.table.update(&at, next).await?;
-        // Only leads are listed; anything else there (an item of an older layout) is
-        // skipped, not allowed to stop the sweep of the leads beside it.
-        Ok(page
-            .items
-            .into_iter()
-            .filter_map(|item| match from_item::<LeadRecord>(item) {
-                Ok(lead) => Some(lead),
-                Err(e) => {
-                    tracing::warn!(error = %e, "an item on the open index is not a lead; skipped");
-                    None
-                }
-            })
-            .collect())
+            .get_eventually(&lead_key(lead_id))
+            .await?
+            .is_some())
     }
 
     // --- Jobs ------------------------------------------------------------------------------
@@ -233,8 +205,8 @@ impl<'a> LeadStore<'a> {
 
     // --- Settling --------------------------------------------------------------------------
 
-    /// Writes the batch's final status on its lead, which leaves the open index. False: it
-    /// was settled already (or the message names a batch the lead does not have).
+    /// Writes the batch's final status on its lead. False: it was settled already, the lead
+    /// is not stored, or the message names a batch the lead does not have.
     pub async fn settle(
         &self,
         lead_id: &str,
@@ -246,8 +218,6 @@ impl<'a> LeadStore<'a> {
             .set("status", final_status)
             .set("updated_at", at)
             .set("finished_at", at)
-            .remove("gsi1pk")
-            .remove("gsi1sk")
             .when(Cond::eq("status", status::PROCESSING))
             .when(Cond::eq("batch_id", batch_id));
         match self.table.update(&lead_key(lead_id), update).await {
@@ -307,7 +277,8 @@ fn batch_state(item: &Item) -> BatchState {
     }
 }
 
-/// The lead item of a new submission: open, on the sweeper's index.
+/// The lead item of a new submission: open. It is on no index: every job ends reported or
+/// dead-lettered, and the sweeper looks at the dead-letter queues, not at open leads.
 fn lead_item(
     lead_id: &str,
     batch_id: &str,
@@ -326,14 +297,8 @@ fn lead_item(
             .map(|(t, tries)| (t.integration().to_string(), *tries))
             .collect(),
         created_at: at.clone(),
-        updated_at: at.clone(),
+        updated_at: at,
         finished_at: None,
     };
-    let mut item = to_item(&lead_key(lead_id), &record)?;
-    item.insert("gsi1pk".into(), AttributeValue::S(PROCESSING_INDEX.into()));
-    item.insert(
-        "gsi1sk".into(),
-        AttributeValue::S(format!("{at}#{batch_id}")),
-    );
-    Ok(item)
+    to_item(&lead_key(lead_id), &record)
 }

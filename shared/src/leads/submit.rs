@@ -1,6 +1,6 @@
-//! Taking a lead in: the validated request is stored (one item) and one job per
-//! integration is queued; a repeated request gets the batch it made before, and queues
-//! again whatever of it has not reported (its first try may have stopped in between).
+//! Taking a lead in: one job per integration is queued, then the validated request is
+//! stored (one item); a repeated request gets the batch it made before, and queues again
+//! whatever of it has not reported (its first try may have stopped in between).
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,7 +20,8 @@ pub enum SubmitError {
     Store(#[from] StoreError),
     #[error("a concurrent request with this lead id is still being stored")]
     KeyConflict,
-    /// Stored, but its jobs are not all queued: the same request again queues them.
+    /// Its jobs are not all queued, and it is not stored: the same request again queues
+    /// them (those queued already are dropped as copies) and stores it.
     #[error(transparent)]
     NotQueued(#[from] dispatch::DispatchError),
 }
@@ -34,47 +35,77 @@ pub fn lead_id_for_key(key: &str) -> String {
     format!("key-{hex}")
 }
 
-/// Stores and queues a new batch, or returns the one this request already made.
-/// `Ok((view, true))` is new (202); `Ok((view, false))` existed (200).
+/// A lead's batch id: made from its lead id, so that a request sent again after a failure
+/// makes the same jobs, which the queue drops (within five minutes) or the worker skips.
+pub fn batch_id_for(lead_id: &str) -> String {
+    let digest = Sha256::digest(format!("batch:{lead_id}").as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("b-{hex}")
+}
+
+/// Queues a new batch's jobs and then stores the lead, or returns the batch this request
+/// already made. `Ok((view, true))` is new (202); `Ok((view, false))` existed (200).
+///
+/// Jobs first: a lead is stored only once its jobs are queued, so no stored lead can wait
+/// for jobs that never went — which is what lets the sweeper watch the dead-letter queues
+/// instead of an index of open leads. A worker may take a job before its lead is written;
+/// it needs only the job, and the tracker waits for the lead.
 pub async fn submit(
     deps: &Deps,
     idempotency: Option<&str>,
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
     let store = LeadStore::of(deps);
-    let lead_id = match (&sub.lead_id, idempotency) {
-        (Some(id), _) => id.clone(),
-        (None, Some(key)) => lead_id_for_key(key),
-        (None, None) => uuid::Uuid::now_v7().to_string(),
+    let (lead_id, named) = match (&sub.lead_id, idempotency) {
+        (Some(id), _) => (id.clone(), true),
+        (None, Some(key)) => (lead_id_for_key(key), true),
+        (None, None) => (uuid::Uuid::now_v7().to_string(), false),
     };
-    let batch_id = uuid::Uuid::now_v7().to_string();
+    // A request that names its lead may be a repeat: answer it from what is stored.
+    if named && store.lead_seen(&lead_id).await? {
+        return again(deps, &store, &lead_id, &sub).await;
+    }
     let now = deps.clock.now_ms();
-    if store.create(&lead_id, &batch_id, &sub, now).await? {
-        // Just written, so read back from what was written rather than from the table.
-        let lead = LeadRecord {
-            lead_id,
-            batch_id,
-            status: status::PROCESSING.into(),
-            lead: sub.lead.clone(),
-            tries: sub
-                .jobs
-                .iter()
-                .map(|(t, n)| (t.integration().to_string(), *n))
-                .collect(),
-            created_at: crate::time::timestamp(now),
-            updated_at: crate::time::timestamp(now),
-            finished_at: None,
-        };
-        queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
+    let lead = LeadRecord {
+        batch_id: batch_id_for(&lead_id),
+        lead_id,
+        status: status::PROCESSING.into(),
+        lead: sub.lead.clone(),
+        tries: sub
+            .jobs
+            .iter()
+            .map(|(t, n)| (t.integration().to_string(), *n))
+            .collect(),
+        created_at: crate::time::timestamp(now),
+        updated_at: crate::time::timestamp(now),
+        finished_at: None,
+    };
+    queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
+    if store
+        .create(&lead.lead_id, &lead.batch_id, &sub, now)
+        .await?
+    {
         return Ok((BatchView::of(&lead, &BatchState::default()), true));
     }
-    let Some((lead, batch)) = store.lead_and_batch(&lead_id).await? else {
+    // A concurrent request with the same lead id stored it first.
+    again(deps, &store, &lead.lead_id, &sub).await
+}
+
+/// A repeated request: the stored batch. While it is open, its jobs that have not reported
+/// are queued again — the caller may be retrying because its first try failed after
+/// queueing some of them; the queue drops a copy of a job queued in the last five minutes,
+/// and a worker skips a job that has reported.
+async fn again(
+    deps: &Deps,
+    store: &LeadStore<'_>,
+    lead_id: &str,
+    sub: &Submission,
+) -> Result<(BatchView, bool), SubmitError> {
+    let Some((lead, batch)) = store.lead_and_batch(lead_id).await? else {
         return Err(SubmitError::KeyConflict);
     };
     if lead.status == status::PROCESSING {
-        // The queue drops a copy of a job queued in the last five minutes, and a worker
-        // skips a job that has reported, so queueing again is harmless.
-        let open: Vec<Job> = dispatch::jobs_for(&lead, &sub)
+        let open: Vec<Job> = dispatch::jobs_for(&lead, sub)
             .into_iter()
             .filter(|j| !batch.reported(j.integration()))
             .map(|j| Job { again: true, ..j })
@@ -91,7 +122,7 @@ async fn queue_or_report(deps: &Deps, jobs: &[Job]) -> Result<(), dispatch::Disp
         return Ok(());
     };
     if let Some(first) = jobs.first() {
-        tracing::error!(lead_id = %first.lead_id, batch_id = %first.batch_id, error = %e, "lead stored but its jobs not queued");
+        tracing::error!(lead_id = %first.lead_id, batch_id = %first.batch_id, error = %e, "a lead's jobs could not all be queued");
         let note = super::notify::Notification::DispatchFailed {
             lead_id: first.lead_id.clone(),
             batch_id: first.batch_id.clone(),

@@ -1,43 +1,37 @@
-//! The sweeper: no lead stays `processing` forever. Jobs that stopped reporting (a worker
-//! that kept dying, a message that reached its dead-letter queue, a job never queued) become
-//! final failures, and a batch whose every job reported but which never settled is settled.
+//! The sweeper: no lead stays `processing` forever. A job whose workers kept stopping
+//! without writing an answer (crashed, timed out, the store down) ends in its queue's
+//! dead-letter queue after `INTEGRATION_MAX_RECEIVES` deliveries: the sweeper records it
+//! there as failed, which settles its batch when it was the last. A batch whose settling
+//! dead-lettered is settled here too. Nothing else can leave a lead open: its jobs are
+//! queued before it is stored, and each message ends deleted or dead-lettered.
 
+use super::batch::{self, Settled, TrackError};
 use super::model::*;
 use super::store::{JobResult, LeadStore, Reported};
 use crate::Deps;
 use crate::ports::table::StoreError;
-use crate::time::timestamp;
-
-/// How long a complete batch is left to the tracker before the sweeper settles it.
-const SETTLE_GRACE_MS: i64 = 60_000;
+use crate::queues::{BATCH_RESULTS, INTEGRATIONS, dead_letter_name};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SweepConfig {
-    /// A job with no news for this long fails.
-    pub job_timeout_ms: i64,
-    /// `SWEEP_BATCHES_PER_RUN` (default 200): open batches one run looks at; a larger
-    /// backlog is swept over several runs, so none waits for ever behind it.
-    pub batches_per_run: u32,
+    /// `SWEEP_DEAD_LETTERS_PER_RUN` (default 100): messages one run takes from each
+    /// dead-letter queue; a larger backlog is taken over several runs.
+    pub per_queue_per_run: u32,
 }
 
 impl SweepConfig {
-    /// `JOB_TIMEOUT_MINUTES` (default 30).
     pub fn read(r: &mut crate::config::EnvReader<'_>) -> Self {
-        let minutes: f64 = r.parse_or("JOB_TIMEOUT_MINUTES", 30.0);
-        if minutes.is_nan() || minutes <= 0.0 {
-            r.problem("JOB_TIMEOUT_MINUTES must be above 0");
-        }
         Self {
-            job_timeout_ms: (minutes * 60_000.0) as i64,
-            batches_per_run: r.parse_or("SWEEP_BATCHES_PER_RUN", 200u32).max(1),
+            per_queue_per_run: r.parse_or("SWEEP_DEAD_LETTERS_PER_RUN", 100u32).max(1),
         }
     }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
-    pub open_batches: usize,
-    pub timed_out: usize,
+    /// Jobs found in a dead-letter queue and recorded as failed.
+    pub dead_jobs: usize,
+    /// Batches whose settling was found in `batch-results`' dead-letter queue.
     pub settled: usize,
 }
 
@@ -46,65 +40,93 @@ pub enum SweepError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Track(#[from] super::batch::TrackError),
+    Track(#[from] TrackError),
+    #[error(transparent)]
+    Queue(#[from] crate::ports::QueueError),
 }
 
+const DEAD_LETTERED: &str =
+    "delivery kept failing: the job's message reached the dead-letter queue";
+
 pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepError> {
-    let now = deps.clock.now_ms();
-    let stale_before = timestamp(now - cfg.job_timeout_ms);
-    let settle_before = timestamp(now - SETTLE_GRACE_MS);
-    let store = LeadStore::of(deps);
     let mut report = SweepReport::default();
-    for lead in store.open_leads_page(cfg.batches_per_run).await? {
-        report.open_batches += 1;
-        let mut batch = store.batch(&lead.lead_id, &lead.batch_id, true).await?;
-        let minutes = cfg.job_timeout_ms as f64 / 60_000.0;
-        let mut completed_here = false;
-        for name in lead.expected() {
-            let Some(integration) = Integration::parse(&name) else {
-                continue;
-            };
-            let job = batch.job(integration);
-            let last_news = job.at.as_deref().unwrap_or(&lead.created_at);
-            if batch.reported(integration) || last_news >= stale_before.as_str() {
-                continue;
+    for queue in INTEGRATIONS {
+        let dlq = dead_letter_name(queue);
+        for (receipt, body) in take(deps, &dlq, cfg.per_queue_per_run).await? {
+            match serde_json::from_str::<Job>(&body) {
+                Ok(job) => {
+                    if dead_job(deps, &job).await? {
+                        report.dead_jobs += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(queue = %dlq, error = %e, "dead letter is not a job; dropped")
+                }
             }
-            let error = format!("timed out: no result within {minutes} minutes");
-            let r = JobRef {
-                lead_id: lead.lead_id.clone(),
-                batch_id: lead.batch_id.clone(),
-                integration,
-            };
-            let result = JobResult::Failed {
-                error,
-                called: false,
-            };
-            if let Reported::Recorded(now) = store
-                .report(&r, &lead.expected(), &result, deps.clock.now_ms())
-                .await?
-            {
-                tracing::warn!(lead_id = %r.lead_id, %integration, "job timed out");
-                report.timed_out += 1;
-                completed_here |= now.complete();
-                batch = now;
-            }
-        }
-        // A batch this sweep completed is settled here. One that a worker completed a
-        // moment ago is the tracker's; one completed a minute ago and still open lost its
-        // settling on the way.
-        let last_report = batch.jobs.values().filter_map(|j| j.at.as_deref()).max();
-        let lost = last_report < Some(settle_before.as_str());
-        if batch.complete() && (completed_here || lost) {
-            let s = Settle::of(
-                &lead.lead_id,
-                &lead.batch_id,
-                lead.lead.display_name(),
-                &batch,
-            );
-            if super::batch::settle(deps, &s).await? {
-                report.settled += 1;
-            }
+            deps.queue.delete(&dlq, &receipt).await?;
         }
     }
+    let dlq = dead_letter_name(BATCH_RESULTS);
+    for (receipt, body) in take(deps, &dlq, cfg.per_queue_per_run).await? {
+        match batch::RESULTS.decode(&body) {
+            Ok(s) => match batch::settle(deps, &s).await? {
+                Settled::Written => report.settled += 1,
+                Settled::Already => {}
+                // Its jobs were queued but the request never stored it (the caller was
+                // told it failed, and did not send it again): nothing to settle.
+                Settled::NoLead => {
+                    tracing::warn!(lead_id = %s.lead_id, "a batch to settle has no lead; dropped")
+                }
+            },
+            Err(e) => {
+                tracing::error!(queue = %dlq, error = %e, "dead letter is not a batch; dropped")
+            }
+        }
+        deps.queue.delete(&dlq, &receipt).await?;
+    }
     Ok(report)
+}
+
+/// Up to `max` messages of a dead-letter queue: (receipt, body).
+async fn take(deps: &Deps, queue: &str, max: u32) -> Result<Vec<(String, String)>, SweepError> {
+    let mut out = Vec::new();
+    while (out.len() as u32) < max {
+        let n = (max - out.len() as u32).min(10);
+        let got = deps
+            .queue
+            .receive(queue, n, std::time::Duration::ZERO)
+            .await?;
+        let full = got.len() as u32 == n;
+        out.extend(got.into_iter().map(|m| (m.receipt_handle, m.body)));
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Records a dead-lettered job as failed (unless it reported meanwhile); true when this
+/// made it final. Its batch is settled when that was the last job, as for any report.
+async fn dead_job(deps: &Deps, job: &Job) -> Result<bool, SweepError> {
+    let result = JobResult::Failed {
+        error: DEAD_LETTERED.into(),
+        called: false,
+    };
+    match batch::report(deps, job, &result).await? {
+        Reported::Recorded(_) => {
+            tracing::warn!(lead_id = %job.lead_id, integration = %job.integration(), "job dead-lettered; failed");
+            Ok(true)
+        }
+        Reported::Already => {
+            // It reported before its message went; make sure its batch gets settled.
+            let r = job.job_ref();
+            let now = LeadStore::of(deps)
+                .batch(&r.lead_id, &r.batch_id, true)
+                .await?;
+            if now.complete() {
+                batch::ask_to_settle(deps, &r, job.lead.display_name(), &now).await?;
+            }
+            Ok(false)
+        }
+    }
 }
