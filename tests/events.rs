@@ -164,10 +164,13 @@ async fn seed(deps: &Deps, lead_id: &str, targets: Vec<Target>) {
         },
         jobs: targets.into_iter().map(|t| (t, 3)).collect(),
     };
-    let stored = LeadStore::of(deps)
-        .create(lead_id, BATCH, &sub, deps.clock.now_ms())
-        .await
-        .unwrap();
+    let lead = LeadRecord::opened(
+        lead_id.into(),
+        BATCH.into(),
+        &sub,
+        zayavka::time::timestamp(deps.clock.now_ms()),
+    );
+    let stored = LeadStore::of(deps).create(&lead).await.unwrap();
     assert!(stored);
 }
 

@@ -89,16 +89,7 @@ where
         .filter_map(|x| async move { x })
         .collect()
         .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    response(failed)
 }
 
 /// A FIFO queue's batch: each group's messages one after another, in order, the groups side
@@ -146,6 +137,11 @@ where
         .flatten()
         .collect()
         .await;
+    response(failed)
+}
+
+/// The partial batch response naming the messages that must come back.
+fn response(failed: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()

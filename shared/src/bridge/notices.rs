@@ -11,6 +11,9 @@ use frankenstein::types::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::config::BridgeConfig;
 use super::replies::Reply;
@@ -115,6 +118,60 @@ fn parts(reply: &Reply) -> (Vec<String>, ParseMode) {
     }
 }
 
+/// The sends of one notice: each part claimed once (so a retried notice sends only what is
+/// missing), and what became of them — whether the user blocked the bot, and what Telegram
+/// refused for good (a bad HTML tag, a photo it cannot fetch), if anything.
+struct Sends<'a> {
+    deps: &'a Deps,
+    key: &'a str,
+    blocked: AtomicBool,
+    refused: Mutex<Option<String>>,
+}
+
+impl<'a> Sends<'a> {
+    fn new(deps: &'a Deps, key: &'a str) -> Self {
+        Self {
+            deps,
+            key,
+            blocked: AtomicBool::new(false),
+            refused: Mutex::new(None),
+        }
+    }
+
+    fn blocked(&self) -> bool {
+        self.blocked.load(Ordering::SeqCst)
+    }
+
+    /// Sends the notice's part `part` (its claim's channel) by `call`, once.
+    async fn send<F>(&self, part: String, call: F) -> Result<(), NotifyError>
+    where
+        F: Future<Output = Result<String, TelegramError>>,
+    {
+        let key = keys::notification(&format!("bridge#{}", self.key), &part);
+        let sent = notifications::once(self.deps, key, || async move {
+            match call.await {
+                Ok(id) => Ok(id),
+                Err(TelegramError::Blocked(e)) => {
+                    self.blocked.store(true, Ordering::SeqCst);
+                    Err(DeliveryError::Final { message: e })
+                }
+                Err(e) => Err(DeliveryError::from(e)),
+            }
+        })
+        .await?;
+        if let notifications::Sent::Refused(why) = sent
+            && let Ok(mut r) = self.refused.lock()
+        {
+            *r = Some(why);
+        }
+        Ok(())
+    }
+
+    fn refused(&self) -> Option<String> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+}
+
 /// Delivers one notice through the bridge bot.
 pub async fn deliver(
     deps: &Deps,
@@ -129,33 +186,7 @@ pub async fn deliver(
     let t = Lang::from_code(client.language_code.as_deref())
         .texts()
         .bridge;
-    let blocked = std::sync::atomic::AtomicBool::new(false);
-    // What Telegram refused for good (a bad HTML tag, a photo it cannot fetch), if anything.
-    let refused: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-    let send = |i: usize, params: SendMessageParams| {
-        let key = keys::notification(&format!("bridge#{}", n.key), &format!("part{i}"));
-        let blocked = &blocked;
-        let refused = &refused;
-        async move {
-            let sent = notifications::once(deps, key, || async move {
-                match api.send_message(&params).await {
-                    Ok(m) => Ok(m.message_id.to_string()),
-                    Err(TelegramError::Blocked(e)) => {
-                        blocked.store(true, std::sync::atomic::Ordering::SeqCst);
-                        Err(DeliveryError::Final { message: e })
-                    }
-                    Err(e) => Err(DeliveryError::from(e)),
-                }
-            })
-            .await?;
-            if let notifications::Sent::Refused(why) = sent
-                && let Ok(mut r) = refused.lock()
-            {
-                *r = Some(why);
-            }
-            Ok::<(), NotifyError>(())
-        }
-    };
+    let sends = Sends::new(deps, &n.key);
     let plain = |text: String| {
         SendMessageParams::builder()
             .chat_id(client.chat_id)
@@ -163,12 +194,20 @@ pub async fn deliver(
             .parse_mode(ParseMode::Html)
             .build()
     };
+    let message = |params: SendMessageParams| async move {
+        api.send_message(&params)
+            .await
+            .map(|m| m.message_id.to_string())
+    };
     match &n.what {
         What::ServiceDown => {
-            send(0, plain(t.down.into())).await?;
+            sends
+                .send("part0".into(), message(plain(t.down.into())))
+                .await
         }
         What::Undeliverable { excerpt } => {
-            send(0, plain(fill(t.undeliverable, &[("text", excerpt)]))).await?;
+            let text = fill(t.undeliverable, &[("text", excerpt)]);
+            sends.send("part0".into(), message(plain(text))).await
         }
         What::Reply { reply, at_ms } => {
             let id = reply_history_id(&n.key);
@@ -178,90 +217,104 @@ pub async fn deliver(
             }
             let (texts, mode) = parts(reply);
             let count = texts.len();
-            let buttons_on_text = reply.attachments.is_empty();
             for (i, text) in texts.into_iter().enumerate() {
-                let params = SendMessageParams::builder()
-                    .chat_id(client.chat_id)
-                    .text(text)
-                    .parse_mode(mode)
-                    .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-                    .maybe_reply_parameters(reply.reply_to_message_id.filter(|_| i == 0).map(|m| {
-                        ReplyParameters::builder()
-                            .message_id(m as i32)
-                            .allow_sending_without_reply(true)
-                            .build()
-                    }))
-                    .maybe_reply_markup(if buttons_on_text && i + 1 == count {
-                        markup(reply)
-                    } else {
-                        None
-                    })
-                    .build();
-                send(i, params).await?;
-                if blocked.load(std::sync::atomic::Ordering::SeqCst) {
+                let params = reply_part(client.chat_id, reply, text, mode, i, count);
+                sends.send(format!("part{i}"), message(params)).await?;
+                if sends.blocked() {
                     break;
                 }
             }
             for (j, a) in reply.attachments.iter().enumerate() {
-                if blocked.load(std::sync::atomic::Ordering::SeqCst) {
+                if sends.blocked() {
                     break;
                 }
                 let last = j + 1 == reply.attachments.len();
-                let (method, field) = if a.kind == "photo" {
-                    ("sendPhoto", "photo")
-                } else {
-                    ("sendDocument", "document")
+                let (method, body) = attachment(client.chat_id, reply, a, last);
+                let call = async move {
+                    api.call::<_, serde_json::Value>(method, &body)
+                        .await
+                        .map(|m| m["message_id"].to_string())
                 };
-                let mut body = json!({"chat_id": client.chat_id, field: a.url});
-                if let Some(c) = &a.caption {
-                    body["caption"] = json!(c);
-                }
-                if last && let Some(m) = markup(reply) {
-                    body["reply_markup"] = serde_json::to_value(m).unwrap_or_default();
-                }
-                let key = keys::notification(&format!("bridge#{}", n.key), &format!("file{j}"));
-                let blocked = &blocked;
-                let sent = notifications::once(deps, key, || async move {
-                    match api.call::<_, serde_json::Value>(method, &body).await {
-                        Ok(m) => Ok(m["message_id"].to_string()),
-                        Err(TelegramError::Blocked(e)) => {
-                            blocked.store(true, std::sync::atomic::Ordering::SeqCst);
-                            Err(DeliveryError::Final { message: e })
-                        }
-                        Err(e) => Err(DeliveryError::from(e)),
-                    }
-                })
-                .await?;
-                if let notifications::Sent::Refused(why) = sent
-                    && let Ok(mut r) = refused.lock()
-                {
-                    *r = Some(why);
-                }
+                sends.send(format!("file{j}"), call).await?;
             }
-            let refused = refused.lock().ok().and_then(|r| r.clone());
-            if blocked.load(std::sync::atomic::Ordering::SeqCst) {
-                tracing::warn!(client = %n.client_id, "the user blocked the bridge bot; recorded");
-                store::set_blocked(deps, &n.client_id).await?;
-                store::set_state(deps, &n.client_id, *at_ms, &id, State::Blocked, 1, None).await?;
-            } else if let Some(why) = refused {
-                tracing::error!(client = %n.client_id, error = %why, "Telegram refused the system's reply");
-                store::set_state(
-                    deps,
-                    &n.client_id,
-                    *at_ms,
-                    &id,
-                    State::Failed,
-                    1,
-                    Some(&why),
-                )
-                .await?;
-                store::count(deps, store::Count::Failed, cfg.history_days).await?;
-            } else {
-                store::set_state(deps, &n.client_id, *at_ms, &id, State::Delivered, 1, None)
-                    .await?;
-                store::count(deps, store::Count::Out, cfg.history_days).await?;
-            }
+            record_reply(deps, cfg, n, *at_ms, &id, &sends).await
         }
+    }
+}
+
+/// One text part of a reply: the first answers the user's message, the last carries the
+/// buttons unless files follow (then the last file does).
+fn reply_part(
+    chat_id: i64,
+    reply: &Reply,
+    text: String,
+    mode: ParseMode,
+    i: usize,
+    count: usize,
+) -> SendMessageParams {
+    let buttons_on_text = reply.attachments.is_empty();
+    SendMessageParams::builder()
+        .chat_id(chat_id)
+        .text(text)
+        .parse_mode(mode)
+        .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+        .maybe_reply_parameters(reply.reply_to_message_id.filter(|_| i == 0).map(|m| {
+            ReplyParameters::builder()
+                .message_id(m as i32)
+                .allow_sending_without_reply(true)
+                .build()
+        }))
+        .maybe_reply_markup(if buttons_on_text && i + 1 == count {
+            markup(reply)
+        } else {
+            None
+        })
+        .build()
+}
+
+/// One file of a reply: the Bot API method and its body (the buttons on the last file).
+fn attachment(
+    chat_id: i64,
+    reply: &Reply,
+    a: &super::replies::Attachment,
+    last: bool,
+) -> (&'static str, serde_json::Value) {
+    let (method, field) = if a.kind == "photo" {
+        ("sendPhoto", "photo")
+    } else {
+        ("sendDocument", "document")
+    };
+    let mut body = json!({"chat_id": chat_id, field: a.url});
+    if let Some(c) = &a.caption {
+        body["caption"] = json!(c);
+    }
+    if last && let Some(m) = markup(reply) {
+        body["reply_markup"] = serde_json::to_value(m).unwrap_or_default();
+    }
+    (method, body)
+}
+
+/// What became of a reply, in the client's history and the counters.
+async fn record_reply(
+    deps: &Deps,
+    cfg: &BridgeConfig,
+    n: &BridgeNotice,
+    at_ms: i64,
+    id: &str,
+    sends: &Sends<'_>,
+) -> Result<(), NotifyError> {
+    let client = &n.client_id;
+    if sends.blocked() {
+        tracing::warn!(%client, "the user blocked the bridge bot; recorded");
+        store::set_blocked(deps, client).await?;
+        store::set_state(deps, client, at_ms, id, State::Blocked, 1, None).await?;
+    } else if let Some(why) = sends.refused() {
+        tracing::error!(%client, error = %why, "Telegram refused the system's reply");
+        store::set_state(deps, client, at_ms, id, State::Failed, 1, Some(&why)).await?;
+        store::count(deps, store::Count::Failed, cfg.history_days).await?;
+    } else {
+        store::set_state(deps, client, at_ms, id, State::Delivered, 1, None).await?;
+        store::count(deps, store::Count::Out, cfg.history_days).await?;
     }
     Ok(())
 }

@@ -146,10 +146,7 @@ pub async fn end_outage(deps: &Deps, client_id: &str) -> Result<(), StoreError> 
             crate::ports::table::Attr(AttributeValue::Bool(false)),
         )
         .when(Cond::Eq("outage".into(), AttributeValue::Bool(true)));
-    match deps.table.update(&keys::bridge_client(client_id), u).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
-    }
+    update_if(deps, &keys::bridge_client(client_id), u).await
 }
 
 pub async fn set_blocked(deps: &Deps, client_id: &str) -> Result<(), StoreError> {
@@ -159,10 +156,7 @@ pub async fn set_blocked(deps: &Deps, client_id: &str) -> Result<(), StoreError>
             crate::ports::table::Attr(AttributeValue::Bool(true)),
         )
         .when(Cond::item_exists());
-    match deps.table.update(&keys::bridge_client(client_id), u).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
-    }
+    update_if(deps, &keys::bridge_client(client_id), u).await
 }
 
 /// Records a message the first time it is seen (a repeat changes nothing).
@@ -211,14 +205,7 @@ pub async fn set_state(
     if state == State::Delivered {
         u = u.set("delivered_at", timestamp(deps.clock.now_ms()));
     }
-    match deps
-        .table
-        .update(&keys::bridge_message(client_id, at_ms, id), u)
-        .await
-    {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
-    }
+    update_if(deps, &keys::bridge_message(client_id, at_ms, id), u).await
 }
 
 /// One message of the client's history.
@@ -253,14 +240,7 @@ pub async fn delivered(
     if let Some(r) = reply {
         u = u.set("reply", r);
     }
-    match deps
-        .table
-        .update(&keys::bridge_message(client_id, at_ms, id), u)
-        .await
-    {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(e) => Err(e),
-    }
+    update_if(deps, &keys::bridge_message(client_id, at_ms, id), u).await
 }
 
 /// The client's messages, oldest first (at most the last `limit`).
@@ -432,4 +412,17 @@ pub async fn health(deps: &Deps) -> Result<Health, StoreError> {
         Some(item) => from_item(item)?,
         None => Health::default(),
     })
+}
+
+/// Applies the update; one its condition refuses (the change is not due, or the item is
+/// gone) is no error.
+async fn update_if(
+    deps: &Deps,
+    key: &crate::ports::table::Key,
+    u: Update,
+) -> Result<(), StoreError> {
+    match deps.table.update(key, u).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -216,11 +216,17 @@ impl JobRunner {
             batch::report(&self.deps, &job, &gave_up).await?;
             return Ok(());
         }
+        self.attempt(msg, &job, used + 1).await
+    }
+
+    /// Makes attempt number `attempt` of the job and writes its answer: a retryable failure
+    /// with tries left keeps the message for the backoff, anything else lets it go.
+    async fn attempt(&self, msg: &QueueMessage, job: &Job, attempt: u32) -> Result<(), JobError> {
+        let r = job.job_ref();
         if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == r.integration) {
             pacer.wait().await;
         }
-        let attempt = used + 1;
-        let result = match self.deliver(&job).await {
+        let result = match self.deliver(job).await {
             Ok(external_id) => {
                 tracing::info!(lead_id = %r.lead_id, integration = %r.integration, attempt, "delivered");
                 JobResult::Succeeded {
@@ -236,7 +242,7 @@ impl JobRunner {
                 let retrying = JobResult::Retrying {
                     error: message.clone(),
                 };
-                if let Reported::Already = batch::report(&self.deps, &job, &retrying).await? {
+                if let Reported::Already = batch::report(&self.deps, job, &retrying).await? {
                     return Ok(());
                 }
                 self.postpone(msg, delay).await?;
@@ -251,8 +257,8 @@ impl JobRunner {
                 }
             }
         };
-        if let Reported::Already = batch::report(&self.deps, &job, &result).await? {
-            // The sweeper timed the job out while it ran: that result stands.
+        if let Reported::Already = batch::report(&self.deps, job, &result).await? {
+            // Another copy of the job reported first: that result stands.
             tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, "job reported meanwhile; keeping the earlier result");
         }
         Ok(())

@@ -192,6 +192,31 @@ pub struct LeadRecord {
 }
 
 impl LeadRecord {
+    /// A lead just taken in: open, with the tries of each of its jobs. It is on no index:
+    /// every job ends reported or dead-lettered, and the sweeper looks at the dead-letter
+    /// queues, not at open leads.
+    pub fn opened(
+        lead_id: String,
+        batch_id: String,
+        sub: &super::request::Submission,
+        at: String,
+    ) -> Self {
+        Self {
+            lead_id,
+            batch_id,
+            status: status::PROCESSING.into(),
+            lead: sub.lead.clone(),
+            tries: sub
+                .jobs
+                .iter()
+                .map(|(t, tries)| (t.integration().to_string(), *tries))
+                .collect(),
+            created_at: at.clone(),
+            updated_at: at,
+            finished_at: None,
+        }
+    }
+
     /// The integrations the batch waits for, by name.
     pub fn expected(&self) -> Vec<String> {
         self.tries.keys().cloned().collect()

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use super::model::*;
-use super::request::Submission;
 use crate::keys;
 use crate::ports::table::{
     AttributeValue, Cond, Item, Key, Query, StoreError, Table, Update, from_item, to_item,
@@ -74,16 +73,10 @@ impl<'a> LeadStore<'a> {
 
     // --- Taking a lead in ------------------------------------------------------------------
 
-    /// Stores the lead with its batch open. False: the lead existed already (a repeated or
-    /// concurrent request).
-    pub async fn create(
-        &self,
-        lead_id: &str,
-        batch_id: &str,
-        sub: &Submission,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let item = lead_item(lead_id, batch_id, sub, now_ms)?;
+    /// Stores a new lead. False: the lead existed already (a repeated or concurrent
+    /// request).
+    pub async fn create(&self, lead: &LeadRecord) -> Result<bool, StoreError> {
+        let item = to_item(&lead_key(&lead.lead_id), lead)?;
         match self.table.put(item, Some(Cond::item_absent())).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
@@ -275,30 +268,4 @@ fn batch_state(item: &Item) -> BatchState {
         expected,
         jobs,
     }
-}
-
-/// The lead item of a new submission: open. It is on no index: every job ends reported or
-/// dead-lettered, and the sweeper looks at the dead-letter queues, not at open leads.
-fn lead_item(
-    lead_id: &str,
-    batch_id: &str,
-    sub: &Submission,
-    now_ms: i64,
-) -> Result<Item, StoreError> {
-    let at = timestamp(now_ms);
-    let record = LeadRecord {
-        lead_id: lead_id.into(),
-        batch_id: batch_id.into(),
-        status: status::PROCESSING.into(),
-        lead: sub.lead.clone(),
-        tries: sub
-            .jobs
-            .iter()
-            .map(|(t, tries)| (t.integration().to_string(), *tries))
-            .collect(),
-        created_at: at.clone(),
-        updated_at: at,
-        finished_at: None,
-    };
-    to_item(&lead_key(lead_id), &record)
 }

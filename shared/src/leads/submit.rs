@@ -65,26 +65,10 @@ pub async fn submit(
     if named && store.lead_seen(&lead_id).await? {
         return again(deps, &store, &lead_id, &sub).await;
     }
-    let now = deps.clock.now_ms();
-    let lead = LeadRecord {
-        batch_id: batch_id_for(&lead_id),
-        lead_id,
-        status: status::PROCESSING.into(),
-        lead: sub.lead.clone(),
-        tries: sub
-            .jobs
-            .iter()
-            .map(|(t, n)| (t.integration().to_string(), *n))
-            .collect(),
-        created_at: crate::time::timestamp(now),
-        updated_at: crate::time::timestamp(now),
-        finished_at: None,
-    };
+    let at = crate::time::timestamp(deps.clock.now_ms());
+    let lead = LeadRecord::opened(lead_id.clone(), batch_id_for(&lead_id), &sub, at);
     queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
-    if store
-        .create(&lead.lead_id, &lead.batch_id, &sub, now)
-        .await?
-    {
+    if store.create(&lead).await? {
         return Ok((BatchView::of(&lead, &BatchState::default()), true));
     }
     // A concurrent request with the same lead id stored it first.
