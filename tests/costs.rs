@@ -50,6 +50,9 @@ impl crate::recording::Observer for Counter {
                     bump(&self.0, "sqs FIFO messages", items as f64);
                 }
             }
+            // The tracker's asynchronous invocation: billed as its invocation, which the
+            // worker wrapper counts.
+            ("Invoke", false) => bump(&self.0, "lambda Invoke (async, the tracker)", 1.0),
             ("ChangeMessageVisibility", false) => bump(&self.0, "sqs ChangeMessageVisibility", 1.0),
             ("Query", true) => {
                 bump(&self.0, "ddb Query", 1.0);
@@ -295,7 +298,8 @@ async fn one_lead_with_five_integrations_stays_within_its_request_budget() {
     // The lean pipeline's goals (issue 13).
     assert!(p.wru <= 12.0, "{} WRU per lead: {counts:?}", p.wru);
     assert!(p.rru <= 3.0, "{} RRU per lead: {counts:?}", p.rru);
-    assert!(p.sends <= 7.0, "{} SQS sends per lead: {counts:?}", p.sends);
+    // One fewer than the goal of seven: the tracker is invoked, not sent to.
+    assert!(p.sends <= 6.0, "{} SQS sends per lead: {counts:?}", p.sends);
     assert!(
         p.invocations <= 8.0,
         "{} Lambda invocations per lead: {counts:?}",

@@ -483,10 +483,18 @@ async fn every_sample_event_replays_through_its_handler() {
         .collect();
     seed(&raw, "lead-124", webhook_only).await;
     rec.now("batch-tracker");
-    let tracker = worker("batch-tracker");
-    for rel in ["batch-tracker/sqs-batch-results.json"] {
-        let response = tracker.handle(sqs(rel)).await;
-        assert!(response.batch_item_failures.is_empty(), "{rel}");
+    // In Lambda the tracker is invoked with the batch itself (an asynchronous invocation).
+    let tracker = batch_tracker::from_env(&zayavka::deps::Wiring {
+        deps: deps.clone(),
+        env: &env,
+        queue_prefix: "zayavka-".into(),
+    })
+    .unwrap();
+    for rel in ["batch-tracker/invoke-settle.json"] {
+        let payload: Value = serde_json::from_str(&read(rel)).unwrap();
+        zayavka::lambda::invoke_once(&tracker, payload)
+            .await
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
         replayed.insert(rel.to_string());
     }
     let lead: LeadRecord = from_item(

@@ -686,3 +686,52 @@ async fn a_batch_whose_lead_is_not_written_yet_is_settled_once_it_is() {
         .unwrap();
     assert_eq!(lead["status"], "completed", "{lead}");
 }
+
+/// The same in Lambda, where the tracker is invoked with the batch: the invocation fails
+/// (so Lambda runs it again a minute later), and a later run settles it; one that still
+/// finds no lead after Lambda's retries reaches the dead-letter queue, which the sweeper
+/// drops.
+#[tokio::test]
+async fn an_invoked_tracker_fails_until_the_lead_is_written() {
+    use zayavka::lambda::{EventFunction, invoke_once};
+    let a = api(&[]);
+    let deps = Deps::embedded(&a.store.parts, Arc::new(SystemClock));
+    let batch_id = zayavka::leads::submit::batch_id_for("L-10");
+    let event =
+        json!({"lead_id": "L-10", "batch_id": batch_id, "succeeded": ["webhook"], "failed": []});
+    let tracker = batch_tracker::BatchTracker::new(deps.clone(), "zayavka-".into());
+    let err = invoke_once(&tracker, event.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("L-10"), "{err}");
+    let outcome = zayavka::leads::submit::lead_status(&deps, "L-10")
+        .await
+        .unwrap();
+    assert!(
+        outcome.is_none(),
+        "nothing written for a lead that is not there"
+    );
+    let body = json!({"lead_id": "L-10", "lead": {"name": "x"},
+        "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
+    assert_eq!(a.submit(&body).await.0, 202);
+    invoke_once(&tracker, event.clone()).await.unwrap();
+    let lead = zayavka::leads::submit::lead_status(&deps, "L-10")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead["status"], "completed", "{lead}");
+    // Lambda may deliver an event twice: the second run changes nothing.
+    let updated = lead["updated_at"].clone();
+    tracker
+        .handle_event(serde_json::from_value(event).unwrap())
+        .await
+        .unwrap();
+    let again = zayavka::leads::submit::lead_status(&deps, "L-10")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again["status"], "completed");
+    assert_eq!(again["updated_at"], updated);
+    // An event that is no batch is dropped, not retried into the dead-letter queue.
+    invoke_once(&tracker, json!({"hello": "world"}))
+        .await
+        .unwrap();
+}

@@ -358,3 +358,119 @@ async fn lambda_logs_are_json_lines_carrying_the_request_id() {
     );
     assert_eq!(line["level"], "INFO");
 }
+
+/// In AWS the tracker's queue is Lambda's: a send to `batch-results` is an asynchronous
+/// invocation of the tracker, which the fake Lambda API here receives as Lambda would; the
+/// other queues are untouched.
+#[tokio::test]
+async fn a_queue_lambda_keeps_is_an_asynchronous_invocation() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    use zayavka::adapters::InvokedQueues;
+    use zayavka::adapters::aws::{AwsSettings, load};
+    use zayavka::ports::{Queue, QueueError};
+
+    let lambda = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/2015-03-31/functions/acme-batch-tracker/invocations"))
+        .and(header("x-amz-invocation-type", "Event"))
+        .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
+        .mount(&lambda)
+        .await;
+    let store = crate::support::embedded(zayavka::queues::catalogue());
+    let sdk = load(&AwsSettings {
+        endpoint_url: Some(lambda.uri()),
+        region: Some("eu-central-1".into()),
+    })
+    .await;
+    let queues = InvokedQueues::new(
+        Arc::new(store.parts.queue.clone()),
+        aws_sdk_lambda::Client::new(&sdk),
+        [(
+            "batch-results".to_string(),
+            "acme-batch-tracker".to_string(),
+        )]
+        .into(),
+    );
+    let body = r#"{"lead_id":"l-1","batch_id":"b-1","lead_name":"Анна","succeeded":["email"],"failed":[],"errors":{}}"#;
+    assert_eq!(
+        queues
+            .send("batch-results", OutMessage::new(body))
+            .await
+            .unwrap(),
+        "req-1"
+    );
+    queues
+        .send_batch(
+            "batch-results",
+            vec![OutMessage::new("{\"n\":1}"), OutMessage::new("{\"n\":2}")],
+        )
+        .await
+        .unwrap();
+    queues
+        .send("notifications", OutMessage::new("{}"))
+        .await
+        .unwrap();
+    let calls = lambda.received_requests().await.unwrap();
+    let bodies: Vec<String> = calls
+        .iter()
+        .map(|r| String::from_utf8(r.body.clone()).unwrap())
+        .collect();
+    // One invocation per message, the message as the event, signed like any AWS call.
+    assert_eq!(bodies, [body, "{\"n\":1}", "{\"n\":2}"]);
+    assert!(calls.iter().all(|r| {
+        r.headers
+            .get("authorization")
+            .is_some_and(|a| a.to_str().unwrap().starts_with("AWS4-HMAC-SHA256"))
+    }));
+    let stats = |q: &'static str| {
+        let queue = store.parts.queue.clone();
+        async move { queue.stats(q).await.unwrap().visible }
+    };
+    assert_eq!(stats("batch-results").await, 0, "nothing queued in SQS");
+    assert_eq!(stats("notifications").await, 1, "other queues are SQS");
+
+    // Lambda has no delay and no groups: refused before any call.
+    let err = queues
+        .send("batch-results", OutMessage::new("{}").delay(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueueError::Invalid(_)), "{err}");
+    assert_eq!(lambda.received_requests().await.unwrap().len(), 3);
+
+    // Throttled: a retryable error, so the job's message comes back and asks again.
+    lambda.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-amzn-ErrorType", "TooManyRequestsException")
+                .set_body_json(serde_json::json!({"Type": "User", "message": "Rate exceeded"})),
+        )
+        .mount(&lambda)
+        .await;
+    let err = queues
+        .send("batch-results", OutMessage::new(body))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    // A tracker that does not exist is a deployment error, named as such.
+    lambda.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .insert_header("x-amzn-ErrorType", "ResourceNotFoundException")
+                .set_body_json(
+                    serde_json::json!({"Type": "User", "Message": "Function not found"}),
+                ),
+        )
+        .mount(&lambda)
+        .await;
+    let err = queues
+        .send("batch-results", OutMessage::new(body))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, QueueError::UnknownQueue(m) if m.contains("acme-batch-tracker")),
+        "{err}"
+    );
+}

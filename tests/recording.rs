@@ -277,11 +277,17 @@ impl Table for ObservedTable {
 struct ObservedQueue(Arc<dyn Queue>, Arc<dyn Observer>);
 
 const SEND: &[&str] = &["sqs:SendMessage", "sqs:GetQueueUrl"];
+/// A send to a queue Lambda keeps for a function is, in AWS, an asynchronous invocation of it
+/// (`queues::INVOKED`): recorded as the request it is there, against the function's name.
+const INVOKE: &[&str] = &["lambda:InvokeFunction"];
 
 #[async_trait]
 impl Queue for ObservedQueue {
     async fn send(&self, queue: &str, msg: OutMessage) -> Result<String, QueueError> {
-        self.1.request("SendMessage", queue, 1, SEND);
+        match zayavka::queues::invoked_function(queue) {
+            Some(function) => self.1.request("Invoke", function, 1, INVOKE),
+            None => self.1.request("SendMessage", queue, 1, SEND),
+        }
         self.0.send(queue, msg).await
     }
     async fn send_batch(
@@ -289,8 +295,17 @@ impl Queue for ObservedQueue {
         queue: &str,
         msgs: Vec<OutMessage>,
     ) -> Result<Vec<String>, QueueError> {
-        self.1
-            .request("SendMessageBatch", queue, msgs.len() as u64, SEND);
+        match zayavka::queues::invoked_function(queue) {
+            // Lambda takes one event per request.
+            Some(function) => {
+                for _ in &msgs {
+                    self.1.request("Invoke", function, 1, INVOKE);
+                }
+            }
+            None => self
+                .1
+                .request("SendMessageBatch", queue, msgs.len() as u64, SEND),
+        }
         self.0.send_batch(queue, msgs).await
     }
     async fn receive(

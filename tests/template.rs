@@ -57,6 +57,15 @@ fn queue_resource(queue: &str) -> String {
     out
 }
 
+/// The logical id of the function that builds `binary`.
+fn function_resource_id(t: &Value, binary: &str) -> String {
+    resources_of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no function builds {binary}"))
+}
+
 /// The statements of a function's inline policies: (actions, the statement as text).
 fn statements(function: &Value) -> Vec<(BTreeSet<String>, String)> {
     let mut out = Vec::new();
@@ -100,6 +109,9 @@ pub fn assert_policies_allow(seen: &crate::recording::Seen) {
                     actions.contains(action)
                         && if queue.is_empty() {
                             resources.contains("Table") || action.starts_with("ses:")
+                        } else if action.starts_with("lambda:") {
+                            // `queue` is the invoked function's binary.
+                            resources.contains(&function_resource_id(&t, queue))
                         } else {
                             resources.contains(&queue_resource(queue))
                         }
@@ -265,6 +277,10 @@ fn get_att_target(v: &Value) -> Option<String> {
 fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
     let t = template();
     for spec in zayavka::queues::catalogue() {
+        if let Some(binary) = zayavka::queues::invoked_function(&spec.name) {
+            assert_kept_by_lambda(&t, &spec, binary);
+            continue;
+        }
         let (_, q) = queue_named(&t, &spec.name);
         assert_eq!(
             q["VisibilityTimeout"], spec.visibility_timeout_secs as u64,
@@ -294,6 +310,13 @@ fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
     }
     let (_store, registry) = registry();
     for worker in &registry.workers {
+        if worker
+            .queues()
+            .iter()
+            .all(|q| zayavka::queues::invoked_function(q) == Some(worker.name()))
+        {
+            continue; // checked by assert_kept_by_lambda
+        }
         let mut consumed = BTreeSet::new();
         for (_, f) in resources_of_type(&t, "AWS::Serverless::Function")
             .into_iter()
@@ -327,6 +350,55 @@ fn queues_match_the_catalogue_and_every_worker_consumes_its_queues() {
     }
 }
 
+/// A queue Lambda keeps for `binary` (`queues::INVOKED`): no SQS queue of that name and no
+/// event source; the function is invoked asynchronously, retried, and dead-letters to the
+/// catalogue's dead-letter queue (alarmed, drained by the sweeper); whoever may invoke it is
+/// told its name.
+fn assert_kept_by_lambda(t: &Value, spec: &zayavka::queues::QueueSpec, binary: &str) {
+    assert!(
+        resources_of_type(t, "AWS::SQS::Queue")
+            .iter()
+            .all(|(_, r)| sub_name(&r["Properties"]["QueueName"]).as_deref() != Some(&spec.name)),
+        "{} is Lambda's, not an SQS queue",
+        spec.name
+    );
+    let f = &function_named(t, binary)["Properties"];
+    assert!(f["Events"].is_null(), "{binary} polls nothing");
+    let dlq = spec.dead_letter.as_deref().expect("a dead-letter queue");
+    let (dlq_id, _) = queue_named(t, dlq);
+    assert_eq!(f["DeadLetterQueue"]["Type"], "SQS");
+    assert_eq!(
+        get_att_target(&f["DeadLetterQueue"]["TargetArn"]).as_deref(),
+        Some(dlq_id)
+    );
+    assert_eq!(f["EventInvokeConfig"]["MaximumRetryAttempts"], 2u64);
+    let alarmed = resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .any(|(_, a)| {
+            get_att_target(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some(dlq_id)
+        });
+    assert!(alarmed, "no alarm on {dlq}");
+    // Every function allowed to invoke it has its name, and only those.
+    let id = function_resource_id(t, binary);
+    let name = sub_name(&f["FunctionName"]).unwrap();
+    let mut invokers = 0;
+    for (fid, other) in resources_of_type(t, "AWS::Serverless::Function") {
+        let may = statements(other).iter().any(|(actions, resources)| {
+            actions.contains("lambda:InvokeFunction") && resources.contains(&id)
+        });
+        let told =
+            sub_name(&other["Properties"]["Environment"]["Variables"]["BATCH_TRACKER_FUNCTION"]);
+        assert_eq!(
+            told.as_deref(),
+            may.then_some(name.as_str()),
+            "{fid}: BATCH_TRACKER_FUNCTION and lambda:InvokeFunction go together"
+        );
+        invokers += usize::from(may);
+    }
+    // The five integration deployments and the sweeper.
+    assert_eq!(invokers, 6, "who may invoke {binary}");
+}
+
 #[test]
 fn rate_limited_integrations_have_a_concurrency_cap() {
     let t = template();
@@ -354,10 +426,10 @@ fn rate_limited_integrations_have_a_concurrency_cap() {
 
 /// The SQS event sources that long-poll all month, whether or not anything arrives: each
 /// costs about 0.65 M requests a month idle (BENCHMARKS.md). The lean pipeline keeps them
-/// to the per-integration queues, the notifications and the tracker's; the bridge's polls
-/// only where a bridge bot is configured.
+/// to the per-integration queues and the notifications (the tracker is invoked, it polls
+/// nothing); the bridge's polls only where a bridge bot is configured.
 #[test]
-fn only_seven_queues_are_polled_all_month() {
+fn only_six_queues_are_polled_all_month() {
     let t = template();
     let mut always = Vec::new();
     let mut conditional = Vec::new();
@@ -378,7 +450,6 @@ fn only_seven_queues_are_polled_all_month() {
     assert_eq!(
         always,
         [
-            "BatchResultsQueue",
             "IntegrationAmocrmQueue",
             "IntegrationBitrix24Queue",
             "IntegrationEmailQueue",

@@ -134,6 +134,10 @@ pub struct AwsConfig {
     pub region: Option<String>,
     /// `SES_CONFIGURATION_SET`: where SES publishes bounces (the template makes one).
     pub ses_configuration_set: Option<String>,
+    /// `BATCH_TRACKER_FUNCTION`: in Lambda, the batch tracker is invoked asynchronously
+    /// with each batch to settle instead of polling a queue (see
+    /// `adapters::lambda_invoke`); unset, `batch-results` is a queue.
+    pub batch_tracker_function: Option<String>,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "zayavka";
@@ -157,6 +161,7 @@ impl AwsConfig {
             endpoint_url: env.optional("AWS_ENDPOINT_URL"),
             region: env.optional("AWS_REGION"),
             ses_configuration_set: env.optional("SES_CONFIGURATION_SET"),
+            batch_tracker_function: env.optional("BATCH_TRACKER_FUNCTION"),
         }
     }
 

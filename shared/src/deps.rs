@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::adapters::aws::{self, AwsSettings};
 use crate::adapters::sqlite::DbOpenError;
 use crate::adapters::{
-    Db, DynamoTable, EmbeddedQueue, EmbeddedTable, OutboxMailer, SesMailer, SqsQueue,
+    Db, DynamoTable, EmbeddedQueue, EmbeddedTable, InvokedQueues, OutboxMailer, SesMailer, SqsQueue,
 };
 use crate::config::AwsConfig;
 use crate::ports::{Clock, Mailer, Queue, SystemClock, Table};
@@ -44,6 +44,7 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub ses: aws_sdk_ses::Client,
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl AwsClients {
@@ -57,6 +58,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             ses: aws_sdk_ses::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
         }
     }
 }
@@ -92,6 +94,20 @@ impl Embedded {
     }
 }
 
+/// SQS, but for the queues Lambda keeps for a function (see `adapters::lambda_invoke`).
+fn queue_of(clients: &AwsClients, cfg: &AwsConfig) -> Arc<dyn Queue> {
+    let sqs: Arc<dyn Queue> =
+        Arc::new(SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone()));
+    match &cfg.batch_tracker_function {
+        Some(function) => Arc::new(InvokedQueues::new(
+            sqs,
+            clients.lambda.clone(),
+            [(crate::queues::BATCH_RESULTS.to_string(), function.clone())].into(),
+        )),
+        None => sqs,
+    }
+}
+
 impl Deps {
     pub fn embedded(parts: &Embedded, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -111,7 +127,7 @@ impl Deps {
                 cfg.table_name.clone(),
                 clock.clone(),
             )),
-            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone())),
+            queue: queue_of(clients, cfg),
             mailer: Arc::new(SesMailer::new(
                 clients.ses.clone(),
                 cfg.ses_configuration_set.clone(),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -46,4 +47,39 @@ pub async fn run_scheduled<S: Scheduled + 'static>(job: S) -> Result<(), Error> 
         async move { job.run().await.map_err(Error::from) }
     }))
     .await
+}
+
+/// A function Lambda invokes asynchronously with one event of its own (see
+/// `adapters::lambda_invoke`): an error makes Lambda run it again (twice, a minute and then
+/// two apart) and then put the event on the function's dead-letter queue.
+#[async_trait]
+pub trait EventFunction: Send + Sync {
+    type Event: serde::de::DeserializeOwned + Send;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    async fn handle_event(&self, event: Self::Event) -> Result<(), Self::Error>;
+}
+
+pub async fn run_invoked<F: EventFunction + 'static>(function: F) -> Result<(), Error> {
+    let function = Arc::new(function);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let function = Arc::clone(&function);
+        async move { invoke_once(function.as_ref(), event.payload).await }
+    }))
+    .await
+}
+
+/// One invocation. An event that does not decode can never be handled: retrying it would
+/// only move it to the dead-letter queue later, so it is dropped here, logged.
+pub async fn invoke_once<F: EventFunction + ?Sized>(
+    function: &F,
+    payload: serde_json::Value,
+) -> Result<(), Error> {
+    match serde_json::from_value::<F::Event>(payload) {
+        Ok(event) => function.handle_event(event).await.map_err(Error::from),
+        Err(e) => {
+            tracing::error!(error = %e, "event does not decode; dropped");
+            Ok(())
+        }
+    }
 }

@@ -98,6 +98,20 @@ pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24.fifo";
 pub const INTEGRATION_WEBHOOK: &str = "integration-webhook.fifo";
 pub const NOTIFICATIONS: &str = "notifications";
 pub const BATCH_RESULTS: &str = "batch-results";
+/// Queues that in AWS are a function's own asynchronous-invocation queue, which Lambda keeps:
+/// each message sent is an invocation of the function named here (its binary), nothing polls
+/// (see `adapters::lambda_invoke`), and the function's dead-letter queue is the catalogue's.
+/// `zayavka serve` has no Lambda and keeps a real queue under the name.
+pub const INVOKED: [(&str, &str); 1] = [(BATCH_RESULTS, "batch-tracker")];
+
+/// The function a message on `queue` invokes in AWS, if Lambda keeps the queue.
+pub fn invoked_function(queue: &str) -> Option<&'static str> {
+    INVOKED
+        .iter()
+        .find(|(q, _)| *q == queue)
+        .map(|(_, function)| *function)
+}
+
 /// The chat bridge's messages to the outside system: one client's messages in order.
 pub const BRIDGE_INBOUND: &str = "bridge-inbound.fifo";
 pub const FIFO_SUFFIX: &str = ".fifo";

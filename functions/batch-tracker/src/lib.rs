@@ -1,12 +1,16 @@
 //! batch-tracker: settles each lead's batch (completed, partial, failed) once every
 //! integration has reported: the job whose report completed the batch puts it on
 //! `batch-results`, and the tracker queues the admins' notification and writes the status,
-//! once, under a condition.
+//! once, under a condition. In Lambda `batch-results` is the tracker's own asynchronous
+//! invocation (`EventFunction`, one batch per invocation, no event source polling all
+//! month); in `zayavka serve` it is a queue (`QueueWorker`). Both settle the same way.
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use zayavka::Deps;
-use zayavka::leads::batch;
+use zayavka::lambda::EventFunction;
+use zayavka::leads::batch::{self, TrackError};
+use zayavka::leads::model::Settle;
 use zayavka::queues::BATCH_RESULTS;
 use zayavka::sqs_batch::{QueueWorker, run_batch};
 
@@ -38,6 +42,16 @@ impl QueueWorker for BatchTracker {
             batch::on_message(&self.deps, &msg, &self.queue_prefix).await
         })
         .await
+    }
+}
+
+#[async_trait]
+impl EventFunction for BatchTracker {
+    type Event = Settle;
+    type Error = TrackError;
+
+    async fn handle_event(&self, settle: Settle) -> Result<(), TrackError> {
+        batch::on_invocation(&self.deps, &settle).await
     }
 }
 

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
     let wiring = zayavka::deps::Wiring::lambda(&zayavka::config::ProcessEnv).await?;
-    zayavka::lambda::run_worker(batch_tracker::from_env(&wiring)?).await
+    zayavka::lambda::run_invoked(batch_tracker::from_env(&wiring)?).await
 }

@@ -1,9 +1,10 @@
-//! Implementations of the ports: AWS (DynamoDB, SQS, SES) and embedded (SQLite, outbox).
+//! Implementations of the ports: AWS (DynamoDB, SQS, SES, Lambda's event queues) and embedded (SQLite, outbox).
 
 pub mod aws;
 pub mod dynamodb;
 mod dynamodb_expr;
 mod dynamodb_schema;
+pub mod lambda_invoke;
 pub mod outbox;
 pub mod ses;
 pub mod sqlite;
@@ -12,6 +13,7 @@ pub mod sqlite_table;
 pub mod sqs;
 
 pub use dynamodb::DynamoTable;
+pub use lambda_invoke::InvokedQueues;
 pub use outbox::OutboxMailer;
 pub use ses::SesMailer;
 pub use sqlite::Db;

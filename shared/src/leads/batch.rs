@@ -1,7 +1,8 @@
 //! Settling a batch from its jobs' outcomes. Outcomes go into string sets (adding one twice
 //! is harmless, and a job already in a set is never written again); the job whose report
 //! completes the sets asks the tracker to settle, and the tracker writes the status once,
-//! under a condition.
+//! under a condition. The ask goes to `batch-results`: in AWS an asynchronous invocation of
+//! the tracker (nothing polls for it), in `zayavka serve` a queue.
 
 use super::model::*;
 use super::notify::Notification;
@@ -113,7 +114,17 @@ pub async fn settle(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
     })
 }
 
-/// One message on `batch-results`. A message that is not a batch to settle can never be
+/// One asynchronous invocation with a batch to settle (Lambda). A batch whose lead is not
+/// stored yet fails, so Lambda runs it again a minute later, and two after that; one that
+/// never gets a lead ends in the dead-letter queue, where the sweeper drops it.
+pub async fn on_invocation(deps: &Deps, s: &Settle) -> Result<(), TrackError> {
+    match settle(deps, s).await? {
+        Settled::Written | Settled::Already => Ok(()),
+        Settled::NoLead => Err(TrackError::NoLead(s.lead_id.clone())),
+    }
+}
+
+/// One message on `batch-results`, the queue `zayavka serve` keeps in place of Lambda's. A message that is not a batch to settle can never be
 /// handled and is dropped (logged). A batch whose lead is not stored yet is looked at again
 /// in two seconds (its request is writing it); one that never gets a lead ends in the
 /// dead-letter queue, where the sweeper drops it.
