@@ -462,3 +462,97 @@ fn only_six_queues_are_polled_all_month() {
     // No dead-letter queue is polled: their alarms tell, the sweeper fails what they hold.
     assert!(always.iter().all(|q| !q.ends_with("Dlq")));
 }
+
+/// Every URL a user must register or open after `sam deploy` is a stack output, each one a
+/// route the API has, a bot's only where that bot is configured, and none shows a secret.
+#[test]
+fn the_outputs_name_every_url_a_user_registers() {
+    let t = template();
+    const BASE: &str = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+    let routes: Vec<String> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .flat_map(|(_, f)| {
+            f["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter(|e| e["Type"] == "HttpApi")
+                .map(|e| e["Properties"]["Path"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let matches = |path: &str| {
+        routes.iter().any(|route| {
+            let (r, p): (Vec<&str>, Vec<&str>) =
+                (route.split('/').collect(), path.split('/').collect());
+            r.len() == p.len()
+                && r.iter()
+                    .zip(&p)
+                    .all(|(r, p)| (r.starts_with('{') && !p.is_empty()) || r == p)
+        })
+    };
+    let outputs = t["Outputs"].as_mapping().unwrap();
+    let output = |name: &str| {
+        outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("no output {name}"))
+    };
+    let no_echo: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"] == true)
+        .map(|(k, _)| k.as_str().unwrap().to_string())
+        .collect();
+    let mut paths = BTreeSet::new();
+    for (name, o) in outputs {
+        let name = name.as_str().unwrap();
+        let text = serde_norway::to_string(&o["Value"]).unwrap();
+        for secret in &no_echo {
+            assert!(!text.contains(secret.as_str()), "{name} shows {secret}");
+        }
+        let Some(url) = (match &o["Value"] {
+            Value::Tagged(v) if v.tag == "Sub" => v.value.as_str(),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let Some(path) = url.strip_prefix(BASE) else {
+            continue;
+        };
+        if path.is_empty() {
+            continue; // ApiUrl
+        }
+        // A URL the user completes with a secret of theirs ends in '/'.
+        let full = if path.ends_with('/') {
+            format!("{path}token")
+        } else {
+            path.to_string()
+        };
+        assert!(matches(&full), "{name}: {path} is no route of the API");
+        paths.insert(path.to_string());
+    }
+    for bot in zayavka::telegram::webhook::BOTS {
+        let name = format!("{}{}BotWebhookUrl", bot[..1].to_uppercase(), &bot[1..]);
+        let o = output(&name);
+        assert!(o["Condition"].is_string(), "{name} only with the bot");
+        assert!(
+            paths.contains(&format!("/telegram/{bot}/webhook")),
+            "{name}"
+        );
+    }
+    for (name, path) in [
+        ("LeadApiUrl", "/api/integrations/send-batch"),
+        ("SupportPageUrl", "/support"),
+        ("ExecutorsPageUrl", "/executors"),
+        ("TicketApiUrl", "/api/tickets"),
+        ("OkdeskWebhookUrl", "/okdesk/webhook/"),
+        ("BridgeReplyUrl", "/bridge/reply/"),
+    ] {
+        let url = match &output(name)["Value"] {
+            Value::Tagged(v) if v.tag == "Sub" => v.value.as_str().unwrap().to_string(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(url, format!("{BASE}{path}"), "{name}");
+    }
+}
