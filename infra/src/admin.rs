@@ -125,21 +125,16 @@ pub fn telegram_bot(
     ),
     AdminError,
 > {
-    let env = zayavka::config::ProcessEnv;
-    let mut r = zayavka::config::EnvReader::new(&env);
-    let bots = zayavka::telegram::webhook::read_bots(&mut r);
-    let base = zayavka::telegram::config::api_base(&mut r);
-    r.finish()?;
     let upper = name.to_ascii_uppercase();
-    let bot = bots.into_iter().find(|b| b.name == name).ok_or_else(|| {
-        AdminError::Unsupported(format!(
-            "no bot {name:?}: set TELEGRAM_{upper}_BOT_TOKEN and TELEGRAM_{upper}_WEBHOOK_SECRET (bots: {})",
-            zayavka::telegram::webhook::BOTS.join(", ")
-        ))
-    })?;
-    let http = zayavka::outbound::client(std::time::Duration::from_secs(15))
-        .map_err(zayavka::config::ConfigError::from)?;
-    Ok((zayavka::telegram::BotApi::new(http, &base, &bot.token), bot))
+    crate::webhooks::configured_bots()?
+        .into_iter()
+        .find(|(_, b)| b.name == name)
+        .ok_or_else(|| {
+            AdminError::Unsupported(format!(
+                "no bot {name:?}: set TELEGRAM_{upper}_BOT_TOKEN and TELEGRAM_{upper}_WEBHOOK_SECRET (bots: {})",
+                zayavka::telegram::webhook::BOTS.join(", ")
+            ))
+        })
 }
 
 /// `zayavka poll`: getUpdates in a loop, each update through the telegram-webhook handler

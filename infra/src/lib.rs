@@ -6,3 +6,4 @@ pub mod events;
 pub mod okdesk_check;
 pub mod serve;
 pub mod tickets;
+pub mod webhooks;

@@ -103,13 +103,26 @@ struct Store {
 
 #[derive(Subcommand)]
 enum TelegramCommand {
-    /// Send the bot's updates to URL (passes the configured secret).
+    /// Send a bot's updates to URL, or every configured bot's to its webhook under the
+    /// stack's ApiUrl (`--all --api-url`); passes each bot's secret, the updates it handles
+    /// and its command menu.
     SetWebhook {
-        #[arg(long)]
-        bot: String,
+        #[arg(
+            long,
+            required_unless_present = "all",
+            conflicts_with = "all",
+            requires = "url"
+        )]
+        bot: Option<String>,
         /// e.g. https://<api>/telegram/<bot>/webhook
-        #[arg(long)]
-        url: String,
+        #[arg(long, requires = "bot")]
+        url: Option<String>,
+        /// Every bot configured by TELEGRAM_<BOT>_BOT_TOKEN and its secret.
+        #[arg(long, requires = "api_url")]
+        all: bool,
+        /// The stack's ApiUrl output, e.g. https://abc123.execute-api.eu-central-1.amazonaws.com
+        #[arg(long, requires = "all")]
+        api_url: Option<String>,
         /// Throw away updates that are waiting.
         #[arg(long)]
         drop_pending_updates: bool,
@@ -483,54 +496,30 @@ async fn telegram(command: TelegramCommand) -> Result<(), String> {
         TelegramCommand::SetWebhook {
             bot,
             url,
+            all,
+            api_url,
             drop_pending_updates,
-        } => set_webhook(&bot, &url, drop_pending_updates).await,
+        } => match (bot, url, all, api_url) {
+            (Some(bot), Some(url), false, None) => {
+                let done =
+                    zayavka_cli::webhooks::set_named(&bot, &url, drop_pending_updates).await?;
+                done.iter().for_each(|line| println!("{line}"));
+                Ok(())
+            }
+            (None, None, true, Some(api_url)) => {
+                let (done, result) =
+                    zayavka_cli::webhooks::set_all(&api_url, drop_pending_updates).await;
+                done.iter().for_each(|line| println!("{line}"));
+                result
+            }
+            _ => Err("give --bot and --url, or --all and --api-url".into()),
+        },
         TelegramCommand::WebhookInfo { bot } => webhook_info(&bot).await,
         TelegramCommand::DeleteWebhook {
             bot,
             drop_pending_updates,
         } => delete_webhook(&bot, drop_pending_updates).await,
     }
-}
-
-/// `zayavka telegram set-webhook`; for the main bot also its command menu.
-async fn set_webhook(bot: &str, url: &str, drop_pending_updates: bool) -> Result<(), String> {
-    // Checked before reading the bot's settings: Telegram would refuse it anyway.
-    if !url.starts_with("https://") {
-        return Err(format!("Telegram only calls https:// webhooks, not {url}"));
-    }
-    let (api, cfg) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
-    api.set_webhook(url, &cfg.secret, drop_pending_updates)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("bot {bot}: updates now go to {url}");
-    use zayavka::texts::{EN_BRIDGE, EN_HELPDESK, EN_STAFF, RU_BRIDGE, RU_HELPDESK, RU_STAFF};
-    let menus = match bot {
-        "main" => Some((RU_HELPDESK.commands, EN_HELPDESK.commands)),
-        "staff" => Some((RU_STAFF.commands, EN_STAFF.commands)),
-        "bridge" => Some((RU_BRIDGE.commands, EN_BRIDGE.commands)),
-        _ => None,
-    };
-    if let Some((ru, en)) = menus {
-        set_commands(&api, ru, en).await?;
-        println!("bot {bot}: command menu set (ru, en)");
-    }
-    Ok(())
-}
-
-/// A bot's commands in Telegram's "/" menu: Russian for everyone, English for
-/// English-language apps.
-async fn set_commands(
-    api: &zayavka::telegram::BotApi,
-    ru: &[(&str, &str)],
-    en: &[(&str, &str)],
-) -> Result<(), String> {
-    for (commands, code) in [(ru, None), (en, Some("en"))] {
-        api.set_my_commands(commands, code)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// `zayavka telegram webhook-info`.

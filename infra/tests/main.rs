@@ -1143,3 +1143,126 @@ async fn a_hanging_message_does_not_stall_its_queue_in_serve() {
     let s = store.queue.stats(WORK).await.unwrap();
     assert_eq!((s.visible, s.in_flight), (0, 0), "everything deleted");
 }
+
+/// `set-webhook --all --api-url`: every configured bot at its own webhook under the API,
+/// each with its secret and the updates it handles, the menus where a bot has one; a bot
+/// Telegram refuses is named and fails the command, without stopping the others.
+#[tokio::test]
+async fn set_webhook_all_registers_every_configured_bot() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    let (main, support, staff) = (
+        "2:MAINMAINMAINMAINMAINMAINMAIN",
+        "1:SUPPORTSUPPORTSUPPORTSUPPORT",
+        "3:STAFFSTAFFSTAFFSTAFFSTAFFSTA",
+    );
+    // The staff bot's token was revoked.
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{staff}/setWebhook")))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            serde_json::json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+        ))
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "result": true})),
+        )
+        .mount(&api)
+        .await;
+    let run = |args: Vec<&'static str>| {
+        let uri = api.uri();
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(["telegram", "set-webhook"])
+                .args(args)
+                .env("TELEGRAM_API_BASE", uri)
+                .env("TELEGRAM_MAIN_BOT_TOKEN", main)
+                .env("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_secret-1")
+                .env("TELEGRAM_SUPPORT_BOT_TOKEN", support)
+                .env("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_secret-1")
+                .env("TELEGRAM_STAFF_BOT_TOKEN", staff)
+                .env("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff_secret-1")
+                .output()
+                .expect("run zayavka")
+        })
+    };
+    // Not https: refused before any call.
+    let (ok, _, err) = outcome(
+        run(vec!["--all", "--api-url", "http://abc.example.com"])
+            .await
+            .unwrap(),
+    );
+    assert!(!ok && err.contains("https://"), "{err}");
+    assert!(api.received_requests().await.unwrap().is_empty());
+
+    let (ok, out, err) = outcome(
+        run(vec!["--all", "--api-url", "https://abc.example.com/"])
+            .await
+            .unwrap(),
+    );
+    assert!(!ok, "a refused bot fails the command: {out}");
+    assert!(
+        err.contains("bot staff") && err.contains("Unauthorized"),
+        "{err}"
+    );
+    let calls: Vec<(String, serde_json::Value)> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    let set = |token: &str| {
+        calls
+            .iter()
+            .find(|(p, _)| *p == format!("/bot{token}/setWebhook"))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no setWebhook for {token}: {calls:?}"))
+    };
+    for (token, bot, secret) in [
+        (main, "main", "main_secret-1"),
+        (support, "support", "support_secret-1"),
+        (staff, "staff", "staff_secret-1"),
+    ] {
+        let body = set(token);
+        assert_eq!(
+            body["url"],
+            format!("https://abc.example.com/telegram/{bot}/webhook")
+        );
+        assert_eq!(body["secret_token"], secret);
+        assert_eq!(
+            body["allowed_updates"],
+            serde_json::json!(["message", "callback_query"])
+        );
+    }
+    let menus: Vec<&str> = calls
+        .iter()
+        .filter(|(p, _)| p.ends_with("/setMyCommands"))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    // The main bot's two menus; the support bot has none; the staff bot got no further.
+    assert_eq!(
+        menus,
+        [
+            format!("/bot{main}/setMyCommands"),
+            format!("/bot{main}/setMyCommands")
+        ]
+    );
+    assert!(
+        out.contains("bot main: updates now go to https://abc.example.com/telegram/main/webhook"),
+        "{out}"
+    );
+    assert!(out.contains("bot support: updates now go to"), "{out}");
+    // No token in what the command prints.
+    for token in [main, support, staff] {
+        assert!(!out.contains(token) && !err.contains(token), "{out}{err}");
+    }
+}
