@@ -37,13 +37,11 @@ pub fn webhook_url(api_url: &str, bot: &str) -> Result<String, String> {
     Ok(format!("{base}/telegram/{bot}/webhook"))
 }
 
+/// A bot's "/" menu: (command, description) pairs.
+type Menu = &'static [(&'static str, &'static str)];
+
 /// The "/" menu a bot shows, Russian and English, if it has one.
-fn menus(
-    bot: &str,
-) -> Option<(
-    &'static [(&'static str, &'static str)],
-    &'static [(&'static str, &'static str)],
-)> {
+fn menus(bot: &str) -> Option<(Menu, Menu)> {
     match bot {
         "main" => Some((RU_HELPDESK.commands, EN_HELPDESK.commands)),
         "staff" => Some((RU_STAFF.commands, EN_STAFF.commands)),
