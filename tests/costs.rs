@@ -98,6 +98,13 @@ impl QueueWorker for Invocations {
     }
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         bump(&self.1, "lambda worker invocations", 1.0);
+        if zayavka::queues::INVOKED
+            .iter()
+            .any(|i| i.function == self.0.name())
+        {
+            // In AWS one invocation per event: Lambda does not batch them.
+            bump(&self.1, "lambda invocations of which never batched", 1.0);
+        }
         self.0.handle(event).await
     }
 }
@@ -213,6 +220,8 @@ pub struct PerLead {
     pub fifo_messages: f64,
     pub invocations: f64,
     pub http: f64,
+    /// Invoked one event at a time in AWS (the tracker), however busy.
+    pub unbatched: f64,
 }
 
 /// How many messages one receive and one delete take on average: one at low volume, ten
@@ -235,6 +244,7 @@ impl PerLead {
             fifo_messages: per("sqs FIFO messages"),
             invocations: per("lambda worker invocations") + per("lambda http invocations"),
             http: per("lambda http invocations"),
+            unbatched: per("lambda invocations of which never batched"),
         }
     }
 
@@ -251,12 +261,15 @@ impl PerLead {
         )
     }
 
-    /// Lambda invocations: the HTTP ones, and the workers' (one per message at low volume,
-    /// one per ten when batched).
+    /// Lambda invocations: the HTTP ones, the invoked tracker's (one per lead), and the
+    /// queue workers' (one per message at low volume, one per ten when batched).
     pub fn invocations_at(&self, v: Volume) -> f64 {
         match v {
             Volume::Low => self.invocations,
-            Volume::Batched => self.http + (self.invocations - self.http) / 10.0,
+            Volume::Batched => {
+                let one_each = self.http + self.unbatched;
+                one_each + (self.invocations - one_each) / 10.0
+            }
         }
     }
 

@@ -700,15 +700,11 @@ async fn an_invoked_tracker_fails_until_the_lead_is_written() {
     let event =
         json!({"lead_id": "L-10", "batch_id": batch_id, "succeeded": ["webhook"], "failed": []});
     let tracker = batch_tracker::BatchTracker::new(deps.clone(), "zayavka-".into());
+    // It looks twice, two seconds apart, before it gives up (and Lambda runs it again).
+    let started = std::time::Instant::now();
     let err = invoke_once(&tracker, event.clone()).await.unwrap_err();
     assert!(err.to_string().contains("L-10"), "{err}");
-    let outcome = zayavka::leads::submit::lead_status(&deps, "L-10")
-        .await
-        .unwrap();
-    assert!(
-        outcome.is_none(),
-        "nothing written for a lead that is not there"
-    );
+    assert!(started.elapsed() >= zayavka::leads::batch::LOOK_AGAIN);
     let body = json!({"lead_id": "L-10", "lead": {"name": "x"},
         "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
     assert_eq!(a.submit(&body).await.0, 202);
@@ -734,4 +730,25 @@ async fn an_invoked_tracker_fails_until_the_lead_is_written() {
     invoke_once(&tracker, json!({"hello": "world"}))
         .await
         .unwrap();
+
+    // While an older stack is updated, its batch-results event source still hands the new
+    // tracker SQS events: they are settled too, not dropped.
+    let body = json!({"lead_id": "L-11", "lead": {"name": "x"},
+        "integrations": [{"type": "webhook", "settings": {"url": "https://hooks.example.com/lead"}}]});
+    assert_eq!(a.submit(&body).await.0, 202);
+    let settle = json!({"lead_id": "L-11", "batch_id": zayavka::leads::submit::batch_id_for("L-11"),
+        "succeeded": [], "failed": ["webhook"]});
+    let sqs = json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "r-1", "body": settle.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795256100000"},
+        "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:zayavka-batch-results",
+        "awsRegion": "eu-central-1"
+    }]});
+    invoke_once(&tracker, sqs).await.unwrap();
+    let lead = zayavka::leads::submit::lead_status(&deps, "L-11")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead["status"], "failed", "{lead}");
 }

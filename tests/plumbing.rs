@@ -377,6 +377,28 @@ async fn a_queue_lambda_keeps_is_an_asynchronous_invocation() {
         .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
         .mount(&lambda)
         .await;
+    // As Lambda wires it: the variable the template sets names the tracker, and a send to
+    // batch-results through the AWS dependencies is an invocation.
+    let mut cfg = crate::support::moto_config("t", "acme-");
+    cfg.endpoint_url = Some(lambda.uri());
+    cfg.invoked = [(
+        "batch-results".to_string(),
+        "acme-batch-tracker".to_string(),
+    )]
+    .into();
+    let deps = Deps::aws(&zayavka::deps::AwsClients::new(&cfg).await, &cfg);
+    deps.queue
+        .send("batch-results", OutMessage::new("{\"via\":\"deps\"}"))
+        .await
+        .unwrap();
+    assert_eq!(lambda.received_requests().await.unwrap().len(), 1);
+    lambda.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/2015-03-31/functions/acme-batch-tracker/invocations"))
+        .and(header("x-amz-invocation-type", "Event"))
+        .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
+        .mount(&lambda)
+        .await;
     let store = crate::support::embedded(zayavka::queues::catalogue());
     let sdk = load(&AwsSettings {
         endpoint_url: Some(lambda.uri()),
@@ -430,13 +452,33 @@ async fn a_queue_lambda_keeps_is_an_asynchronous_invocation() {
     assert_eq!(stats("batch-results").await, 0, "nothing queued in SQS");
     assert_eq!(stats("notifications").await, 1, "other queues are SQS");
 
-    // Lambda has no delay and no groups: refused before any call.
+    // Lambda has no delay, groups or attributes: refused before any call, a batch whole.
+    for msg in [
+        OutMessage::new("{}").delay(5),
+        OutMessage::new("{}").in_group("g", "d"),
+        OutMessage::new("{}").attribute("a", "b"),
+    ] {
+        let err = queues.send("batch-results", msg.clone()).await.unwrap_err();
+        assert!(matches!(err, QueueError::Invalid(_)), "{err}");
+        let err = queues
+            .send_batch("batch-results", vec![OutMessage::new("{}"), msg])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, QueueError::Invalid(_)), "{err}");
+    }
+    assert_eq!(lambda.received_requests().await.unwrap().len(), 3);
+
+    // Anything but 202 means Lambda did not queue the event.
+    lambda.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("null"))
+        .mount(&lambda)
+        .await;
     let err = queues
-        .send("batch-results", OutMessage::new("{}").delay(5))
+        .send("batch-results", OutMessage::new(body))
         .await
         .unwrap_err();
-    assert!(matches!(err, QueueError::Invalid(_)), "{err}");
-    assert_eq!(lambda.received_requests().await.unwrap().len(), 3);
+    assert!(err.to_string().contains("instead of 202"), "{err}");
 
     // Throttled: a retryable error, so the job's message comes back and asks again.
     lambda.reset().await;

@@ -30,7 +30,7 @@ pub fn moto_config(table: &str, prefix: &str) -> AwsConfig {
         endpoint_url: Some(moto_url()),
         region: Some("us-east-1".into()),
         ses_configuration_set: None,
-        batch_tracker_function: None,
+        invoked: Default::default(),
     }
 }
 

@@ -378,21 +378,41 @@ fn assert_kept_by_lambda(t: &Value, spec: &zayavka::queues::QueueSpec, binary: &
             get_att_target(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some(dlq_id)
         });
     assert!(alarmed, "no alarm on {dlq}");
-    // Every function allowed to invoke it has its name, and only those.
+    // Every function is told its name (Lambda requires it at start-up); the ones that may
+    // invoke it are the five integration deployments and the sweeper.
     let id = function_resource_id(t, binary);
     let name = sub_name(&f["FunctionName"]).unwrap();
+    let entry = zayavka::queues::INVOKED
+        .iter()
+        .find(|i| i.function == binary)
+        .unwrap();
+    assert_eq!(
+        sub_name(&t["Globals"]["Function"]["Environment"]["Variables"][entry.env]).as_deref(),
+        Some(name.as_str()),
+        "{} names {binary}",
+        entry.env
+    );
+    assert!(
+        !spec.name.ends_with(".fifo") && !dlq.ends_with(".fifo"),
+        "Lambda's event queues and their dead-letter queues are standard"
+    );
+    assert_eq!(f["EventInvokeConfig"]["MaximumEventAgeInSeconds"], 21600u64);
+    // An event that cannot reach the dead-letter queue is dropped: alarmed.
+    assert!(
+        resources_of_type(t, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .any(|(_, a)| {
+                a["Properties"]["MetricName"] == "DeadLetterErrors"
+                    && sub_name(&a["Properties"]["Dimensions"][0]["Value"]).as_deref()
+                        == Some(name.as_str())
+            }),
+        "no DeadLetterErrors alarm on {binary}"
+    );
     let mut invokers = 0;
-    for (fid, other) in resources_of_type(t, "AWS::Serverless::Function") {
+    for (_, other) in resources_of_type(t, "AWS::Serverless::Function") {
         let may = statements(other).iter().any(|(actions, resources)| {
             actions.contains("lambda:InvokeFunction") && resources.contains(&id)
         });
-        let told =
-            sub_name(&other["Properties"]["Environment"]["Variables"]["BATCH_TRACKER_FUNCTION"]);
-        assert_eq!(
-            told.as_deref(),
-            may.then_some(name.as_str()),
-            "{fid}: BATCH_TRACKER_FUNCTION and lambda:InvokeFunction go together"
-        );
         invokers += usize::from(may);
     }
     // The five integration deployments and the sweeper.

@@ -60,8 +60,10 @@ pub async fn open_queue(
 ) -> Result<Arc<dyn Queue>, AdminError> {
     if aws {
         let cfg = AwsConfig::from_env(false)?;
+        // As the functions see them: with BATCH_TRACKER_FUNCTION set, a message for
+        // batch-results invokes the deployed tracker.
         let clients = AwsClients::new(&cfg).await;
-        return Ok(Arc::new(SqsQueue::new(clients.sqs, cfg.queue_prefix)));
+        return Ok(zayavka::Deps::aws(&clients, &cfg).queue);
     }
     std::fs::create_dir_all(data_dir)
         .map_err(|e| AdminError::Unsupported(format!("cannot use {}: {e}", data_dir.display())))?;
@@ -75,7 +77,13 @@ pub async fn queue_stats(
 ) -> Result<Vec<(String, QueueStats)>, AdminError> {
     let mut rows = Vec::new();
     for spec in specs {
-        rows.push((spec.name.clone(), queue.stats(&spec.name).await?));
+        match queue.stats(&spec.name).await {
+            Ok(stats) => rows.push((spec.name.clone(), stats)),
+            // A deployed stack has no such queue: Lambda keeps it for its function.
+            Err(QueueError::UnknownQueue(_))
+                if zayavka::queues::invoked_function(&spec.name).is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(rows)
 }
@@ -126,7 +134,7 @@ pub fn telegram_bot(
     AdminError,
 > {
     let upper = name.to_ascii_uppercase();
-    crate::webhooks::configured_bots()?
+    crate::webhooks::configured_bots(&zayavka::config::ProcessEnv)?
         .into_iter()
         .find(|(_, b)| b.name == name)
         .ok_or_else(|| {

@@ -9,9 +9,10 @@ use crate::admin::AdminError;
 
 /// The bots the environment configures (`TELEGRAM_<BOT>_BOT_TOKEN` and its secret), each with
 /// a client for the Bot API; every problem of the settings at once.
-pub fn configured_bots() -> Result<Vec<(BotApi, BotConfig)>, AdminError> {
-    let env = zayavka::config::ProcessEnv;
-    let mut r = zayavka::config::EnvReader::new(&env);
+pub fn configured_bots(
+    env: &dyn zayavka::config::EnvSource,
+) -> Result<Vec<(BotApi, BotConfig)>, AdminError> {
+    let mut r = zayavka::config::EnvReader::new(env);
     let bots = read_bots(&mut r);
     let base = zayavka::telegram::config::api_base(&mut r);
     r.finish()?;
@@ -98,7 +99,7 @@ pub async fn set_all(
     drop_pending_updates: bool,
 ) -> (Vec<String>, Result<(), String>) {
     let mut done = Vec::new();
-    let bots = match configured_bots() {
+    let bots = match configured_bots(&zayavka::config::ProcessEnv) {
         Ok(b) => b,
         Err(e) => return (done, Err(e.to_string())),
     };

@@ -134,10 +134,10 @@ pub struct AwsConfig {
     pub region: Option<String>,
     /// `SES_CONFIGURATION_SET`: where SES publishes bounces (the template makes one).
     pub ses_configuration_set: Option<String>,
-    /// `BATCH_TRACKER_FUNCTION`: in Lambda, the batch tracker is invoked asynchronously
-    /// with each batch to settle instead of polling a queue (see
-    /// `adapters::lambda_invoke`); unset, `batch-results` is a queue.
-    pub batch_tracker_function: Option<String>,
+    /// The deployed functions that Lambda-kept queues invoke (`queues::INVOKED`: logical
+    /// queue → function name, from each entry's variable, `BATCH_TRACKER_FUNCTION` for
+    /// `batch-results`). Required in Lambda; locally unset, and those queues are queues.
+    pub invoked: std::collections::BTreeMap<String, String>,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "zayavka";
@@ -161,7 +161,17 @@ impl AwsConfig {
             endpoint_url: env.optional("AWS_ENDPOINT_URL"),
             region: env.optional("AWS_REGION"),
             ses_configuration_set: env.optional("SES_CONFIGURATION_SET"),
-            batch_tracker_function: env.optional("BATCH_TRACKER_FUNCTION"),
+            invoked: crate::queues::INVOKED
+                .iter()
+                .filter_map(|i| {
+                    let function = if require_table {
+                        Some(env.required(i.env))
+                    } else {
+                        env.optional(i.env)
+                    };
+                    function.map(|f| (i.queue.to_string(), f))
+                })
+                .collect(),
         }
     }
 

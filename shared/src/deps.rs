@@ -98,14 +98,14 @@ impl Embedded {
 fn queue_of(clients: &AwsClients, cfg: &AwsConfig) -> Arc<dyn Queue> {
     let sqs: Arc<dyn Queue> =
         Arc::new(SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone()));
-    match &cfg.batch_tracker_function {
-        Some(function) => Arc::new(InvokedQueues::new(
-            sqs,
-            clients.lambda.clone(),
-            [(crate::queues::BATCH_RESULTS.to_string(), function.clone())].into(),
-        )),
-        None => sqs,
+    if cfg.invoked.is_empty() {
+        return sqs;
     }
+    Arc::new(InvokedQueues::new(
+        sqs,
+        clients.lambda.clone(),
+        cfg.invoked.clone(),
+    ))
 }
 
 impl Deps {

@@ -98,18 +98,31 @@ pub const INTEGRATION_BITRIX24: &str = "integration-bitrix24.fifo";
 pub const INTEGRATION_WEBHOOK: &str = "integration-webhook.fifo";
 pub const NOTIFICATIONS: &str = "notifications";
 pub const BATCH_RESULTS: &str = "batch-results";
-/// Queues that in AWS are a function's own asynchronous-invocation queue, which Lambda keeps:
-/// each message sent is an invocation of the function named here (its binary), nothing polls
-/// (see `adapters::lambda_invoke`), and the function's dead-letter queue is the catalogue's.
+/// A queue that in AWS is a function's own asynchronous-invocation queue, which Lambda keeps:
+/// each message sent is an invocation of the function (see `adapters::lambda_invoke`),
+/// nothing polls, and the function's `DeadLetterQueue` is the catalogue's dead-letter queue.
 /// `zayavka serve` has no Lambda and keeps a real queue under the name.
-pub const INVOKED: [(&str, &str); 1] = [(BATCH_RESULTS, "batch-tracker")];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoked {
+    pub queue: &'static str,
+    /// The function's binary.
+    pub function: &'static str,
+    /// The variable that names the deployed function to its producers (required in Lambda).
+    pub env: &'static str,
+}
+
+pub const INVOKED: [Invoked; 1] = [Invoked {
+    queue: BATCH_RESULTS,
+    function: "batch-tracker",
+    env: "BATCH_TRACKER_FUNCTION",
+}];
 
 /// The function a message on `queue` invokes in AWS, if Lambda keeps the queue.
 pub fn invoked_function(queue: &str) -> Option<&'static str> {
     INVOKED
         .iter()
-        .find(|(q, _)| *q == queue)
-        .map(|(_, function)| *function)
+        .find(|i| i.queue == queue)
+        .map(|i| i.function)
 }
 
 /// The chat bridge's messages to the outside system: one client's messages in order.

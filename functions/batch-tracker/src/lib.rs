@@ -45,13 +45,38 @@ impl QueueWorker for BatchTracker {
     }
 }
 
+/// What Lambda hands the tracker: a batch to settle, its asynchronous invocation; or, while a
+/// stack from before the tracker was invoked is being updated, the old `batch-results`
+/// queue's SQS events, which its event source delivers until CloudFormation removes it (the
+/// new code runs before the old queue goes, and a dropped message would leave its lead
+/// `processing`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum TrackerEvent {
+    Queue(SqsEvent),
+    Batch(Settle),
+}
+
 #[async_trait]
 impl EventFunction for BatchTracker {
-    type Event = Settle;
+    type Event = TrackerEvent;
     type Error = TrackError;
 
-    async fn handle_event(&self, settle: Settle) -> Result<(), TrackError> {
-        batch::on_invocation(&self.deps, &settle).await
+    async fn handle_event(&self, event: TrackerEvent) -> Result<(), TrackError> {
+        match event {
+            TrackerEvent::Batch(settle) => batch::on_invocation(&self.deps, &settle).await,
+            TrackerEvent::Queue(event) => {
+                let failed = self.handle(event).await.batch_item_failures.len();
+                if failed == 0 {
+                    Ok(())
+                } else {
+                    // The whole batch comes back; settling again changes nothing.
+                    Err(TrackError::Queue(format!(
+                        "{failed} batches not settled yet"
+                    )))
+                }
+            }
+        }
     }
 }
 

@@ -103,6 +103,12 @@ impl Storage {
     pub async fn open(opts: &ServeOptions, specs: Vec<QueueSpec>) -> Result<Self, ServeError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         if let Some(cfg) = &opts.aws {
+            // serve runs the tracker itself, on a real queue: a deployed tracker named in the
+            // shell's environment is not invoked from here.
+            let cfg = &AwsConfig {
+                invoked: Default::default(),
+                ..cfg.clone()
+            };
             let clients = AwsClients::new(cfg).await;
             return Ok(Self {
                 deps: Deps::aws(&clients, cfg),

@@ -39,20 +39,23 @@ impl InvokedQueues {
         }
     }
 
-    async fn invoke(
-        &self,
-        queue: &str,
-        function: &str,
-        msg: &OutMessage,
-    ) -> Result<String, QueueError> {
+    /// Lambda's event queue carries the body only: a caller relying on a delay, a group, a
+    /// de-duplication id or attributes would be wrong silently, so such a message is refused.
+    fn check(queue: &str, msg: &OutMessage) -> Result<(), QueueError> {
         msg.validate()?;
-        if msg.delay_seconds > 0 || msg.group.is_some() {
-            // Lambda's event queue has neither; a caller relying on them would be wrong
-            // silently.
+        if msg.delay_seconds > 0
+            || msg.group.is_some()
+            || msg.dedup_id.is_some()
+            || !msg.attributes.is_empty()
+        {
             return Err(QueueError::Invalid(format!(
-                "{queue} is a function's event queue: no delay, no group"
+                "{queue} is a function's event queue: a body only, no delay, group or attributes"
             )));
         }
+        Ok(())
+    }
+
+    async fn invoke(&self, function: &str, msg: &OutMessage) -> Result<String, QueueError> {
         let out = self
             .client
             .invoke()
@@ -67,7 +70,7 @@ impl InvokedQueues {
                     let message = service.message().unwrap_or_default();
                     return match code {
                         "ResourceNotFoundException" => QueueError::UnknownQueue(format!(
-                            "{queue} (function {function} does not exist)"
+                            "the event queue of function {function}, which does not exist"
                         )),
                         c if is_retryable_code(c)
                             || c.ends_with("ServiceException")
@@ -101,7 +104,10 @@ impl InvokedQueues {
 impl Queue for InvokedQueues {
     async fn send(&self, queue: &str, msg: OutMessage) -> Result<String, QueueError> {
         match self.functions.get(queue) {
-            Some(function) => self.invoke(queue, function, &msg).await,
+            Some(function) => {
+                Self::check(queue, &msg)?;
+                self.invoke(function, &msg).await
+            }
             None => self.inner.send(queue, msg).await,
         }
     }
@@ -114,11 +120,14 @@ impl Queue for InvokedQueues {
         let Some(function) = self.functions.get(queue) else {
             return self.inner.send_batch(queue, msgs).await;
         };
-        // One invocation per message: Lambda has no batch of events.
+        // One invocation per message: Lambda has no batch of events. All are checked before
+        // the first; an outage part-way leaves the earlier ones invoked, and the caller's
+        // retry invokes them again (the events are idempotent: a settled batch stays so).
         validate_batch(&msgs)?;
+        msgs.iter().try_for_each(|m| Self::check(queue, m))?;
         let mut ids = Vec::with_capacity(msgs.len());
         for msg in &msgs {
-            ids.push(self.invoke(queue, function, msg).await?);
+            ids.push(self.invoke(function, msg).await?);
         }
         Ok(ids)
     }

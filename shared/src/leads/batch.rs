@@ -115,14 +115,22 @@ pub async fn settle(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
 }
 
 /// One asynchronous invocation with a batch to settle (Lambda). A batch whose lead is not
-/// stored yet fails, so Lambda runs it again a minute later, and two after that; one that
-/// never gets a lead ends in the dead-letter queue, where the sweeper drops it.
+/// stored yet is looked at again in two seconds (its request is writing it, as a rule); if
+/// still not, the invocation fails, so Lambda runs it again a minute later, and two after
+/// that; one that never gets a lead ends in the dead-letter queue, where the sweeper drops it.
 pub async fn on_invocation(deps: &Deps, s: &Settle) -> Result<(), TrackError> {
-    match settle(deps, s).await? {
-        Settled::Written | Settled::Already => Ok(()),
-        Settled::NoLead => Err(TrackError::NoLead(s.lead_id.clone())),
+    for again in [true, false] {
+        match settle(deps, s).await? {
+            Settled::Written | Settled::Already => return Ok(()),
+            Settled::NoLead if again => tokio::time::sleep(LOOK_AGAIN).await,
+            Settled::NoLead => {}
+        }
     }
+    Err(TrackError::NoLead(s.lead_id.clone()))
 }
+
+/// How long a batch whose lead is not written yet waits before it is looked at again.
+pub const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One message on `batch-results`, the queue `zayavka serve` keeps in place of Lambda's. A message that is not a batch to settle can never be
 /// handled and is dropped (logged). A batch whose lead is not stored yet is looked at again
@@ -144,7 +152,11 @@ pub async fn on_message(
         Settled::Written | Settled::Already => Ok(()),
         Settled::NoLead => {
             deps.queue
-                .change_visibility(msg.logical_queue(queue_prefix), &msg.receipt_handle, 2)
+                .change_visibility(
+                    msg.logical_queue(queue_prefix),
+                    &msg.receipt_handle,
+                    LOOK_AGAIN.as_secs() as u32,
+                )
                 .await
                 .map_err(|e| TrackError::Queue(e.to_string()))?;
             Err(TrackError::NoLead(s.lead_id))
