@@ -2,6 +2,7 @@
 //! that tests drive exactly what the binary runs.
 
 pub mod admin;
+pub mod doctor;
 pub mod events;
 pub mod okdesk_check;
 pub mod serve;

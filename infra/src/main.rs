@@ -77,6 +77,15 @@ enum Command {
         #[command(flatten)]
         store: Store,
     },
+    /// Is everything ready? A verdict per check (store, queues and dead letters, SES, each
+    /// bot's token and webhook, Okdesk) with the fix for each problem; exits 1 on a failure.
+    Doctor {
+        /// The stack's ApiUrl output: each bot's webhook must point under it.
+        #[arg(long)]
+        api_url: Option<String>,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Look into and feed the queues.
     Queue {
         #[command(subcommand)]
@@ -252,6 +261,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Doctor { api_url, store } => doctor(api_url, store).await,
         Command::Queue { command, store } => queue(command, store).await,
         Command::Tickets { command, store } => tickets(command, store).await,
         Command::Executors { command, store } => executors(command, store).await,
@@ -419,6 +429,33 @@ async fn okdesk_check(inn: Option<&str>) -> Result<(), String> {
         Ok(())
     } else {
         Err("some Okdesk checks failed (see above)".to_string())
+    }
+}
+
+/// `zayavka doctor [--aws] [--api-url]`: the checks, a summary, and a failing exit when any
+/// check failed.
+async fn doctor(api_url: Option<String>, store: Store) -> Result<(), String> {
+    let aws = if store.aws {
+        Some(AwsConfig::from_env(false).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let opts = zayavka_cli::doctor::Options {
+        aws,
+        data_dir: store.data_dir,
+        api_url,
+        now_unix: zayavka::ports::Clock::now_ms(&zayavka::ports::SystemClock) / 1000,
+    };
+    let checks = zayavka_cli::doctor::run(&opts, &zayavka::config::ProcessEnv).await;
+    for c in &checks {
+        println!("{}", c.lines());
+    }
+    let (summary, passed) = zayavka_cli::doctor::summary(&checks);
+    println!("{summary}");
+    if passed {
+        Ok(())
+    } else {
+        Err("some checks failed (see above)".into())
     }
 }
 

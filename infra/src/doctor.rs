@@ -1,0 +1,510 @@
+//! `zayavka doctor [--aws]`: is the deployment (or the local stack) ready, and if not, what
+//! to do. Each check gives a verdict and, when it is not `ok`, the fix; only failures make
+//! the command fail — a warning is something to look at, not something broken.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use zayavka::config::{AwsConfig, EnvReader, EnvSource};
+use zayavka::deps::AwsClients;
+use zayavka::ports::{Queue, QueueError, SystemClock};
+use zayavka::queues::{self, QueueSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Ok,
+    /// Not configured, so not checked.
+    Skipped,
+    Warning,
+    Failed,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Skipped => "skip",
+            Verdict::Warning => "WARN",
+            Verdict::Failed => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// What to do about it; set for every warning and failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(name, Verdict::Ok, detail, None)
+    }
+
+    fn skipped(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(name, Verdict::Skipped, detail, None)
+    }
+
+    fn warn(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(name, Verdict::Warning, detail, Some(fix.into()))
+    }
+
+    fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::new(name, Verdict::Failed, detail, Some(fix.into()))
+    }
+
+    fn new(
+        name: impl Into<String>,
+        verdict: Verdict,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            verdict,
+            detail: detail.into(),
+            fix,
+        }
+    }
+
+    /// `WARN  name: detail` and, below it, `      fix: …`.
+    pub fn lines(&self) -> String {
+        let mut out = format!("{:<5} {}: {}", self.verdict.label(), self.name, self.detail);
+        if let Some(fix) = &self.fix {
+            out.push_str(&format!("\n      fix: {fix}"));
+        }
+        out
+    }
+}
+
+/// Where to look.
+pub struct Options {
+    /// AWS (or an emulator) with these settings; `None`: the embedded store in `data_dir`.
+    pub aws: Option<AwsConfig>,
+    pub data_dir: PathBuf,
+    /// The stack's `ApiUrl`: each bot's webhook must point under it.
+    pub api_url: Option<String>,
+    /// Now, in Unix seconds: a webhook error older than a day is history, not a warning.
+    pub now_unix: i64,
+}
+
+/// Every check, in the order a person would fix them.
+pub async fn run(opts: &Options, env: &dyn EnvSource) -> Vec<Check> {
+    let mut out = Vec::new();
+    match &opts.aws {
+        Some(cfg) => {
+            let clients = AwsClients::new(cfg).await;
+            out.push(table_check(&clients, cfg).await);
+            let sqs =
+                zayavka::adapters::SqsQueue::new(clients.sqs.clone(), cfg.queue_prefix.clone());
+            out.extend(queue_checks(&sqs, true).await);
+            out.extend(ses_checks(&clients, env).await);
+        }
+        None => {
+            let file = opts.data_dir.join(zayavka::deps::DATA_FILE);
+            if !file.exists() {
+                out.push(Check::warn(
+                    "store",
+                    format!("no data at {}", file.display()),
+                    "run `zayavka serve` once (it creates the store), or pass --data-dir",
+                ));
+            } else {
+                match zayavka::deps::Embedded::open(
+                    &opts.data_dir,
+                    queues::catalogue(),
+                    Arc::new(SystemClock),
+                ) {
+                    Ok(store) => {
+                        out.push(Check::ok("store", format!("{}", file.display())));
+                        out.extend(queue_checks(&store.queue, false).await);
+                    }
+                    Err(e) => out.push(Check::fail(
+                        "store",
+                        format!("{}: {e}", file.display()),
+                        "stop whatever holds the file, or restore it from a backup",
+                    )),
+                }
+            }
+            out.push(Check::ok(
+                "mail",
+                format!(
+                    "written to {} (no SES locally)",
+                    opts.data_dir.join(zayavka::deps::OUTBOX_DIR).display()
+                ),
+            ));
+        }
+    }
+    out.extend(bot_checks(env, opts).await);
+    out.extend(okdesk_checks(env).await);
+    out
+}
+
+async fn table_check(clients: &AwsClients, cfg: &AwsConfig) -> Check {
+    let name = format!("table {}", cfg.table_name);
+    match clients
+        .dynamodb
+        .describe_table()
+        .table_name(&cfg.table_name)
+        .send()
+        .await
+    {
+        Ok(t) => {
+            let status = t
+                .table()
+                .and_then(|t| t.table_status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "unknown".into());
+            if status == "ACTIVE" {
+                Check::ok(name, status)
+            } else {
+                Check::warn(name, status, "wait for the table to become ACTIVE")
+            }
+        }
+        Err(e) => {
+            let missing = e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception());
+            if missing {
+                Check::fail(
+                    name,
+                    "does not exist",
+                    "deploy the stack (sam deploy), or set TABLE_NAME to the stack's TableName output; for an emulator, `zayavka init-aws`",
+                )
+            } else {
+                Check::fail(
+                    name,
+                    aws_error(&e),
+                    "check the AWS credentials and region (AWS_REGION, AWS_PROFILE)",
+                )
+            }
+        }
+    }
+}
+
+/// The queues that hold lead work: the sweeper drains their dead-letter queues every minute.
+fn swept(dlq: &str) -> bool {
+    queues::INTEGRATIONS
+        .iter()
+        .chain([queues::BATCH_RESULTS].iter())
+        .any(|q| queues::dead_letter_name(q) == dlq)
+}
+
+async fn queue_checks(queue: &dyn Queue, aws: bool) -> Vec<Check> {
+    let specs = queues::catalogue();
+    let dead_letters: Vec<&QueueSpec> =
+        specs.iter().filter(|s| is_dead_letter(s, &specs)).collect();
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    let mut present = 0;
+    for spec in &specs {
+        if aws && queues::invoked_function(&spec.name).is_some() {
+            // Lambda keeps it; its dead-letter queue is checked below.
+            continue;
+        }
+        let stats = match queue.stats(&spec.name).await {
+            Ok(s) => s,
+            Err(QueueError::UnknownQueue(_)) => {
+                missing.push(spec.name.clone());
+                continue;
+            }
+            Err(e) => {
+                out.push(Check::fail(
+                    format!("queue {}", spec.name),
+                    e.to_string(),
+                    "check the AWS credentials and region",
+                ));
+                continue;
+            }
+        };
+        present += 1;
+        if !dead_letters.iter().any(|d| d.name == spec.name) || stats.visible == 0 {
+            continue;
+        }
+        let detail = format!("{} messages", stats.visible);
+        let fix = if swept(&spec.name) {
+            "the sweeper drains this queue every minute, so messages here mean the sweeper itself fails: read its log (the sweeper function's log group in AWS, the serve log locally)".to_string()
+        } else {
+            let source = source_of(&spec.name, &specs).unwrap_or_default();
+            if aws {
+                format!(
+                    "look at why they failed (the worker's log), fix it, then move them back: the SQS console's \"Start DLQ redrive\" on {0}, or `aws sqs start-message-move-task --source-arn <{0} ARN>` (back to {source})",
+                    spec.name
+                )
+            } else {
+                format!(
+                    "look at why they failed (the serve log), fix it, then `zayavka queue redrive {}` (back to {source})",
+                    spec.name
+                )
+            }
+        };
+        out.push(Check::warn(
+            format!("dead letters {}", spec.name),
+            detail,
+            fix,
+        ));
+    }
+    if missing.is_empty() {
+        out.insert(0, Check::ok("queues", format!("{present} present")));
+    } else {
+        out.insert(
+            0,
+            Check::fail(
+                "queues",
+                format!("missing: {}", missing.join(", ")),
+                if aws {
+                    "deploy the stack (sam deploy), or set QUEUE_NAME_PREFIX to `<stack name>-`; for an emulator, `zayavka init-aws`"
+                } else {
+                    "start `zayavka serve` once: it creates them"
+                },
+            ),
+        );
+    }
+    out
+}
+
+fn is_dead_letter(spec: &QueueSpec, specs: &[QueueSpec]) -> bool {
+    specs
+        .iter()
+        .any(|s| s.dead_letter.as_deref() == Some(spec.name.as_str()))
+}
+
+fn source_of(dlq: &str, specs: &[QueueSpec]) -> Option<String> {
+    specs
+        .iter()
+        .find(|s| s.dead_letter.as_deref() == Some(dlq))
+        .map(|s| s.name.clone())
+}
+
+async fn ses_checks(clients: &AwsClients, env: &dyn EnvSource) -> Vec<Check> {
+    let mut r = EnvReader::new(env);
+    let from = zayavka::credentials::Credentials::read(&mut r).mail_from;
+    let mut out = Vec::new();
+    match &from {
+        None => out.push(Check::skipped(
+            "SES sender",
+            "MAIL_FROM is not set: no e-mail is sent",
+        )),
+        Some(from) => {
+            let domain = from.rsplit_once('@').map(|(_, d)| d.to_string());
+            let identities: Vec<String> = std::iter::once(from.clone()).chain(domain).collect();
+            match clients
+                .ses
+                .get_identity_verification_attributes()
+                .set_identities(Some(identities.clone()))
+                .send()
+                .await
+            {
+                Ok(got) => {
+                    let verified = identities.iter().find(|id| {
+                        got.verification_attributes()
+                            .get(id.as_str())
+                            .is_some_and(|a| a.verification_status().as_str() == "Success")
+                    });
+                    out.push(match verified {
+                        Some(id) => Check::ok("SES sender", format!("{from} (verified as {id})")),
+                        None => Check::fail(
+                            "SES sender",
+                            format!("{from} is not verified"),
+                            format!(
+                                "verify it: `aws ses verify-email-identity --email-address {from}` and click the link SES sends, or verify its domain"
+                            ),
+                        ),
+                    });
+                }
+                Err(e) => out.push(Check::fail(
+                    "SES sender",
+                    aws_error(&e),
+                    "check the AWS credentials and region",
+                )),
+            }
+        }
+    }
+    // SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day.
+    match clients.ses.get_send_quota().send().await {
+        Ok(q) => {
+            let max = q.max24_hour_send();
+            if max <= 200.0 {
+                out.push(Check::warn(
+                    "SES account",
+                    format!("in the sandbox (at most {max} e-mails a day, only to verified addresses)"),
+                    "request production access: SES console - Account dashboard - Request production access",
+                ));
+            } else {
+                out.push(Check::ok(
+                    "SES account",
+                    format!("out of the sandbox ({max} e-mails a day)"),
+                ));
+            }
+        }
+        Err(e) => out.push(Check::fail(
+            "SES account",
+            aws_error(&e),
+            "check the AWS credentials and region",
+        )),
+    }
+    out
+}
+
+async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
+    let bots = match crate::webhooks::configured_bots(env) {
+        Ok(b) => b,
+        Err(e) => {
+            return vec![Check::fail(
+                "bots",
+                e.to_string(),
+                "fix the bot settings named above",
+            )];
+        }
+    };
+    if bots.is_empty() {
+        return vec![Check::skipped(
+            "bots",
+            "none configured (TELEGRAM_<BOT>_BOT_TOKEN and TELEGRAM_<BOT>_WEBHOOK_SECRET)",
+        )];
+    }
+    let mut out = Vec::new();
+    for (api, bot) in &bots {
+        let name = format!("bot {}", bot.name);
+        let upper = bot.name.to_ascii_uppercase();
+        match api.get_me().await {
+            Ok(me) => out.push(Check::ok(
+                format!("{name} token"),
+                format!("@{}", me.username.unwrap_or_default()),
+            )),
+            Err(e) => {
+                out.push(Check::fail(
+                    format!("{name} token"),
+                    e.to_string(),
+                    format!("check TELEGRAM_{upper}_BOT_TOKEN (BotFather: /mybots - API Token)"),
+                ));
+                continue;
+            }
+        }
+        let info = match api.webhook_info().await {
+            Ok(info) => info,
+            Err(e) => {
+                out.push(Check::fail(
+                    format!("{name} webhook"),
+                    e.to_string(),
+                    "try again; Telegram did not answer getWebhookInfo",
+                ));
+                continue;
+            }
+        };
+        let set_all = match &opts.api_url {
+            Some(api_url) => format!("zayavka telegram set-webhook --all --api-url {api_url}"),
+            None => "zayavka telegram set-webhook --all --api-url <the stack's ApiUrl>".into(),
+        };
+        let expected = opts
+            .api_url
+            .as_deref()
+            .and_then(|u| crate::webhooks::webhook_url(u, bot.name).ok());
+        out.push(match (&expected, info.url.as_str()) {
+            (_, "") if opts.aws.is_none() => Check::warn(
+                format!("{name} webhook"),
+                "none set",
+                format!(
+                    "locally, `zayavka poll --bot {}` fetches its updates; deployed, {set_all}",
+                    bot.name
+                ),
+            ),
+            (_, "") => Check::fail(
+                format!("{name} webhook"),
+                "none set: Telegram sends its updates nowhere",
+                set_all,
+            ),
+            (Some(want), got) if want != got => Check::fail(
+                format!("{name} webhook"),
+                format!("points at {got}, not {want}"),
+                set_all,
+            ),
+            (_, got) => Check::ok(format!("{name} webhook"), got.to_string()),
+        });
+        let pending = info.pending_update_count;
+        let recent_error = info
+            .last_error_date
+            .and_then(|at| i64::try_from(at).ok())
+            .filter(|at| opts.now_unix - at < 24 * 3600);
+        match (recent_error, &info.last_error_message) {
+            (Some(at), Some(message)) => out.push(Check::warn(
+                format!("{name} deliveries"),
+                format!(
+                    "{pending} updates waiting; last error {}: {message}",
+                    zayavka::time::timestamp(at * 1000)
+                ),
+                "Telegram could not deliver to the webhook: check the telegram-webhook function's log and that the URL answers",
+            )),
+            _ => out.push(Check::ok(
+                format!("{name} deliveries"),
+                format!("{pending} updates waiting, no error in the last day"),
+            )),
+        }
+    }
+    out
+}
+
+async fn okdesk_checks(env: &dyn EnvSource) -> Vec<Check> {
+    let mut r = EnvReader::new(env);
+    let cfg = zayavka::helpdesk::config::OkdeskConfig::read(&mut r);
+    if let Err(e) = r.finish() {
+        return vec![Check::fail(
+            "Okdesk",
+            e.to_string(),
+            "fix the Okdesk settings named above",
+        )];
+    }
+    let Some(cfg) = cfg else {
+        return vec![Check::skipped(
+            "Okdesk",
+            "OKDESK_API_URL is not set: no helpdesk bot",
+        )];
+    };
+    crate::okdesk_check::run(&cfg, None)
+        .await
+        .into_iter()
+        .map(|c| {
+            let name = format!("Okdesk {}", c.name);
+            match c.passed {
+                Some(true) => Check::ok(name, c.detail),
+                None => Check::skipped(name, c.detail),
+                Some(false) => Check::fail(
+                    name,
+                    c.detail,
+                    "check OKDESK_API_URL (https://<account>.okdesk.ru/api/v1) and OKDESK_API_TOKEN (Okdesk - Settings - API); `zayavka okdesk check` says more",
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The summary line, and whether the command succeeds.
+pub fn summary(checks: &[Check]) -> (String, bool) {
+    let count = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
+    let failed = count(Verdict::Failed);
+    (
+        format!(
+            "{} checks: {} ok, {} warnings, {} failed, {} skipped",
+            checks.len(),
+            count(Verdict::Ok),
+            count(Verdict::Warning),
+            failed,
+            count(Verdict::Skipped)
+        ),
+        failed == 0,
+    )
+}
+
+/// An AWS error as one line, with the service's code and message when there is one.
+fn aws_error<E: std::error::Error + 'static>(e: &E) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
