@@ -69,6 +69,7 @@ def measure(binary, event_bytes):
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "TABLE_NAME": "zayavka",
+        "BATCH_TRACKER_FUNCTION": "zayavka-batch-tracker",
         "ZAYAVKA_API_KEYS": "coldstart-key-0123456789",
         "RUST_LOG": "warn",
     }
