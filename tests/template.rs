@@ -576,3 +576,30 @@ fn the_outputs_name_every_url_a_user_registers() {
         assert_eq!(url, format!("{BASE}{path}"), "{name}");
     }
 }
+
+/// The README's deploy walkthrough explains every parameter `sam deploy --guided` asks for
+/// and every output it prints: a new one cannot be added without saying what it is for.
+#[test]
+fn the_deploy_walkthrough_names_every_parameter_and_output() {
+    let t = template();
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let deploy = readme
+        .split("## Deploy\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Deploy section");
+    let rows: Vec<&str> = deploy.lines().filter(|l| l.starts_with("| `")).collect();
+    for section in ["Parameters", "Outputs"] {
+        for name in t[section].as_mapping().unwrap().keys() {
+            let name = format!("`{}`", name.as_str().unwrap());
+            assert!(
+                rows.iter()
+                    .any(|row| row.split(" | ").next().unwrap_or_default().contains(&name)),
+                "the README's deploy tables do not name {section} {name}"
+            );
+        }
+    }
+}
