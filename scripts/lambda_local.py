@@ -9,8 +9,8 @@
    created in moto with its role and environment, as CloudFormation would), checking that
    the code changed and the role and environment stayed.
 
-Run by scripts/package after the arm64 release build (step 2 uploads that build). Needs
-.venv (moto, boto3) and .venv-package (cargo-lambda) in place.
+Run by .ci/run after scripts/package (step 2 uploads its arm64 release build). Needs .venv
+(moto, boto3, from scripts/test) and .venv-package (cargo-lambda, from scripts/package).
 """
 
 import json
@@ -36,6 +36,9 @@ def free_port():
     return port
 
 
+LOGS = ROOT / "target" / "lambda-local"
+
+
 def wait_for(what, check, seconds):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -45,17 +48,28 @@ def wait_for(what, check, seconds):
         except Exception:
             pass
         time.sleep(0.3)
-    sys.exit(f"{what}: not ready after {seconds} s")
+    fail(f"{what}: not ready after {seconds} s")
+
+
+def port_open(port):
+    with socket.create_connection(("127.0.0.1", port), 1):
+        return True
 
 
 def fail(message):
+    # What the emulator and moto said is usually the reason.
+    for log in ("watch.log", "moto.log"):
+        path = LOGS / log
+        if path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-30:]
+            print(f"--- last lines of {path}:", *tail, sep="\n", file=sys.stderr)
     sys.exit(f"lambda-local: {message}")
 
 
 def main():
     moto_port, watch_port = free_port(), free_port()
     moto_url = f"http://127.0.0.1:{moto_port}"
-    logs = ROOT / "target" / "lambda-local"
+    logs = LOGS
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -106,7 +120,7 @@ def main():
         # 1. watch + invoke.
         children.append(
             subprocess.Popen(
-                ["cargo", "lambda", "watch", "--invoke-port", str(watch_port)],
+                ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(watch_port), "--timeout", "300"],
                 cwd=ROOT,
                 env=env,
                 stdout=open(logs / "watch.log", "w"),
@@ -114,7 +128,7 @@ def main():
                 start_new_session=True,
             )
         )
-        wait_for("cargo lambda watch", lambda: socket.create_connection(("127.0.0.1", watch_port), 1), 120)
+        wait_for("cargo lambda watch", lambda: port_open(watch_port), 120)
         answer = invoke("lead-submit", "events/lead-submit/send-batch.json", watch_port, env)
         if answer.get("statusCode") != 202:
             fail(f"lead-submit answered {answer}")
@@ -181,15 +195,23 @@ def main():
         stop()
 
 
-def run(cmd, env):
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+def run(cmd, env, timeout=900):
+    try:
+        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        fail(f"{' '.join(cmd)} did not finish in {timeout} s")
     if result.returncode != 0:
         fail(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
 def invoke(function, data_file, port, env):
-    out = run(["cargo", "lambda", "invoke", "--invoke-port", str(port), "--data-file", data_file, "--output-format", "json", function], env)
+    # The first invocation of a function builds it.
+    out = run(
+        ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", str(port), "--data-file", data_file, "--output-format", "json", function],
+        env,
+        timeout=600,
+    )
     try:
         return json.loads(out)
     except json.JSONDecodeError:

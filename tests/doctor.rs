@@ -246,6 +246,29 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
         "{deliveries:?}"
     );
     assert!(!summary(&checks).1);
+    let printed: String = checks.iter().map(Check::lines).collect();
+    for secret in [
+        MAIN,
+        SUPPORT,
+        STAFF,
+        "main_secret-1",
+        "support_secret-1",
+        "staff_secret-1",
+    ] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+
+    // The ApiUrl copied wrong is named, not compared against.
+    let doubled = Options {
+        aws: Some(cfg.clone()),
+        data_dir: std::path::PathBuf::from("/nonexistent"),
+        api_url: Some(format!("https://{api_url}")),
+        now_unix: NOW,
+    };
+    let checks = run(&doubled, &env).await;
+    let hook = find(&checks, "bot main webhook");
+    assert_eq!(hook.verdict, Verdict::Failed);
+    assert!(hook.detail.contains("not an API base URL"), "{hook:?}");
 
     // Verified, the sender passes; a batch stuck in the tracker's dead-letter queue is the
     // sweeper's problem.
@@ -288,9 +311,15 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
         queues.detail.contains("integration-email.fifo"),
         "{queues:?}"
     );
+    let missing: Vec<&str> = queues
+        .detail
+        .trim_start_matches("missing: ")
+        .split(", ")
+        .collect();
+    assert!(missing.contains(&"notifications"), "{missing:?}");
     assert!(
-        !queues.detail.contains("batch-results,"),
-        "Lambda keeps that one: {queues:?}"
+        !missing.contains(&"batch-results"),
+        "Lambda keeps that one: {missing:?}"
     );
     assert!(fix(queues).contains("QUEUE_NAME_PREFIX"));
     assert!(!summary(&checks).1);

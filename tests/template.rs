@@ -603,3 +603,26 @@ fn the_deploy_walkthrough_names_every_parameter_and_output() {
         }
     }
 }
+
+/// A bot's token without the settings it needs is refused by CloudFormation (its Rules)
+/// rather than stopping telegram-webhook, every bot's function, at its first start.
+#[test]
+fn a_bot_without_its_secret_is_refused_at_deploy_time() {
+    let t = template();
+    let rules = t["Rules"].as_mapping().expect("Rules");
+    for bot in zayavka::telegram::webhook::BOTS {
+        let cap = format!("{}{}", bot[..1].to_uppercase(), &bot[1..]);
+        let token = format!("Telegram{cap}BotToken");
+        let secret = format!("Telegram{cap}WebhookSecret");
+        let rule = rules
+            .values()
+            .find(|r| {
+                serde_norway::to_string(&r["RuleCondition"])
+                    .unwrap()
+                    .contains(&token)
+            })
+            .unwrap_or_else(|| panic!("no rule for {token}"));
+        let asserts = serde_norway::to_string(&rule["Assertions"]).unwrap();
+        assert!(asserts.contains(&secret), "{token} without {secret}");
+    }
+}

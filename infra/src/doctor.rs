@@ -225,7 +225,7 @@ async fn queue_checks(queue: &dyn Queue, aws: bool) -> Vec<Check> {
         }
         let detail = format!("{} messages", stats.visible);
         let fix = if swept(&spec.name) {
-            "the sweeper drains this queue every minute, so messages here mean the sweeper itself fails: read its log (the sweeper function's log group in AWS, the serve log locally)".to_string()
+            "the sweeper drains this queue every minute (a page at a time), so messages still here after a few minutes mean the sweeper itself fails: read its log (the sweeper function's log group in AWS, the serve log locally)".to_string()
         } else {
             let source = source_of(&spec.name, &specs).unwrap_or_default();
             if aws {
@@ -288,8 +288,15 @@ async fn ses_checks(clients: &AwsClients, env: &dyn EnvSource) -> Vec<Check> {
             "MAIL_FROM is not set: no e-mail is sent",
         )),
         Some(from) => {
-            let domain = from.rsplit_once('@').map(|(_, d)| d.to_string());
-            let identities: Vec<String> = std::iter::once(from.clone()).chain(domain).collect();
+            // The address, its domain and each parent domain: a verified `example.com`
+            // covers `leads@mail.example.com`.
+            let mut identities = vec![from.clone()];
+            if let Some((_, domain)) = from.rsplit_once('@') {
+                let labels: Vec<&str> = domain.split('.').collect();
+                for i in 0..labels.len().saturating_sub(1) {
+                    identities.push(labels[i..].join("."));
+                }
+            }
             match clients
                 .ses
                 .get_identity_verification_attributes()
@@ -322,11 +329,12 @@ async fn ses_checks(clients: &AwsClients, env: &dyn EnvSource) -> Vec<Check> {
             }
         }
     }
-    // SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day.
+    // SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day (-1 is
+    // unlimited).
     match clients.ses.get_send_quota().send().await {
         Ok(q) => {
             let max = q.max24_hour_send();
-            if max <= 200.0 {
+            if (0.0..=200.0).contains(&max) {
                 out.push(Check::warn(
                     "SES account",
                     format!("in the sandbox (at most {max} e-mails a day, only to verified addresses)"),
@@ -398,10 +406,22 @@ async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
             Some(api_url) => format!("zayavka telegram set-webhook --all --api-url {api_url}"),
             None => "zayavka telegram set-webhook --all --api-url <the stack's ApiUrl>".into(),
         };
-        let expected = opts
+        let expected = match opts
             .api_url
             .as_deref()
-            .and_then(|u| crate::webhooks::webhook_url(u, bot.name).ok());
+            .map(|u| crate::webhooks::webhook_url(u, bot.name))
+        {
+            Some(Ok(url)) => Some(url),
+            Some(Err(e)) => {
+                out.push(Check::fail(
+                    format!("{name} webhook"),
+                    e,
+                    "give --api-url the stack's ApiUrl output as printed",
+                ));
+                continue;
+            }
+            None => None,
+        };
         out.push(match (&expected, info.url.as_str()) {
             (_, "") if opts.aws.is_none() => Check::warn(
                 format!("{name} webhook"),

@@ -32,8 +32,17 @@ pub fn webhook_url(api_url: &str, bot: &str) -> Result<String, String> {
             "Telegram only calls https:// webhooks, not {api_url} (give the stack's ApiUrl output)"
         ));
     };
-    if host.is_empty() || host.contains(['?', '#', ' ']) {
-        return Err(format!("{api_url} is not an API base URL"));
+    // The ApiUrl output is scheme and host only; anything else is a copying mistake
+    // (`https://https://…`, a path, a query) that Telegram would be sent as is.
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && !host.contains("::");
+    if !valid {
+        return Err(format!(
+            "{api_url} is not an API base URL: give the stack's ApiUrl output, https://<host>"
+        ));
     }
     Ok(format!("{base}/telegram/{bot}/webhook"))
 }
@@ -69,9 +78,13 @@ pub async fn set_one(
     if let Some((ru, en)) = menus(bot.name) {
         // Russian for everyone, English for English-language apps.
         for (commands, code) in [(ru, None), (en, Some("en"))] {
-            api.set_my_commands(commands, code)
-                .await
-                .map_err(|e| format!("bot {}: command menu: {e}", bot.name))?;
+            api.set_my_commands(commands, code).await.map_err(|e| {
+                // The webhook is set: say so with the failure.
+                format!(
+                    "bot {0}: updates now go to {url}, but its command menu failed: {e}",
+                    bot.name
+                )
+            })?;
         }
         done.push(format!("bot {}: command menu set (ru, en)", bot.name));
     }

@@ -1157,11 +1157,12 @@ async fn set_webhook_all_registers_every_configured_bot() {
         "1:SUPPORTSUPPORTSUPPORTSUPPORT",
         "3:STAFFSTAFFSTAFFSTAFFSTAFFSTA",
     );
-    // The staff bot's token was revoked.
+    // The main bot's token was revoked (the first bot: the others must still be set), and
+    // Telegram's answer quotes it.
     Mock::given(method("POST"))
-        .and(path(format!("/bot{staff}/setWebhook")))
+        .and(path(format!("/bot{main}/setWebhook")))
         .respond_with(ResponseTemplate::new(401).set_body_json(
-            serde_json::json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+            serde_json::json!({"ok": false, "error_code": 401, "description": format!("Unauthorized: bot{main}")}),
         ))
         .mount(&api)
         .await;
@@ -1205,7 +1206,7 @@ async fn set_webhook_all_registers_every_configured_bot() {
     );
     assert!(!ok, "a refused bot fails the command: {out}");
     assert!(
-        err.contains("bot staff") && err.contains("Unauthorized"),
+        err.contains("bot main") && err.contains("Unauthorized"),
         "{err}"
     );
     let calls: Vec<(String, serde_json::Value)> = api
@@ -1243,21 +1244,27 @@ async fn set_webhook_all_registers_every_configured_bot() {
             serde_json::json!(["message", "callback_query"])
         );
     }
-    let menus: Vec<&str> = calls
+    let menus: Vec<(&str, serde_json::Value)> = calls
         .iter()
         .filter(|(p, _)| p.ends_with("/setMyCommands"))
-        .map(|(p, _)| p.as_str())
+        .map(|(p, b)| (p.as_str(), b["language_code"].clone()))
         .collect();
-    // The main bot's two menus; the support bot has none; the staff bot got no further.
+    // The staff bot's two menus, Russian for everyone and English; the support bot has
+    // none; the main bot got no further than its refused webhook.
+    let staff_menu = format!("/bot{staff}/setMyCommands");
     assert_eq!(
         menus,
         [
-            format!("/bot{main}/setMyCommands"),
-            format!("/bot{main}/setMyCommands")
+            (staff_menu.as_str(), serde_json::Value::Null),
+            (staff_menu.as_str(), serde_json::json!("en"))
         ]
     );
     assert!(
-        out.contains("bot main: updates now go to https://abc.example.com/telegram/main/webhook"),
+        out.contains("bot staff: updates now go to https://abc.example.com/telegram/staff/webhook"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bot staff: command menu set (ru, en)"),
         "{out}"
     );
     assert!(out.contains("bot support: updates now go to"), "{out}");

@@ -220,6 +220,8 @@ impl Okdesk {
                     .ok()
                     .and_then(|v| v.get("errors").map(Value::to_string))
                     .unwrap_or_else(|| body.chars().take(300).collect());
+                // A server or proxy may echo the request, whose URL carries the token.
+                let errors = crate::outbound::redact(&errors, &[self.token.as_str()]);
                 Err(OkdeskError::Refused { status, errors })
             }
         }
