@@ -371,12 +371,14 @@ async fn a_queue_lambda_keeps_is_an_asynchronous_invocation() {
     use zayavka::ports::{Queue, QueueError};
 
     let lambda = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/2015-03-31/functions/acme-batch-tracker/invocations"))
-        .and(header("x-amz-invocation-type", "Event"))
-        .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
-        .mount(&lambda)
-        .await;
+    // Lambda's answer to an asynchronous invocation: 202, queued.
+    let accepts_events = || {
+        Mock::given(method("POST"))
+            .and(path("/2015-03-31/functions/acme-batch-tracker/invocations"))
+            .and(header("x-amz-invocation-type", "Event"))
+            .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
+    };
+    accepts_events().mount(&lambda).await;
     // As Lambda wires it: the variable the template sets names the tracker, and a send to
     // batch-results through the AWS dependencies is an invocation.
     let mut cfg = crate::support::moto_config("t", "acme-");
@@ -393,12 +395,7 @@ async fn a_queue_lambda_keeps_is_an_asynchronous_invocation() {
         .unwrap();
     assert_eq!(lambda.received_requests().await.unwrap().len(), 1);
     lambda.reset().await;
-    Mock::given(method("POST"))
-        .and(path("/2015-03-31/functions/acme-batch-tracker/invocations"))
-        .and(header("x-amz-invocation-type", "Event"))
-        .respond_with(ResponseTemplate::new(202).insert_header("x-amzn-RequestId", "req-1"))
-        .mount(&lambda)
-        .await;
+    accepts_events().mount(&lambda).await;
     let store = crate::support::embedded(zayavka::queues::catalogue());
     let sdk = load(&AwsSettings {
         endpoint_url: Some(lambda.uri()),

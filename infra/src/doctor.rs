@@ -5,10 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use frankenstein::updates::WebhookInfo;
 use zayavka::config::{AwsConfig, EnvReader, EnvSource};
 use zayavka::deps::AwsClients;
 use zayavka::ports::{Queue, QueueError, SystemClock};
 use zayavka::queues::{self, QueueSpec};
+use zayavka::telegram::BotApi;
+use zayavka::telegram::webhook::BotConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
@@ -194,8 +197,6 @@ fn swept(dlq: &str) -> bool {
 
 async fn queue_checks(queue: &dyn Queue, aws: bool) -> Vec<Check> {
     let specs = queues::catalogue();
-    let dead_letters: Vec<&QueueSpec> =
-        specs.iter().filter(|s| is_dead_letter(s, &specs)).collect();
     let mut out = Vec::new();
     let mut missing = Vec::new();
     let mut present = 0;
@@ -220,31 +221,16 @@ async fn queue_checks(queue: &dyn Queue, aws: bool) -> Vec<Check> {
             }
         };
         present += 1;
-        if !dead_letters.iter().any(|d| d.name == spec.name) || stats.visible == 0 {
-            continue;
+        // A dead-letter queue is the one some queue redrives to.
+        if let Some(source) = source_of(&spec.name, &specs)
+            && stats.visible > 0
+        {
+            out.push(Check::warn(
+                format!("dead letters {}", spec.name),
+                format!("{} messages", stats.visible),
+                dead_letter_fix(&spec.name, &source, aws),
+            ));
         }
-        let detail = format!("{} messages", stats.visible);
-        let fix = if swept(&spec.name) {
-            "the sweeper drains this queue every minute (a page at a time), so messages still here after a few minutes mean the sweeper itself fails: read its log (the sweeper function's log group in AWS, the serve log locally)".to_string()
-        } else {
-            let source = source_of(&spec.name, &specs).unwrap_or_default();
-            if aws {
-                format!(
-                    "look at why they failed (the worker's log), fix it, then move them back: the SQS console's \"Start DLQ redrive\" on {0}, or `aws sqs start-message-move-task --source-arn <{0} ARN>` (back to {source})",
-                    spec.name
-                )
-            } else {
-                format!(
-                    "look at why they failed (the serve log), fix it, then `zayavka queue redrive {}` (back to {source})",
-                    spec.name
-                )
-            }
-        };
-        out.push(Check::warn(
-            format!("dead letters {}", spec.name),
-            detail,
-            fix,
-        ));
     }
     if missing.is_empty() {
         out.insert(0, Check::ok("queues", format!("{present} present")));
@@ -265,10 +251,19 @@ async fn queue_checks(queue: &dyn Queue, aws: bool) -> Vec<Check> {
     out
 }
 
-fn is_dead_letter(spec: &QueueSpec, specs: &[QueueSpec]) -> bool {
-    specs
-        .iter()
-        .any(|s| s.dead_letter.as_deref() == Some(spec.name.as_str()))
+/// What to do about messages in `dlq`, whose source queue is `source`.
+fn dead_letter_fix(dlq: &str, source: &str, aws: bool) -> String {
+    if swept(dlq) {
+        "the sweeper drains this queue every minute (a page at a time), so messages still here after a few minutes mean the sweeper itself fails: read its log (the sweeper function's log group in AWS, the serve log locally)".to_string()
+    } else if aws {
+        format!(
+            "look at why they failed (the worker's log), fix it, then move them back: the SQS console's \"Start DLQ redrive\" on {dlq}, or `aws sqs start-message-move-task --source-arn <{dlq} ARN>` (back to {source})"
+        )
+    } else {
+        format!(
+            "look at why they failed (the serve log), fix it, then `zayavka queue redrive {dlq}` (back to {source})"
+        )
+    }
 }
 
 fn source_of(dlq: &str, specs: &[QueueSpec]) -> Option<String> {
@@ -281,79 +276,88 @@ fn source_of(dlq: &str, specs: &[QueueSpec]) -> Option<String> {
 async fn ses_checks(clients: &AwsClients, env: &dyn EnvSource) -> Vec<Check> {
     let mut r = EnvReader::new(env);
     let from = zayavka::credentials::Credentials::read(&mut r).mail_from;
-    let mut out = Vec::new();
-    match &from {
-        None => out.push(Check::skipped(
-            "SES sender",
-            "MAIL_FROM is not set: no e-mail is sent",
-        )),
-        Some(from) => {
-            // The address, its domain and each parent domain: a verified `example.com`
-            // covers `leads@mail.example.com`.
-            let mut identities = vec![from.clone()];
-            if let Some((_, domain)) = from.rsplit_once('@') {
-                let labels: Vec<&str> = domain.split('.').collect();
-                for i in 0..labels.len().saturating_sub(1) {
-                    identities.push(labels[i..].join("."));
-                }
-            }
-            match clients
-                .ses
-                .get_identity_verification_attributes()
-                .set_identities(Some(identities.clone()))
-                .send()
-                .await
-            {
-                Ok(got) => {
-                    let verified = identities.iter().find(|id| {
-                        got.verification_attributes()
-                            .get(id.as_str())
-                            .is_some_and(|a| a.verification_status().as_str() == "Success")
-                    });
-                    out.push(match verified {
-                        Some(id) => Check::ok("SES sender", format!("{from} (verified as {id})")),
-                        None => Check::fail(
-                            "SES sender",
-                            format!("{from} is not verified"),
-                            format!(
-                                "verify it: `aws ses verify-email-identity --email-address {from}` and click the link SES sends, or verify its domain"
-                            ),
-                        ),
-                    });
-                }
-                Err(e) => out.push(Check::fail(
-                    "SES sender",
-                    aws_error(&e),
-                    "check the AWS credentials and region",
-                )),
-            }
+    let sender = match &from {
+        None => Check::skipped("SES sender", "MAIL_FROM is not set: no e-mail is sent"),
+        Some(from) => sender_check(clients, from).await,
+    };
+    vec![sender, sandbox_check(clients).await]
+}
+
+/// The address, its domain and each parent domain: a verified `example.com` covers
+/// `leads@mail.example.com`.
+fn identities_covering(from: &str) -> Vec<String> {
+    let mut identities = vec![from.to_string()];
+    if let Some((_, domain)) = from.rsplit_once('@') {
+        let labels: Vec<&str> = domain.split('.').collect();
+        for i in 0..labels.len().saturating_sub(1) {
+            identities.push(labels[i..].join("."));
         }
     }
-    // SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day (-1 is
-    // unlimited).
+    identities
+}
+
+async fn sender_check(clients: &AwsClients, from: &str) -> Check {
+    let identities = identities_covering(from);
+    let got = match clients
+        .ses
+        .get_identity_verification_attributes()
+        .set_identities(Some(identities.clone()))
+        .send()
+        .await
+    {
+        Ok(got) => got,
+        Err(e) => {
+            return Check::fail(
+                "SES sender",
+                aws_error(&e),
+                "check the AWS credentials and region",
+            );
+        }
+    };
+    let verified = identities.iter().find(|id| {
+        got.verification_attributes()
+            .get(id.as_str())
+            .is_some_and(|a| a.verification_status().as_str() == "Success")
+    });
+    match verified {
+        Some(id) => Check::ok("SES sender", format!("{from} (verified as {id})")),
+        None => Check::fail(
+            "SES sender",
+            format!("{from} is not verified"),
+            format!(
+                "verify it: `aws ses verify-email-identity --email-address {from}` and click the link SES sends, or verify its domain"
+            ),
+        ),
+    }
+}
+
+/// SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day (-1 is
+/// unlimited).
+async fn sandbox_check(clients: &AwsClients) -> Check {
     match clients.ses.get_send_quota().send().await {
         Ok(q) => {
             let max = q.max24_hour_send();
             if (0.0..=200.0).contains(&max) {
-                out.push(Check::warn(
+                Check::warn(
                     "SES account",
-                    format!("in the sandbox (at most {max} e-mails a day, only to verified addresses)"),
+                    format!(
+                        "in the sandbox (at most {max} e-mails a day, only to verified addresses)"
+                    ),
                     "request production access: SES console - Account dashboard - Request production access",
-                ));
+                )
             } else {
-                out.push(Check::ok(
+                Check::ok(
                     "SES account",
                     format!("out of the sandbox ({max} e-mails a day)"),
-                ));
+                )
             }
         }
-        Err(e) => out.push(Check::fail(
+        Err(e) => Check::fail(
             "SES account",
             aws_error(&e),
             "check the AWS credentials and region",
-        )),
+        ),
     }
-    out
 }
 
 async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
@@ -375,95 +379,120 @@ async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
     }
     let mut out = Vec::new();
     for (api, bot) in &bots {
-        let name = format!("bot {}", bot.name);
-        let upper = bot.name.to_ascii_uppercase();
-        match api.get_me().await {
-            Ok(me) => out.push(Check::ok(
+        out.extend(one_bot(api, bot, opts).await);
+    }
+    out
+}
+
+/// A bot's token, then its webhook and deliveries; each step only when the one before
+/// could be asked.
+async fn one_bot(api: &BotApi, bot: &BotConfig, opts: &Options) -> Vec<Check> {
+    let name = format!("bot {}", bot.name);
+    let upper = bot.name.to_ascii_uppercase();
+    let me = match api.get_me().await {
+        Ok(me) => me,
+        Err(e) => {
+            return vec![Check::fail(
                 format!("{name} token"),
-                format!("@{}", me.username.unwrap_or_default()),
-            )),
-            Err(e) => {
-                out.push(Check::fail(
-                    format!("{name} token"),
-                    e.to_string(),
-                    format!("check TELEGRAM_{upper}_BOT_TOKEN (BotFather: /mybots - API Token)"),
-                ));
-                continue;
-            }
+                e.to_string(),
+                format!("check TELEGRAM_{upper}_BOT_TOKEN (BotFather: /mybots - API Token)"),
+            )];
         }
-        let info = match api.webhook_info().await {
-            Ok(info) => info,
-            Err(e) => {
-                out.push(Check::fail(
+    };
+    let token = Check::ok(
+        format!("{name} token"),
+        format!("@{}", me.username.unwrap_or_default()),
+    );
+    let info = match api.webhook_info().await {
+        Ok(info) => info,
+        Err(e) => {
+            return vec![
+                token,
+                Check::fail(
                     format!("{name} webhook"),
                     e.to_string(),
                     "try again; Telegram did not answer getWebhookInfo",
-                ));
-                continue;
-            }
-        };
-        let set_all = match &opts.api_url {
-            Some(api_url) => format!("zayavka telegram set-webhook --all --api-url {api_url}"),
-            None => "zayavka telegram set-webhook --all --api-url <the stack's ApiUrl>".into(),
-        };
-        let expected = match opts
-            .api_url
-            .as_deref()
-            .map(|u| crate::webhooks::webhook_url(u, bot.name))
-        {
-            Some(Ok(url)) => Some(url),
-            Some(Err(e)) => {
-                out.push(Check::fail(
+                ),
+            ];
+        }
+    };
+    let expected = match opts
+        .api_url
+        .as_deref()
+        .map(|u| crate::webhooks::webhook_url(u, bot.name))
+    {
+        Some(Ok(url)) => Some(url),
+        Some(Err(e)) => {
+            return vec![
+                token,
+                Check::fail(
                     format!("{name} webhook"),
                     e,
                     "give --api-url the stack's ApiUrl output as printed",
-                ));
-                continue;
-            }
-            None => None,
-        };
-        out.push(match (&expected, info.url.as_str()) {
-            (_, "") if opts.aws.is_none() => Check::warn(
-                format!("{name} webhook"),
-                "none set",
-                format!(
-                    "locally, `zayavka poll --bot {}` fetches its updates; deployed, {set_all}",
-                    bot.name
                 ),
-            ),
-            (_, "") => Check::fail(
-                format!("{name} webhook"),
-                "none set: Telegram sends its updates nowhere",
-                set_all,
-            ),
-            (Some(want), got) if want != got => Check::fail(
-                format!("{name} webhook"),
-                format!("points at {got}, not {want}"),
-                set_all,
-            ),
-            (_, got) => Check::ok(format!("{name} webhook"), got.to_string()),
-        });
-        let pending = info.pending_update_count;
-        let recent_error = info
-            .last_error_date
-            .and_then(|at| i64::try_from(at).ok())
-            .filter(|at| opts.now_unix - at < 24 * 3600);
-        match (recent_error, &info.last_error_message) {
-            (Some(at), Some(message)) => out.push(Check::warn(
-                format!("{name} deliveries"),
-                format!(
-                    "{pending} updates waiting; last error {}: {message}",
-                    zayavka::time::timestamp(at * 1000)
-                ),
-                "Telegram could not deliver to the webhook: check the telegram-webhook function's log and that the URL answers",
-            )),
-            _ => out.push(Check::ok(
-                format!("{name} deliveries"),
-                format!("{pending} updates waiting, no error in the last day"),
-            )),
+            ];
         }
+        None => None,
+    };
+    vec![
+        token,
+        webhook_check(&name, bot.name, &info.url, expected.as_deref(), opts),
+        deliveries_check(&name, &info, opts.now_unix),
+    ]
+}
+
+/// Where the bot's webhook points, against where it should.
+fn webhook_check(
+    name: &str,
+    bot: &str,
+    got: &str,
+    expected: Option<&str>,
+    opts: &Options,
+) -> Check {
+    let set_all = match &opts.api_url {
+        Some(api_url) => format!("zayavka telegram set-webhook --all --api-url {api_url}"),
+        None => "zayavka telegram set-webhook --all --api-url <the stack's ApiUrl>".into(),
+    };
+    let check = format!("{name} webhook");
+    match (expected, got) {
+        (_, "") if opts.aws.is_none() => Check::warn(
+            check,
+            "none set",
+            format!("locally, `zayavka poll --bot {bot}` fetches its updates; deployed, {set_all}"),
+        ),
+        (_, "") => Check::fail(
+            check,
+            "none set: Telegram sends its updates nowhere",
+            set_all,
+        ),
+        (Some(want), got) if want != got => {
+            Check::fail(check, format!("points at {got}, not {want}"), set_all)
+        }
+        (_, got) => Check::ok(check, got.to_string()),
     }
-    out
+}
+
+/// Updates waiting, and a delivery error of the last day (an older one is history).
+fn deliveries_check(name: &str, info: &WebhookInfo, now_unix: i64) -> Check {
+    let pending = info.pending_update_count;
+    let recent_error = info
+        .last_error_date
+        .and_then(|at| i64::try_from(at).ok())
+        .filter(|at| now_unix - at < 24 * 3600);
+    match (recent_error, &info.last_error_message) {
+        (Some(at), Some(message)) => Check::warn(
+            format!("{name} deliveries"),
+            format!(
+                "{pending} updates waiting; last error {}: {message}",
+                zayavka::time::timestamp(at * 1000)
+            ),
+            "Telegram could not deliver to the webhook: check the telegram-webhook function's log and that the URL answers",
+        ),
+        _ => Check::ok(
+            format!("{name} deliveries"),
+            format!("{pending} updates waiting, no error in the last day"),
+        ),
+    }
 }
 
 async fn okdesk_checks(env: &dyn EnvSource) -> Vec<Check> {

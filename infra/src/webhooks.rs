@@ -60,6 +60,15 @@ fn menus(bot: &str) -> Option<(Menu, Menu)> {
     }
 }
 
+/// Telegram calls https:// webhooks only.
+fn https_only(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("Telegram only calls https:// webhooks, not {url}"))
+    }
+}
+
 /// Registers one bot's webhook and its command menu; returns what was done, line by line.
 pub async fn set_one(
     api: &BotApi,
@@ -67,9 +76,7 @@ pub async fn set_one(
     url: &str,
     drop_pending_updates: bool,
 ) -> Result<Vec<String>, String> {
-    if !url.starts_with("https://") {
-        return Err(format!("Telegram only calls https:// webhooks, not {url}"));
-    }
+    https_only(url)?;
     let mut done = Vec::new();
     api.set_webhook(url, &bot.secret, drop_pending_updates)
         .await
@@ -98,9 +105,7 @@ pub async fn set_named(
     drop_pending_updates: bool,
 ) -> Result<Vec<String>, String> {
     // Checked before reading the bot's settings: Telegram would refuse it anyway.
-    if !url.starts_with("https://") {
-        return Err(format!("Telegram only calls https:// webhooks, not {url}"));
-    }
+    https_only(url)?;
     let (api, bot) = crate::admin::telegram_bot(name).map_err(|e| e.to_string())?;
     set_one(&api, &bot, url, drop_pending_updates).await
 }
