@@ -9,6 +9,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use zayavka::Deps;
 use zayavka::config::AwsConfig;
+use zayavka::metrics::Metrics;
 use zayavka::ports::{OutMessage, SystemClock};
 use zayavka::queues::{INTEGRATION_BITRIX24, INTEGRATION_WEBHOOK};
 use zayavka_cli::serve::{self, Registry, ServeOptions, Started};
@@ -58,7 +59,7 @@ impl Fakes {
             .await;
     }
 
-    async fn telegram_ok(&self) {
+    pub async fn telegram_ok(&self) {
         Mock::given(method("POST"))
             .and(path(format!("/bot{BOT}/sendMessage")))
             .respond_with(|req: &Request| {
@@ -82,6 +83,8 @@ pub struct Stack {
     pub aws: Option<AwsConfig>,
     pub fakes: Arc<Fakes>,
     pub env: Vec<(String, String)>,
+    /// What every function emitted as embedded-format metrics (stdout in Lambda).
+    pub metrics: Metrics,
 }
 
 fn env_for(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -136,6 +139,7 @@ impl Stack {
             aws,
             fakes,
             env,
+            metrics: Metrics::in_memory("Zayavka/test"),
         };
         stack.restart(skip).await;
         stack
@@ -155,6 +159,7 @@ impl Stack {
         let skip: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
         let keep = Arc::new(std::sync::Mutex::new(None));
         let keep2 = keep.clone();
+        let metrics = self.metrics.clone();
         let started = serve::start(
             ServeOptions {
                 host: "127.0.0.1".parse().unwrap(),
@@ -164,6 +169,10 @@ impl Stack {
             },
             zayavka::queues::catalogue(),
             move |deps, prefix| {
+                let deps = &Deps {
+                    metrics,
+                    ..deps.clone()
+                };
                 *keep2.lock().unwrap() = Some(deps.clone());
                 let all = serve::functions(deps, &env, prefix)?;
                 Ok(Registry {

@@ -14,6 +14,7 @@ mod fuzz;
 mod helpdesk;
 mod lead_api;
 mod leads;
+mod metrics;
 mod notifications;
 mod okdesk;
 mod okdesk_events;

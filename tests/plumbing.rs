@@ -331,7 +331,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 #[tokio::test]
-async fn lambda_logs_are_json_lines_carrying_the_request_id() {
+async fn lambda_logs_are_flat_json_lines_carrying_the_request_and_correlation_ids() {
     let out = Captured::default();
     let subscriber = zayavka::logging::json_subscriber(out.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -343,6 +343,9 @@ async fn lambda_logs_are_json_lines_carrying_the_request_id() {
     let event = api_gateway_event(input(br#"{"name":"x"}"#, Vec::new())).unwrap();
     let response = {
         let _entered = span.enter();
+        // And one of ours inside it, with a correlation id.
+        let ours = tracing::info_span!("lead", lead_id = "lead-42", attempt = 2);
+        let _inner = ours.enter();
         dispatch(&Echo, lambda_request(event)).await
     };
     assert_eq!(response.status_code, 201);
@@ -352,11 +355,19 @@ async fn lambda_logs_are_json_lines_carrying_the_request_id() {
     assert_eq!(line["message"], "request");
     assert_eq!(line["function"], "echo");
     assert_eq!(line["status"], 201);
-    assert_eq!(
-        line["spans"][0]["requestId"],
-        "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
-    );
+    // Every span's fields sit beside the event's, so a query filters on them directly.
+    assert_eq!(line["requestId"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+    assert_eq!(line["lead_id"], "lead-42");
+    assert_eq!(line["attempt"], 2);
+    assert!(line.get("spans").is_none(), "{line}");
     assert_eq!(line["level"], "INFO");
+    let at = line["timestamp"].as_str().unwrap();
+    // RFC 3339 in UTC to the millisecond: 2026-12-02T21:46:48.123Z.
+    let shape: String = at
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99T99:99:99.999Z", "{at}");
 }
 
 /// In AWS the tracker's queue is Lambda's: a send to `batch-results` is an asynchronous

@@ -31,6 +31,7 @@ pub fn moto_config(table: &str, prefix: &str) -> AwsConfig {
         region: Some("us-east-1".into()),
         ses_configuration_set: None,
         invoked: Default::default(),
+        metrics_namespace: None,
     }
 }
 

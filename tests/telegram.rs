@@ -363,14 +363,28 @@ mod webhook {
 
     #[tokio::test]
     async fn an_outage_inside_the_handler_is_retried_through_telegram_a_bounded_number_of_times() {
-        for (fails, statuses, calls) in [
+        for (fails, statuses, calls, outcomes) in [
             // Fails twice, then handled; a later repeat does nothing.
-            (2, vec![503, 503, 200, 200], 3),
+            (
+                2,
+                vec![503, 503, 200, 200],
+                3,
+                vec!["retry", "retry", "handled"],
+            ),
             // Never recovers: the fifth handling is taken as final, and it stops there.
-            (usize::MAX, vec![503, 503, 503, 503, 200, 200], 5),
+            (
+                usize::MAX,
+                vec![503, 503, 503, 503, 200, 200],
+                5,
+                vec!["retry", "retry", "retry", "retry", "failed"],
+            ),
         ] {
             let store = embedded(Vec::new());
-            let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+            let metrics = zayavka::metrics::Metrics::in_memory("Zayavka/test");
+            let deps = Deps {
+                metrics: metrics.clone(),
+                ..Deps::embedded(&store.parts, Arc::new(SystemClock))
+            };
             let flaky = Arc::new(Flaky {
                 fails,
                 calls: AtomicUsize::new(0),
@@ -388,6 +402,26 @@ mod webhook {
             }
             assert_eq!(seen, statuses, "fails {fails}");
             assert_eq!(flaky.calls.load(Ordering::SeqCst), calls, "fails {fails}");
+            // One Updates point per handling, by bot and outcome; repeats of a done update
+            // are not handlings.
+            let lines: Vec<serde_json::Value> = metrics
+                .lines()
+                .iter()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let seen_outcomes: Vec<&str> = lines
+                .iter()
+                .map(|l| {
+                    assert_eq!(l["Bot"], "support", "{l}");
+                    assert_eq!(l["Updates"], 1.0, "{l}");
+                    assert_eq!(
+                        l["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                        serde_json::json!([["Bot", "Outcome"]])
+                    );
+                    l["Outcome"].as_str().unwrap()
+                })
+                .collect();
+            assert_eq!(seen_outcomes, outcomes, "fails {fails}");
         }
     }
 

@@ -626,3 +626,276 @@ fn a_bot_without_its_secret_is_refused_at_deploy_time() {
         assert!(asserts.contains(&secret), "{token} without {secret}");
     }
 }
+
+/// What a metric reference in the template reads: its namespace (with `${AWS::StackName}`
+/// left as written), name and dimensions (name, value).
+#[derive(Debug)]
+struct MetricRef {
+    namespace: String,
+    name: String,
+    dimensions: Vec<(String, String)>,
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => format!("{} {}", t.tag, text_of(&t.value)),
+        other => serde_norway::to_string(other).unwrap().trim().to_string(),
+    }
+}
+
+/// Every metric an alarm reads: its own, or each `MetricStat` of its metric math.
+fn alarm_metrics(alarm: &Value) -> Vec<MetricRef> {
+    let p = &alarm["Properties"];
+    let of = |m: &Value| MetricRef {
+        namespace: text_of(&m["Namespace"]),
+        name: text_of(&m["MetricName"]),
+        dimensions: m["Dimensions"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|d| (text_of(&d["Name"]), text_of(&d["Value"])))
+            .collect(),
+    };
+    match p["Metrics"].as_sequence() {
+        Some(queries) => queries
+            .iter()
+            .filter(|q| !q["MetricStat"].is_null())
+            .map(|q| of(&q["MetricStat"]["Metric"]))
+            .collect(),
+        None => vec![of(p)],
+    }
+}
+
+/// Our namespace as the template writes it: one per stack.
+const OUR_NAMESPACE: &str = "!Sub Zayavka/${AWS::StackName}";
+
+/// The dimension values a metric of ours can carry, where they are a closed set the code
+/// defines (an alarm on any other value would never see a point).
+fn known_values(dimension: &str) -> Option<Vec<String>> {
+    use zayavka::leads::batch::final_status;
+    match dimension {
+        "Status" => Some(
+            [(1, 0), (1, 1), (0, 1)]
+                .iter()
+                .map(|(s, f)| final_status(*s, *f).to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A metric is the whole set of its dimensions: a reference naming fewer or other
+/// dimensions than the code emits reads a metric that never gets a point.
+fn assert_emitted(m: &MetricRef, by: &str) {
+    let spec = zayavka::metrics::CATALOGUE
+        .iter()
+        .find(|s| s.name == m.name)
+        .unwrap_or_else(|| panic!("{by} reads {}, which no code emits", m.name));
+    let mut named: Vec<&str> = m.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+    let mut emitted = spec.dimensions.to_vec();
+    named.sort_unstable();
+    emitted.sort_unstable();
+    assert_eq!(
+        named, emitted,
+        "{by}: {} is emitted with these dimensions",
+        m.name
+    );
+    for (dim, value) in &m.dimensions {
+        if let Some(values) = known_values(dim) {
+            assert!(
+                values.contains(value),
+                "{by}: {dim}={value} is never emitted"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_alarm_on_our_metrics_reads_one_the_code_emits() {
+    let t = template();
+    let mut ours = 0;
+    for (id, alarm) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
+        for m in alarm_metrics(alarm) {
+            if m.namespace == OUR_NAMESPACE {
+                assert_emitted(&m, id);
+                ours += 1;
+            }
+        }
+    }
+    assert!(
+        ours >= 2,
+        "the lead failure rate reads failed and accepted leads"
+    );
+    // The functions write to the namespace the alarms read.
+    assert_eq!(
+        text_of(&t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"]),
+        OUR_NAMESPACE
+    );
+}
+
+#[test]
+fn the_lead_failure_rate_is_alarmed_from_failed_and_accepted_leads() {
+    let t = template();
+    let (_, alarm) = resources_of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find(|(id, _)| *id == "LeadFailureRateAlarm")
+        .expect("LeadFailureRateAlarm");
+    let read: Vec<String> = alarm_metrics(alarm)
+        .iter()
+        .map(|m| format!("{}{:?}", m.name, m.dimensions))
+        .collect();
+    assert_eq!(
+        read,
+        vec![
+            format!("{}{:?}", "LeadsSettled", [("Status", "failed")]),
+            "LeadsAccepted[]".to_string()
+        ]
+    );
+    let p = &alarm["Properties"];
+    let returned: Vec<&Value> = p["Metrics"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|q| q["ReturnData"] == true)
+        .collect();
+    assert_eq!(returned.len(), 1);
+    let expr = returned[0]["Expression"].as_str().unwrap();
+    assert!(
+        expr.contains("failed") && expr.contains("/ accepted"),
+        "{expr}"
+    );
+    assert_eq!(text_of(&p["AlarmActions"][0]), "!Ref AlarmTopic");
+}
+
+/// Each function's errors and throttles, in one alarm per function that sums the two, to
+/// the alarm topic, whenever someone is there to hear it.
+#[test]
+fn every_function_is_alarmed_on_its_errors_and_throttles() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    for (function, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let function_ref = format!("!Ref {function}");
+        let (id, alarm) = alarms
+            .iter()
+            .find(|(_, a)| {
+                let m = alarm_metrics(a);
+                ["Errors", "Throttles"].iter().all(|name| {
+                    m.iter().any(|r| {
+                        r.namespace == "AWS/Lambda"
+                            && r.name == *name
+                            && r.dimensions == [("FunctionName".to_string(), function_ref.clone())]
+                    })
+                })
+            })
+            .unwrap_or_else(|| panic!("no alarm on {function}'s errors and throttles"));
+        let p = &alarm["Properties"];
+        let expr = p["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|q| q["ReturnData"] == true)
+            .and_then(|q| q["Expression"].as_str())
+            .unwrap_or_else(|| panic!("{id} returns no expression"));
+        assert!(
+            expr.contains("errors") && expr.contains("throttles") && expr.contains('+'),
+            "{id}: {expr}"
+        );
+        assert_eq!(p["Threshold"], 0u64, "{id}");
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        assert_eq!(text_of(&p["AlarmActions"][0]), "!Ref AlarmTopic", "{id}");
+        assert_eq!(alarm["Condition"], "HasAlarmEmail", "{id}");
+    }
+}
+
+/// The metrics a dashboard widget shows: explicit ones (with CloudWatch's "." for "as
+/// above") and those a `SEARCH('{namespace,dims…} MetricName="…"')` finds.
+fn dashboard_metrics(body: &serde_json::Value) -> Vec<MetricRef> {
+    let mut out = Vec::new();
+    for w in body["widgets"].as_array().unwrap() {
+        let mut previous: Vec<String> = Vec::new();
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            let items = m.as_array().unwrap();
+            if let Some(expr) = items[0]["expression"].as_str() {
+                let schema = expr
+                    .split("SEARCH('{")
+                    .nth(1)
+                    .and_then(|r| r.split('}').next())
+                    .unwrap_or_else(|| panic!("not a search: {expr}"));
+                let mut parts = schema.split(',').map(|p| p.trim_matches('"').to_string());
+                let namespace = parts.next().unwrap();
+                let dims: Vec<String> = parts.collect();
+                for name in expr.split("MetricName=\"").skip(1) {
+                    out.push(MetricRef {
+                        namespace: namespace.clone(),
+                        name: name.split('"').next().unwrap().to_string(),
+                        dimensions: dims.iter().map(|d| (d.clone(), String::new())).collect(),
+                    });
+                }
+                continue;
+            }
+            let strings: Vec<String> = items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .enumerate()
+                .map(|(k, s)| match s {
+                    "." => previous[k].clone(),
+                    s => s.to_string(),
+                })
+                .collect();
+            previous = strings.clone();
+            out.push(MetricRef {
+                namespace: strings[0].clone(),
+                name: strings[1].clone(),
+                dimensions: strings[2..]
+                    .chunks(2)
+                    .map(|c| (c[0].clone(), c[1].clone()))
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_shows_every_metric_the_code_emits_and_no_other() {
+    let t = template();
+    let (_, dashboard) = resources_of_type(&t, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .next()
+        .expect("a dashboard");
+    let body = match &dashboard["Properties"]["DashboardBody"] {
+        Value::Tagged(s) if s.tag == "Sub" => s.value.as_str().unwrap().to_string(),
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    let body = body
+        .replace("${AWS::StackName}", "stack")
+        .replace("${AWS::Region}", "eu-central-1");
+    assert!(!body.contains("${"), "an unknown substitution: {body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    let shown = dashboard_metrics(&body);
+    for m in shown.iter().filter(|m| m.namespace == "Zayavka/stack") {
+        assert_emitted(m, &format!("the dashboard's {}", m.name));
+    }
+    for spec in zayavka::metrics::CATALOGUE {
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.namespace == "Zayavka/stack" && m.name == spec.name),
+            "the dashboard does not show {}",
+            spec.name
+        );
+    }
+    for lambda in ["Errors", "Throttles"] {
+        assert!(
+            shown
+                .iter()
+                .any(|m| m.namespace == "AWS/Lambda" && m.name == lambda)
+        );
+    }
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.namespace == "AWS/SQS" && m.name == "ApproximateNumberOfMessagesVisible")
+    );
+}

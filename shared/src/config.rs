@@ -138,6 +138,9 @@ pub struct AwsConfig {
     /// queue → function name, from each entry's variable, `BATCH_TRACKER_FUNCTION` for
     /// `batch-results`). Required in Lambda; locally unset, and those queues are queues.
     pub invoked: std::collections::BTreeMap<String, String>,
+    /// `METRICS_NAMESPACE`: where the embedded-format metrics go. In Lambda only (it
+    /// defaults to `metrics::DEFAULT_NAMESPACE`); locally, nothing reads them.
+    pub metrics_namespace: Option<String>,
 }
 
 pub const DEFAULT_TABLE_NAME: &str = "zayavka";
@@ -161,6 +164,8 @@ impl AwsConfig {
             endpoint_url: env.optional("AWS_ENDPOINT_URL"),
             region: env.optional("AWS_REGION"),
             ses_configuration_set: env.optional("SES_CONFIGURATION_SET"),
+            metrics_namespace: require_table
+                .then(|| env.or("METRICS_NAMESPACE", crate::metrics::DEFAULT_NAMESPACE)),
             invoked: crate::queues::INVOKED
                 .iter()
                 .filter_map(|i| {

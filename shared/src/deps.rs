@@ -9,6 +9,7 @@ use crate::adapters::{
     Db, DynamoTable, EmbeddedQueue, EmbeddedTable, InvokedQueues, OutboxMailer, SesMailer, SqsQueue,
 };
 use crate::config::AwsConfig;
+use crate::metrics::Metrics;
 use crate::ports::{Clock, Mailer, Queue, SystemClock, Table};
 use crate::queues::QueueSpec;
 
@@ -36,6 +37,8 @@ pub struct Deps {
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub backend: Backend,
+    /// Embedded-format metrics: stdout in Lambda, off elsewhere.
+    pub metrics: Metrics,
 }
 
 /// The AWS clients, built once and shared by every adapter.
@@ -116,6 +119,7 @@ impl Deps {
             mailer: Arc::new(parts.outbox.clone()),
             clock,
             backend: Backend::Embedded,
+            metrics: Metrics::off(),
         }
     }
 
@@ -134,6 +138,11 @@ impl Deps {
             )),
             clock,
             backend: Backend::Aws,
+            metrics: cfg
+                .metrics_namespace
+                .as_ref()
+                .map(Metrics::stdout)
+                .unwrap_or_default(),
         }
     }
 

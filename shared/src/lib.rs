@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod leads;
 pub mod logging;
 pub mod mail_events;
+pub mod metrics;
 pub mod notifications;
 pub mod outbound;
 pub mod ports;

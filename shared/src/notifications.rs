@@ -101,6 +101,14 @@ where
         .settle(table, &key, state, claims::detail(detail.clone()))
         .await?;
     Ok(if state == "sent" {
+        // Every channel but a mail is a Telegram send (a chat, the admins' note, an edit,
+        // a bridge part), so the metric's channel is one of two.
+        let channel = if key.sk == "email" {
+            "email"
+        } else {
+            "telegram"
+        };
+        deps.metrics.notification_sent(channel);
         Sent::Done
     } else {
         Sent::Refused(detail)

@@ -69,7 +69,8 @@ impl BridgeApi {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
         let http = zayavka::outbound::client(std::time::Duration::from_secs(20))?;
         let on = cfg.bridge.map(|b| On {
-            bot: BotApi::new(http, &cfg.api_base, b.bot_token.expose()),
+            bot: BotApi::new(http, &cfg.api_base, b.bot_token.expose())
+                .with_metrics(deps.metrics.clone()),
             cfg: b,
         });
         Ok(Self {

@@ -136,27 +136,26 @@ pub struct NotificationWorker {
 impl NotificationWorker {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
         let http = zayavka::outbound::client(std::time::Duration::from_secs(10))?;
+        let bot = |token: &str| {
+            BotApi::new(http.clone(), &cfg.telegram_api_base, token)
+                .with_metrics(deps.metrics.clone())
+        };
         let helpdesk = match (&cfg.main_bot_token, &cfg.okdesk) {
             (Some(token), Some(okdesk)) => Some(Helpdesk {
-                bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()),
+                bot: BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose())
+                    .with_metrics(deps.metrics.clone()),
                 okdesk: okdesk.client_with(http.clone()),
                 cfg: okdesk.clone(),
             }),
             _ => None,
         };
-        let support = cfg
-            .support
-            .as_ref()
-            .map(|s| BotApi::new(http.clone(), &cfg.telegram_api_base, s.token.expose()));
+        let support = cfg.support.as_ref().map(|s| bot(s.token.expose()));
         let staff = cfg
             .tickets
             .bot_token
             .as_ref()
-            .map(|token| BotApi::new(http.clone(), &cfg.telegram_api_base, token.expose()));
-        let bridge = cfg
-            .bridge
-            .as_ref()
-            .map(|b| BotApi::new(http.clone(), &cfg.telegram_api_base, b.bot_token.expose()));
+            .map(|token| bot(token.expose()));
+        let bridge = cfg.bridge.as_ref().map(|b| bot(b.bot_token.expose()));
         Ok(Self {
             deps,
             cfg,
@@ -434,6 +433,7 @@ impl NotificationWorker {
                         token.expose(),
                         chat,
                         &html,
+                        &self.deps.metrics,
                     )
                 },
             )

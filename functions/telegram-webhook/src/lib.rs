@@ -87,10 +87,16 @@ impl TelegramWebhook {
         let main_token = token_of("main");
         let staff_token = token_of("staff");
         let bridge_token = token_of("bridge");
-        let mut webhook = Webhook::new(deps.table.clone(), deps.clock.clone(), cfg.bots);
+        let mut webhook = Webhook::new(
+            deps.table.clone(),
+            deps.clock.clone(),
+            deps.metrics.clone(),
+            cfg.bots,
+        );
         if let (Some(token), Some(okdesk)) = (main_token, cfg.okdesk) {
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_metrics(deps.metrics.clone())
                 .with_limits(limits.clone());
             let client = okdesk.client_with(http.clone());
             webhook = webhook.with_handler(
@@ -102,6 +108,7 @@ impl TelegramWebhook {
             // Short flood waits are absorbed while answering; Telegram waits up to 60 s.
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_metrics(deps.metrics.clone())
                 .with_limits(limits.clone());
             webhook = webhook.with_handler(
                 "support",
@@ -111,6 +118,7 @@ impl TelegramWebhook {
         if let (Some(token), Some(bridge)) = (bridge_token, cfg.bridge) {
             let api = BotApi::new(http.clone(), &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_metrics(deps.metrics.clone())
                 .with_limits(limits.clone());
             webhook = webhook.with_handler(
                 "bridge",
@@ -120,6 +128,7 @@ impl TelegramWebhook {
         if let Some(token) = staff_token {
             let api = BotApi::new(http, &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
+                .with_metrics(deps.metrics.clone())
                 .with_limits(limits);
             webhook = webhook.with_handler(
                 "staff",

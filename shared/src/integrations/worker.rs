@@ -11,7 +11,9 @@ use crate::config::EnvReader;
 use crate::leads::batch;
 use crate::leads::store::{JobResult, LeadStore, Reported};
 use crate::leads::{Integration, Job, Lead, Secret, Target};
+use crate::metrics::Outcome;
 use crate::sqs_batch::QueueMessage;
+use tracing::Instrument;
 
 use super::{amocrm, bitrix24, email, telegram, webhook};
 use crate::credentials::Credentials;
@@ -184,6 +186,12 @@ impl JobRunner {
             }
         };
         let r = job.job_ref();
+        let span = tracing::info_span!("job", lead_id = %r.lead_id, batch_id = %r.batch_id, integration = %r.integration);
+        self.run_job(msg, &job).instrument(span).await
+    }
+
+    async fn run_job(&self, msg: &QueueMessage, job: &Job) -> Result<(), JobError> {
+        let r = job.job_ref();
         // A first delivery reads what was written seconds ago or earlier, where an
         // eventually consistent read (half the price) is as good. A redelivery, or a copy
         // queued again by a repeated request (it may follow its original within the same
@@ -213,10 +221,10 @@ impl JobRunner {
                 error,
                 called: false,
             };
-            batch::report(&self.deps, &job, &gave_up).await?;
+            batch::report(&self.deps, job, &gave_up).await?;
             return Ok(());
         }
-        self.attempt(msg, &job, used + 1).await
+        self.attempt(msg, job, used + 1).await
     }
 
     /// Makes attempt number `attempt` of the job and writes its answer: a retryable failure
@@ -226,8 +234,15 @@ impl JobRunner {
         if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == r.integration) {
             pacer.wait().await;
         }
-        let result = match self.deliver(job).await {
+        let started = std::time::Instant::now();
+        let delivered = self.deliver(job).await;
+        let took = started.elapsed();
+        let integration = r.integration.as_str();
+        let result = match delivered {
             Ok(external_id) => {
+                self.deps
+                    .metrics
+                    .delivery(integration, Outcome::Delivered, took);
                 tracing::info!(lead_id = %r.lead_id, integration = %r.integration, attempt, "delivered");
                 JobResult::Succeeded {
                     external_id: Some(external_id),
@@ -238,6 +253,9 @@ impl JobRunner {
                 retry_after,
             }) if attempt < job.tries => {
                 let delay = self.cfg.backoff_secs(attempt, retry_after);
+                self.deps
+                    .metrics
+                    .delivery(integration, Outcome::Retried, took);
                 tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempt, delay, error = %message, "delivery failed; will retry");
                 let retrying = JobResult::Retrying {
                     error: message.clone(),
@@ -251,6 +269,9 @@ impl JobRunner {
             Err(e) => {
                 let error = e.to_string();
                 tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempt, %error, "delivery failed for good");
+                self.deps
+                    .metrics
+                    .delivery(integration, Outcome::Failed, took);
                 JobResult::Failed {
                     error,
                     called: true,
@@ -404,6 +425,7 @@ impl JobRunner {
             &token,
             chat_id,
             &html,
+            &self.deps.metrics,
         )
         .await
     }

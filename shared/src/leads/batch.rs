@@ -12,6 +12,7 @@ use crate::notifications::{self, NotificationMessage};
 use crate::ports::table::StoreError;
 use crate::queues::TypedQueue;
 use crate::time::timestamp;
+use tracing::Instrument;
 
 /// Batches ready to settle, for the tracker.
 pub const RESULTS: TypedQueue<Settle> = TypedQueue::new(crate::queues::BATCH_RESULTS);
@@ -82,6 +83,11 @@ pub async fn ask_to_settle(
 /// written under its condition. A crash in between repeats the notification, which its
 /// worker sends once per batch and channel; the other order could lose it.
 pub async fn settle(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
+    let span = tracing::info_span!("settle", lead_id = %s.lead_id, batch_id = %s.batch_id);
+    settle_in(deps, s).instrument(span).await
+}
+
+async fn settle_in(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
     let final_state = final_status(s.succeeded.len(), s.failed.len());
     let note = Notification::BatchFinished {
         lead_id: s.lead_id.clone(),
@@ -105,6 +111,7 @@ pub async fn settle(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
         .await?
     {
         tracing::info!(lead_id = %s.lead_id, batch_id = %s.batch_id, status = final_state, "batch settled");
+        deps.metrics.lead_settled(final_state);
         return Ok(Settled::Written);
     }
     // Refused: settled before, or not there (a read only on this path).

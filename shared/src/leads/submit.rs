@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::model::*;
 use super::store::LeadStore;
@@ -61,18 +62,32 @@ pub async fn submit(
         (None, Some(key)) => (lead_id_for_key(key), true),
         (None, None) => (uuid::Uuid::now_v7().to_string(), false),
     };
+    let span = tracing::info_span!("lead", lead_id = %lead_id);
+    submit_as(deps, &store, lead_id, named, sub)
+        .instrument(span)
+        .await
+}
+
+async fn submit_as(
+    deps: &Deps,
+    store: &LeadStore<'_>,
+    lead_id: String,
+    named: bool,
+    sub: Submission,
+) -> Result<(BatchView, bool), SubmitError> {
     // A request that names its lead may be a repeat: answer it from what is stored.
     if named && store.lead_seen(&lead_id).await? {
-        return again(deps, &store, &lead_id, &sub).await;
+        return again(deps, store, &lead_id, &sub).await;
     }
     let at = crate::time::timestamp(deps.clock.now_ms());
     let lead = LeadRecord::opened(lead_id.clone(), batch_id_for(&lead_id), &sub, at);
     queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
     if store.create(&lead).await? {
+        deps.metrics.lead_accepted();
         return Ok((BatchView::of(&lead, &BatchState::default()), true));
     }
     // A concurrent request with the same lead id stored it first.
-    again(deps, &store, &lead.lead_id, &sub).await
+    again(deps, store, &lead.lead_id, &sub).await
 }
 
 /// A repeated request: the stored batch. While it is open, its jobs that have not reported

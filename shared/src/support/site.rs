@@ -39,6 +39,7 @@ impl Site {
     pub fn new(deps: Deps, cfg: SiteConfig) -> Result<Self, crate::outbound::ClientError> {
         let http = crate::outbound::client(Duration::from_secs(10))?;
         let api = BotApi::new(http, &cfg.api_base, cfg.bot_token.expose())
+            .with_metrics(deps.metrics.clone())
             .with_inline_wait(Duration::from_secs(3));
         let bot = SupportBot::new(deps.clone(), api.clone(), cfg.support.clone());
         Ok(Self {

@@ -71,6 +71,8 @@ pub struct BotApi {
     max_inline_wait: Duration,
     /// Spacing of sends, when this client sends many (broadcasts, relays).
     limits: Option<std::sync::Arc<SendLimits>>,
+    /// Where the 429s and 403s are counted.
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -90,7 +92,14 @@ impl BotApi {
             token: token.to_string(),
             max_inline_wait: Duration::ZERO,
             limits: None,
+            metrics: crate::metrics::Metrics::off(),
         }
+    }
+
+    /// Counts this client's rate-limited and refused sends.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Spaces this client's sends to stay within Telegram's limits (shared by every clone).
@@ -164,6 +173,11 @@ impl BotApi {
             &crate::outbound::clip(&description, 300),
             &crate::credentials::secret_parts(&self.token),
         );
+        match status {
+            429 => self.metrics.telegram_rate_limited(),
+            403 => self.metrics.telegram_blocked(),
+            _ => {}
+        }
         Err(match status {
             429 => TelegramError::RetryAfter(
                 err.and_then(|e| e.parameters)

@@ -21,7 +21,9 @@ use crate::claims::{self, Claimed, Claims};
 use crate::config::EnvReader;
 use crate::http::{ApiError, ApiResponse, constant_time_eq};
 use crate::keys;
+use crate::metrics::UpdateOutcome;
 use crate::ports::table::{Table, Update as Change};
+use tracing::Instrument;
 
 /// The bots one deployment can serve: the helpdesk's (`main`), support's, the staff's (the
 /// executor workflow) and the chat bridge's.
@@ -169,6 +171,7 @@ struct Bot {
 pub struct Webhook {
     table: std::sync::Arc<dyn Table>,
     clock: std::sync::Arc<dyn crate::ports::Clock>,
+    metrics: crate::metrics::Metrics,
     bots: HashMap<&'static str, Bot>,
 }
 
@@ -176,11 +179,13 @@ impl Webhook {
     pub fn new(
         table: std::sync::Arc<dyn Table>,
         clock: std::sync::Arc<dyn crate::ports::Clock>,
+        metrics: crate::metrics::Metrics,
         bots: Vec<BotConfig>,
     ) -> Self {
         Self {
             table,
             clock,
+            metrics,
             bots: bots
                 .into_iter()
                 .map(|cfg| (cfg.name, Bot { cfg, handler: None }))
@@ -246,6 +251,20 @@ impl Webhook {
             .ok_or_else(|| {
                 ApiError::bad_request("update_id must be a whole number from 0 to 4294967295")
             })?;
+        let span = tracing::info_span!("update", bot = %bot, update_id);
+        self.handle_claimed(bot, update_id, handler.as_ref(), raw, public_url)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_claimed(
+        &self,
+        bot: &str,
+        update_id: i64,
+        handler: Option<&std::sync::Arc<dyn BotHandler>>,
+        raw: serde_json::Value,
+        public_url: Option<&str>,
+    ) -> Result<ApiResponse, ApiError> {
         let handling = match self.claim(bot, update_id).await? {
             Claim::Handle(n) => n,
             Claim::Done => {
@@ -263,20 +282,25 @@ impl Webhook {
                 // Done, so its repeats are answered 200 too and later updates do not queue
                 // behind it; logged once, here.
                 tracing::info!(%bot, update_id, kind = %e.kind, error = %e.error, "update that cannot be read; ignored");
+                self.metrics.update(bot, UpdateOutcome::Handled);
                 self.done(bot, update_id).await;
                 return Ok(ok());
             }
         };
+        let mut outcome = UpdateOutcome::Handled;
         if let Some(handler) = handler
             && let Err(e) = handler.handle_at(update, public_url).await
         {
             if e.retryable && handling < MAX_HANDLINGS {
                 tracing::warn!(%bot, update_id, handling, error = %e, "handling the update failed; Telegram will deliver it again");
+                self.metrics.update(bot, UpdateOutcome::Retry);
                 self.free_again(bot, update_id).await;
                 return Err(ApiError::unavailable("try again later"));
             }
             tracing::error!(%bot, update_id, handling, retryable = e.retryable, error = %e, "handling the update failed for good");
+            outcome = UpdateOutcome::Failed;
         }
+        self.metrics.update(bot, outcome);
         self.done(bot, update_id).await;
         Ok(ok())
     }

@@ -6,6 +6,7 @@
 //! repeats nothing, and a chat that blocked the bot is recorded and skipped.
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::config::TicketsConfig;
 use super::model::{Category, Status, Ticket, User};
@@ -136,6 +137,16 @@ struct Delivery<'a> {
 
 /// Delivers one ticket notice through the staff bot.
 pub async fn deliver(
+    deps: &Deps,
+    api: &BotApi,
+    cfg: &TicketsConfig,
+    notice: &TicketNotice,
+) -> Result<(), NotifyError> {
+    let span = tracing::info_span!("ticket", ticket_id = notice.ticket_id);
+    deliver_in(deps, api, cfg, notice).instrument(span).await
+}
+
+async fn deliver_in(
     deps: &Deps,
     api: &BotApi,
     cfg: &TicketsConfig,

@@ -11,6 +11,7 @@ use super::store::{self, Change, Load, NewTicket, TicketError};
 use crate::Deps;
 use crate::ports::QueueError;
 use crate::ports::table::StoreError;
+use tracing::Instrument;
 
 /// The longest ticket title and description taken (a card must fit one Telegram message).
 pub const MAX_TITLE: usize = 200;
@@ -132,6 +133,11 @@ async fn already_or_stale(deps: &Deps, current: Ticket, c: &Change) -> Result<Ou
 }
 
 async fn step(deps: &Deps, t: Ticket, from: &[Status], c: Change) -> Result<Outcome, FlowError> {
+    let span = tracing::info_span!("ticket", ticket_id = t.id, user_id = c.actor);
+    step_in(deps, t, from, c).instrument(span).await
+}
+
+async fn step_in(deps: &Deps, t: Ticket, from: &[Status], c: Change) -> Result<Outcome, FlowError> {
     if !from.contains(&t.status) {
         return already_or_stale(deps, t, &c).await;
     }
