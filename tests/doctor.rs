@@ -99,6 +99,8 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
         ("TELEGRAM_API_BASE", &api.uri()),
         ("TELEGRAM_MAIN_BOT_TOKEN", MAIN),
         ("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_secret-1"),
+        // The support bot's secret is missing: named, and the main bot still checked.
+        ("TELEGRAM_SUPPORT_BOT_TOKEN", SUPPORT),
         ("OKDESK_API_URL", &okdesk_url),
         ("OKDESK_API_TOKEN", "bad-token"),
     ]);
@@ -128,6 +130,15 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
             .iter()
             .any(|c| c.name == "dead letters bridge-inbound-dlq.fifo")
     );
+    let settings = find(&checks, "bot settings");
+    assert_eq!(settings.verdict, Verdict::Failed);
+    assert!(
+        settings
+            .detail
+            .contains("TELEGRAM_SUPPORT_WEBHOOK_SECRET is not set"),
+        "{settings:?}"
+    );
+    assert!(!checks.iter().any(|c| c.name.starts_with("bot support")));
     assert_eq!(find(&checks, "bot main token").detail, "@acme_help_bot");
     let hook = find(&checks, "bot main webhook");
     assert_eq!(hook.verdict, Verdict::Warning, "locally a bot may poll");
@@ -137,10 +148,10 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
     assert!(fix(token).contains("OKDESK_API_TOKEN"));
     let (line, passed) = summary(&checks);
     assert!(!passed, "{line}");
-    assert!(line.contains("1 failed"), "{line}");
+    assert!(line.contains("2 failed"), "{line}");
     // No secret in anything the doctor prints.
     let printed: String = checks.iter().map(Check::lines).collect();
-    for secret in [MAIN, "main_secret-1", "bad-token"] {
+    for secret in [MAIN, SUPPORT, "main_secret-1", "bad-token"] {
         assert!(!printed.contains(secret), "{printed}");
     }
 }
@@ -153,8 +164,13 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
         .expect("init moto");
     // SES identities are moto's for every test: a sender of this run's own.
     let sender = format!("{}@acme.example", unique("leads"));
+    // A domain of this run's own: a verified domain covers its addresses.
+    let shop = format!("{}.example", unique("shop"));
+    let sales = format!("sales@{}.example", unique("crm"));
+    let admin = format!("admin@{shop}");
     let api = MockServer::start().await;
-    let api_url = "https://abc.example.com";
+    // Nothing listens there: the health checks fail at once.
+    let api_url = "https://127.0.0.1:1";
     // main: the right webhook, but Telegram failed to deliver an hour ago.
     bot(
         &api,
@@ -193,6 +209,8 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
         ("TELEGRAM_STAFF_BOT_TOKEN", STAFF),
         ("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff_secret-1"),
         ("MAIL_FROM", &sender),
+        ("LEAD_EMAILS", &sales),
+        ("NOTIFY_EMAILS", &admin),
     ]);
     let opts = Options {
         aws: Some(cfg.clone()),
@@ -214,6 +232,14 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
     assert_eq!(account.verdict, Verdict::Warning, "{account:?}");
     assert!(account.detail.contains("sandbox"));
     assert!(fix(account).contains("production access"));
+    // In the sandbox, every recipient must be verified too.
+    let recipients = find(&checks, "SES recipients");
+    assert_eq!(recipients.verdict, Verdict::Failed, "{recipients:?}");
+    assert!(
+        recipients.detail.contains(&sales) && recipients.detail.contains(&admin),
+        "{recipients:?}"
+    );
+    assert!(fix(recipients).contains("verify-email-identity"));
     let revoked = find(&checks, "bot support token");
     assert_eq!(revoked.verdict, Verdict::Failed);
     assert!(fix(revoked).contains("TELEGRAM_SUPPORT_BOT_TOKEN"));
@@ -230,8 +256,11 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
     );
     assert_eq!(
         fix(staff),
-        "zayavka telegram set-webhook --all --api-url https://abc.example.com"
+        format!("zayavka telegram set-webhook --all --api-url {api_url}")
     );
+    let health = find(&checks, "health lead-submit");
+    assert_eq!(health.verdict, Verdict::Failed, "{health:?}");
+    assert!(fix(health).contains("ApiUrl"), "{health:?}");
     assert_eq!(
         find(&checks, "bot staff deliveries").verdict,
         Verdict::Ok,
@@ -284,8 +313,24 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
     sqs.send("batch-results-dlq", OutMessage::new("{}"))
         .await
         .unwrap();
+    // The admin's whole domain verified covers the admin; the sales address itself.
+    clients
+        .ses
+        .verify_domain_identity()
+        .domain(&shop)
+        .send()
+        .await
+        .unwrap();
+    clients
+        .ses
+        .verify_email_identity()
+        .email_address(&sales)
+        .send()
+        .await
+        .unwrap();
     let checks = run(&opts, &env).await;
     assert_eq!(find(&checks, "SES sender").verdict, Verdict::Ok);
+    assert_eq!(find(&checks, "SES recipients").verdict, Verdict::Ok);
     let stuck = find(&checks, "dead letters batch-results-dlq");
     assert_eq!(stuck.verdict, Verdict::Warning);
     assert!(fix(stuck).contains("sweeper"));
@@ -323,4 +368,66 @@ async fn on_aws_every_problem_is_named_with_its_fix() {
     );
     assert!(fix(queues).contains("QUEUE_NAME_PREFIX"));
     assert!(!summary(&checks).1);
+}
+
+/// Under `--api-url`, each HTTP function's health route: one that answers 500 could not
+/// start, and the fix says where its log is.
+#[tokio::test]
+async fn each_http_function_answers_its_health_route_under_the_api() {
+    let api = MockServer::start().await;
+    for function in zayavka_cli::doctor::HTTP_FUNCTIONS {
+        let answer = match *function {
+            // A function whose configuration stops it at start: API Gateway's answer.
+            "telegram-webhook" => ResponseTemplate::new(500)
+                .set_body_json(json!({"message": "Internal Server Error"})),
+            // Something else answers there: a wrong ApiUrl.
+            "ticket-api" => ResponseTemplate::new(200).set_body_json(json!({"hello": "world"})),
+            f => ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "ok", "function": f, "version": "0.1.0"})),
+        };
+        Mock::given(method("GET"))
+            .and(path(format!("/health/{function}")))
+            .respond_with(answer)
+            .mount(&api)
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        aws: None,
+        data_dir: dir.path().to_path_buf(),
+        api_url: Some(format!("{}/", api.uri())),
+        now_unix: NOW,
+    };
+    let checks = run(&opts, &env(&[])).await;
+    let ok = find(&checks, "health lead-submit");
+    assert_eq!(ok.verdict, Verdict::Ok, "{ok:?}");
+    assert_eq!(ok.detail, "version 0.1.0");
+    let down = find(&checks, "health telegram-webhook");
+    assert_eq!(down.verdict, Verdict::Failed);
+    assert_eq!(down.detail, "HTTP 500");
+    assert!(
+        fix(down).contains("aws logs tail /aws/lambda/<stack>-telegram-webhook"),
+        "{down:?}"
+    );
+    let other = find(&checks, "health ticket-api");
+    assert_eq!(other.verdict, Verdict::Failed);
+    assert!(fix(other).contains("ApiUrl"), "{other:?}");
+    for function in ["support-form", "okdesk-webhook", "bridge-api"] {
+        assert_eq!(
+            find(&checks, &format!("health {function}")).verdict,
+            Verdict::Ok
+        );
+    }
+    let asked: Vec<String> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        asked.len(),
+        zayavka_cli::doctor::HTTP_FUNCTIONS.len(),
+        "{asked:?}"
+    );
 }

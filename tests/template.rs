@@ -899,3 +899,18 @@ fn the_dashboard_shows_every_metric_the_code_emits_and_no_other() {
             .any(|m| m.namespace == "AWS/SQS" && m.name == "ApproximateNumberOfMessagesVisible")
     );
 }
+
+/// `zayavka doctor --api-url` asks every HTTP function's health route: its list is the
+/// template's.
+#[test]
+fn doctor_knows_every_health_route() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut routes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Path: /health/"))
+        .collect();
+    routes.sort_unstable();
+    let mut known = zayavka_cli::doctor::HTTP_FUNCTIONS.to_vec();
+    known.sort_unstable();
+    assert_eq!(routes, known);
+}

@@ -142,6 +142,14 @@ pub async fn run(opts: &Options, env: &dyn EnvSource) -> Vec<Check> {
     }
     out.extend(bot_checks(env, opts).await);
     out.extend(okdesk_checks(env).await);
+    if let Some(api_url) = &opts.api_url {
+        let prefix = opts
+            .aws
+            .as_ref()
+            .map(|c| c.queue_prefix.clone())
+            .unwrap_or_else(|| "<stack>-".into());
+        out.extend(health_checks(api_url, &prefix).await);
+    }
     out
 }
 
@@ -276,11 +284,83 @@ fn source_of(dlq: &str, specs: &[QueueSpec]) -> Option<String> {
 async fn ses_checks(clients: &AwsClients, env: &dyn EnvSource) -> Vec<Check> {
     let mut r = EnvReader::new(env);
     let from = zayavka::credentials::Credentials::read(&mut r).mail_from;
+    let mut recipients = zayavka::leads::request::Defaults::read(&mut r).lead_emails;
+    recipients.extend(zayavka::leads::notify::notify_emails(&mut r));
+    recipients.sort();
+    recipients.dedup();
     let sender = match &from {
         None => Check::skipped("SES sender", "MAIL_FROM is not set: no e-mail is sent"),
         Some(from) => sender_check(clients, from).await,
     };
-    vec![sender, sandbox_check(clients).await]
+    let (account, sandboxed) = sandbox_check(clients).await;
+    let mut out = vec![sender, account];
+    if sandboxed && !recipients.is_empty() {
+        out.push(recipients_check(clients, &recipients).await);
+    }
+    out
+}
+
+/// The identities that are verified, of those asked about.
+async fn verified(clients: &AwsClients, identities: Vec<String>) -> Result<Vec<String>, String> {
+    let mut ok = Vec::new();
+    // SES answers at most 100 identities a call.
+    for chunk in identities.chunks(100) {
+        let got = clients
+            .ses
+            .get_identity_verification_attributes()
+            .set_identities(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&e))?;
+        ok.extend(
+            chunk
+                .iter()
+                .filter(|id| {
+                    got.verification_attributes()
+                        .get(id.as_str())
+                        .is_some_and(|a| a.verification_status().as_str() == "Success")
+                })
+                .cloned(),
+        );
+    }
+    Ok(ok)
+}
+
+/// In the sandbox SES mails only verified addresses: the lead and notification recipients
+/// the deployment is configured with must each be verified (or their domain).
+async fn recipients_check(clients: &AwsClients, recipients: &[String]) -> Check {
+    let asked: Vec<String> = recipients
+        .iter()
+        .flat_map(|r| identities_covering(r))
+        .collect();
+    let ok = match verified(clients, asked).await {
+        Ok(ok) => ok,
+        Err(e) => return Check::fail("SES recipients", e, "check the AWS credentials and region"),
+    };
+    let unverified: Vec<&String> = recipients
+        .iter()
+        .filter(|r| !identities_covering(r).iter().any(|id| ok.contains(id)))
+        .collect();
+    match unverified.as_slice() {
+        [] => Check::ok(
+            "SES recipients",
+            format!("{} verified, as the sandbox needs", recipients.len()),
+        ),
+        [first, ..] => Check::fail(
+            "SES recipients",
+            format!(
+                "the sandbox mails only verified addresses, and these are not: {}",
+                unverified
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "verify each (`aws ses verify-email-identity --email-address {first}`, then the link), or request production access"
+            ),
+        ),
+    }
 }
 
 /// The address, its domain and each parent domain: a verified `example.com` covers
@@ -298,28 +378,11 @@ fn identities_covering(from: &str) -> Vec<String> {
 
 async fn sender_check(clients: &AwsClients, from: &str) -> Check {
     let identities = identities_covering(from);
-    let got = match clients
-        .ses
-        .get_identity_verification_attributes()
-        .set_identities(Some(identities.clone()))
-        .send()
-        .await
-    {
-        Ok(got) => got,
-        Err(e) => {
-            return Check::fail(
-                "SES sender",
-                aws_error(&e),
-                "check the AWS credentials and region",
-            );
-        }
+    let ok = match verified(clients, identities.clone()).await {
+        Ok(ok) => ok,
+        Err(e) => return Check::fail("SES sender", e, "check the AWS credentials and region"),
     };
-    let verified = identities.iter().find(|id| {
-        got.verification_attributes()
-            .get(id.as_str())
-            .is_some_and(|a| a.verification_status().as_str() == "Success")
-    });
-    match verified {
+    match identities.iter().find(|id| ok.contains(id)) {
         Some(id) => Check::ok("SES sender", format!("{from} (verified as {id})")),
         None => Check::fail(
             "SES sender",
@@ -332,54 +395,138 @@ async fn sender_check(clients: &AwsClients, from: &str) -> Check {
 }
 
 /// SES v1 has no sandbox flag; a sandboxed account's quota is 200 messages a day (-1 is
-/// unlimited).
-async fn sandbox_check(clients: &AwsClients) -> Check {
+/// unlimited). SES v2's `GetAccount` says it outright, but would add a whole SDK crate to
+/// the command for one flag. The check, and whether the account is in the sandbox.
+async fn sandbox_check(clients: &AwsClients) -> (Check, bool) {
     match clients.ses.get_send_quota().send().await {
         Ok(q) => {
             let max = q.max24_hour_send();
             if (0.0..=200.0).contains(&max) {
-                Check::warn(
+                let check = Check::warn(
                     "SES account",
                     format!(
                         "in the sandbox (at most {max} e-mails a day, only to verified addresses)"
                     ),
                     "request production access: SES console - Account dashboard - Request production access",
-                )
+                );
+                (check, true)
             } else {
-                Check::ok(
+                let check = Check::ok(
                     "SES account",
                     format!("out of the sandbox ({max} e-mails a day)"),
-                )
+                );
+                (check, false)
             }
         }
-        Err(e) => Check::fail(
-            "SES account",
-            aws_error(&e),
-            "check the AWS credentials and region",
+        Err(e) => (
+            Check::fail(
+                "SES account",
+                aws_error(&e),
+                "check the AWS credentials and region",
+            ),
+            false,
         ),
     }
 }
 
+/// Each configured bot on its own: one whose settings are wrong is named with what is
+/// wrong, and the others are still checked.
 async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
-    let bots = match crate::webhooks::configured_bots(env) {
-        Ok(b) => b,
-        Err(e) => {
-            return vec![Check::fail(
-                "bots",
-                e.to_string(),
-                "fix the bot settings named above",
-            )];
-        }
+    let mut r = EnvReader::new(env);
+    let bots = zayavka::telegram::webhook::read_bots(&mut r);
+    let base = zayavka::telegram::config::api_base(&mut r);
+    let mut out: Vec<Check> = match r.finish() {
+        Ok(()) => Vec::new(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| {
+                Check::fail(
+                    "bot settings",
+                    p,
+                    "give it as the stack has it (README, Deploy step 5)",
+                )
+            })
+            .collect(),
     };
-    if bots.is_empty() {
+    if bots.is_empty() && out.is_empty() {
         return vec![Check::skipped(
             "bots",
             "none configured (TELEGRAM_<BOT>_BOT_TOKEN and TELEGRAM_<BOT>_WEBHOOK_SECRET)",
         )];
     }
+    let http = match zayavka::outbound::client(std::time::Duration::from_secs(15)) {
+        Ok(h) => h,
+        Err(e) => {
+            out.push(Check::fail(
+                "bots",
+                e.to_string(),
+                "check the machine's TLS setup",
+            ));
+            return out;
+        }
+    };
+    for bot in &bots {
+        let api = BotApi::new(http.clone(), &base, &bot.token);
+        out.extend(one_bot(&api, bot, opts).await);
+    }
+    out
+}
+
+/// The HTTP functions, each answering `GET <ApiUrl>/health/<function>` on the deployed API.
+pub const HTTP_FUNCTIONS: &[&str] = &[
+    "lead-submit",
+    "support-form",
+    "telegram-webhook",
+    "okdesk-webhook",
+    "ticket-api",
+    "bridge-api",
+];
+
+/// Each HTTP function's health route under the API: a function that cannot start (a
+/// setting missing or wrong) answers 500 there, before any user finds out.
+async fn health_checks(api_url: &str, log_prefix: &str) -> Vec<Check> {
+    let http = match zayavka::outbound::client(std::time::Duration::from_secs(10)) {
+        Ok(h) => h,
+        Err(e) => {
+            return vec![Check::fail(
+                "health",
+                e.to_string(),
+                "check the machine's TLS setup",
+            )];
+        }
+    };
+    let base = api_url.trim_end_matches('/');
     let mut out = Vec::new();
-    for (api, bot) in &bots {
-        out.extend(one_bot(api, bot, opts).await);
+    for function in HTTP_FUNCTIONS {
+        let name = format!("health {function}");
+        let logs =
+            format!("read why: `aws logs tail /aws/lambda/{log_prefix}{function} --since 15m`");
+        let answer = http.get(format!("{base}/health/{function}")).send().await;
+        let check = match answer {
+            Err(e) => Check::fail(
+                name,
+                e.without_url().to_string(),
+                "check --api-url is the stack's ApiUrl output and the stack is deployed",
+            ),
+            Ok(r) if r.status().is_success() => {
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["function"] == *function {
+                    Check::ok(
+                        name,
+                        format!("version {}", body["version"].as_str().unwrap_or("?")),
+                    )
+                } else {
+                    Check::fail(
+                        name,
+                        format!("answered, but not as {function}: {body}"),
+                        "check --api-url is this stack's ApiUrl output",
+                    )
+                }
+            }
+            Ok(r) => Check::fail(name, format!("HTTP {}", r.status().as_u16()), logs),
+        };
+        out.push(check);
     }
     out
 }

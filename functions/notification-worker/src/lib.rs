@@ -62,7 +62,7 @@ pub struct Config {
 impl Config {
     pub fn read(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let mut r = EnvReader::new(env);
-        let emails = r.list("NOTIFY_EMAILS");
+        let emails = zayavka::leads::notify::notify_emails(&mut r);
         let own = zayavka::credentials::Credentials::read(&mut r);
         let mail_from = own.mail_from;
         if !emails.is_empty() && mail_from.is_none() {

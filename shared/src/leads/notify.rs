@@ -175,3 +175,9 @@ pub fn lead_fields(lead: &Lead, lang: Lang) -> Vec<(&'static str, String)> {
     }
     out
 }
+
+/// `NOTIFY_EMAILS`: the admins who get batch outcomes by e-mail (the notification worker
+/// sends to them; `zayavka doctor` checks the sandbox lets it).
+pub fn notify_emails(r: &mut crate::config::EnvReader<'_>) -> Vec<String> {
+    r.list("NOTIFY_EMAILS")
+}
