@@ -104,14 +104,10 @@ impl Link {
             Kind::Embedded => {
                 // The queue's visibility timeouts run on the same fixed clock as the rest.
                 let clock = FixedClock::at_ms(T0);
-                let dir = tempfile::tempdir().unwrap();
-                let parts = zayavka::deps::Embedded::open(
-                    dir.path(),
+                let store = crate::support::embedded_at(
                     zayavka::queues::catalogue(),
                     Arc::new(clock.clone()),
-                )
-                .unwrap();
-                let store = EmbeddedStore { _dir: dir, parts };
+                );
                 (
                     Deps::embedded(&store.parts, Arc::new(clock.clone())),
                     Some(clock),

@@ -49,9 +49,15 @@ pub struct EmbeddedStore {
 }
 
 pub fn embedded(specs: Vec<QueueSpec>) -> EmbeddedStore {
+    embedded_at(specs, Arc::new(SystemClock))
+}
+
+/// An embedded store on `clock`, which must be the clock its `Deps` run on: items expire and
+/// messages become visible by the store's clock, so a fixed clock in the domain with the
+/// system's in the store expires a day's dialogue step a day after the test was written.
+pub fn embedded_at(specs: Vec<QueueSpec>, clock: Arc<dyn zayavka::ports::Clock>) -> EmbeddedStore {
     let dir = tempfile::tempdir().expect("temp dir");
-    let parts =
-        Embedded::open(dir.path(), specs, Arc::new(SystemClock)).expect("open embedded store");
+    let parts = Embedded::open(dir.path(), specs, clock).expect("open embedded store");
     EmbeddedStore { _dir: dir, parts }
 }
 

@@ -19,7 +19,7 @@ use zayavka::schedule::Scheduled;
 use zayavka::sqs_batch::QueueWorker;
 use zayavka::texts::RU_STAFF;
 
-use crate::support::{EmbeddedStore, Kind, TEST_API_KEY, embedded, failed_ids, test_env};
+use crate::support::{EmbeddedStore, Kind, TEST_API_KEY, failed_ids, test_env};
 use crate::support_relay::too_long;
 
 const BOT: &str = "777000:STAFFBOTTOKENABCDEFGHIJKLMNOP";
@@ -137,8 +137,11 @@ impl Office {
             .await;
         let (deps, clock, store) = match kind {
             Kind::Embedded => {
-                let store = embedded(zayavka::queues::catalogue());
                 let clock = FixedClock::at_ms(T0);
+                let store = crate::support::embedded_at(
+                    zayavka::queues::catalogue(),
+                    Arc::new(clock.clone()),
+                );
                 let deps = Deps::embedded(&store.parts, Arc::new(clock.clone()));
                 (deps, Some(clock), Some(store))
             }
