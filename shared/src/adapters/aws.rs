@@ -1,5 +1,6 @@
 //! Building the AWS SDK configuration once per process.
 
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
@@ -21,6 +22,12 @@ pub async fn load(settings: &AwsSettings) -> SdkConfig {
             .operation_attempt_timeout(Duration::from_secs(10))
             .build(),
     );
+    // The SDK's own HTTPS client (hyper, rustls, the system's roots), with ring for rustls's
+    // cryptography instead of aws-lc (see `outbound::install_tls_provider`).
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    loader = loader.http_client(https);
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }

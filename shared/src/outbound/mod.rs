@@ -119,7 +119,19 @@ impl From<ClientError> for crate::config::ConfigError {
     }
 }
 
+/// rustls's ring provider for the whole process, installed once before the first client:
+/// aws-lc, reqwest's default, seeds its random generator from CPU jitter on the first
+/// connection (BENCHMARKS.md, "Cold start, side by side").
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Refused only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    install_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5).min(timeout))
