@@ -19,6 +19,8 @@ table and queues with `ZAYAVKA init-aws`, and points the binaries at it over htt
 (AWS_ENDPOINT_URL, SSL_CERT_FILE = the system's roots plus the test CA), so the first call
 pays a real handshake and a real root store load.
 
+EVENT is a JSON file, or empty-sqs for an SQS batch of no messages (a worker's start-up).
+
 --only-test-ca trusts only the test CA (what the system's roots cost); --plain talks to moto
 over http (what TLS costs).
 
@@ -56,6 +58,10 @@ BASE_ENV = {
     "ZAYAVKA_API_KEYS": "coldstart-key-0123456789,test-key-0123456789abcdef",
     "RUST_LOG": "warn",
 }
+
+
+# An SQS batch of no messages: a worker's start-up without the services its messages call.
+EMPTY_SQS = "empty-sqs"
 
 
 def cpu_ns(pid):
@@ -181,7 +187,10 @@ def measure(binary, event_bytes, warm, extra_env):
                          f"{err.decode(errors='replace')[-2000:]}")
     took = [(a - h) * 1000 for h, a in zip(handed, answered)]
     cpu = [(a - h) / 1e6 for h, a in zip(cpu_handed, cpu_answered)]
-    status = json.loads(bodies[0]).get("statusCode")
+    answer = json.loads(bodies[0] or b"null")
+    # An HTTP function's status code; a worker's count of failed messages; "-" otherwise.
+    status = (answer.get("statusCode") or f"{len(answer.get('batchItemFailures', []))}f"
+              if isinstance(answer, dict) else "-")
     return ((marks["init"] - start) * 1000, took[0], took[1:], hwm_kb, status,
             marks["init_cpu"] / 1e6, cpu[0], cpu[1:])
 
@@ -328,6 +337,9 @@ def main():
     for spec in args.specs:
         name, rest = spec.split("=", 1)
         binary, event = rest.rsplit(":", 1)
+        if event == EMPTY_SQS:
+            specs.append((name, binary, b'{"Records": []}'))
+            continue
         with open(event, "rb") as f:
             specs.append((name, binary, f.read()))
     moto = TlsMoto(args.tls_moto, args.only_test_ca, args.plain) if args.tls_moto else None
