@@ -1273,3 +1273,118 @@ async fn set_webhook_all_registers_every_configured_bot() {
         assert!(!out.contains(token) && !err.contains(token), "{out}{err}");
     }
 }
+
+/// An HTTPS server on 127.0.0.1 whose certificate a CA made here signs, answering every
+/// request with `body` (JSON). Returns its base URL, the CA's certificate (PEM) and the
+/// request lines it received (a client that refuses the certificate sends none).
+fn https_server(body: &'static str) -> (String, String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "zayavka test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut tcp) = tcp else { continue };
+            let mut conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break, // the client refused the handshake, or hung up
+                }
+            }
+            if !head.ends_with(b"\r\n\r\n") {
+                continue;
+            }
+            let line = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            log.lock().unwrap().push(line);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(answer.as_bytes());
+            let _ = tls.flush();
+        }
+    });
+    (url, ca.pem(), seen)
+}
+
+#[test]
+fn outbound_https_trusts_the_roots_ssl_cert_file_names_and_nothing_else() {
+    let (url, ca_pem, seen) = https_server("[11, 12]");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |bundle: &Path| {
+        let out = Command::new(BIN)
+            .args(["okdesk", "check"])
+            .env_remove("OKDESK_WEB_URL")
+            .env_remove("SSL_CERT_DIR")
+            .env("SSL_CERT_FILE", bundle)
+            .env("OKDESK_API_URL", format!("{url}/api/v1"))
+            .env("OKDESK_API_TOKEN", "tls-token")
+            .env("OKDESK_TIMEOUT_SECS", "3")
+            .output()
+            .expect("run zayavka");
+        outcome(out)
+    };
+
+    // Trusted: the bundle holds the CA that signed the server's certificate.
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, &ca_pem).unwrap();
+    let (ok, out, err) = run(&trusted);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("✓ issues can be listed: 2 issues visible"),
+        "{out}"
+    );
+    assert!(
+        seen.lock().unwrap()[0].starts_with("GET /api/v1/issues/count?"),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+
+    // Untrusted: another CA's bundle. The handshake is refused before any request is sent.
+    let (_, other, _) = https_server("[]");
+    let untrusted = dir.path().join("untrusted.pem");
+    std::fs::write(&untrusted, &other).unwrap();
+    let before = seen.lock().unwrap().len();
+    let (ok, out, err) = run(&untrusted);
+    assert!(!ok, "{out}\n{err}");
+    assert!(out.contains("✗ API reachable"), "{out}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "no request without trust"
+    );
+}

@@ -130,18 +130,43 @@ pub fn install_tls_provider() {
     });
 }
 
-fn builder(timeout: Duration) -> reqwest::ClientBuilder {
-    install_tls_provider();
-    reqwest::Client::builder()
+/// The TLS settings every client of the process shares: ring, and the verifier reqwest would
+/// build (the platform's roots, `SSL_CERT_FILE` honoured). Built once, because reading and
+/// parsing the system's roots is most of a function's start-up (BENCHMARKS.md), and a
+/// process builds several clients (a worker two, `zayavka serve` one per function).
+fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            install_tls_provider();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .and_then(|b| b.with_platform_verifier())
+                .map_err(|e| format!("TLS set-up: {e}"))?
+                .with_no_client_auth();
+            // What reqwest offers itself when it speaks HTTP/1 only.
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(config)
+        })
+        .clone()
+        .map_err(ClientError)
+}
+
+fn builder(timeout: Duration) -> Result<reqwest::ClientBuilder, ClientError> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config()?)
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5).min(timeout))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("zayavka/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("zayavka/", env!("CARGO_PKG_VERSION"))))
 }
 
 /// The client for the destinations the operator configured (rustls, timeouts, no redirects).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
-    builder(timeout)
+    builder(timeout)?
         .build()
         .map_err(|e| ClientError(e.to_string()))
 }
@@ -157,7 +182,7 @@ pub struct OpenClient {
 impl OpenClient {
     pub fn new(timeout: Duration, allow: AllowHosts) -> Result<Self, ClientError> {
         let allow = Arc::new(allow);
-        let http = builder(timeout)
+        let http = builder(timeout)?
             .no_proxy()
             .dns_resolver(Arc::new(guard::GuardedResolver::new(allow.clone())))
             .build()
