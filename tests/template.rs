@@ -207,6 +207,11 @@ fn functions_run_on_arm64_al2023_with_the_bootstrap_handler() {
         matches!(table, Value::Tagged(t) if t.tag == "Ref" && t.value == "Table"),
         "{table:?}"
     );
+    // Amazon Linux 2023's one bundle, so the roots are not read twice at every start.
+    assert_eq!(
+        g["Environment"]["Variables"]["SSL_CERT_FILE"],
+        "/etc/pki/tls/certs/ca-bundle.crt"
+    );
 }
 
 #[test]

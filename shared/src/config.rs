@@ -158,6 +158,15 @@ impl AwsConfig {
             .source
             .var("QUEUE_NAME_PREFIX")
             .unwrap_or_else(|| DEFAULT_QUEUE_PREFIX.to_string());
+        // Every TLS client reads its trusted roots from this file when it is set (the template
+        // sets it); a name that is not a file leaves none trusted and every call failing.
+        if let Some(path) = env.optional("SSL_CERT_FILE")
+            && !std::path::Path::new(&path).is_file()
+        {
+            env.problem(format!(
+                "SSL_CERT_FILE: {path} is not a file; it names the trusted root certificates (PEM)"
+            ));
+        }
         Self {
             table_name,
             queue_prefix,
@@ -222,5 +231,26 @@ mod tests {
         let mut r = EnvReader::new(&empty);
         AwsConfig::read(&mut r, true);
         assert!(r.finish().unwrap_err().to_string().contains("TABLE_NAME"));
+    }
+
+    #[test]
+    fn a_root_certificate_file_that_is_not_there_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("ca-bundle.crt");
+        std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let read = |path: &std::path::Path| {
+            let env = HashMap::from([("SSL_CERT_FILE".to_string(), path.display().to_string())]);
+            let mut r = EnvReader::new(&env);
+            AwsConfig::read(&mut r, false);
+            r.finish()
+        };
+        assert!(read(&bundle).is_ok());
+        let text = read(&dir.path().join("missing.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("SSL_CERT_FILE"), "{text}");
+        assert!(text.contains("missing.crt is not a file"), "{text}");
+        // A directory is not a bundle either.
+        assert!(read(dir.path()).is_err());
     }
 }
