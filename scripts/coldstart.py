@@ -19,6 +19,9 @@ table and queues with `ZAYAVKA init-aws`, and points the binaries at it over htt
 (AWS_ENDPOINT_URL, SSL_CERT_FILE = the system's roots plus the test CA), so the first call
 pays a real handshake and a real root store load.
 
+TELEGRAM_*, OKDESK_* and SSL_CERT_DIR pass through to the binaries. With SSL_CERT_DIR=/etc/ssl/certs
+the roots are read as when no SSL_CERT_FILE is set (the bundle and the directory's files).
+
 EVENT is a JSON file, or empty-sqs for an SQS batch of no messages (a worker's start-up).
 
 --only-test-ca trusts only the test CA (what the system's roots cost); --plain talks to moto
@@ -161,7 +164,7 @@ def measure(binary, event_bytes, warm, extra_env):
     env = {"PATH": os.environ.get("PATH", ""), **BASE_ENV, **extra_env,
            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}"}
     # Bot and Okdesk settings pass through, so a configured bot's start-up is measured too.
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_"))})
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_", "SSL_CERT_DIR"))})
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pid["pid"] = proc.pid
