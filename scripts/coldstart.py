@@ -163,7 +163,8 @@ def measure(binary, event_bytes, warm, extra_env):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {"PATH": os.environ.get("PATH", ""), **BASE_ENV, **extra_env,
            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}"}
-    # Bot and Okdesk settings pass through, so a configured bot's start-up is measured too.
+    # Bot and Okdesk settings pass through, so a configured bot's start-up is measured too,
+    # and SSL_CERT_DIR, to read the roots as a system without SSL_CERT_FILE does.
     env.update({k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_", "SSL_CERT_DIR"))})
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -23,7 +23,7 @@ pub async fn load(settings: &AwsSettings) -> SdkConfig {
             .build(),
     );
     // The SDK's own HTTPS client (hyper, rustls, the system's roots), with ring for rustls's
-    // cryptography instead of aws-lc (see `outbound::install_tls_provider`).
+    // cryptography instead of aws-lc (as `outbound::tls_config` gives our own clients).
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();

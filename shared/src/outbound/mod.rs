@@ -119,28 +119,18 @@ impl From<ClientError> for crate::config::ConfigError {
     }
 }
 
-/// rustls's ring provider for the whole process, installed once before the first client:
-/// aws-lc, reqwest's default, seeds its random generator from CPU jitter on the first
-/// connection (BENCHMARKS.md, "Cold start, side by side").
-pub fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Refused only when a provider is installed already, which is as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
-/// The TLS settings every client of the process shares: ring, and the verifier reqwest would
-/// build (the platform's roots, `SSL_CERT_FILE` honoured). Built once, because reading and
-/// parsing the system's roots is most of a function's start-up (BENCHMARKS.md), and a
-/// process builds several clients (a worker two, `zayavka serve` one per function).
+/// The TLS settings every client of the process shares: ring for the cryptography (aws-lc,
+/// reqwest's default, seeds its random generator from CPU jitter on the first connection),
+/// and the verifier reqwest would build (the platform's roots, `SSL_CERT_FILE` honoured).
+/// Built once, because reading and parsing the system's roots is most of a function's
+/// start-up, and a process builds several clients (a worker two, `zayavka serve` one per
+/// function). BENCHMARKS.md, "Cold start, side by side".
 fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> =
         std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            install_tls_provider();
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
