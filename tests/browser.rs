@@ -85,6 +85,9 @@ async fn browser() -> (Driver, fantoccini::Client) {
             "prefs": {"intl.accept_languages": "ru-RU,ru"}
         }
     });
+    // fantoccini's connector takes rustls's process-wide provider, and this test build has two
+    // (ring, ours; aws-lc, reqwest's for the tests' plain clients), so name one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = ClientBuilder::rustls()
         .unwrap()
         .capabilities(caps.as_object().unwrap().clone())
