@@ -46,7 +46,14 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
     else {
         return false;
     };
-    if (now - t).abs() > TOLERANCE_SECS {
+    // `t` is the sender's number: any i64 parses, and `now - t` overflows at the edges
+    // (a panic in a debug build such as `zayavka serve`). A distance that does not fit is
+    // far outside the tolerance.
+    if now
+        .checked_sub(t)
+        .and_then(i64::checked_abs)
+        .is_none_or(|d| d > TOLERANCE_SECS)
+    {
         return false;
     }
     crate::http::constant_time_eq(&signature(secret, t, body), header.trim())
@@ -64,5 +71,31 @@ mod tests {
         assert!(!verify("other", &sig, b"{}", 1_700_000_100));
         assert!(!verify("s3cret", &sig, b"{}", 1_700_000_400));
         assert!(!verify("s3cret", "t=x,v1=00", b"{}", 1_700_000_000));
+    }
+
+    #[test]
+    fn a_time_at_the_edges_of_i64_is_refused_without_overflowing() {
+        // Each pair overflowed `now - t` (or its `abs`) before; signed properly, so only the
+        // time can refuse them.
+        for (t, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1_700_000_000),
+            (i64::MIN, 0),
+            (i64::MAX, i64::MIN),
+            (i64::MIN, i64::MAX),
+            (i64::MIN + 1, 1),
+            // `now - t` is i64::MIN itself, whose `abs` overflows.
+            (i64::MAX, -1),
+        ] {
+            let sig = signature("s3cret", t, b"{}");
+            assert!(!verify("s3cret", &sig, b"{}", now), "t={t} now={now}");
+        }
+        // The edges themselves are still times like any other: within five minutes, good.
+        for t in [i64::MIN, i64::MAX] {
+            let sig = signature("s3cret", t, b"{}");
+            assert!(verify("s3cret", &sig, b"{}", t));
+        }
+        let header = "t=-9223372036854775808,v1=00";
+        assert!(!verify("s3cret", header, b"{}", 1_700_000_000));
     }
 }
