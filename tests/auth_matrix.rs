@@ -1,6 +1,8 @@
-//! Every route of every HTTP function × {no credential, a wrong one, the right one}: the
-//! status each gets, and that a refused request stores and queues nothing. A route that is
-//! not in the table fails the test: a new route joins it by adding a row.
+//! Every route of every HTTP function × {no credential, a wrong one, the right one with each
+//! API key scope}: the status each gets, and that a refused request stores and queues
+//! nothing. A route that is not in the table fails the test: a new route joins it by adding
+//! a row. For a route not proven by an API key, the three scopes' columns are all "the right
+//! credential".
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,11 +18,15 @@ use zayavka::ports::{Queue, SystemClock};
 use crate::apigw::{HttpInput, api_gateway_event};
 use crate::support::{EmbeddedStore, embedded, test_env};
 
-const API_KEY: &str = "matrix-key-0123456789abcdef";
+/// A plain key is a `leads` key (a website's).
+const LEADS_KEY: &str = "matrix-leads-key-0123456789";
+const TICKETS_KEY: &str = "matrix-tickets-key-0123456789";
+const ADMIN_KEY: &str = "matrix-admin-key-0123456789abcdef";
 const BOT_SECRET: &str = "matrix_support_secret-1";
 const OKDESK_HOOK: &str = "matrix_okdesk_hook_token_0123456789abcdef";
 const HASH_SECRET: &str = "matrix-user-hash-secret";
 const BRIDGE_TOKEN: &str = "matrix_bridge_reply_token_0123456789abcdef";
+const BRIDGE_SIGNING: &str = "matrix_bridge_signing_secret-1";
 
 /// How a route is proven: what "no", "wrong" and "right" mean for it.
 #[derive(Debug, Clone, Copy)]
@@ -44,13 +50,14 @@ enum Proof {
 struct Row {
     route: &'static str,
     proof: Proof,
-    /// Statuses for no, wrong and right credentials.
-    expect: [u16; 3],
+    /// Statuses for no credential, a wrong one, and the right one with a `leads`, a
+    /// `tickets` and an `admin` key.
+    expect: [u16; 5],
     /// Whether the right credential's call may store something (a lead, a message).
     writes: bool,
 }
 
-const fn row(route: &'static str, proof: Proof, expect: [u16; 3], writes: bool) -> Row {
+const fn row(route: &'static str, proof: Proof, expect: [u16; 5], writes: bool) -> Row {
     Row {
         route,
         proof,
@@ -62,101 +69,178 @@ const fn row(route: &'static str, proof: Proof, expect: [u16; 3], writes: bool) 
 fn rows() -> Vec<Row> {
     use Proof::*;
     vec![
-        row("GET /health/lead-submit", Open, [200, 200, 200], false),
+        row("GET /health/lead-submit", Open, [200; 5], false),
+        // A `tickets` key posts no leads.
         row(
             "POST /api/integrations/send-batch",
             Bearer,
-            [401, 401, 202],
+            [401, 401, 202, 403, 202],
             true,
         ),
-        row("GET /api/leads/{lead_id}", Bearer, [401, 401, 404], false),
-        row("GET /health/support-form", Open, [200, 200, 200], false),
-        row("GET /support", Open, [200, 200, 200], false),
-        row("POST /support", PageToken, [403, 403, 200], true),
+        row(
+            "GET /api/leads/{lead_id}",
+            Bearer,
+            [401, 401, 404, 403, 404],
+            false,
+        ),
+        row("GET /health/support-form", Open, [200; 5], false),
+        row("GET /support", Open, [200; 5], false),
+        row("POST /support", PageToken, [403, 403, 200, 200, 200], true),
         // Anonymous messages are open by design (limited per address and in all); a site
         // user must prove who they are.
-        row("POST /api/feedback/submit", UserHash, [200, 403, 200], true),
+        row(
+            "POST /api/feedback/submit",
+            UserHash,
+            [200, 403, 200, 200, 200],
+            true,
+        ),
         row(
             "GET /api/feedback/threads",
             UserHash,
-            [422, 403, 200],
+            [422, 403, 200, 200, 200],
             false,
         ),
-        row("OPTIONS /api/feedback/submit", Open, [204, 204, 204], false),
-        row(
-            "OPTIONS /api/feedback/threads",
-            Open,
-            [204, 204, 204],
-            false,
-        ),
-        row("GET /health/telegram-webhook", Open, [200, 200, 200], false),
+        row("OPTIONS /api/feedback/submit", Open, [204; 5], false),
+        row("OPTIONS /api/feedback/threads", Open, [204; 5], false),
+        row("GET /health/telegram-webhook", Open, [200; 5], false),
         row(
             "POST /telegram/{bot}/webhook",
             TelegramSecret,
-            [401, 401, 200],
+            [401, 401, 200, 200, 200],
             true,
         ),
-        row("GET /health/okdesk-webhook", Open, [200, 200, 200], false),
+        row("GET /health/okdesk-webhook", Open, [200; 5], false),
         row(
             "POST /okdesk/webhook/{token}",
             PathToken,
-            [404, 404, 202],
+            [404, 404, 202, 202, 202],
             true,
         ),
-        row("GET /health/ticket-api", Open, [200, 200, 200], false),
-        row("POST /api/users", Bearer, [401, 401, 201], true),
-        row("GET /api/users", Bearer, [401, 401, 200], false),
-        row("GET /api/users/{id}", Bearer, [401, 401, 404], false),
-        row("PATCH /api/users/{id}", Bearer, [401, 401, 404], false),
+        row("GET /health/ticket-api", Open, [200; 5], false),
+        // Staff, executors and binding links are the admins' alone.
+        row("POST /api/users", Bearer, [401, 401, 403, 403, 201], true),
+        row("GET /api/users", Bearer, [401, 401, 403, 403, 200], false),
+        row(
+            "GET /api/users/{id}",
+            Bearer,
+            [401, 401, 403, 403, 404],
+            false,
+        ),
+        row(
+            "PATCH /api/users/{id}",
+            Bearer,
+            [401, 401, 403, 403, 404],
+            false,
+        ),
         row(
             "POST /api/users/{id}/telegram-link",
             Bearer,
-            [401, 401, 404],
+            [401, 401, 403, 403, 404],
             false,
         ),
-        row("POST /api/categories", Bearer, [401, 401, 201], true),
-        row("GET /api/categories", Bearer, [401, 401, 200], false),
-        // A ticket or executor naming a user and category that do not exist.
-        row("POST /api/executors", Bearer, [401, 401, 422], false),
-        row("GET /api/executors", Bearer, [401, 401, 200], false),
-        row("PATCH /api/executors/{id}", Bearer, [401, 401, 404], false),
-        row("DELETE /api/executors/{id}", Bearer, [401, 401, 404], false),
-        row("POST /api/tickets", Bearer, [401, 401, 422], false),
-        row("GET /api/tickets", Bearer, [401, 401, 200], false),
-        row("GET /api/tickets/{id}", Bearer, [401, 401, 404], false),
-        // The sign-in form is open; every action needs the session.
-        row("GET /executors", Open, [200, 200, 200], false),
-        row("POST /executors", AdminSession, [401, 401, 404], false),
-        row("GET /health/bridge-api", Open, [200, 200, 200], false),
-        // The reply URL's last part; a client nobody wrote from is 404 even with it.
         row(
-            "POST /bridge/reply/{token}",
-            PathToken,
-            [404, 404, 404],
+            "POST /api/categories",
+            Bearer,
+            [401, 401, 403, 403, 201],
+            true,
+        ),
+        // An internal system files tickets under the categories it can read.
+        row(
+            "GET /api/categories",
+            Bearer,
+            [401, 401, 403, 200, 200],
             false,
         ),
+        // A ticket or executor naming a user and category that do not exist.
+        row(
+            "POST /api/executors",
+            Bearer,
+            [401, 401, 403, 403, 422],
+            false,
+        ),
+        row(
+            "GET /api/executors",
+            Bearer,
+            [401, 401, 403, 403, 200],
+            false,
+        ),
+        row(
+            "PATCH /api/executors/{id}",
+            Bearer,
+            [401, 401, 403, 403, 404],
+            false,
+        ),
+        row(
+            "DELETE /api/executors/{id}",
+            Bearer,
+            [401, 401, 403, 403, 404],
+            false,
+        ),
+        row(
+            "POST /api/tickets",
+            Bearer,
+            [401, 401, 403, 422, 422],
+            false,
+        ),
+        row("GET /api/tickets", Bearer, [401, 401, 403, 200, 200], false),
+        row(
+            "GET /api/tickets/{id}",
+            Bearer,
+            [401, 401, 403, 404, 404],
+            false,
+        ),
+        // The sign-in form is open; every action needs the session, which only an admin
+        // key can sign (a cookie a `leads` key holder signs with their own key is refused).
+        row("GET /executors", Open, [200; 5], false),
+        row(
+            "POST /executors",
+            AdminSession,
+            [401, 401, 401, 401, 404],
+            false,
+        ),
+        row("GET /health/bridge-api", Open, [200; 5], false),
+        // The reply URL's last part; a client nobody wrote from is 404 even with it.
+        row("POST /bridge/reply/{token}", PathToken, [404; 5], false),
         // A signed file link: tampered, or ours (Telegram then gives the file).
         row(
             "GET /bridge/file/{signed}",
             PathToken,
-            [404, 404, 200],
+            [404, 404, 200, 200, 200],
             false,
         ),
+        // Every bridge conversation: the admins' alone.
         row(
             "GET /api/bridge/clients/{client_id}/messages",
             Bearer,
-            [401, 401, 404],
+            [401, 401, 403, 403, 404],
             false,
         ),
     ]
 }
 
-/// Which of three tries this is.
+/// Which of the five tries this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Try {
     No,
     Wrong,
-    Right,
+    /// The right credential; for an API key, one with this scope.
+    Leads,
+    Tickets,
+    Admin,
+}
+
+impl Try {
+    const ALL: [Try; 5] = [Try::No, Try::Wrong, Try::Leads, Try::Tickets, Try::Admin];
+
+    /// The API key of this try, when it is one of the right ones.
+    fn key(self) -> Option<&'static str> {
+        match self {
+            Try::Leads => Some(LEADS_KEY),
+            Try::Tickets => Some(TICKETS_KEY),
+            Try::Admin => Some(ADMIN_KEY),
+            Try::No | Try::Wrong => None,
+        }
+    }
 }
 
 struct Call {
@@ -186,7 +270,7 @@ async fn call_for(
     let wrong_or_right = |wrong: &str, right: &str| match t {
         Try::No => None,
         Try::Wrong => Some(wrong.to_string()),
-        Try::Right => Some(right.to_string()),
+        Try::Leads | Try::Tickets | Try::Admin => Some(right.to_string()),
     };
     match route {
         "POST /api/integrations/send-batch" => {
@@ -248,8 +332,15 @@ async fn call_for(
             let token = wrong_or_right("wrong_reply_token_0123456789abcdef0123", BRIDGE_TOKEN)
                 .unwrap_or_default();
             c.path = format!("/bridge/reply/{token}");
-            c.params.push(("token".into(), token));
             c.body = br#"{"client_id": "telegram_5", "content": "hi"}"#.to_vec();
+            // The right URL's reply is signed too, as the system signs it.
+            if token == BRIDGE_TOKEN {
+                let now = zayavka::ports::Clock::now_secs(&SystemClock);
+                let signature = zayavka::signature::signature(BRIDGE_SIGNING, now, &c.body);
+                c.headers
+                    .push((zayavka::signature::HEADER.into(), signature));
+            }
+            c.params.push(("token".into(), token));
         }
         "GET /bridge/file/{signed}" => {
             let link = bridge_link.rsplit('/').next().unwrap_or_default();
@@ -299,7 +390,29 @@ async fn call_for(
                 ticket_api::SESSION_COOKIE,
                 "0".repeat(64)
             );
-            if let Some(cookie) = wrong_or_right(&forged, admin_session) {
+            // A non-admin key holder signs a session with their own key, as the page would
+            // (the signature is an HMAC anyone with a key can compute).
+            // Signed now, so only the key's scope can refuse it.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let own = |key: &str| {
+                let message = format!("{now}.nonce");
+                format!(
+                    "{}={message}.{}",
+                    ticket_api::SESSION_COOKIE,
+                    zayavka::api_keys::sign(key, &message)
+                )
+            };
+            let cookie = match t {
+                Try::No => None,
+                Try::Wrong => Some(forged),
+                Try::Leads => Some(own(LEADS_KEY)),
+                Try::Tickets => Some(own(TICKETS_KEY)),
+                Try::Admin => Some(admin_session.to_string()),
+            };
+            if let Some(cookie) = cookie {
                 c.headers.push(("cookie".into(), cookie));
             }
         }
@@ -310,14 +423,15 @@ async fn call_for(
             "authorization".into(),
             "Bearer not-the-key-0123456789".into(),
         )),
-        (Proof::Bearer, Try::Right) => c
-            .headers
-            .push(("authorization".into(), format!("Bearer {API_KEY}"))),
+        (Proof::Bearer, t) if t.key().is_some() => c.headers.push((
+            "authorization".into(),
+            format!("Bearer {}", t.key().unwrap_or_default()),
+        )),
         (Proof::TelegramSecret, Try::Wrong) => c.headers.push((
             "x-telegram-bot-api-secret-token".into(),
             "not_the_secret".into(),
         )),
-        (Proof::TelegramSecret, Try::Right) => c
+        (Proof::TelegramSecret, t) if t.key().is_some() => c
             .headers
             .push(("x-telegram-bot-api-secret-token".into(), BOT_SECRET.into())),
         _ => {}
@@ -385,7 +499,10 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
     let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
     let okdesk_api = format!("{}/api/v1", okdesk.uri());
     let env = test_env(&[
-        ("ZAYAVKA_API_KEYS", API_KEY),
+        (
+            "ZAYAVKA_API_KEYS",
+            &format!("{LEADS_KEY},tickets:{TICKETS_KEY},admin:{ADMIN_KEY}"),
+        ),
         ("TELEGRAM_API_BASE", &tg.uri()),
         ("TELEGRAM_SUPPORT_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
         ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", BOT_SECRET),
@@ -400,6 +517,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", "matrix_bridge_secret-1"),
         ("BRIDGE_API_URL", "https://system.example/api/messages/"),
         ("BRIDGE_REPLY_TOKEN", BRIDGE_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", BRIDGE_SIGNING),
         ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]);
     let wiring = zayavka::deps::Wiring {
@@ -423,7 +541,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
         "every route has its row, and only those"
     );
     let page_token = page_token(functions[1].as_ref()).await;
-    let admin_session = crate::tickets::sign_in(functions[4].as_ref(), API_KEY).await;
+    let admin_session = crate::tickets::sign_in(functions[4].as_ref(), ADMIN_KEY).await;
     // A link to a file a user sent, as the bridge makes them (Telegram's fake gives it).
     let bridge_cfg = zayavka::bridge::config::BridgeConfig::read_if_configured(
         &mut zayavka::config::EnvReader::new(&env),
@@ -449,7 +567,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
             .iter()
             .find(|f| f.routes().contains(&r.route))
             .unwrap();
-        for (i, t) in [Try::No, Try::Wrong, Try::Right].into_iter().enumerate() {
+        for (i, t) in Try::ALL.into_iter().enumerate() {
             let c = call_for(
                 r.route,
                 r.proof,
@@ -461,6 +579,9 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
             .await;
             let before = footprint(&store).await;
             let (m, _) = r.route.split_once(' ').unwrap();
+            // One address per try, so the support form's per-address limit (5 in its
+            // window) is not what answers the later columns.
+            let source_ip = format!("203.0.113.{}", 70 + i);
             let event = api_gateway_event(HttpInput {
                 method: m,
                 route_key: r.route,
@@ -470,7 +591,7 @@ async fn every_route_answers_each_credential_as_the_table_says_and_a_refusal_cha
                 headers: c.headers.clone(),
                 path_params: c.params.iter().cloned().collect(),
                 body: &c.body,
-                source_ip: "203.0.113.77",
+                source_ip: &source_ip,
                 now_ms: 0,
             })
             .unwrap();

@@ -169,6 +169,7 @@ async fn seed(deps: &Deps, lead_id: &str, targets: Vec<Target>) {
         BATCH.into(),
         &sub,
         zayavka::time::timestamp(deps.clock.now_ms()),
+        None,
     );
     let stored = LeadStore::of(deps).create(&lead).await.unwrap();
     assert!(stored);

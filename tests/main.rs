@@ -21,6 +21,7 @@ mod okdesk_events;
 mod outbound;
 mod plumbing;
 mod recording;
+mod scopes;
 mod secrets;
 mod settings;
 mod support;

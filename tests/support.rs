@@ -162,7 +162,12 @@ macro_rules! both {
 /// A function environment for tests: an API key, a sender, and whatever the test adds.
 pub fn test_env(extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     let mut env = std::collections::HashMap::from([
-        ("ZAYAVKA_API_KEYS".to_string(), TEST_API_KEY.to_string()),
+        // An admin key: the tests of a route's behaviour are not about scopes (the auth
+        // matrix and `tests/scopes.rs` are).
+        (
+            "ZAYAVKA_API_KEYS".to_string(),
+            format!("admin:{TEST_API_KEY}"),
+        ),
         ("MAIL_FROM".to_string(), "noreply@zayavka.test".to_string()),
         // The fakes listen on 127.0.0.1, which lead targets may reach only when exempted.
         ("OUTBOUND_ALLOW_HOSTS".to_string(), "127.0.0.1".to_string()),

@@ -49,6 +49,27 @@ pub async fn give_back(table: &dyn Table, window: &Window) -> Result<(), StoreEr
     }
 }
 
+/// Takes one unit from each window, or from none: when one is used up, the units already
+/// taken are given back (a refused attempt counts against no one) and the used-up window's
+/// index is returned.
+pub async fn take_each(
+    table: &dyn Table,
+    windows: &[(Window, u32)],
+) -> Result<Result<(), usize>, StoreError> {
+    for (i, (window, limit)) in windows.iter().enumerate() {
+        if take(table, window, *limit).await? {
+            continue;
+        }
+        for (taken, _) in &windows[..i] {
+            if let Err(e) = give_back(table, taken).await {
+                tracing::warn!(error = %e, "rate counter not given back");
+            }
+        }
+        return Ok(Err(i));
+    }
+    Ok(Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -101,6 +122,24 @@ mod tests {
         give_back(&t, &fresh).await.unwrap();
         assert!(take(&t, &fresh, 1).await.unwrap());
         assert!(!take(&t, &fresh, 1).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn take_each_takes_from_all_or_gives_back_what_it_took() {
+        let (_dir, t) = table();
+        let all = Window {
+            key: Key::new("rate#all", "1"),
+            expires_at: 2_000_000,
+        };
+        let one = window(2_000_000);
+        let pair = [(all.clone(), 10), (one.clone(), 1)];
+        assert_eq!(take_each(&t, &pair).await.unwrap(), Ok(()));
+        assert_eq!(take_each(&t, &pair).await.unwrap(), Err(1));
+        // The refused attempt gave its unit of `all` back: 9 more fit, not 8.
+        for _ in 0..9 {
+            assert!(take(&t, &all, 10).await.unwrap());
+        }
+        assert!(!take(&t, &all, 10).await.unwrap());
     }
 
     #[test]

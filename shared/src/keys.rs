@@ -92,6 +92,12 @@ pub fn support_chat_pk(chat_id: i64) -> String {
 /// gsi1 partition listing every chat binding.
 pub const SUPPORT_BINDINGS_INDEX: &str = "support#bindings";
 
+/// `signin#rate#<subject> / <window start>`: sign-in attempts to the admin pages from one
+/// address (`ip#…`) or from everyone (`all`) in a window.
+pub fn sign_in_rate(subject: &str, window_start: i64) -> Key {
+    Key::new(format!("signin#rate#{subject}"), window_start.to_string())
+}
+
 /// `support#rate#<subject> / <window start>`: messages from one address or user in a window.
 pub fn support_rate(subject: &str, window_start: i64) -> Key {
     Key::new(format!("support#rate#{subject}"), window_start.to_string())

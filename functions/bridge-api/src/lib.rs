@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::json;
 use zayavka::Deps;
-use zayavka::api_keys::ApiKeys;
+use zayavka::api_keys::{ApiKeys, Scope};
 use zayavka::bridge::config::BridgeConfig;
 use zayavka::bridge::files::{self, LinkError};
 use zayavka::bridge::{replies, store, worker};
@@ -232,7 +232,7 @@ impl BridgeApi {
     }
 
     async fn history(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        self.api_keys.authorize(req)?;
+        self.api_keys.authorize(req, Scope::Admin)?;
         let client_id = req.path_param("client_id")?;
         if store::user_of(client_id).is_none() {
             return Err(ApiError::bad_request(

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use zayavka::Deps;
-use zayavka::api_keys::ApiKeys;
+use zayavka::api_keys::{ApiKeys, Caller, Scope};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
 use zayavka::leads::request::{self, Defaults};
@@ -41,15 +41,20 @@ impl LeadSubmit {
         Self { deps, cfg }
     }
 
-    async fn submit(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    async fn submit(&self, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let body: serde_json::Value = req.json(MAX_BODY)?;
         let sub = request::parse(&body, &self.cfg.defaults)
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let key = request::idempotency_key(req.header("idempotency-key"))
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        match submit::submit(&self.deps, key, sub).await {
+        match submit::submit(&self.deps, caller, key, sub).await {
             Ok((view, true)) => Ok(ApiResponse::json(202, &view)),
             Ok((view, false)) => Ok(ApiResponse::json(200, &view)),
+            Err(SubmitError::NotYours) => Err(ApiError::new(
+                409,
+                "conflict",
+                "this lead_id or Idempotency-Key is taken; choose another",
+            )),
             Err(SubmitError::KeyConflict) => Err(ApiError::new(
                 409,
                 "conflict",
@@ -66,9 +71,11 @@ impl LeadSubmit {
         }
     }
 
-    async fn status(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    /// A `leads` key reads the leads it submitted; another key's lead is 404, as if it did
+    /// not exist.
+    async fn status(&self, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let id = req.path_param("lead_id")?;
-        match submit::lead_status(&self.deps, id).await {
+        match submit::lead_status_for(&self.deps, caller, id).await {
             Ok(Some(view)) => Ok(ApiResponse::json(200, &view)),
             Ok(None) => Err(ApiError::not_found(format!("no lead {id}"))),
             Err(e) if e.is_retryable() => Err(ApiError::unavailable(e)),
@@ -94,12 +101,12 @@ impl HttpFunction for LeadSubmit {
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
         match req.route_key.as_str() {
             SUBMIT => {
-                self.cfg.api_keys.authorize(&req)?;
-                self.submit(&req).await
+                let caller = self.cfg.api_keys.authorize(&req, Scope::Leads)?;
+                self.submit(&caller, &req).await
             }
             STATUS => {
-                self.cfg.api_keys.authorize(&req)?;
-                self.status(&req).await
+                let caller = self.cfg.api_keys.authorize(&req, Scope::Leads)?;
+                self.status(&caller, &req).await
             }
             _ => Err(no_route(&req)),
         }

@@ -1,5 +1,5 @@
-//! ticket-api: the executor workflow's HTTP side, with the lead API's keys
-//! (`Authorization: Bearer <key>`):
+//! ticket-api: the executor workflow's HTTP side (`Authorization: Bearer <key>`): tickets
+//! and reading categories need a `tickets` key, everything else an `admin` key:
 //!
 //! - users: `POST /api/users`, `GET /api/users`, `GET/PATCH /api/users/{id}`,
 //!   `POST /api/users/{id}/telegram-link` (a single-use 24 h link that binds a Telegram
@@ -17,7 +17,7 @@ mod page;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use zayavka::Deps;
-use zayavka::api_keys::ApiKeys;
+use zayavka::api_keys::{ApiKeys, Scope};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
 use zayavka::ports::table::StoreError;
@@ -375,7 +375,7 @@ impl TicketApi {
     }
 
     async fn api(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        self.cfg.api_keys.authorize(req)?;
+        self.cfg.api_keys.authorize(req, scope_of(&req.route_key))?;
         match req.route_key.as_str() {
             USERS_POST => self.create_user(req).await,
             USERS_GET => self.list_users().await,
@@ -411,6 +411,16 @@ impl HttpFunction for TicketApi {
 
     fn routes(&self) -> Vec<&'static str> {
         vec![
+/// The scope a route needs. An internal system with a `tickets` key creates and reads
+/// tickets, and reads the categories to file them under; staff, executors and binding links
+/// are the admins' alone (a binding link lets whoever opens it act as that person).
+fn scope_of(route: &str) -> Scope {
+    match route {
+        TICKETS_POST | TICKETS_GET | TICKET_GET | CATEGORIES_GET => Scope::Tickets,
+        _ => Scope::Admin,
+    }
+}
+
             "GET /health/ticket-api",
             USERS_POST,
             USERS_GET,

@@ -11,7 +11,7 @@
 use minijinja::{Environment, context};
 use serde_json::json;
 use zayavka::Deps;
-use zayavka::api_keys::ApiKeys;
+use zayavka::api_keys::{ApiKeys, Scope};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse};
 use zayavka::support::web::from_our_host;
 use zayavka::texts::Lang;
@@ -154,7 +154,7 @@ fn texts(lang: Lang) -> minijinja::Value {
 /// How long a sign-in lasts at most.
 const SESSION_SECS: i64 = 12 * 3600;
 
-/// Whether the cookie proves a sign-in with one of the keys in the last 12 hours.
+/// Whether the cookie proves a sign-in with one of the admin keys in the last 12 hours.
 fn session(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> bool {
     let Some(raw) = req.cookie(SESSION_COOKIE) else {
         return false;
@@ -167,8 +167,12 @@ fn session(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> bool {
     let Ok(at_secs) = at.parse::<i64>() else {
         return false;
     };
-    let age = deps.clock.now_secs() - at_secs;
-    (0..=SESSION_SECS).contains(&age) && keys.signed(&format!("{at}.{nonce}"), signature)
+    // The time comes from the browser: checked, so an extreme one is refused, not a panic.
+    let Some(age) = deps.clock.now_secs().checked_sub(at_secs) else {
+        return false;
+    };
+    (0..=SESSION_SECS).contains(&age)
+        && keys.signed(Scope::Admin, &format!("{at}.{nonce}"), signature)
 }
 
 fn session_cookie(deps: &Deps, key: &str) -> String {
@@ -292,13 +296,7 @@ pub async fn act(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiRes
     }
     let action = field(&form, "action").unwrap_or_default();
     if action == "login" {
-        let key = field(&form, "key").unwrap_or_default();
-        if !keys.accepts(key) {
-            return Ok(login(lang, 401, Some(t.wrong_key)));
-        }
-        let mut r = see_other(PATH);
-        r.cookies.push(session_cookie(deps, key));
-        return Ok(r);
+        return sign_in(deps, keys, req, &form, lang).await;
     }
     if action == "logout" {
         let mut r = see_other(PATH);
@@ -321,6 +319,37 @@ pub async fn act(deps: &Deps, keys: &ApiKeys, req: &ApiRequest) -> Result<ApiRes
     match done {
         Ok(code) => Ok(see_other(&format!("{PATH}?ok={code}"))),
         Err(e) => refused(deps, lang, e).await,
+    }
+}
+
+/// The sign-in form: limited per address and in all before the key is looked at, and only
+/// an admin key opens the page (a website's `leads` key is refused, 403).
+async fn sign_in(
+    deps: &Deps,
+    keys: &ApiKeys,
+    req: &ApiRequest,
+    form: &[(String, String)],
+    lang: Lang,
+) -> Result<ApiResponse, ApiError> {
+    let t = lang.texts().executors_page;
+    let allowed = zayavka::sign_in::DEFAULT
+        .attempt(deps, req.source_ip.as_deref())
+        .await
+        .map_err(ApiError::store)?;
+    if let Err(retry_after) = allowed {
+        tracing::warn!("executors page: too many sign-in attempts");
+        return Ok(login(lang, 429, Some(t.too_many_attempts))
+            .header("retry-after", retry_after.to_string()));
+    }
+    let key = field(form, "key").unwrap_or_default();
+    match keys.caller(key) {
+        None => Ok(login(lang, 401, Some(t.wrong_key))),
+        Some(c) if !c.is_admin() => Ok(login(lang, 403, Some(t.not_admin))),
+        Some(_) => {
+            let mut r = see_other(PATH);
+            r.cookies.push(session_cookie(deps, key));
+            Ok(r)
+        }
     }
 }
 

@@ -52,7 +52,9 @@ pub fn local_env(
     // may be wider).
     set_private(&key_file).map_err(dir_err)?;
     let defaults = std::collections::HashMap::from([
-        ("ZAYAVKA_API_KEYS".to_string(), key.clone()),
+        // On the developer's own machine the generated key is an admin key: it opens the
+        // admin pages and every API there.
+        ("ZAYAVKA_API_KEYS".to_string(), format!("admin:{key}")),
         ("MAIL_FROM".to_string(), "zayavka@zayavka.local".to_string()),
     ]);
     let env = WithDefaults {

@@ -189,6 +189,10 @@ pub struct LeadRecord {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The id of the API key that submitted it (`api_keys::key_id`, never the key): a
+    /// `leads` key reads only its own leads. None on leads stored before keys had scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
 }
 
 impl LeadRecord {
@@ -200,6 +204,7 @@ impl LeadRecord {
         batch_id: String,
         sub: &super::request::Submission,
         at: String,
+        submitted_by: Option<String>,
     ) -> Self {
         Self {
             lead_id,
@@ -214,6 +219,7 @@ impl LeadRecord {
             created_at: at.clone(),
             updated_at: at,
             finished_at: None,
+            submitted_by,
         }
     }
 

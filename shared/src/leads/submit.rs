@@ -10,6 +10,7 @@ use super::model::*;
 use super::store::LeadStore;
 use super::{dispatch, view};
 use crate::Deps;
+use crate::api_keys::Caller;
 use crate::ports::table::StoreError;
 
 use super::request::Submission;
@@ -25,6 +26,10 @@ pub enum SubmitError {
     /// them (those queued already are dropped as copies) and stores it.
     #[error(transparent)]
     NotQueued(#[from] dispatch::DispatchError),
+    /// The lead id (or Idempotency-Key) names a lead another API key submitted: the caller
+    /// is told nothing about it.
+    #[error("the lead id is taken by a lead another API key submitted")]
+    NotYours,
 }
 
 /// The lead id an `Idempotency-Key` stands for when the request names none: the key's
@@ -53,6 +58,7 @@ pub fn batch_id_for(lead_id: &str) -> String {
 /// it needs only the job, and the tracker waits for the lead.
 pub async fn submit(
     deps: &Deps,
+    caller: &Caller,
     idempotency: Option<&str>,
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
@@ -63,7 +69,7 @@ pub async fn submit(
         (None, None) => (uuid::Uuid::now_v7().to_string(), false),
     };
     let span = tracing::info_span!("lead", lead_id = %lead_id);
-    submit_as(deps, &store, lead_id, named, sub)
+    submit_as(deps, &store, caller, lead_id, named, sub)
         .instrument(span)
         .await
 }
@@ -71,23 +77,25 @@ pub async fn submit(
 async fn submit_as(
     deps: &Deps,
     store: &LeadStore<'_>,
+    caller: &Caller,
     lead_id: String,
     named: bool,
     sub: Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
     // A request that names its lead may be a repeat: answer it from what is stored.
     if named && store.lead_seen(&lead_id).await? {
-        return again(deps, store, &lead_id, &sub).await;
+        return again(deps, store, caller, &lead_id, &sub).await;
     }
     let at = crate::time::timestamp(deps.clock.now_ms());
-    let lead = LeadRecord::opened(lead_id.clone(), batch_id_for(&lead_id), &sub, at);
+    let owner = Some(caller.key_id().to_string());
+    let lead = LeadRecord::opened(lead_id.clone(), batch_id_for(&lead_id), &sub, at, owner);
     queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
     if store.create(&lead).await? {
         deps.metrics.lead_accepted();
         return Ok((BatchView::of(&lead, &BatchState::default()), true));
     }
     // A concurrent request with the same lead id stored it first.
-    again(deps, store, &lead.lead_id, &sub).await
+    again(deps, store, caller, &lead.lead_id, &sub).await
 }
 
 /// A repeated request: the stored batch. While it is open, its jobs that have not reported
@@ -97,12 +105,18 @@ async fn submit_as(
 async fn again(
     deps: &Deps,
     store: &LeadStore<'_>,
+    caller: &Caller,
     lead_id: &str,
     sub: &Submission,
 ) -> Result<(BatchView, bool), SubmitError> {
     let Some((lead, batch)) = store.lead_and_batch(lead_id).await? else {
         return Err(SubmitError::KeyConflict);
     };
+    // Another key's lead is neither shown nor queued again: a guessed lead id or
+    // Idempotency-Key must not reveal (or resend) someone else's lead.
+    if !caller.owns(lead.submitted_by.as_deref()) {
+        return Err(SubmitError::NotYours);
+    }
     if lead.status == status::PROCESSING {
         let open: Vec<Job> = dispatch::jobs_for(&lead, sub)
             .into_iter()
@@ -142,6 +156,20 @@ async fn queue_or_report(deps: &Deps, jobs: &[Job]) -> Result<(), dispatch::Disp
 pub async fn lead_status(deps: &Deps, lead_id: &str) -> Result<Option<Value>, StoreError> {
     view::lead_status(&LeadStore::of(deps), lead_id)
         .await?
+        .map(|v| v.to_json())
+        .transpose()
+}
+
+/// The lead as `caller` may see it: a `leads` key sees only the leads it submitted, as if
+/// the others did not exist; an admin key sees any.
+pub async fn lead_status_for(
+    deps: &Deps,
+    caller: &Caller,
+    lead_id: &str,
+) -> Result<Option<Value>, StoreError> {
+    view::lead_status(&LeadStore::of(deps), lead_id)
+        .await?
+        .filter(|v| caller.owns(v.submitted_by.as_deref()))
         .map(|v| v.to_json())
         .transpose()
 }

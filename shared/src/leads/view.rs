@@ -53,6 +53,9 @@ pub struct LeadStatus {
     pub updated_at: String,
     pub finished_at: Option<String>,
     pub integrations: Vec<IntegrationStatus>,
+    /// The id of the API key that submitted it (see `api_keys::key_id`): who may read it.
+    #[serde(skip)]
+    pub submitted_by: Option<String>,
 }
 
 /// One job of the lead's current batch, without its delivery details.
@@ -104,6 +107,7 @@ pub async fn lead_status(
         updated_at: lead.updated_at,
         finished_at: lead.finished_at,
         integrations,
+        submitted_by: lead.submitted_by,
     }))
 }
 

@@ -29,27 +29,25 @@ impl RateLimit {
         let start = counter::window_start(deps.clock.now_secs(), secs);
         let mut subjects: Vec<(&str, u32)> = vec![("all", self.global)];
         subjects.extend(who.iter().map(|w| (w.as_str(), self.limit)));
-        let mut taken_so_far = Vec::new();
-        for (subject, limit) in subjects {
-            let window = Window {
-                key: keys::support_rate(subject, start),
-                expires_at: start + secs + KEPT_SECS,
-            };
-            let taken = counter::take(deps.table.as_ref(), &window, limit)
-                .await
-                .map_err(store_err)?;
-            if !taken {
-                for w in &taken_so_far {
-                    if let Err(e) = counter::give_back(deps.table.as_ref(), w).await {
-                        tracing::warn!(error = %e, "rate counter not given back");
-                    }
-                }
-                return Err(ApiError::too_many_requests(format!(
-                    "too many messages; please wait {} minutes and try again",
-                    (self.window_secs.max(60) / 60)
-                )));
-            }
-            taken_so_far.push(window);
+        let windows: Vec<(Window, u32)> = subjects
+            .into_iter()
+            .map(|(subject, limit)| {
+                let window = Window {
+                    key: keys::support_rate(subject, start),
+                    expires_at: start + secs + KEPT_SECS,
+                };
+                (window, limit)
+            })
+            .collect();
+        if counter::take_each(deps.table.as_ref(), &windows)
+            .await
+            .map_err(store_err)?
+            .is_err()
+        {
+            return Err(ApiError::too_many_requests(format!(
+                "too many messages; please wait {} minutes and try again",
+                (self.window_secs.max(60) / 60)
+            )));
         }
         Ok(())
     }
