@@ -386,7 +386,7 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         (
             ticket_api::USER_LINK,
             "/api/users/1/telegram-link",
-            json!({}),
+            json!({"rebind": true}),
         ),
     ] {
         let (status, answer) = call(

@@ -103,6 +103,116 @@ impl Respond for Shared {
     }
 }
 
+/// Two handlers that read the same version of a ticket and then write it, as two updates
+/// Telegram delivers in parallel are, whatever the scheduler does: once armed, the first two
+/// ticket writes wait until both are under way, then go one after the other, the second once
+/// the first is stored (so moto, whose failed transaction restores the table as it was when
+/// it began, never undoes the first).
+pub struct Gate {
+    /// The ticket whose writes are held; 0: none.
+    armed_for: AtomicI64,
+    arrived: std::sync::atomic::AtomicUsize,
+    both: tokio::sync::Semaphore,
+    first_done: tokio::sync::Semaphore,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            armed_for: AtomicI64::new(0),
+            arrived: std::sync::atomic::AtomicUsize::new(0),
+            both: tokio::sync::Semaphore::new(0),
+            first_done: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl Gate {
+    pub fn arm(&self, ticket: i64) {
+        self.armed_for.store(ticket, Ordering::SeqCst);
+    }
+
+    /// How many ticket writes came while armed.
+    pub fn arrivals(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+}
+
+struct Gated {
+    inner: Arc<dyn zayavka::ports::Table>,
+    gate: Arc<Gate>,
+}
+
+fn writes_ticket(ops: &[zayavka::ports::TxOp], id: i64) -> bool {
+    let ticket = zayavka::keys::staff_ticket(id);
+    ops.iter()
+        .any(|op| matches!(op, zayavka::ports::TxOp::Update { key, .. } if *key == ticket))
+}
+
+#[async_trait::async_trait]
+impl zayavka::ports::Table for Gated {
+    async fn get(
+        &self,
+        key: &zayavka::ports::Key,
+    ) -> Result<Option<zayavka::ports::Item>, zayavka::ports::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: zayavka::ports::Item,
+        cond: Option<zayavka::ports::table::Cond>,
+    ) -> Result<(), zayavka::ports::StoreError> {
+        self.inner.put(item, cond).await
+    }
+    async fn update(
+        &self,
+        key: &zayavka::ports::Key,
+        update: zayavka::ports::Update,
+    ) -> Result<zayavka::ports::Item, zayavka::ports::StoreError> {
+        self.inner.update(key, update).await
+    }
+    async fn delete(
+        &self,
+        key: &zayavka::ports::Key,
+        cond: Option<zayavka::ports::table::Cond>,
+    ) -> Result<(), zayavka::ports::StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn query(
+        &self,
+        query: zayavka::ports::Query,
+    ) -> Result<zayavka::ports::Page, zayavka::ports::StoreError> {
+        self.inner.query(query).await
+    }
+    async fn transact(
+        &self,
+        ops: Vec<zayavka::ports::TxOp>,
+    ) -> Result<(), zayavka::ports::StoreError> {
+        let g = &self.gate;
+        let id = g.armed_for.load(Ordering::SeqCst);
+        if id == 0 || !writes_ticket(&ops, id) {
+            return self.inner.transact(ops).await;
+        }
+        let turn = g.arrived.fetch_add(1, Ordering::SeqCst);
+        match turn {
+            0 => {
+                // Until the other handler has read the ticket too (a bug that never writes
+                // would hang the test: ten seconds, then on alone).
+                let _ = tokio::time::timeout(Duration::from_secs(10), g.both.acquire()).await;
+                let done = self.inner.transact(ops).await;
+                g.first_done.add_permits(1);
+                done
+            }
+            1 => {
+                g.both.add_permits(1);
+                let _ = g.first_done.acquire().await;
+                self.inner.transact(ops).await
+            }
+            _ => self.inner.transact(ops).await,
+        }
+    }
+}
+
 fn from(tg: i64, lang: &str) -> Value {
     json!({"id": tg, "is_bot": false, "first_name": format!("U{tg}"), "language_code": lang})
 }
@@ -125,6 +235,20 @@ impl Office {
         kind: Kind,
         extra: &[(&str, &str)],
         observer: Option<Arc<dyn crate::recording::Observer>>,
+    ) -> Self {
+        Self::open_with(kind, extra, observer, None).await
+    }
+
+    /// With the table's ticket writes passing through `gate`.
+    async fn open_gated(kind: Kind, gate: Arc<Gate>) -> Self {
+        Self::open_with(kind, &[], None, Some(gate)).await
+    }
+
+    async fn open_with(
+        kind: Kind,
+        extra: &[(&str, &str)],
+        observer: Option<Arc<dyn crate::recording::Observer>>,
+        gate: Option<Arc<Gate>>,
     ) -> Self {
         let fake = Arc::new(FakeTelegram {
             next: AtomicI64::new(500),
@@ -157,10 +281,16 @@ impl Office {
                 (Deps::aws(&clients, &cfg), None, None)
             }
         };
-        let deps = match observer {
+        let mut deps = match observer {
             Some(o) => crate::recording::observed(&deps, o),
             None => deps,
         };
+        if let Some(gate) = gate {
+            deps.table = Arc::new(Gated {
+                inner: deps.table.clone(),
+                gate,
+            });
+        }
         let mut env = test_env(&[
             ("TELEGRAM_STAFF_BOT_TOKEN", BOT),
             ("TELEGRAM_STAFF_WEBHOOK_SECRET", SECRET),
@@ -300,6 +430,11 @@ impl Office {
                 "chat": chat(tg), "from": from(tg, lang), "text": text}}))
             .await;
         assert_eq!(status, 200);
+    }
+
+    fn message_update(tg: i64, message_id: i64, text: &str) -> Value {
+        json!({"message": {"message_id": message_id, "date": 1796191200,
+            "chat": chat(tg), "from": from(tg, "ru"), "text": text}})
     }
 
     fn press_update(tg: i64, data: &str, message_id: i64) -> Value {
@@ -1186,14 +1321,16 @@ async fn a_binding_link_binds_once_and_expires_after_a_day() {
             .unwrap()
             .is_none()
     );
-    // A new link, a day and a second later, is expired.
-    let (_, link) = o
+    // A new link (the user is bound now: a rebind link), a day and a second later, is
+    // expired.
+    let (st, link) = o
         .post(
             ticket_api::USER_LINK,
             &format!("/api/users/{id}/telegram-link"),
-            json!({}),
+            json!({"rebind": true}),
         )
         .await;
+    assert_eq!(st, 201, "{link}");
     let token = link["url"]
         .as_str()
         .unwrap()
@@ -2002,3 +2139,336 @@ async fn an_english_speaking_executor_gets_english_offers_and_answers() {
         "{edited}"
     );
 }
+
+/// Counts the requests that write: to the table or a queue.
+#[derive(Default)]
+struct Writes(std::sync::atomic::AtomicUsize);
+
+impl Writes {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl crate::recording::Observer for Writes {
+    fn request(&self, api: &'static str, _queue: &str, _items: u64, _iam: &[&'static str]) {
+        if !api.starts_with("GetItem") && api != "Query" && api != "ReceiveMessage" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn comments(t: &Value) -> Vec<String> {
+    t["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["action"] == "commented")
+        .map(|h| h["comment"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn texts(sent: &[Value]) -> Vec<String> {
+    sent.iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Telegram delivers updates in parallel: the author's two messages after «Вернуть в работу»
+/// are handled at once, both read the same version of the ticket, one writes first. Both
+/// comments must be kept, and each "comment passed on" must be true.
+async fn two_return_comments_at_the_same_moment_both_reach_the_executor(kind: Kind) {
+    let gate = Arc::new(Gate::default());
+    let o = Office::open_gated(kind, gate.clone()).await;
+    let s = setup(&o).await;
+    let id = new_ticket(&o, &s, "Поменять монитор").await;
+    o.pump().await;
+    o.press(EXEC_B, &format!("tk:t:{id}"), 1).await;
+    o.press(EXEC_B, &format!("tk:c:{id}"), 1).await;
+    o.press(AUTHOR, &format!("tk:rt:{id}"), 42).await;
+    o.pump().await;
+    let author_before = o.sent_to(AUTHOR).await.len();
+    let to_b_before = o.sent_to(EXEC_B).await.len();
+    let first = "Монитор мерцает по-прежнему";
+    let second = "И ещё: кабель HDMI отходит";
+    gate.arm(id);
+    let (ra, rb) = tokio::join!(
+        o.update_as(9101, Office::message_update(AUTHOR, 9101, first)),
+        o.update_as(9102, Office::message_update(AUTHOR, 9102, second)),
+    );
+    assert_eq!((ra, rb), (200, 200));
+    // Both wrote on the version they read: the race did happen.
+    assert!(gate.arrivals() >= 2, "{} ticket writes", gate.arrivals());
+    let t = o.ticket(id).await;
+    assert_eq!(t["status"], "in_work");
+    let mut kept = comments(&t);
+    kept.sort();
+    let mut sent = vec![first.to_string(), second.to_string()];
+    sent.sort();
+    assert_eq!(kept, sent, "{t}");
+    // Each message was answered once, and truthfully.
+    let answers = texts(&o.sent_to(AUTHOR).await[author_before..]);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    for a in &answers {
+        assert_eq!(a, "💬 Комментарий передан исполнителю.");
+    }
+    // The executor got each comment once.
+    o.pump().await;
+    let to_b = texts(&o.sent_to(EXEC_B).await[to_b_before..]);
+    for c in [first, second] {
+        assert_eq!(
+            to_b.iter().filter(|m| m.contains(c)).count(),
+            1,
+            "{c}: {to_b:?}"
+        );
+    }
+}
+
+crate::both!(two_return_comments_at_the_same_moment_both_reach_the_executor);
+
+/// An executor deactivated or removed keeps the tickets they hold but can no longer move
+/// them: postpone, resume and hand over are refused with the seed's no-rights text, nothing
+/// changes and nobody is told; activated again, they finish.
+async fn a_deactivated_or_removed_executor_can_no_longer_move_their_tickets(kind: Kind) {
+    let o = Office::open(kind, &[]).await;
+    let s = setup(&o).await;
+    let mut held = Vec::new();
+    for (tg, who) in [(EXEC_A, "А"), (EXEC_B, "Б")] {
+        let work = new_ticket(&o, &s, &format!("В работе у {who}")).await;
+        o.press(tg, &format!("tk:t:{work}"), 1).await;
+        let waiting = new_ticket(&o, &s, &format!("Отложена у {who}")).await;
+        o.press(tg, &format!("tk:t:{waiting}"), 2).await;
+        o.press(tg, &format!("tk:pp:{waiting}:1h"), 2).await;
+        assert_eq!(o.ticket(work).await["status"], "in_work");
+        assert_eq!(o.ticket(waiting).await["status"], "postponed");
+        held.push((tg, work, waiting));
+    }
+    // A is deactivated, B removed.
+    let (st, _) = o
+        .call(
+            ticket_api::EXECUTOR_PATCH,
+            &format!("/api/executors/{}", s.exec_a),
+            Some(json!({"is_active": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = o
+        .call(
+            ticket_api::EXECUTOR_DELETE,
+            &format!("/api/executors/{}", s.exec_b),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(st, 204);
+    o.pump().await;
+    let mut before = Vec::new();
+    for (_, work, waiting) in &held {
+        before.push(o.ticket(*work).await);
+        before.push(o.ticket(*waiting).await);
+    }
+    let author_before = o.sent_to(AUTHOR).await.len();
+    for (tg, work, waiting) in &held {
+        for data in [
+            format!("tk:p:{work}"),
+            format!("tk:pp:{work}:4h"),
+            format!("tk:c:{work}"),
+            format!("tk:r:{waiting}"),
+            format!("tk:c:{waiting}"),
+        ] {
+            o.press(*tg, &data, 7).await;
+            assert_eq!(
+                o.last_answer().await,
+                "У вас нет прав на эту заявку",
+                "{tg} {data}"
+            );
+        }
+    }
+    let mut after = Vec::new();
+    for (_, work, waiting) in &held {
+        after.push(o.ticket(*work).await);
+        after.push(o.ticket(*waiting).await);
+    }
+    assert_eq!(after, before);
+    o.pump().await;
+    assert_eq!(o.sent_to(AUTHOR).await.len(), author_before);
+    // Activated again, A finishes what they hold.
+    let (st, _) = o
+        .call(
+            ticket_api::EXECUTOR_PATCH,
+            &format!("/api/executors/{}", s.exec_a),
+            Some(json!({"is_active": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, a_work, a_waiting) = held[0];
+    o.press(EXEC_A, &format!("tk:c:{a_work}"), 7).await;
+    assert_eq!(o.ticket(a_work).await["status"], "on_confirmation");
+    o.press(EXEC_A, &format!("tk:r:{a_waiting}"), 7).await;
+    assert_eq!(o.ticket(a_waiting).await["status"], "in_work");
+}
+
+crate::both!(a_deactivated_or_removed_executor_can_no_longer_move_their_tickets);
+
+async fn link_for(o: &Office, user: i64, body: Option<Value>) -> (u16, Value) {
+    o.call(
+        ticket_api::USER_LINK,
+        &format!("/api/users/{user}/telegram-link"),
+        body,
+        &[],
+    )
+    .await
+}
+
+fn token_of(link: &Value) -> String {
+    link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn bound_to(o: &Office, user: i64) -> Value {
+    let (st, u) = o
+        .get(ticket_api::USER_GET, &format!("/api/users/{user}"))
+        .await;
+    assert_eq!(st, 200, "{u}");
+    u["telegram_id"].clone()
+}
+
+/// Whoever opens a binding link is bound in place of the account bound now. So a link for
+/// a bound user is refused unless the admin asks to rebind, and then the replaced account
+/// is told, once.
+async fn a_link_for_a_bound_user_needs_rebind_and_the_replaced_account_is_told(kind: Kind) {
+    const OLD: i64 = 6301;
+    const NEW: i64 = 6302;
+    let writes = Arc::new(Writes::default());
+    let o = Office::open_observed(kind, &[], Some(writes.clone())).await;
+    let id = o.user("Ирина Бухгалтер", None).await;
+    // Bound by a plain link, from an English-speaking account.
+    let (st, link) = link_for(&o, id, Some(json!({}))).await;
+    assert_eq!(st, 201, "{link}");
+    assert_eq!(link["rebind"], false);
+    o.say_lang(OLD, &format!("/start {}", token_of(&link)), "en")
+        .await;
+    assert_eq!(bound_to(&o, id).await, OLD);
+    // Another plain link is refused now, whatever the body says, and nothing is written.
+    let writes_before = writes.count();
+    for body in [None, Some(json!({})), Some(json!({"rebind": false}))] {
+        let (st, e) = link_for(&o, id, body.clone()).await;
+        assert_eq!(st, 409, "{body:?}: {e}");
+        let message = e["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("already bound") && message.contains(r#"{"rebind": true}"#),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        writes.count(),
+        writes_before,
+        "a refused link wrote something"
+    );
+    // Fields other than rebind are still refused.
+    let (st, e) = link_for(&o, id, Some(json!({"rebind": true, "force": true}))).await;
+    assert_eq!(st, 422, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("force: is not a field"),
+        "{e}"
+    );
+    assert_eq!(writes.count(), writes_before);
+    // The admin asks to rebind: the new account is bound, the old one told in its language.
+    let (st, link) = link_for(&o, id, Some(json!({"rebind": true}))).await;
+    assert_eq!(st, 201, "{link}");
+    assert_eq!(link["rebind"], true);
+    let token = token_of(&link);
+    o.say(NEW, &format!("/start {token}")).await;
+    assert!(
+        texts(&o.sent_to(NEW).await)
+            .last()
+            .unwrap()
+            .starts_with("Готово, Ирина Бухгалтер!")
+    );
+    assert_eq!(bound_to(&o, id).await, NEW);
+    assert!(
+        zayavka::tickets::store::user_by_telegram(&o.deps, OLD)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let told = |sent: Vec<Value>| {
+        texts(&sent)
+            .into_iter()
+            .filter(|t| t.contains("is no longer bound to the user “Ирина Бухгалтер”"))
+            .count()
+    };
+    assert_eq!(told(o.sent_to(OLD).await), 1, "{:?}", o.sent_to(OLD).await);
+    // The old account is bound to nobody now.
+    o.say_lang(OLD, "/start", "en").await;
+    assert!(
+        texts(&o.sent_to(OLD).await)
+            .last()
+            .unwrap()
+            .starts_with("User not found.")
+    );
+    // The same /start again (a redelivery, or a second tap) tells nobody twice.
+    o.say(NEW, &format!("/start {token}")).await;
+    assert!(
+        texts(&o.sent_to(NEW).await)
+            .last()
+            .unwrap()
+            .starts_with("Готово, Ирина Бухгалтер!")
+    );
+    assert_eq!(told(o.sent_to(OLD).await), 1);
+}
+
+crate::both!(a_link_for_a_bound_user_needs_rebind_and_the_replaced_account_is_told);
+
+/// A plain link made while the user was bound to nobody does not unbind them when it is
+/// opened after they got bound: checked when the link is used, not only when it is made.
+async fn a_plain_link_opened_after_its_user_got_bound_does_not_unbind_them(kind: Kind) {
+    const BOUND: i64 = 6401;
+    const OTHER: i64 = 6402;
+    let o = Office::open(kind, &[]).await;
+    let id = o.user("Пётр Кладовщик", None).await;
+    let (st, link) = link_for(&o, id, None).await;
+    assert_eq!(st, 201, "{link}");
+    let (st, u) = o
+        .call(
+            ticket_api::USER_PATCH,
+            &format!("/api/users/{id}"),
+            Some(json!({"telegram_id": BOUND})),
+            &[],
+        )
+        .await;
+    assert_eq!(st, 200, "{u}");
+    o.say(OTHER, &format!("/start {}", token_of(&link))).await;
+    assert_eq!(
+        texts(&o.sent_to(OTHER).await).last().unwrap(),
+        "Эта ссылка не привязывает: пользователь уже привязан к другому Telegram. Если нужно привязать этот, попросите администратора выдать ссылку для перепривязки."
+    );
+    assert_eq!(bound_to(&o, id).await, BOUND);
+    assert!(
+        zayavka::tickets::store::user_by_telegram(&o.deps, OTHER)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(o.sent_to(BOUND).await.is_empty());
+    // The bound account still works: its /start greets it by name.
+    o.say(BOUND, "/start").await;
+    assert!(
+        texts(&o.sent_to(BOUND).await)
+            .last()
+            .unwrap()
+            .starts_with("Здравствуйте, Пётр Кладовщик!")
+    );
+}
+
+crate::both!(a_plain_link_opened_after_its_user_got_bound_does_not_unbind_them);

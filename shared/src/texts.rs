@@ -311,6 +311,10 @@ pub struct StaffTexts {
     pub link_expired: &'static str,
     pub link_used: &'static str,
     pub link_taken: &'static str,
+    /// A plain link opened by another account than the one its user is bound to.
+    pub link_already_bound: &'static str,
+    /// To the account a rebind link replaced; `{name}` is the user's name.
+    pub link_rebound: &'static str,
     pub menu_new: &'static str,
     pub choose_category: &'static str,
     pub no_categories: &'static str,
@@ -383,6 +387,8 @@ pub static RU_STAFF: StaffTexts = StaffTexts {
     link_expired: "Ссылка для привязки устарела (она действует 24 часа). Попросите администратора выдать новую.",
     link_used: "Эта ссылка уже использована. Если привязка нужна снова, попросите администратора выдать новую.",
     link_taken: "Этот Telegram уже привязан к другому пользователю. Обратитесь к администратору.",
+    link_already_bound: "Эта ссылка не привязывает: пользователь уже привязан к другому Telegram. Если нужно привязать этот, попросите администратора выдать ссылку для перепривязки.",
+    link_rebound: "Этот Telegram больше не привязан к учётной записи «{name}»: администратор привязал к ней другой Telegram. Заявки и уведомления сюда больше не придут. Если вы об этом не просили, сообщите администратору.",
     menu_new: "📝 Новая заявка",
     choose_category: "Выберите категорию заявки:",
     no_categories: "Категорий пока нет: администратор должен их создать.",
@@ -457,6 +463,8 @@ pub static EN_STAFF: StaffTexts = StaffTexts {
     link_expired: "This binding link has expired (links last 24 hours). Ask your administrator for a new one.",
     link_used: "This link has been used already. Ask your administrator for a new one if you need to bind again.",
     link_taken: "This Telegram account is bound to another user. Please contact your administrator.",
+    link_already_bound: "This link does not bind: the user is already bound to another Telegram account. If this one should be bound instead, ask your administrator for a rebinding link.",
+    link_rebound: "This Telegram account is no longer bound to the user “{name}”: an administrator bound another account to it. Tickets and notifications will not come here any more. If you did not ask for this, tell your administrator.",
     menu_new: "📝 New ticket",
     choose_category: "Choose the ticket's category:",
     no_categories: "There are no categories yet: your administrator has to create them.",

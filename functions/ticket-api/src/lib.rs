@@ -193,14 +193,25 @@ impl TicketApi {
 
     async fn link(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let id = path_id(req)?;
-        if !req.body.is_empty() && !req.body.iter().all(u8::is_ascii_whitespace) {
-            // Nothing is taken; something sent is a mistake worth saying.
-            let body = Self::body(req)?;
-            if body.as_object().is_none_or(|m| !m.is_empty()) {
-                return Err(ApiError::invalid("body", "this request takes no fields"));
-            }
-        }
+        // No body, `{}`, or `{"rebind": true}`; any other field is a mistake worth saying.
+        let rebind = if req.body.iter().all(u8::is_ascii_whitespace) {
+            false
+        } else {
+            checks::link_request(&Self::body(req)?).map_err(invalid)?
+        };
         let user = self.user_or_404(id).await?;
+        // Whoever opens a link is bound in place of the account bound now: only when the
+        // admin asked for exactly that (the replaced account is told when it happens).
+        if user.telegram_id.is_some() && !rebind {
+            return Err(ApiError::new(
+                409,
+                "conflict",
+                format!(
+                    "telegram_id: user {id} is already bound to a Telegram account; a link \
+                     that binds another one in its place needs {{\"rebind\": true}}"
+                ),
+            ));
+        }
         let Some(username) = self.cfg.tickets.bot_username.clone() else {
             return Err(ApiError::new(
                 503,
@@ -208,7 +219,7 @@ impl TicketApi {
                 "binding links need TELEGRAM_STAFF_BOT_USERNAME (the staff bot's username)",
             ));
         };
-        let (token, expires_at) = store::new_link(&self.deps, user.id)
+        let (token, expires_at) = store::new_link(&self.deps, user.id, rebind)
             .await
             .map_err(ApiError::store)?;
         Ok(ApiResponse::json(
@@ -218,6 +229,7 @@ impl TicketApi {
                 "url": format!("https://t.me/{username}?start={token}"),
                 "expires_at": zayavka::time::timestamp(expires_at),
                 "single_use": true,
+                "rebind": rebind,
             }),
         ))
     }

@@ -147,6 +147,15 @@ pub fn user_patch(body: &Value) -> Result<(Option<String>, Option<Option<i64>>),
     Ok((name, telegram))
 }
 
+/// A binding link's request: `{}`, or `{"rebind": true}` when the link may replace the
+/// account the user is bound to (a plain link never does).
+pub fn link_request(body: &Value) -> Result<bool, FieldError> {
+    let mut f = Fields::of(body)?;
+    let rebind = f.flag("rebind")?.unwrap_or(false);
+    f.finish()?;
+    Ok(rebind)
+}
+
 pub fn new_category(body: &Value) -> Result<(String, Vec<i64>), FieldError> {
     let mut f = Fields::of(body)?;
     let name = required("name", f.text("name", MAX_NAME)?)?;
@@ -255,6 +264,24 @@ mod tests {
                 .field,
             "telegram_id"
         );
+    }
+
+    #[test]
+    fn a_link_takes_only_rebind() {
+        assert_eq!(link_request(&json!({})), Ok(false));
+        assert_eq!(link_request(&json!({"rebind": true})), Ok(true));
+        assert_eq!(link_request(&json!({"rebind": false})), Ok(false));
+        assert_eq!(
+            link_request(&json!({"rebind": "yes"})).unwrap_err().field,
+            "rebind"
+        );
+        assert_eq!(
+            link_request(&json!({"rebind": true, "user": 2}))
+                .unwrap_err()
+                .field,
+            "user"
+        );
+        assert_eq!(link_request(&json!([])).unwrap_err().field, "body");
     }
 
     #[test]

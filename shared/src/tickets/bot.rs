@@ -12,10 +12,13 @@ use frankenstein::updates::UpdateContent;
 use super::callback::Callback;
 use super::config::TicketsConfig;
 use super::model::{Ticket, User};
-use super::store::{self, LinkUse, NewTicket, Step};
+use super::store::{self, LinkUse, NewTicket, Replaced, Step};
 use super::view::{self, Buttons, Names};
 use super::workflow::{self, FlowError, MAX_DESCRIPTION, Outcome};
 use crate::Deps;
+use crate::keys;
+use crate::notifications::{self, NotifyError, Sent};
+use crate::outbound::DeliveryError;
 use crate::telegram::BotApi;
 use crate::telegram::reply::say;
 use crate::telegram::webhook::{BotError, BotHandler, Update};
@@ -169,16 +172,50 @@ impl StaffBot {
             };
         }
         let text = match store::use_link(&self.deps, payload, ctx.telegram_id, code).await? {
-            LinkUse::Bound(u) => {
-                let text = fill(t.start_bound, &[("name", &u.name)]);
+            LinkUse::Bound { user, replaced } => {
+                if let Some(old) = replaced {
+                    self.tell_replaced(payload, &user, &old).await?;
+                }
+                let text = fill(t.start_bound, &[("name", &user.name)]);
                 return say(&self.api, ctx.chat, &text, Some(view::menu_keyboard(t))).await;
             }
             LinkUse::Unknown => t.link_unknown,
             LinkUse::Expired => t.link_expired,
             LinkUse::Used => t.link_used,
             LinkUse::TakenByOther => t.link_taken,
+            LinkUse::AlreadyBound => t.link_already_bound,
         };
         say(&self.api, ctx.chat, text, None).await
+    }
+
+    /// Tells the account a rebind link unbound, in its own language, once per link: the
+    /// send is claimed, and a redelivered /start (the binding is stored first) finds it, or
+    /// makes it when it failed.
+    async fn tell_replaced(&self, token: &str, u: &User, old: &Replaced) -> Result<(), BotError> {
+        let t = Lang::from_code(old.language_code.as_deref()).texts().staff;
+        let text = fill(t.link_rebound, &[("name", &u.name)]);
+        let key = keys::notification(
+            &format!("staff#link#{token}"),
+            &format!("replaced#{}", old.telegram_id),
+        );
+        let sent = notifications::once(&self.deps, key, || async {
+            self.api
+                .send_text(old.telegram_id, &text, None)
+                .await
+                .map(|m| m.message_id.to_string())
+                .map_err(DeliveryError::from)
+        })
+        .await;
+        match sent {
+            Ok(Sent::Done) => Ok(()),
+            // Blocked the bot, or gone: it can hear nothing more from us.
+            Ok(Sent::Refused(why)) => {
+                tracing::warn!(user = u.id, error = %why, "the unbound account could not be told");
+                Ok(())
+            }
+            Err(NotifyError::Retry(why)) => Err(BotError::retryable(why)),
+            Err(NotifyError::Store(e)) => Err(e.into()),
+        }
     }
 
     async fn choose_category(&self, ctx: Ctx) -> Result<(), BotError> {
@@ -470,7 +507,7 @@ impl StaffBot {
         let Some(ticket) = store::ticket(&self.deps, id).await? else {
             return Ok(t.not_found_ticket.into());
         };
-        if ticket.assignee_user_id != Some(user.id) {
+        if !workflow::holds(&self.deps, &ticket, user).await? {
             return Ok(t.no_rights.into());
         }
         if ticket.status != super::model::Status::InWork {

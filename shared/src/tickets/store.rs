@@ -204,11 +204,21 @@ pub async fn update_user(
         update = update.set("language_code", code);
     }
     if let Some(token) = link_token {
+        let mut used = Update::new()
+            .set("used_at", now(deps))
+            .when(Cond::item_exists().and(Cond::NotExists("used_at".into())));
+        // The account the link replaced, so a redelivered /start can still tell it.
+        if let Some(old) = current.telegram_id
+            && telegram.is_some_and(|tg| tg != Some(old))
+        {
+            used = used.set("replaced_telegram_id", old);
+            if let Some(code) = &current.language_code {
+                used = used.set("replaced_language_code", code.as_str());
+            }
+        }
         ops.push(TxOp::Update {
             key: keys::staff_link(token),
-            update: Update::new()
-                .set("used_at", now(deps))
-                .when(Cond::item_exists().and(Cond::NotExists("used_at".into()))),
+            update: used,
         });
     }
     if update.set.is_empty() && update.remove.is_empty() {
@@ -236,20 +246,46 @@ struct Link {
     user_id: i64,
     /// Unix ms.
     expires_at: i64,
+    /// The administrator asked for a link that replaces the account the user is bound to;
+    /// any other link binds only a user bound to nobody.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    rebind: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     used_at: Option<String>,
+    /// The account a rebind link unbound, and its language: told once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replaced_telegram_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replaced_language_code: Option<String>,
     ttl: i64,
 }
 
-/// A new single-use binding token for the user: 32 hex digits, valid for a day.
-pub async fn new_link(deps: &Deps, user_id: i64) -> Result<(String, i64), StoreError> {
+impl Link {
+    fn replaced(&self) -> Option<Replaced> {
+        self.replaced_telegram_id.map(|telegram_id| Replaced {
+            telegram_id,
+            language_code: self.replaced_language_code.clone(),
+        })
+    }
+}
+
+/// A single-use binding token for the user: 32 hex digits, valid for a day. Only a
+/// `rebind` link may replace the account the user is bound to when it is used.
+pub async fn new_link(
+    deps: &Deps,
+    user_id: i64,
+    rebind: bool,
+) -> Result<(String, i64), StoreError> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let now_ms = deps.clock.now_ms();
     let expires_at = now_ms + LINK_TTL_MS;
     let link = Link {
         user_id,
         expires_at,
+        rebind,
         used_at: None,
+        replaced_telegram_id: None,
+        replaced_language_code: None,
         ttl: expires_at / 1000 + LINK_KEPT_SECS,
     };
     deps.table
@@ -258,14 +294,28 @@ pub async fn new_link(deps: &Deps, user_id: i64) -> Result<(String, i64), StoreE
     Ok((token, expires_at))
 }
 
+/// The Telegram account a rebind link unbound from its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub telegram_id: i64,
+    /// That account's language, for the message that tells it.
+    pub language_code: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkUse {
-    Bound(User),
+    /// Bound; `replaced` is the account that was bound before (a rebind link), to be told.
+    Bound {
+        user: User,
+        replaced: Option<Replaced>,
+    },
     Unknown,
     Expired,
     Used,
     /// The Telegram account is already another user's.
     TakenByOther,
+    /// The link's user is bound to another account and the link is not a rebind link.
+    AlreadyBound,
 }
 
 /// Tokens as Telegram allows deep-link payloads: 1 to 64 of `A-Za-z0-9_-`.
@@ -275,7 +325,9 @@ fn valid_token(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Binds the Telegram account that opened the link to the link's user, once.
+/// Binds the Telegram account that opened the link to the link's user, once. A user bound
+/// to another account stays bound unless the link is a rebind link: checked here, when the
+/// link is used, as the user may have been bound since it was made.
 pub async fn use_link(
     deps: &Deps,
     token: &str,
@@ -291,7 +343,10 @@ pub async fn use_link(
     if link.used_at.is_some() {
         // Used by this very account (a redelivered /start): it is bound, say so again.
         return Ok(match user(deps, link.user_id).await? {
-            Some(u) if u.telegram_id == Some(telegram_id) => LinkUse::Bound(u),
+            Some(u) if u.telegram_id == Some(telegram_id) => LinkUse::Bound {
+                user: u,
+                replaced: link.replaced(),
+            },
             _ => LinkUse::Used,
         });
     }
@@ -306,7 +361,11 @@ pub async fn use_link(
     {
         return Ok(LinkUse::TakenByOther);
     }
+    if bound_elsewhere(&current, telegram_id) && !link.rebind {
+        return Ok(LinkUse::AlreadyBound);
+    }
     let lang = language_code.unwrap_or("ru");
+    // update_user writes only while the user's binding is the one read here.
     match update_user(
         deps,
         &current,
@@ -317,14 +376,36 @@ pub async fn use_link(
     )
     .await
     {
-        Ok(u) => Ok(LinkUse::Bound(u)),
-        Err(TicketError::Store(e)) => Err(e),
-        // Used a moment earlier, or the account was bound meanwhile.
-        Err(_) => Ok(match load::<Link>(deps, &keys::staff_link(token)).await? {
-            Some(l) if l.used_at.is_none() => LinkUse::TakenByOther,
-            _ => LinkUse::Used,
+        Ok(u) => Ok(LinkUse::Bound {
+            user: u,
+            replaced: current
+                .telegram_id
+                .filter(|old| *old != telegram_id)
+                .map(|old| Replaced {
+                    telegram_id: old,
+                    language_code: current.language_code.clone(),
+                }),
         }),
+        Err(TicketError::Store(e)) => Err(e),
+        // Used a moment earlier, or the account or the user was bound meanwhile.
+        Err(_) => {
+            let Some(l) = load::<Link>(deps, &keys::staff_link(token)).await? else {
+                return Ok(LinkUse::Used);
+            };
+            if l.used_at.is_some() {
+                return Ok(LinkUse::Used);
+            }
+            Ok(match user(deps, l.user_id).await? {
+                Some(u) if bound_elsewhere(&u, telegram_id) && !l.rebind => LinkUse::AlreadyBound,
+                _ => LinkUse::TakenByOther,
+            })
+        }
     }
+}
+
+/// The user is bound to a Telegram account other than this one.
+fn bound_elsewhere(u: &User, telegram_id: i64) -> bool {
+    u.telegram_id.is_some_and(|bound| bound != telegram_id)
 }
 
 // --- Categories and executors -------------------------------------------------------------

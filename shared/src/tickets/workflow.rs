@@ -2,7 +2,15 @@
 //! before the ticket's state, so somebody outside the category never learns who holds a
 //! ticket; every change is a conditional write on the version read (`store::apply`), and a
 //! step repeated by its own author (a redelivered update) announces the same notice again
-//! instead of failing.
+//! instead of failing. A step counts as repeated only when the one stored did the same
+//! thing (the same action by the same user, with the same comment): Telegram delivers
+//! updates in parallel, so two different comments can race, and neither may be lost.
+//!
+//! The assignee's steps (postpone, resume, send for confirmation) also need the assignee
+//! to be an active executor of the ticket's category still: once deactivated or removed,
+//! their presses get the seed's «У вас нет прав на эту заявку». Their tickets stay theirs
+//! (in work, postponed or on confirmation, the author can still confirm or return one);
+//! activating them again, or adding them back, lets them finish.
 
 use super::config::{Postpone, TicketsConfig};
 use super::model::{Action, Status, Ticket, User};
@@ -120,11 +128,13 @@ async fn announce(deps: &Deps, t: &Ticket, action: Action) -> Result<(), FlowErr
 }
 
 /// The ticket as it is now did not allow the step: if the step is the one its actor made
-/// last (a redelivery), it is done, announced again; otherwise it is stale.
+/// last (a redelivery: the same action with the same comment), it is done, announced
+/// again; otherwise it is stale.
 async fn already_or_stale(deps: &Deps, current: Ticket, c: &Change) -> Result<Outcome, FlowError> {
     if let Some(last) = store::history_entry(deps, current.id, current.version).await?
         && last.action == c.action
         && last.actor_user_id == c.actor
+        && last.comment == c.comment
     {
         announce(deps, &current, c.action).await?;
         return Ok(Outcome::Done(current));
@@ -193,7 +203,18 @@ pub async fn take(deps: &Deps, id: i64, user: &User) -> Result<Outcome, FlowErro
     step(deps, t, &[Status::Created], c).await
 }
 
-/// The assignee's steps: only theirs.
+/// Whether the user may move the ticket on as its assignee: they hold it and are still an
+/// active executor of its category (see the module's comment for a deactivated one).
+pub async fn holds(deps: &Deps, t: &Ticket, user: &User) -> Result<bool, StoreError> {
+    if t.assignee_user_id != Some(user.id) {
+        return Ok(false);
+    }
+    Ok(store::executor(deps, t.category_id, user.id)
+        .await?
+        .is_some_and(|e| e.is_active))
+}
+
+/// The assignee's steps: only theirs, while they are an active executor.
 async fn assignees(
     deps: &Deps,
     id: i64,
@@ -202,7 +223,7 @@ async fn assignees(
     let Some(t) = store::ticket(deps, id).await? else {
         return Ok(Err(Outcome::NotFound));
     };
-    if t.assignee_user_id != Some(user.id) {
+    if !holds(deps, &t, user).await? {
         return Ok(Err(Outcome::Denied));
     }
     Ok(Ok(t))
@@ -308,24 +329,85 @@ pub async fn send_back(deps: &Deps, id: i64, user: &User) -> Result<Outcome, Flo
     .await
 }
 
-/// The author's comment on a ticket they returned; the status stays.
+/// How many times a comment is tried on a ticket that moved on while it was written.
+const COMMENT_TRIES: usize = 5;
+
+/// The author's comment on a ticket they returned; the status stays. A comment does not
+/// depend on the ticket's state beyond being open, so when the ticket moved on while it was
+/// written (another comment of the author's at the same moment), it is made again on the
+/// version now stored, unless that version already holds this very comment.
 pub async fn comment(deps: &Deps, id: i64, user: &User, text: &str) -> Result<Outcome, FlowError> {
     let t = match authors(deps, id, user).await? {
         Ok(t) => t,
         Err(o) => return Ok(o),
     };
     let text: String = text.chars().take(MAX_DESCRIPTION).collect();
-    // The same comment as the last step (a redelivered message) is not made twice.
-    if let Some(last) = store::history_entry(deps, t.id, t.version).await?
-        && last.action == Action::Commented
-        && last.actor_user_id == user.id
-        && last.comment.as_deref() == Some(text.as_str())
-    {
-        announce(deps, &t, Action::Commented).await?;
-        return Ok(Outcome::Done(t));
-    }
-    let mut c = Change::new(user.id, Action::Commented, t.status);
-    c.comment = Some(text);
+    let span = tracing::info_span!("ticket", ticket_id = t.id, user_id = user.id);
+    comment_in(deps, t, user, text).instrument(span).await
+}
+
+async fn comment_in(
+    deps: &Deps,
+    mut t: Ticket,
+    user: &User,
+    text: String,
+) -> Result<Outcome, FlowError> {
     let open = [Status::InWork, Status::Postponed, Status::OnConfirmation];
-    step(deps, t, &open, c).await
+    // The versions to look for this comment in: at first the last step only (a redelivered
+    // message), then every step made since the version the write was tried on.
+    let mut since = t.version;
+    for _ in 0..COMMENT_TRIES {
+        if made_since(deps, &t, since, user.id, &text).await? {
+            announce(deps, &t, Action::Commented).await?;
+            return Ok(Outcome::Done(t));
+        }
+        if !open.contains(&t.status) {
+            return Ok(Outcome::Stale(t));
+        }
+        let mut c = Change::new(user.id, Action::Commented, t.status);
+        c.comment = Some(text.clone());
+        match store::apply(deps, &t, c).await {
+            Ok(next) => {
+                announce(deps, &next, Action::Commented).await?;
+                return Ok(Outcome::Done(next));
+            }
+            Err(TicketError::Stale(current)) => {
+                since = t.version + 1;
+                t = *current;
+            }
+            // Refused with the version unchanged (nothing a comment counts): read again.
+            Err(TicketError::Full) => {
+                since = t.version + 1;
+                t = store::ticket(deps, t.id)
+                    .await?
+                    .ok_or_else(|| StoreError::Invalid(format!("ticket {} vanished", t.id)))?;
+            }
+            Err(TicketError::Store(e)) => return Err(e.into()),
+            Err(e @ TicketError::Conflict { .. }) => {
+                return Err(StoreError::Invalid(e.to_string()).into());
+            }
+        }
+    }
+    Ok(Outcome::Stale(t))
+}
+
+/// Whether one of the ticket's steps from version `since` to its current one is this
+/// comment by this user.
+async fn made_since(
+    deps: &Deps,
+    t: &Ticket,
+    since: i64,
+    user_id: i64,
+    text: &str,
+) -> Result<bool, StoreError> {
+    for version in since.max(1)..=t.version {
+        if let Some(e) = store::history_entry(deps, t.id, version).await?
+            && e.action == Action::Commented
+            && e.actor_user_id == user_id
+            && e.comment.as_deref() == Some(text)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
