@@ -411,6 +411,16 @@ impl TicketApi {
     }
 }
 
+/// The scope a route needs. An internal system with a `tickets` key creates and reads
+/// tickets, and reads the categories to file them under; staff, executors and binding links
+/// are the admins' alone (a binding link lets whoever opens it act as that person).
+fn scope_of(route: &str) -> Scope {
+    match route {
+        TICKETS_POST | TICKETS_GET | TICKET_GET | CATEGORIES_GET => Scope::Tickets,
+        _ => Scope::Admin,
+    }
+}
+
 #[async_trait]
 impl HttpFunction for TicketApi {
     fn name(&self) -> &'static str {
@@ -423,16 +433,6 @@ impl HttpFunction for TicketApi {
 
     fn routes(&self) -> Vec<&'static str> {
         vec![
-/// The scope a route needs. An internal system with a `tickets` key creates and reads
-/// tickets, and reads the categories to file them under; staff, executors and binding links
-/// are the admins' alone (a binding link lets whoever opens it act as that person).
-fn scope_of(route: &str) -> Scope {
-    match route {
-        TICKETS_POST | TICKETS_GET | TICKET_GET | CATEGORIES_GET => Scope::Tickets,
-        _ => Scope::Admin,
-    }
-}
-
             "GET /health/ticket-api",
             USERS_POST,
             USERS_GET,
