@@ -107,7 +107,13 @@ pub fn assert_policies_allow(seen: &crate::recording::Seen) {
             let allowed_in = |f: &Value| {
                 statements(f).iter().any(|(actions, resources)| {
                     actions.contains(action)
-                        && if queue.is_empty() {
+                        && if action.starts_with("ssm:") {
+                            // `queue` is the parameter, under the stack's path.
+                            resources.lines().any(|r| {
+                                r.trim_end_matches('"')
+                                    .ends_with(&format!("parameter{queue}"))
+                            })
+                        } else if queue.is_empty() {
                             resources.contains("Table") || action.starts_with("ses:")
                         } else if action.starts_with("lambda:") {
                             // `queue` is the invoked function's binary.
@@ -118,7 +124,10 @@ pub fn assert_policies_allow(seen: &crate::recording::Seen) {
                 })
             };
             // SES is the e-mail integration's alone among the integration worker's deployments.
-            let ok = if queue.is_empty() && !action.starts_with("ses:") {
+            // Every deployment reads its secrets at start.
+            let ok = if (queue.is_empty() && !action.starts_with("ses:"))
+                || action.starts_with("ssm:")
+            {
                 deployments.iter().all(|f| allowed_in(f))
             } else {
                 deployments.iter().any(|f| allowed_in(f))
@@ -609,27 +618,240 @@ fn the_deploy_walkthrough_names_every_parameter_and_output() {
     }
 }
 
-/// A bot's token without the settings it needs is refused by CloudFormation (its Rules)
-/// rather than stopping telegram-webhook, every bot's function, at its first start.
+/// A bot is switched on by a parameter of its own, not by a secret (the template takes
+/// none): its Rule refuses the bot without the settings CloudFormation holds, and the
+/// functions refuse to start without the secrets Parameter Store holds (`secrets::load`).
 #[test]
-fn a_bot_without_its_secret_is_refused_at_deploy_time() {
+fn a_bot_is_switched_on_by_a_parameter_and_its_settings_are_checked_at_deploy_time() {
     let t = template();
     let rules = t["Rules"].as_mapping().expect("Rules");
+    let globals = serde_norway::to_string(
+        &t["Globals"]["Function"]["Environment"]["Variables"][zayavka::secrets::BOTS_VAR],
+    )
+    .unwrap();
     for bot in zayavka::telegram::webhook::BOTS {
         let cap = format!("{}{}", bot[..1].to_uppercase(), &bot[1..]);
-        let token = format!("Telegram{cap}BotToken");
-        let secret = format!("Telegram{cap}WebhookSecret");
+        let switch = format!("{cap}Bot");
+        let p = &t["Parameters"][switch.as_str()];
+        assert_eq!(p["Default"], "false", "{switch}");
+        assert_eq!(
+            serde_norway::to_string(&p["AllowedValues"]).unwrap(),
+            "- 'true'\n- 'false'\n",
+            "{switch}"
+        );
+        let condition =
+            serde_norway::to_string(&t["Conditions"][format!("Has{switch}").as_str()]).unwrap();
+        assert!(
+            condition.contains(&switch) && condition.contains("'true'"),
+            "Has{switch}: {condition}"
+        );
+        // The functions learn which bots are on, so a missing secret of one stops the start.
+        assert!(
+            globals.contains(&format!("Has{switch}")) && globals.contains(bot),
+            "{} does not say whether {bot} is on: {globals}",
+            zayavka::secrets::BOTS_VAR
+        );
+        let upper = bot.to_ascii_uppercase();
+        for name in [
+            format!("TELEGRAM_{upper}_BOT_TOKEN"),
+            format!("TELEGRAM_{upper}_WEBHOOK_SECRET"),
+        ] {
+            let spec = zayavka::secrets::spec(&name).unwrap();
+            assert_eq!(spec.needed, zayavka::secrets::Needed::Bot(bot), "{name}");
+        }
+    }
+    for (switch, needs) in [
+        ("MainBot", "OkdeskApiUrl"),
+        ("SupportBot", "TelegramAdminChatId"),
+        ("BridgeBot", "BridgeApiUrl"),
+    ] {
         let rule = rules
             .values()
             .find(|r| {
                 serde_norway::to_string(&r["RuleCondition"])
                     .unwrap()
-                    .contains(&token)
+                    .contains(switch)
             })
-            .unwrap_or_else(|| panic!("no rule for {token}"));
+            .unwrap_or_else(|| panic!("no rule for {switch}"));
         let asserts = serde_norway::to_string(&rule["Assertions"]).unwrap();
-        assert!(asserts.contains(&secret), "{token} without {secret}");
+        assert!(asserts.contains(needs), "{switch} without {needs}");
     }
+}
+
+/// Every function variable of the template, with its function (`Globals` for the shared
+/// ones).
+fn environment_variables(t: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| ("Globals".to_string(), k.as_str().unwrap().to_string()))
+        .collect();
+    for (id, f) in resources_of_type(t, "AWS::Serverless::Function") {
+        for k in f["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            out.push((id.to_string(), k.as_str().unwrap().to_string()));
+        }
+    }
+    out
+}
+
+/// A deployment as the README makes it stores no secret where `lambda:GetFunctionConfiguration`
+/// (ReadOnlyAccess) shows it: the template takes no secret (no `NoEcho` parameter is left),
+/// no function's environment holds one, and the README's `sam deploy` passes only the
+/// template's parameters.
+#[test]
+fn a_deployment_stores_no_secret_in_any_function_environment() {
+    let t = template();
+    let params = t["Parameters"].as_mapping().unwrap();
+    let no_echo: Vec<&str> = params
+        .iter()
+        .filter(|(_, p)| p["NoEcho"] == true)
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert!(no_echo.is_empty(), "secret parameters left: {no_echo:?}");
+    let vars = environment_variables(&t);
+    assert!(vars.len() > 40, "the scan found {} variables", vars.len());
+    let leaking: Vec<String> = vars
+        .iter()
+        .filter(|(_, name)| zayavka::secrets::spec(name).is_some())
+        .map(|(f, name)| format!("{f}: {name}"))
+        .collect();
+    assert!(
+        leaking.is_empty(),
+        "secrets in the environment: {leaking:?}"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let deploy = readme
+        .split("## Deploy\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Deploy section");
+    let overrides = deploy
+        .split("--parameter-overrides")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the sam deploy command gives --parameter-overrides");
+    let given: Vec<&str> = overrides
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').map(|(name, _)| name))
+        .collect();
+    assert!(!given.is_empty(), "{overrides}");
+    for name in given {
+        assert!(
+            params.contains_key(name),
+            "the README's sam deploy gives {name}, which the template does not take"
+        );
+    }
+    // And every secret is set with `zayavka secrets set` in the walkthrough's table.
+    for s in zayavka::secrets::CATALOGUE {
+        assert!(
+            deploy
+                .lines()
+                .any(|l| l.starts_with("| `") && l.contains(&format!("`{}`", s.name))),
+            "the README's deploy walkthrough does not name the secret {}",
+            s.name
+        );
+    }
+}
+
+/// The parameters (as `/zayavka/${AWS::StackName}/NAME`) a function's role may read.
+fn ssm_reads(function: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (actions, resources) in statements(function) {
+        if !actions.iter().any(|a| a.starts_with("ssm:")) {
+            continue;
+        }
+        assert_eq!(
+            actions,
+            BTreeSet::from(["ssm:GetParameters".to_string()]),
+            "a function only reads its secrets"
+        );
+        for part in resources.split("parameter").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// Each function's role may read exactly the secrets the catalogue says it reads, under
+/// the path the functions are told, and nothing else of Parameter Store.
+#[test]
+fn each_role_reads_exactly_its_functions_secrets() {
+    let t = template();
+    let path = serde_norway::to_string(
+        &t["Globals"]["Function"]["Environment"]["Variables"][zayavka::secrets::PATH_VAR],
+    )
+    .unwrap();
+    assert_eq!(path.trim(), "!Sub /zayavka/${AWS::StackName}/");
+    assert_eq!(
+        zayavka::secrets::stack_path("${AWS::StackName}"),
+        "/zayavka/${AWS::StackName}/"
+    );
+    let mut readers = 0;
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let expected: BTreeSet<String> = zayavka::secrets::of_function(binary)
+            .map(|s| format!("/zayavka/${{AWS::StackName}}/{}", s.name))
+            .collect();
+        readers += usize::from(!expected.is_empty());
+        assert_eq!(ssm_reads(f), expected, "{id}");
+    }
+    assert!(readers >= 9, "only {readers} functions read secrets");
+}
+
+/// What a function asks Parameter Store for at start, noted as the IAM action on the
+/// parameter it names.
+struct RecordedStore(std::sync::Arc<crate::recording::Recorder>);
+
+#[async_trait::async_trait]
+impl zayavka::secrets::SecretStore for RecordedStore {
+    async fn get(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, zayavka::secrets::StoreError> {
+        use crate::recording::Observer;
+        for name in names {
+            let name = name.replace("/zayavka/teststack/", "/zayavka/${AWS::StackName}/");
+            self.0
+                .request("GetParameters", &name, 1, &["ssm:GetParameters"]);
+        }
+        Ok(Default::default())
+    }
+}
+
+/// The IAM test of the start-up: every function's start with every bot switched on, its
+/// reads of Parameter Store recorded, each allowed to every deployment of the function.
+#[tokio::test]
+async fn every_function_may_read_the_secrets_it_asks_for_at_start() {
+    let t = template();
+    let rec = std::sync::Arc::new(crate::recording::Recorder::default());
+    let env = std::collections::HashMap::from([(
+        zayavka::secrets::BOTS_VAR.to_string(),
+        zayavka::telegram::webhook::BOTS.join(","),
+    )]);
+    let binaries: BTreeSet<&str> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter_map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+        .collect();
+    for binary in &binaries {
+        rec.now(binary);
+        let store = RecordedStore(rec.clone());
+        // Nothing is stored, so a start that needs something is refused: the reads are what
+        // this test is after.
+        let _ = zayavka::secrets::load(binary, "/zayavka/teststack/", &env, &store).await;
+    }
+    let seen = rec.seen();
+    let asked: usize = seen.values().map(|calls| calls.len()).sum();
+    assert!(asked >= 30, "the functions asked for {asked} parameters");
+    assert_policies_allow(&seen);
 }
 
 /// What a metric reference in the template reads: its namespace (with `${AWS::StackName}`

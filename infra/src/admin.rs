@@ -126,6 +126,7 @@ pub async fn redrive(
 /// The bot named on the command line, with its token and secret from the environment.
 pub fn telegram_bot(
     name: &str,
+    env: &dyn zayavka::config::EnvSource,
 ) -> Result<
     (
         zayavka::telegram::BotApi,
@@ -134,12 +135,12 @@ pub fn telegram_bot(
     AdminError,
 > {
     let upper = name.to_ascii_uppercase();
-    crate::webhooks::configured_bots(&zayavka::config::ProcessEnv)?
+    crate::webhooks::configured_bots(env)?
         .into_iter()
         .find(|(_, b)| b.name == name)
         .ok_or_else(|| {
             AdminError::Unsupported(format!(
-                "no bot {name:?}: set TELEGRAM_{upper}_BOT_TOKEN and TELEGRAM_{upper}_WEBHOOK_SECRET (bots: {})",
+                "no bot {name:?}: TELEGRAM_{upper}_BOT_TOKEN and TELEGRAM_{upper}_WEBHOOK_SECRET are not set (a deployed stack's: `zayavka secrets set`, then give --stack; locally: the environment) (bots: {})",
                 zayavka::telegram::webhook::BOTS.join(", ")
             ))
         })
@@ -153,7 +154,7 @@ pub async fn poll(
     aws: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), AdminError> {
-    let (api, _) = telegram_bot(bot)?;
+    let (api, _) = telegram_bot(bot, &zayavka::config::ProcessEnv)?;
     // Checked before opening the store, so a refusal touches no data.
     refuse_if_webhook_set(&api, bot).await?;
     let deps = open_deps(data_dir, aws).await?;

@@ -153,6 +153,66 @@ pub async fn run(opts: &Options, env: &dyn EnvSource) -> Vec<Check> {
     out
 }
 
+/// With `--stack`: the stack's secrets in Parameter Store, where its functions read them at
+/// start. Without the API keys every HTTP API function refuses to start; the bots' and
+/// Okdesk's secrets are their own checks' business (they read them from there too).
+pub async fn secrets_check(stack: &str) -> Check {
+    let listed = match crate::secrets::path(stack) {
+        Ok(path) => match crate::secrets::store().await {
+            Ok(store) => store
+                .describe(&path)
+                .await
+                .map(|found| (path, found))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let (path, found) = match listed {
+        Ok(l) => l,
+        Err(e) => {
+            return Check::fail(
+                "secrets",
+                e,
+                "check the stack name, AWS_REGION and your ssm:DescribeParameters permission",
+            );
+        }
+    };
+    let set: Vec<&str> = zayavka::secrets::CATALOGUE
+        .iter()
+        .filter(|s| found.iter().any(|d| d.name == format!("{path}{}", s.name)))
+        .map(|s| s.name)
+        .collect();
+    let missing: Vec<&str> = zayavka::secrets::CATALOGUE
+        .iter()
+        .filter(|s| s.needed == zayavka::secrets::Needed::Always && !set.contains(&s.name))
+        .map(|s| s.name)
+        .collect();
+    if missing.is_empty() {
+        Check::ok(
+            "secrets",
+            format!(
+                "{} of {} set under {path}: {}",
+                set.len(),
+                zayavka::secrets::CATALOGUE.len(),
+                set.join(", ")
+            ),
+        )
+    } else {
+        Check::fail(
+            "secrets",
+            format!(
+                "{} not set under {path}: the functions that read it refuse to start",
+                missing.join(", ")
+            ),
+            format!(
+                "zayavka secrets set {} --stack {stack} (zayavka secrets list --stack {stack} shows them all)",
+                missing[0]
+            ),
+        )
+    }
+}
+
 async fn table_check(clients: &AwsClients, cfg: &AwsConfig) -> Check {
     let name = format!("table {}", cfg.table_name);
     match clients

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod doctor;
 pub mod events;
 pub mod okdesk_check;
+pub mod secrets;
 pub mod serve;
 pub mod tickets;
 pub mod webhooks;

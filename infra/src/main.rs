@@ -83,8 +83,18 @@ enum Command {
         /// The stack's ApiUrl output: each bot's webhook must point under it.
         #[arg(long)]
         api_url: Option<String>,
+        /// The stack whose secrets (in Parameter Store) the bots' and Okdesk's checks use
+        /// instead of the environment's.
+        #[arg(long, requires = "aws")]
+        stack: Option<String>,
         #[command(flatten)]
         store: Store,
+    },
+    /// A deployed stack's secrets in SSM Parameter Store, where its functions read them at
+    /// start (AWS settings from the environment, as for `--aws`).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Look into and feed the queues.
     Queue {
@@ -135,11 +145,15 @@ enum TelegramCommand {
         /// Throw away updates that are waiting.
         #[arg(long)]
         drop_pending_updates: bool,
+        #[command(flatten)]
+        stack: StackSecrets,
     },
     /// What Telegram knows of the bot's webhook: URL, pending updates, last error.
     WebhookInfo {
         #[arg(long)]
         bot: String,
+        #[command(flatten)]
+        stack: StackSecrets,
     },
     /// Stop sending the bot's updates anywhere.
     DeleteWebhook {
@@ -147,6 +161,34 @@ enum TelegramCommand {
         bot: String,
         #[arg(long)]
         drop_pending_updates: bool,
+        #[command(flatten)]
+        stack: StackSecrets,
+    },
+}
+
+/// Where the bots' tokens and secrets come from: a deployed stack's Parameter Store, or
+/// (without `--stack`) the environment.
+#[derive(Args)]
+struct StackSecrets {
+    /// The stack whose secrets (in SSM Parameter Store) to use, e.g. zayavka.
+    #[arg(long)]
+    stack: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Store one secret, NAME as the functions read it (e.g. TELEGRAM_MAIN_BOT_TOKEN). The
+    /// value comes from standard input (`… < file`), or a prompt that does not show it;
+    /// it is checked before it is stored.
+    Set {
+        name: String,
+        #[arg(long)]
+        stack: String,
+    },
+    /// Which secrets are set (never their values), when each is needed, who reads it.
+    List {
+        #[arg(long)]
+        stack: String,
     },
 }
 
@@ -261,7 +303,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
-        Command::Doctor { api_url, store } => doctor(api_url, store).await,
+        Command::Doctor {
+            api_url,
+            stack,
+            store,
+        } => doctor(api_url, stack, store).await,
+        Command::Secrets { command } => secrets(command).await,
         Command::Queue { command, store } => queue(command, store).await,
         Command::Tickets { command, store } => tickets(command, store).await,
         Command::Executors { command, store } => executors(command, store).await,
@@ -281,7 +328,9 @@ async fn tickets(command: TicketsCommand, store: Store) -> Result<(), String> {
             Ok(())
         }
         TicketsCommand::Check { category } => {
-            let bot = admin::telegram_bot("staff").ok().map(|(api, _)| api);
+            let bot = admin::telegram_bot("staff", &zayavka::config::ProcessEnv)
+                .ok()
+                .map(|(api, _)| api);
             let checks = zayavka_cli::tickets::check(&deps, category, bot.as_ref()).await?;
             for c in &checks {
                 println!("{}", c.line());
@@ -434,7 +483,11 @@ async fn okdesk_check(inn: Option<&str>) -> Result<(), String> {
 
 /// `zayavka doctor [--aws] [--api-url]`: the checks, a summary, and a failing exit when any
 /// check failed.
-async fn doctor(api_url: Option<String>, store: Store) -> Result<(), String> {
+async fn doctor(
+    api_url: Option<String>,
+    stack: Option<String>,
+    store: Store,
+) -> Result<(), String> {
     let aws = if store.aws {
         Some(AwsConfig::from_env(false).map_err(|e| e.to_string())?)
     } else {
@@ -446,7 +499,12 @@ async fn doctor(api_url: Option<String>, store: Store) -> Result<(), String> {
         api_url,
         now_unix: zayavka::ports::Clock::now_ms(&zayavka::ports::SystemClock) / 1000,
     };
-    let checks = zayavka_cli::doctor::run(&opts, &zayavka::config::ProcessEnv).await;
+    let env = zayavka_cli::secrets::deployer_env(stack.as_deref()).await?;
+    let mut checks = Vec::new();
+    if let Some(stack) = &stack {
+        checks.push(zayavka_cli::doctor::secrets_check(stack).await);
+    }
+    checks.extend(zayavka_cli::doctor::run(&opts, env.as_ref()).await);
     for c in &checks {
         println!("{}", c.lines());
     }
@@ -536,32 +594,88 @@ async fn telegram(command: TelegramCommand) -> Result<(), String> {
             all,
             api_url,
             drop_pending_updates,
-        } => match (bot, url, all, api_url) {
-            (Some(bot), Some(url), false, None) => {
-                let done =
-                    zayavka_cli::webhooks::set_named(&bot, &url, drop_pending_updates).await?;
-                done.iter().for_each(|line| println!("{line}"));
-                Ok(())
+            stack,
+        } => {
+            let env = zayavka_cli::secrets::deployer_env(stack.stack.as_deref()).await?;
+            match (bot, url, all, api_url) {
+                (Some(bot), Some(url), false, None) => {
+                    let done = zayavka_cli::webhooks::set_named(
+                        &bot,
+                        &url,
+                        drop_pending_updates,
+                        env.as_ref(),
+                    )
+                    .await?;
+                    done.iter().for_each(|line| println!("{line}"));
+                    Ok(())
+                }
+                (None, None, true, Some(api_url)) => {
+                    let (done, result) = zayavka_cli::webhooks::set_all(
+                        &api_url,
+                        drop_pending_updates,
+                        env.as_ref(),
+                    )
+                    .await;
+                    done.iter().for_each(|line| println!("{line}"));
+                    result
+                }
+                _ => Err("give --bot and --url, or --all and --api-url".into()),
             }
-            (None, None, true, Some(api_url)) => {
-                let (done, result) =
-                    zayavka_cli::webhooks::set_all(&api_url, drop_pending_updates).await;
-                done.iter().for_each(|line| println!("{line}"));
-                result
-            }
-            _ => Err("give --bot and --url, or --all and --api-url".into()),
-        },
-        TelegramCommand::WebhookInfo { bot } => webhook_info(&bot).await,
+        }
+        TelegramCommand::WebhookInfo { bot, stack } => {
+            let env = zayavka_cli::secrets::deployer_env(stack.stack.as_deref()).await?;
+            webhook_info(&bot, env.as_ref()).await
+        }
         TelegramCommand::DeleteWebhook {
             bot,
             drop_pending_updates,
-        } => delete_webhook(&bot, drop_pending_updates).await,
+            stack,
+        } => {
+            let env = zayavka_cli::secrets::deployer_env(stack.stack.as_deref()).await?;
+            delete_webhook(&bot, drop_pending_updates, env.as_ref()).await
+        }
     }
 }
 
+/// `zayavka secrets set|list`.
+async fn secrets(command: SecretsCommand) -> Result<(), String> {
+    let lines = match command {
+        SecretsCommand::Set { name, stack } => {
+            // Checked before anything is read or asked.
+            zayavka_cli::secrets::path(&stack)?;
+            let value = read_secret(&name)?;
+            let store = zayavka_cli::secrets::store().await?;
+            zayavka_cli::secrets::set(&store, &stack, &name, &value).await?
+        }
+        SecretsCommand::List { stack } => {
+            let store = zayavka_cli::secrets::store().await?;
+            zayavka_cli::secrets::list(&store, &stack).await?
+        }
+    };
+    lines.iter().for_each(|line| println!("{line}"));
+    Ok(())
+}
+
+/// A secret's value: typed at a prompt that does not show it, or piped in; surrounding
+/// whitespace (the line's end) is not part of it.
+fn read_secret(name: &str) -> Result<zayavka::secret::Secret, String> {
+    use std::io::{IsTerminal, Read};
+    let raw = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{name} (not shown): "))
+            .map_err(|e| format!("reading {name}: {e}"))?
+    } else {
+        let mut raw = String::new();
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .map_err(|e| format!("reading {name} from standard input: {e}"))?;
+        raw
+    };
+    Ok(zayavka::secret::Secret(raw.trim().to_string()))
+}
+
 /// `zayavka telegram webhook-info`.
-async fn webhook_info(bot: &str) -> Result<(), String> {
-    let (api, _) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
+async fn webhook_info(bot: &str, env: &dyn zayavka::config::EnvSource) -> Result<(), String> {
+    let (api, _) = admin::telegram_bot(bot, env).map_err(|e| e.to_string())?;
     let info = api.webhook_info().await.map_err(|e| e.to_string())?;
     println!(
         "url: {}",
@@ -582,8 +696,12 @@ async fn webhook_info(bot: &str) -> Result<(), String> {
 }
 
 /// `zayavka telegram delete-webhook`.
-async fn delete_webhook(bot: &str, drop_pending_updates: bool) -> Result<(), String> {
-    let (api, _) = admin::telegram_bot(bot).map_err(|e| e.to_string())?;
+async fn delete_webhook(
+    bot: &str,
+    drop_pending_updates: bool,
+    env: &dyn zayavka::config::EnvSource,
+) -> Result<(), String> {
+    let (api, _) = admin::telegram_bot(bot, env).map_err(|e| e.to_string())?;
     api.delete_webhook(drop_pending_updates)
         .await
         .map_err(|e| e.to_string())?;

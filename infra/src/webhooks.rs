@@ -103,21 +103,24 @@ pub async fn set_named(
     name: &str,
     url: &str,
     drop_pending_updates: bool,
+    env: &dyn zayavka::config::EnvSource,
 ) -> Result<Vec<String>, String> {
     // Checked before reading the bot's settings: Telegram would refuse it anyway.
     https_only(url)?;
-    let (api, bot) = crate::admin::telegram_bot(name).map_err(|e| e.to_string())?;
+    let (api, bot) = crate::admin::telegram_bot(name, env).map_err(|e| e.to_string())?;
     set_one(&api, &bot, url, drop_pending_updates).await
 }
 
-/// `--all --api-url <ApiUrl>`: every configured bot. One bot's failure does not stop the
-/// others; the result names each that failed.
+/// `--all --api-url <ApiUrl>`: every bot `env` configures (a stack's secrets with
+/// `--stack`). One bot's failure does not stop the others; the result names each that
+/// failed.
 pub async fn set_all(
     api_url: &str,
     drop_pending_updates: bool,
+    env: &dyn zayavka::config::EnvSource,
 ) -> (Vec<String>, Result<(), String>) {
     let mut done = Vec::new();
-    let bots = match configured_bots(&zayavka::config::ProcessEnv) {
+    let bots = match configured_bots(env) {
         Ok(b) => b,
         Err(e) => return (done, Err(e.to_string())),
     };
@@ -125,7 +128,7 @@ pub async fn set_all(
         return (
             done,
             Err(format!(
-                "no bot is configured: set TELEGRAM_<BOT>_BOT_TOKEN and TELEGRAM_<BOT>_WEBHOOK_SECRET for any of {}",
+                "no bot is configured: TELEGRAM_<BOT>_BOT_TOKEN and TELEGRAM_<BOT>_WEBHOOK_SECRET are set for none of {} (a deployed stack's: `zayavka secrets set`, then give --stack)",
                 BOTS.join(", ")
             )),
         );

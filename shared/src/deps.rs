@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::adapters::SsmParameters;
 use crate::adapters::aws::{self, AwsSettings};
 use crate::adapters::sqlite::DbOpenError;
 use crate::adapters::{
     Db, DynamoTable, EmbeddedQueue, EmbeddedTable, InvokedQueues, OutboxMailer, SesMailer, SqsQueue,
 };
-use crate::config::AwsConfig;
+use crate::config::{AwsConfig, ConfigError, EnvReader, EnvSource};
 use crate::metrics::Metrics;
 use crate::ports::{Clock, Mailer, Queue, SystemClock, Table};
 use crate::queues::QueueSpec;
@@ -48,6 +49,8 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub ses: aws_sdk_ses::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// Parameter Store: the stack's secrets, read once at start (`secrets.rs`).
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl AwsClients {
@@ -62,6 +65,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             ses: aws_sdk_ses::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
         }
     }
 }
@@ -145,13 +149,6 @@ impl Deps {
                 .unwrap_or_default(),
         }
     }
-
-    /// What a Lambda function runs on: AWS, configured from the environment.
-    pub async fn from_lambda_env() -> Result<(Self, AwsConfig), crate::config::ConfigError> {
-        let cfg = AwsConfig::from_env(true)?;
-        let clients = AwsClients::new(&cfg).await;
-        Ok((Self::aws(&clients, &cfg), cfg))
-    }
 }
 
 /// What every function is built from, in Lambda and in `zayavka serve` alike: its
@@ -159,18 +156,31 @@ impl Deps {
 /// has one `from_env(&Wiring)`, which both its `main.rs` and serve's registry call.
 pub struct Wiring<'a> {
     pub deps: Deps,
-    pub env: &'a dyn crate::config::EnvSource,
+    pub env: &'a dyn EnvSource,
     pub queue_prefix: String,
 }
 
 impl<'a> Wiring<'a> {
-    /// A Lambda function's: AWS, configured from `env` (the process environment).
-    pub async fn lambda(
-        env: &'a dyn crate::config::EnvSource,
-    ) -> Result<Wiring<'a>, crate::config::ConfigError> {
-        let (deps, aws) = Deps::from_lambda_env().await?;
+    /// A Lambda function's: AWS, configured from `env` (the process environment), and,
+    /// when `ZAYAVKA_SECRETS_PATH` is set, `function`'s secrets read once from Parameter
+    /// Store over it (`secrets::load`). `function` is the binary's name.
+    pub async fn lambda(function: &str, env: &'a dyn EnvSource) -> Result<Wiring<'a>, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let aws = AwsConfig::read(&mut r, true);
+        let path = crate::secrets::read_path(&mut r);
+        r.finish()?;
+        let clients = AwsClients::new(&aws).await;
+        let env: &'a dyn EnvSource = match path {
+            Some(path) => {
+                let store = SsmParameters::new(clients.ssm.clone());
+                let with = crate::secrets::load(function, &path, env, &store).await?;
+                // Read once and kept for the life of the process, as the environment is.
+                Box::leak(Box::new(with))
+            }
+            None => env,
+        };
         Ok(Wiring {
-            deps,
+            deps: Deps::aws(&clients, &aws),
             env,
             queue_prefix: aws.queue_prefix,
         })

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod queues;
 pub mod schedule;
 pub mod secret;
+pub mod secrets;
 pub mod sign_in;
 pub mod signature;
 pub mod sqs_batch;

@@ -1,4 +1,4 @@
-//! Implementations of the ports: AWS (DynamoDB, SQS, SES, Lambda's event queues) and embedded (SQLite, outbox).
+//! Implementations of the ports: AWS (DynamoDB, SQS, SES, Lambda's event queues, Parameter Store) and embedded (SQLite, outbox).
 
 pub mod aws;
 pub mod dynamodb;
@@ -11,6 +11,7 @@ pub mod sqlite;
 pub mod sqlite_queue;
 pub mod sqlite_table;
 pub mod sqs;
+pub mod ssm;
 
 pub use dynamodb::DynamoTable;
 pub use lambda_invoke::InvokedQueues;
@@ -20,3 +21,4 @@ pub use sqlite::Db;
 pub use sqlite_queue::EmbeddedQueue;
 pub use sqlite_table::EmbeddedTable;
 pub use sqs::SqsQueue;
+pub use ssm::SsmParameters;
