@@ -285,20 +285,33 @@ impl Link {
     /// A reply to the URL we gave, signed as the system would (independently).
     async fn reply(&self, token: &str, body: Value, sign: bool) -> (u16, Value) {
         let bytes = serde_json::to_vec(&body).unwrap();
+        let signature = sign.then(|| self.sign(&bytes));
+        self.post_reply(token, &bytes, signature).await
+    }
+
+    /// The system's `X-Zayavka-Signature` for `bytes`, now.
+    fn sign(&self, bytes: &[u8]) -> String {
+        let t = (self.deps.clock.now_ms() / 1000).to_string();
+        format!("t={t},v1={}", expected_signature(&t, bytes))
+    }
+
+    /// These very bytes with this very signature (a replay, when sent twice).
+    async fn post_reply(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        signature: Option<String>,
+    ) -> (u16, Value) {
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        if sign {
-            let t = (self.deps.clock.now_ms() / 1000).to_string();
-            headers.push((
-                "x-zayavka-signature".into(),
-                format!("t={t},v1={}", expected_signature(&t, &bytes)),
-            ));
+        if let Some(sig) = signature {
+            headers.push(("x-zayavka-signature".into(), sig));
         }
         self.http(
             bridge_api::REPLY,
             &format!("/bridge/reply/{token}"),
             &[("token", token)],
             headers,
-            &bytes,
+            bytes,
         )
         .await
     }
@@ -901,6 +914,7 @@ async fn the_loop_runs_through_zayavka_serve() {
         ("TELEGRAM_API_BASE", &tg.uri()),
         ("BRIDGE_API_BASE", &system.uri()),
         ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", SIGNING),
     ]);
     let started = serve::start(
         ServeOptions::local(dir.path().to_path_buf()),
@@ -949,9 +963,23 @@ async fn the_loop_runs_through_zayavka_serve() {
             .unwrap(),
         format!("{base}/bridge/reply/{REPLY_TOKEN}")
     );
+    // Signed as the system would, on serve's own (real) clock.
+    let body =
+        serde_json::to_vec(&json!({"client_id": "telegram_7001", "content": "Ответ через вебхук"}))
+            .unwrap();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let r = client
         .post(format!("{base}/bridge/reply/{REPLY_TOKEN}"))
-        .json(&json!({"client_id": "telegram_7001", "content": "Ответ через вебхук"}))
+        .header("content-type", "application/json")
+        .header(
+            "x-zayavka-signature",
+            format!("t={t},v1={}", expected_signature(&t, &body)),
+        )
+        .body(body)
         .send()
         .await
         .unwrap();
@@ -998,6 +1026,7 @@ async fn the_readmes_echo_system_answers_through_the_bridge() {
     let mut echo = std::process::Command::new("python3")
         .arg(&script)
         .arg(port.to_string())
+        .env("BRIDGE_SIGNING_SECRET", SIGNING)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("python3 runs the example");
@@ -1013,6 +1042,7 @@ async fn the_readmes_echo_system_answers_through_the_bridge() {
         ("TELEGRAM_API_BASE", &tg.uri()),
         ("BRIDGE_API_BASE", &format!("http://127.0.0.1:{port}")),
         ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", SIGNING),
     ]);
     let started = serve::start(
         ServeOptions::local(dir.path().to_path_buf()),
@@ -1220,5 +1250,294 @@ async fn one_message_and_its_answer_cost_a_known_number_of_requests() {
         + n("ddb items in transactions");
     let reads = n("ddb GetItem") + n("ddb Query");
     println!("per round trip: {writes} writes, {reads} reads");
-    assert!(writes <= 16 && reads <= 8, "{writes} writes, {reads} reads");
+    // 17: the per-user limit's counter is one of them.
+    assert!(writes <= 17 && reads <= 8, "{writes} writes, {reads} reads");
 }
+
+/// What the bridge's functions make of these settings at start: the problems they name.
+fn bridge_settings(set: &[(&str, &str)], unset: &[&str]) -> Result<(), Vec<String>> {
+    let mut env = test_env(&[
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BOT),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", SECRET),
+        ("BRIDGE_API_URL", "https://system.example/api/messages/"),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", SIGNING),
+        ("OUTBOUND_ALLOW_HOSTS", ""),
+    ]);
+    for (k, v) in set {
+        env.insert(k.to_string(), v.to_string());
+    }
+    for k in unset {
+        env.remove(*k);
+    }
+    bridge_api::Config::read(&env)
+        .map(|_| ())
+        .map_err(|e| e.problems)
+}
+
+/// The reply token travels with every message (`X-Webhook-URL`), so it cannot be what proves
+/// a reply: a bridge bot without a signing secret, or talking plain http to its system, does
+/// not start.
+#[test]
+fn the_bridge_does_not_start_without_its_signing_secret_or_with_a_plain_http_system() {
+    let named = |r: Result<(), Vec<String>>, var: &str| {
+        let problems = r.expect_err("refused");
+        assert!(
+            problems.iter().any(|p| p.contains(var)),
+            "{var} not named: {problems:?}"
+        );
+    };
+    assert_eq!(bridge_settings(&[], &[]), Ok(()));
+    named(
+        bridge_settings(&[], &["BRIDGE_SIGNING_SECRET"]),
+        "BRIDGE_SIGNING_SECRET",
+    );
+    named(
+        bridge_settings(&[("BRIDGE_SIGNING_SECRET", "short")], &[]),
+        "BRIDGE_SIGNING_SECRET",
+    );
+    named(
+        bridge_settings(
+            &[("BRIDGE_API_URL", "http://system.example/api/messages/")],
+            &[],
+        ),
+        "BRIDGE_API_URL",
+    );
+    named(
+        bridge_settings(
+            &[("BRIDGE_API_BASE", "http://system.example")],
+            &["BRIDGE_API_URL"],
+        ),
+        "BRIDGE_API_URL",
+    );
+    // Plain http to a host the operator exempted (a fake, an on-premise system), on its
+    // port only.
+    let local = [
+        ("BRIDGE_API_URL", "http://127.0.0.1:8099/api/messages/"),
+        ("OUTBOUND_ALLOW_HOSTS", "127.0.0.1"),
+    ];
+    assert_eq!(bridge_settings(&local, &[]), Ok(()));
+    named(
+        bridge_settings(
+            &[
+                ("BRIDGE_API_URL", "http://127.0.0.1:8099/api/messages/"),
+                ("OUTBOUND_ALLOW_HOSTS", "127.0.0.1:9000"),
+            ],
+            &[],
+        ),
+        "BRIDGE_API_URL",
+    );
+    // Without the bridge bot nothing of it is asked for.
+    assert_eq!(
+        bridge_settings(
+            &[],
+            &[
+                "TELEGRAM_BRIDGE_BOT_TOKEN",
+                "BRIDGE_SIGNING_SECRET",
+                "BRIDGE_API_URL"
+            ]
+        ),
+        Ok(())
+    );
+}
+
+/// The texts of the sendMessage calls to `chat`.
+async fn texts_to(l: &Link, chat: i64) -> Vec<String> {
+    l.tg.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/sendMessage"))
+        .map(body_of)
+        .filter(|b| b["chat_id"] == chat)
+        .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The client's history entries going out, with their states.
+async fn out_states(l: &Link) -> Vec<(String, String)> {
+    zayavka::bridge::store::messages(&l.deps, "telegram_7001", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.direction == zayavka::bridge::store::Direction::Out)
+        .map(|m| {
+            let state = serde_json::to_value(m.state).unwrap();
+            (m.text, state.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// A reply without an id: the very request again (the system did not hear our 202) is
+/// dropped while it could still be a replay; the same text signed anew 11 minutes later is
+/// a reply of its own, sent, with its own history entry.
+#[tokio::test]
+async fn the_same_reply_text_again_after_the_duplicate_window_is_sent_and_a_replay_is_not() {
+    let l = Link::start().await;
+    l.system_answers(vec![], None).await;
+    l.say(ANNA, 98, "Вопрос").await;
+    l.work().await;
+    let body = json!({"client_id": "telegram_7001", "content": "Ваш заказ готов"});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let signature = l.sign(&bytes);
+    assert_eq!(
+        l.post_reply(REPLY_TOKEN, &bytes, Some(signature.clone()))
+            .await
+            .0,
+        202
+    );
+    l.advance(60);
+    let (st, answer) = l.post_reply(REPLY_TOKEN, &bytes, Some(signature)).await;
+    assert_eq!((st, answer["status"].as_str()), (200, Some("duplicate")));
+    l.pump().await;
+    assert_eq!(texts_to(&l, ANNA).await, ["Ваш заказ готов"]);
+    l.advance(660);
+    assert_eq!(l.reply(REPLY_TOKEN, body, true).await.0, 202);
+    l.pump().await;
+    assert_eq!(
+        texts_to(&l, ANNA).await,
+        ["Ваш заказ готов", "Ваш заказ готов"]
+    );
+    let delivered = ("Ваш заказ готов".to_string(), "delivered".to_string());
+    assert_eq!(out_states(&l).await, [delivered.clone(), delivered]);
+}
+
+/// What made a repeated reply vanish: its sends were claimed under the reply's key alone
+/// (`body#<hash>`, kept 30 days) while the key itself is free again after ten minutes, so
+/// the same key accepted again found its sends "done" and recorded itself delivered. The
+/// sends are the history entry's now.
+#[tokio::test]
+async fn a_reply_accepted_again_under_its_key_later_is_sent_not_recorded_as_sent() {
+    let l = Link::start().await;
+    l.system_answers(vec![], None).await;
+    l.say(ANNA, 99, "Вопрос").await;
+    l.work().await;
+    let env = test_env(&[
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BOT),
+        ("BRIDGE_API_URL", "https://system.example/api/messages/"),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", SIGNING),
+    ]);
+    let mut r = zayavka::config::EnvReader::new(&env);
+    let cfg = zayavka::bridge::config::BridgeConfig::read_if_configured(&mut r).unwrap();
+    r.finish().unwrap();
+    let reply = zayavka::bridge::replies::parse(
+        &json!({"client_id": "telegram_7001", "content": "Готово"}),
+    )
+    .unwrap();
+    let key = "body#one-request";
+    for _ in 0..2 {
+        let now = l.deps.clock.now_ms();
+        zayavka::bridge::worker::accept_reply(&l.deps, &cfg, key, reply.clone(), now, 0)
+            .await
+            .unwrap();
+        l.pump().await;
+        l.advance(660);
+    }
+    assert_eq!(texts_to(&l, ANNA).await, ["Готово", "Готово"]);
+    let delivered = ("Готово".to_string(), "delivered".to_string());
+    assert_eq!(out_states(&l).await, [delivered.clone(), delivered]);
+}
+
+/// Telegram's file calls so far: getFile and the downloads.
+async fn asked_telegram_for_files(l: &Link) -> Vec<String> {
+    l.tg.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .filter(|p| p.ends_with("/getFile") || p.starts_with("/file/"))
+        .collect()
+}
+
+/// Opens the file link of the `n`th message the system got.
+async fn open_file_link(l: &Link, n: usize) -> (u16, Value) {
+    let url = body_of(&l.to_system().await[n])["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signed = url.rsplit('/').next().unwrap().to_string();
+    l.http(
+        bridge_api::FILE,
+        &format!("/bridge/file/{signed}"),
+        &[("signed", &signed)],
+        vec![],
+        b"",
+    )
+    .await
+}
+
+/// The size Telegram gave travels in the signed link: a file over `BRIDGE_FILE_MAX_BYTES`
+/// is refused without a getFile or a download; one Telegram gave no size for is measured.
+#[tokio::test]
+async fn a_file_link_over_the_size_limit_is_refused_without_asking_telegram() {
+    let l = Link::open(Kind::Embedded, &[("BRIDGE_FILE_MAX_BYTES", "8")]).await;
+    l.system_answers(vec![], None).await;
+    // The fake's file has 12 bytes, and Telegram says so.
+    let sized = json!({"photo": [{"file_id": "F", "file_unique_id": "b", "width": 1, "height": 1, "file_size": 12}]});
+    l.update(Link::message(ANNA, 6, sized)).await;
+    l.work().await;
+    let (st, e) = open_file_link(&l, 0).await;
+    assert_eq!(st, 413, "{e}");
+    assert_eq!(asked_telegram_for_files(&l).await, Vec::<String>::new());
+    let no_size =
+        json!({"photo": [{"file_id": "F", "file_unique_id": "b", "width": 1, "height": 1}]});
+    l.update(Link::message(ANNA, 7, no_size)).await;
+    l.work().await;
+    let (st, e) = open_file_link(&l, 1).await;
+    assert_eq!(st, 413, "{e}");
+    assert_eq!(
+        asked_telegram_for_files(&l).await,
+        [
+            format!("/bot{BOT}/getFile"),
+            format!("/file/bot{BOT}/photos/file_1.jpg")
+        ]
+    );
+}
+
+/// `BRIDGE_USER_LIMIT` messages a minute from one user reach the system; the first over is
+/// answered politely (once, not per message), the rest go nowhere; others are not held up.
+async fn one_user_over_the_limit_is_told_once_and_others_are_unaffected(kind: Kind) {
+    let l = Link::open(kind, &[("BRIDGE_USER_LIMIT", "3")]).await;
+    l.system_answers(vec![], None).await;
+    // All within one minute: T0 starts one on the test clock; on moto (the real clock) a
+    // minute about to end is waited out.
+    let second = l.deps.clock.now_secs().rem_euclid(60);
+    if second > 40 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for n in 1..=5 {
+        l.say(ANNA, 300 + n, &format!("Анна {n}")).await;
+    }
+    l.say(BORIS, 400, "Борис").await;
+    let mut rounds = 0;
+    while l.to_system().await.len() < 4 && rounds < 40 {
+        l.work().await;
+        rounds += 1;
+    }
+    // Nothing more is waiting.
+    assert_eq!(l.work().await, (0, 0));
+    let mut got: Vec<String> = l
+        .to_system()
+        .await
+        .iter()
+        .map(|r| body_of(r)["content"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["Анна 1", "Анна 2", "Анна 3", "Борис"]);
+    let told = zayavka::texts::fill(RU_BRIDGE.too_many, &[("n", "3")]);
+    assert_eq!(texts_to(&l, ANNA).await, [told]);
+    assert_eq!(texts_to(&l, BORIS).await, Vec::<String>::new());
+    if kind == Kind::Embedded {
+        // The next minute counts afresh.
+        l.advance(60);
+        l.say(ANNA, 306, "Анна 6").await;
+        l.work().await;
+        assert_eq!(
+            body_of(l.to_system().await.last().unwrap())["content"],
+            "Анна 6"
+        );
+    }
+}
+
+crate::both!(one_user_over_the_limit_is_told_once_and_others_are_unaffected);

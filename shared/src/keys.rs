@@ -278,9 +278,15 @@ pub fn bridge_message(client_id: &str, at_ms: i64, id: &str) -> Key {
 pub const BRIDGE_MESSAGE_PREFIX: &str = "msg#";
 
 /// `bridge#reply#<key> / claim`: a reply from the system being (or already) queued, so a
-/// reply the system sends twice goes out once.
+/// reply the system sends twice goes out once; it keeps the time of the reply's history
+/// entry, what the reply's sends are claimed under.
 pub fn bridge_reply(key: &str) -> Key {
     Key::new(format!("bridge#reply#{key}"), "claim")
+}
+
+/// `bridge#rate#<client> / <window start>`: the client's messages to the bot in a minute.
+pub fn bridge_rate(client_id: &str, window_start: i64) -> Key {
+    Key::new(format!("bridge#rate#{client_id}"), window_start.to_string())
 }
 
 /// `bridge#stats#<day> / counts`: messages in and out, failures, answer times that day.

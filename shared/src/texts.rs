@@ -708,6 +708,8 @@ pub struct BridgeTexts {
     pub stats: &'static str,
     pub no_answers: &'static str,
     pub unknown_command: &'static str,
+    /// Over `BRIDGE_USER_LIMIT` (`{n}` a minute): said once per minute.
+    pub too_many: &'static str,
     /// The bot's command list in Telegram's "/" menu.
     pub commands: &'static [(&'static str, &'static str)],
 }
@@ -726,6 +728,7 @@ pub static RU_BRIDGE: BridgeTexts = BridgeTexts {
     stats: "📊 Сегодня: входящих {in_today}, исходящих {out_today}, ошибок {failed_today}.\nЗа 7 дней: входящих {in_week}, исходящих {out_week}, ошибок {failed_week}.\nВ очереди недоставленных (DLQ): {dlq}.\nВремя ответа за 7 дней: медиана ≤ {p50}, 95% ≤ {p95}.",
     no_answers: "нет данных",
     unknown_command: "Такой команды нет. /help — что я умею.",
+    too_many: "Вы пишете слишком часто: я передаю не больше {n} сообщений в минуту. Сообщения сверх этого не переданы — пожалуйста, подождите минуту и отправьте их ещё раз.",
     commands: &[
         ("start", "Начать"),
         ("help", "Как это работает"),
@@ -747,6 +750,7 @@ pub static EN_BRIDGE: BridgeTexts = BridgeTexts {
     stats: "📊 Today: in {in_today}, out {out_today}, failures {failed_today}.\n7 days: in {in_week}, out {out_week}, failures {failed_week}.\nDead-letter queue: {dlq}.\nAnswer time over 7 days: median ≤ {p50}, 95% ≤ {p95}.",
     no_answers: "no data",
     unknown_command: "There is no such command. /help — what I can do.",
+    too_many: "You are writing too fast: I pass on at most {n} messages a minute. The ones over that were not passed on — please wait a minute and send them again.",
     commands: &[
         ("start", "Start"),
         ("help", "How it works"),

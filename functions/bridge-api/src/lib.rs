@@ -1,9 +1,11 @@
 //! bridge-api: the chat bridge's HTTP side.
 //!
 //! - `POST /bridge/reply/{token}`: the system's answer for a client (the URL we gave it in
-//!   `X-Webhook-URL`); signed with `X-Zayavka-Signature` when `BRIDGE_SIGNING_SECRET` is set;
-//!   accepted → 202, queued to the notifications queue.
-//! - `GET /bridge/file/{signed}`: a file a user sent, through us (the link expires).
+//!   `X-Webhook-URL`), signed with `X-Zayavka-Signature` (`BRIDGE_SIGNING_SECRET`): the
+//!   token travels with every message, so it names the endpoint and the signature proves
+//!   the reply; accepted → 202, queued to the notifications queue.
+//! - `GET /bridge/file/{signed}`: a file a user sent, through us (the link expires; a file
+//!   the link says is too large is refused before Telegram is asked).
 //! - `GET /api/bridge/clients/{client_id}/messages` (API key): the client's messages both
 //!   ways with their delivery states.
 
@@ -14,11 +16,10 @@ use zayavka::Deps;
 use zayavka::api_keys::{ApiKeys, Scope};
 use zayavka::bridge::config::BridgeConfig;
 use zayavka::bridge::files::{self, LinkError};
+use zayavka::bridge::store::ReplyClaim;
 use zayavka::bridge::{replies, store, worker};
-use zayavka::claims::{self, Claimed, Claims};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, constant_time_eq, no_route};
-use zayavka::keys;
 use zayavka::telegram::BotApi;
 
 pub const NAME: &str = "bridge-api";
@@ -60,10 +61,10 @@ pub struct BridgeApi {
     on: Option<On>,
 }
 
-/// A reply being queued: a claim marker, so the system's repeat is queued once.
-const REPLIES: Claims = Claims::marker();
-/// A reply without an id of its own is a repeat when the same body comes within this long.
-const SAME_BODY_SECS: i64 = 600;
+/// A reply without an id of its own is a repeat when the same request (body and signature)
+/// comes again within this long: as long as one signature is good for (five minutes either
+/// side of its time), so a replayed request is always caught.
+const SAME_REQUEST_SECS: i64 = 600;
 
 impl BridgeApi {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
@@ -98,13 +99,12 @@ impl BridgeApi {
             return Err(ApiError::too_large(MAX_BODY));
         }
         let now = self.deps.clock.now_ms();
-        if let Some(secret) = &on.cfg.signing_secret {
-            let header = req.header(zayavka::signature::HEADER).unwrap_or_default();
-            if !zayavka::signature::verify(secret.expose(), header, &req.body, now / 1000) {
-                return Err(ApiError::unauthorized(
-                    "X-Zayavka-Signature missing, wrong, or older than five minutes",
-                ));
-            }
+        let header = req.header(zayavka::signature::HEADER).unwrap_or_default();
+        let secret = on.cfg.signing_secret.expose();
+        if !zayavka::signature::verify(secret, header, &req.body, now / 1000) {
+            return Err(ApiError::unauthorized(
+                "X-Zayavka-Signature missing, wrong, or older than five minutes",
+            ));
         }
         let body: serde_json::Value = req.json(MAX_BODY)?;
         let reply = replies::parse(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
@@ -133,45 +133,39 @@ impl BridgeApi {
             Some(id) => (format!("id#{}#{id}", reply.client_id), 30 * 24 * 3600),
             None => {
                 let mut seen = req.body.clone();
-                let signature = req.header(zayavka::signature::HEADER).unwrap_or_default();
-                seen.extend_from_slice(signature.as_bytes());
+                seen.extend_from_slice(header.as_bytes());
                 let hash = zayavka::signature::hmac_hex("bridge-reply", &seen);
-                (format!("body#{hash}"), SAME_BODY_SECS)
+                (format!("body#{hash}"), SAME_REQUEST_SECS)
             }
         };
-        let marker = keys::bridge_reply(&key);
-        let table = self.deps.table.as_ref();
-        match REPLIES
-            .claim(table, &marker, now, 30_000, claims::expiring(now, ttl))
+        // The history entry's time comes with the claim: a repeat after the marker is gone
+        // is a new entry, and so new sends.
+        let at_ms = match store::claim_reply(&self.deps, &key, ttl)
             .await
             .map_err(ApiError::store)?
         {
-            Claimed::Ours(_) => {}
-            Claimed::Held { .. } => {
+            ReplyClaim::New { at_ms } => at_ms,
+            ReplyClaim::Busy => {
                 return Err(ApiError::new(
                     409,
                     "conflict",
                     "this reply is being queued; retry",
                 ));
             }
-            Claimed::Settled(_) | Claimed::Missing => {
+            ReplyClaim::Repeat => {
                 return Ok(ApiResponse::json(200, &json!({"status": "duplicate"})));
             }
-        }
-        let answered_after = now - client.last_in_ms;
+        };
+        let answered_after = at_ms - client.last_in_ms;
         if let Err(e) =
-            worker::accept_reply(&self.deps, &on.cfg, &key, reply, now, answered_after).await
+            worker::accept_reply(&self.deps, &on.cfg, &key, reply, at_ms, answered_after).await
         {
-            let _ = REPLIES.release(table, &marker).await;
+            if let Err(e) = store::reply_not_queued(&self.deps, &key).await {
+                tracing::warn!(error = %e, "bridge reply claim not released");
+            }
             return Err(ApiError::unavailable(e));
         }
-        REPLIES
-            .settle(
-                table,
-                &marker,
-                "queued",
-                zayavka::ports::table::Update::new(),
-            )
+        store::reply_queued(&self.deps, &key)
             .await
             .map_err(ApiError::store)?;
         Ok(ApiResponse::json(202, &json!({"status": "queued"})))
@@ -187,6 +181,20 @@ impl BridgeApi {
                 return Err(ApiError::new(410, "expired", "this file link has expired"));
             }
         };
+        let too_large = || {
+            ApiError::new(
+                413,
+                "too_large",
+                format!(
+                    "the file is larger than {} bytes, more than a link can carry",
+                    on.cfg.file_max_bytes
+                ),
+            )
+        };
+        // The size Telegram gave is in the signed link: no download for a file refused anyway.
+        if f.too_large(on.cfg.file_max_bytes) {
+            return Err(too_large());
+        }
         let bytes = on.bot.download(&f.f).await.map_err(|e| {
             if e.is_retryable() {
                 ApiError::unavailable(e)
@@ -194,15 +202,9 @@ impl BridgeApi {
                 ApiError::new(502, "telegram", "Telegram did not give the file")
             }
         })?;
+        // A link without a size (Telegram did not say it) is measured after all.
         if bytes.len() > on.cfg.file_max_bytes {
-            return Err(ApiError::new(
-                413,
-                "too_large",
-                format!(
-                    "the file is larger than {} bytes, more than a link can carry",
-                    on.cfg.file_max_bytes
-                ),
-            ));
+            return Err(too_large());
         }
         let mut r = ApiResponse::new(
             200,

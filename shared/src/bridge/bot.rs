@@ -1,6 +1,8 @@
 //! The bridge bot: a private chat's messages go to the system through the bridge queue (one
 //! client's in order); `/start`, `/help`, `/status` and, for `BRIDGE_ADMIN_IDS`, `/stats`.
-//! The webhook never waits for the system.
+//! The webhook never waits for the system. Each user may send `BRIDGE_USER_LIMIT` messages
+//! a minute (commands included: `/status` calls out too); the first one over is answered
+//! politely, the rest of that minute are dropped in silence.
 
 use async_trait::async_trait;
 use frankenstein::types::{ChatType, Message};
@@ -8,7 +10,7 @@ use frankenstein::updates::UpdateContent;
 
 use super::config::BridgeConfig;
 use super::inbound::{self, Inbound};
-use super::store::{self, Direction, State};
+use super::store::{self, Allowance, Direction, State};
 use crate::Deps;
 use crate::queues::{BRIDGE_INBOUND, dead_letter_name};
 use crate::telegram::BotApi;
@@ -40,6 +42,47 @@ impl BridgeBot {
         let t = Lang::from_code(from.language_code.as_deref())
             .texts()
             .bridge;
+        let chat = m.chat.id;
+        let user_id = i64::try_from(from.id).unwrap_or_default();
+        let unit = match store::take_message(
+            &self.deps,
+            &store::client_id(user_id),
+            self.cfg.user_limit,
+        )
+        .await?
+        {
+            Allowance::Pass(unit) => unit,
+            Allowance::Refused { tell } => {
+                tracing::warn!(user_id, "bridge: over the per-user limit; not passed on");
+                if tell {
+                    let n = self.cfg.user_limit.to_string();
+                    // Best effort: a retry would not tell them (the spare unit is taken).
+                    if let Err(e) =
+                        say(&self.api, chat, &fill(t.too_many, &[("n", &n)]), None).await
+                    {
+                        tracing::warn!(error = %e.message, "bridge: the limit's answer not sent");
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let handled = self.on_allowed(m, from, t, public_url).await;
+        if handled.is_err() {
+            // Telegram sends the update again: this try must not count against them.
+            if let Err(e) = store::give_back_message(&self.deps, &unit).await {
+                tracing::warn!(error = %e, "bridge: rate unit not given back");
+            }
+        }
+        handled
+    }
+
+    async fn on_allowed(
+        &self,
+        m: &Message,
+        from: &frankenstein::types::User,
+        t: &BridgeTexts,
+        public_url: Option<&str>,
+    ) -> Result<(), BotError> {
         let chat = m.chat.id;
         let user_id = i64::try_from(from.id).unwrap_or_default();
         if let Some(cmd) = m.text.as_deref().and_then(command) {

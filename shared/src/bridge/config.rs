@@ -2,6 +2,7 @@
 //! webhook, the bridge worker, bridge-api, the notification worker).
 
 use crate::config::EnvReader;
+use crate::outbound::{AllowHosts, guard};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -11,15 +12,21 @@ pub struct BridgeConfig {
     /// `BRIDGE_ENABLED` (default true): off, the bot says so and forwards nothing.
     pub enabled: bool,
     /// `BRIDGE_API_URL`, else `BRIDGE_API_BASE` + `/api/messages/`: where messages go.
+    /// https only (the messages and the reply URL travel in it), unless its host is one of
+    /// `OUTBOUND_ALLOW_HOSTS` (a fake on 127.0.0.1, an on-premise system).
     pub api_url: String,
     /// `ZAYAVKA_PUBLIC_URL`: this deployment's public base URL (reply and file links); when
     /// unset, the URL Telegram's update came in at (serve sets its own address).
     pub public_url: Option<String>,
-    /// `BRIDGE_REPLY_TOKEN`: the last part of the reply URL (32+ of `A-Z a-z 0-9 _ -`);
-    /// also the key of the file links' signatures.
+    /// `BRIDGE_REPLY_TOKEN`: the last part of the reply URL (32+ of `A-Z a-z 0-9 _ -`).
+    /// It travels with every message (`X-Webhook-URL`), so it only names the endpoint: what
+    /// proves a reply is the signature. (File links are signed with a key derived from the
+    /// bot token, which the system never sees: `files.rs`.)
     pub reply_token: Secret,
-    /// `BRIDGE_SIGNING_SECRET`: signs what we send and must sign the replies.
-    pub signing_secret: Option<Secret>,
+    /// `BRIDGE_SIGNING_SECRET` (required with the bridge bot, 16+ characters): signs what we
+    /// send and must sign every reply. Without it, whoever saw one `X-Webhook-URL` could send
+    /// any bridge user HTML and URL buttons from the official bot.
+    pub signing_secret: Secret,
     /// `BRIDGE_RETRY_BASE_DELAY_SECONDS` (5): the first retry's delay; doubles, at most 5 min.
     pub retry_base_secs: u32,
     /// `BRIDGE_FALLBACK_AFTER` (3): failed attempts before the user hears the service is down.
@@ -37,7 +44,13 @@ pub struct BridgeConfig {
     /// `BRIDGE_FILE_MAX_BYTES` (4 MB, what a Lambda answer can carry): larger files are
     /// refused by the link.
     pub file_max_bytes: usize,
+    /// `BRIDGE_USER_LIMIT` (20): messages one user may send per minute; the rest are not
+    /// passed on (each costs writes, a queue message and a call to the system).
+    pub user_limit: u32,
 }
+
+/// The shortest signing secret taken: a guessable one would sign replies for anyone.
+pub const MIN_SIGNING_SECRET: usize = 16;
 
 /// The longest wait between two tries.
 pub const MAX_RETRY_SECS: u32 = 300;
@@ -63,8 +76,20 @@ impl BridgeConfig {
                 String::new()
             }
         };
-        if !api_url.is_empty() && reqwest::Url::parse(&api_url).is_err() {
-            r.problem(format!("BRIDGE_API_URL: {api_url:?} is not a URL"));
+        let allow = AllowHosts::read(r);
+        if !api_url.is_empty() {
+            match reqwest::Url::parse(&api_url) {
+                Err(_) => r.problem(format!("BRIDGE_API_URL: {api_url:?} is not a URL")),
+                // Plain http only to a host the operator exempted, as for any outside call.
+                Ok(u) if u.scheme() != "https" && guard::check(&allow, &u).is_err() => {
+                    r.problem(format!(
+                        "BRIDGE_API_URL must be https (users' messages and the reply URL \
+                         travel in it); plain http only to a host in {}",
+                        guard::ALLOW_VAR
+                    ))
+                }
+                Ok(_) => {}
+            }
         }
         let public_url = r
             .optional("ZAYAVKA_PUBLIC_URL")
@@ -87,7 +112,22 @@ impl BridgeConfig {
                 Secret(String::new())
             }
         };
-        let signing_secret = r.optional("BRIDGE_SIGNING_SECRET").map(Secret);
+        let signing_secret = match r.optional("BRIDGE_SIGNING_SECRET") {
+            Some(s) if s.chars().count() >= MIN_SIGNING_SECRET => Secret(s),
+            Some(_) => {
+                r.problem(format!(
+                    "BRIDGE_SIGNING_SECRET must be {MIN_SIGNING_SECRET} or more characters"
+                ));
+                Secret(String::new())
+            }
+            None => {
+                r.problem(
+                    "BRIDGE_SIGNING_SECRET is not set, but the bridge bot is: the system's \
+                     replies must be signed (16+ random characters: openssl rand -hex 24)",
+                );
+                Secret(String::new())
+            }
+        };
         let retry_base_secs: u32 = r.parse_or("BRIDGE_RETRY_BASE_DELAY_SECONDS", 5);
         let fallback_after: u32 = r.parse_or("BRIDGE_FALLBACK_AFTER", 3);
         let history_days: i64 = r.parse_or("BRIDGE_HISTORY_DAYS", 30);
@@ -107,6 +147,10 @@ impl BridgeConfig {
         let timeout_secs: u64 = r.parse_or("BRIDGE_TIMEOUT_SECONDS", 10);
         let file_link_secs: i64 = r.parse_or("BRIDGE_FILE_LINK_SECONDS", 3600);
         let file_max_bytes: usize = r.parse_or("BRIDGE_FILE_MAX_BYTES", 4 * 1024 * 1024);
+        let user_limit: u32 = r.parse_or("BRIDGE_USER_LIMIT", 20);
+        if user_limit == 0 {
+            r.problem("BRIDGE_USER_LIMIT must be 1 or more (messages per user and minute)");
+        }
         Some(Self {
             bot_token,
             enabled,
@@ -123,6 +167,7 @@ impl BridgeConfig {
             timeout_secs: timeout_secs.clamp(1, 20),
             file_link_secs: file_link_secs.clamp(60, 7 * 24 * 3600),
             file_max_bytes,
+            user_limit,
         })
     }
 

@@ -1,5 +1,5 @@
 //! Links to the files users send, for the system: `<public>/bridge/file/<signed>` where
-//! `<signed>` is the file's id, name, type and expiry (base64url JSON) and an HMAC of them
+//! `<signed>` is the file's id, name, type, size and expiry (base64url JSON) and an HMAC of them
 //! under a key derived from the bot's token — a secret the system never sees (it does see
 //! the reply token, in the reply URL). The link streams the file through us: Telegram's
 //! own file URL carries the bot's token and never leaves the deployment.
@@ -21,6 +21,18 @@ pub struct Signed {
     pub n: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<String>,
+    /// The size Telegram gave, in bytes: a file over `BRIDGE_FILE_MAX_BYTES` is refused
+    /// before Telegram is asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<u64>,
+}
+
+impl Signed {
+    /// Whether the file is known to be larger than a link may give.
+    pub fn too_large(&self, max_bytes: usize) -> bool {
+        self.s
+            .is_some_and(|s| usize::try_from(s).map_or(true, |s| s > max_bytes))
+    }
 }
 
 /// Why a link does not open.
@@ -42,6 +54,7 @@ pub fn link(cfg: &BridgeConfig, base: &str, f: &FileRef, expires_at: i64) -> Str
         e: expires_at,
         n: f.file_name.clone(),
         m: f.mime_type.clone(),
+        s: f.size,
     };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&signed).unwrap_or_default());
     let mac = crate::signature::hmac_hex(&key(cfg), payload.as_bytes());

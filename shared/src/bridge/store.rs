@@ -1,9 +1,12 @@
 //! The bridge's typed store: clients, every message both ways with its delivery state, the
-//! daily counters behind `/stats`, and the last deliveries behind `/status`.
+//! daily counters behind `/stats`, the last deliveries behind `/status`, the system's
+//! replies being queued, and each user's messages per minute.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Deps;
+use crate::claims::{self, Claimed, Claims};
+use crate::counter::{self, Window};
 use crate::keys;
 use crate::ports::table::{AttributeValue, Cond, Query, StoreError, Update, from_item, to_item};
 use crate::time::timestamp;
@@ -222,7 +225,13 @@ pub async fn message(
         .transpose()
 }
 
-/// The system took the message (and answered this, in its response).
+/// When the system's answer in its response was first kept (Unix ms): the time of the
+/// answer's own history entry.
+const REPLY_AT_MS: &str = "reply_at_ms";
+
+/// The system took the message (and answered this, in its response). With an answer, the
+/// time it was first kept: a retry after a crash gets the same one, so the answer keeps
+/// one history entry and is sent once.
 pub async fn delivered(
     deps: &Deps,
     client_id: &str,
@@ -230,17 +239,29 @@ pub async fn delivered(
     id: &str,
     attempts: u32,
     reply: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
+    let now = deps.clock.now_ms();
     let mut u = Update::new()
         .set("state", "delivered")
         .set("attempts", i64::from(attempts))
-        .set("delivered_at", timestamp(deps.clock.now_ms()))
+        .set("delivered_at", timestamp(now))
         .remove("error")
         .when(Cond::item_exists());
     if let Some(r) = reply {
-        u = u.set("reply", r);
+        u = u.set("reply", r).set_if_absent(REPLY_AT_MS, now);
     }
-    update_if(deps, &keys::bridge_message(client_id, at_ms, id), u).await
+    match deps
+        .table
+        .update(&keys::bridge_message(client_id, at_ms, id), u)
+        .await
+    {
+        Ok(item) => Ok(reply
+            .map(|_| claims::count(&item, REPLY_AT_MS))
+            .filter(|t| *t > 0)),
+        // Gone (past its history days): nothing to keep.
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The client's messages, oldest first (at most the last `limit`).
@@ -265,6 +286,112 @@ pub async fn messages(
         .collect::<Result<_, _>>()?;
     out.reverse();
     Ok(out)
+}
+
+// --- Replies being queued ------------------------------------------------------------------
+
+/// A reply being queued: a claim marker, so the system's repeat is queued once.
+const REPLIES: Claims = Claims::marker();
+/// How long a request holds a reply while queuing it.
+const REPLY_LEASE_MS: i64 = 30_000;
+/// The time of the reply's history entry, on its marker.
+const AT_MS: &str = "at_ms";
+
+/// What claiming a reply found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyClaim {
+    /// Ours to queue, as the history entry of `at_ms` (Unix ms). The time is kept on the
+    /// marker from its first claim, so a request that takes over after a crash finishes the
+    /// same entry, and its sends are the same ones.
+    New { at_ms: i64 },
+    /// Another request is queuing it right now.
+    Busy,
+    /// Queued already, while the marker lives: a repeat.
+    Repeat,
+}
+
+/// Claims the reply `key` names for `ttl_secs` (how long a repeat is recognised).
+pub async fn claim_reply(deps: &Deps, key: &str, ttl_secs: i64) -> Result<ReplyClaim, StoreError> {
+    let now = deps.clock.now_ms();
+    let extra = claims::expiring(now, ttl_secs).set_if_absent(AT_MS, now);
+    let table = deps.table.as_ref();
+    Ok(
+        match REPLIES
+            .claim(table, &keys::bridge_reply(key), now, REPLY_LEASE_MS, extra)
+            .await?
+        {
+            Claimed::Ours(item) => ReplyClaim::New {
+                at_ms: Some(claims::count(&item, AT_MS))
+                    .filter(|t| *t > 0)
+                    .unwrap_or(now),
+            },
+            Claimed::Held { .. } => ReplyClaim::Busy,
+            Claimed::Settled(_) | Claimed::Missing => ReplyClaim::Repeat,
+        },
+    )
+}
+
+/// The reply is queued: a repeat is now a duplicate.
+pub async fn reply_queued(deps: &Deps, key: &str) -> Result<(), StoreError> {
+    REPLIES
+        .settle(
+            deps.table.as_ref(),
+            &keys::bridge_reply(key),
+            "queued",
+            Update::new(),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Queuing failed: the system's retry may claim it at once.
+pub async fn reply_not_queued(deps: &Deps, key: &str) -> Result<(), StoreError> {
+    REPLIES
+        .release(deps.table.as_ref(), &keys::bridge_reply(key))
+        .await
+}
+
+// --- Messages per user --------------------------------------------------------------------
+
+/// The window of the per-user limit (`BRIDGE_USER_LIMIT` is per minute).
+const LIMIT_WINDOW_SECS: i64 = 60;
+/// A window's counter stays this long past its end.
+const LIMIT_KEPT_SECS: i64 = 60;
+
+/// Whether a user's message may go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowance {
+    /// Within the limit; the unit taken, to give back if the message goes nowhere.
+    Pass(Window),
+    /// Over it: nothing is passed on. `tell` for the first refused message of the window
+    /// only, so a flood does not become a flood of answers.
+    Refused { tell: bool },
+}
+
+/// One more message from `client_id` this minute, at most `limit` (the shared fixed-window
+/// counter). A refused message counts against nothing but the one spare unit the first
+/// refusal of the window takes, which says whether to tell the user.
+pub async fn take_message(
+    deps: &Deps,
+    client_id: &str,
+    limit: u32,
+) -> Result<Allowance, StoreError> {
+    let start = counter::window_start(deps.clock.now_secs(), LIMIT_WINDOW_SECS);
+    let window = Window {
+        key: keys::bridge_rate(client_id, start),
+        expires_at: start + LIMIT_WINDOW_SECS + LIMIT_KEPT_SECS,
+    };
+    let table = deps.table.as_ref();
+    if counter::take(table, &window, limit).await? {
+        return Ok(Allowance::Pass(window));
+    }
+    let tell = counter::take(table, &window, limit.saturating_add(1)).await?;
+    Ok(Allowance::Refused { tell })
+}
+
+/// The message went nowhere after all (its handling failed; Telegram sends it again).
+pub async fn give_back_message(deps: &Deps, window: &Window) -> Result<(), StoreError> {
+    counter::give_back(deps.table.as_ref(), window).await
 }
 
 // --- Counters -----------------------------------------------------------------------------

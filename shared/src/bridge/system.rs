@@ -1,6 +1,5 @@
 //! One message to the system: `POST <BRIDGE_API_URL>` with the body, `X-Webhook-URL` (where
-//! to answer) and, with a signing secret, `X-Zayavka-Signature`. What came back decides
-//! what happens next.
+//! to answer) and `X-Zayavka-Signature`. What came back decides what happens next.
 
 use std::time::Duration;
 
@@ -50,12 +49,10 @@ pub async fn deliver(
         // Polled with no ZAYAVKA_PUBLIC_URL: the system can still answer in its response.
         None => tracing::warn!("no public URL to give the system: set ZAYAVKA_PUBLIC_URL"),
     }
-    if let Some(secret) = &cfg.signing_secret {
-        req = req.header(
-            crate::signature::HEADER,
-            crate::signature::signature(secret.expose(), now_secs, &body),
-        );
-    }
+    req = req.header(
+        crate::signature::HEADER,
+        crate::signature::signature(cfg.signing_secret.expose(), now_secs, &body),
+    );
     let resp = match req.body(body).send().await {
         Ok(r) => r,
         Err(e) => {

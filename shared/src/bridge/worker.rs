@@ -106,7 +106,7 @@ impl Bridge {
         };
         match tried {
             Tried::Delivered { reply } => {
-                store::delivered(
+                let reply_at = store::delivered(
                     d,
                     &m.client_id,
                     m.at_ms(),
@@ -122,7 +122,8 @@ impl Bridge {
                     store::end_outage(d, &m.client_id).await,
                 );
                 if let Some(text) = reply {
-                    self.answer_now(&m, text).await?;
+                    let at_ms = reply_at.unwrap_or_else(|| d.clock.now_ms());
+                    self.answer_now(&m, text, at_ms).await?;
                 }
                 Ok(())
             }
@@ -183,10 +184,10 @@ impl Bridge {
         }
     }
 
-    /// The system answered in its response: the reply goes out as a webhook reply would.
-    async fn answer_now(&self, m: &Inbound, text: String) -> Result<(), String> {
+    /// The system answered in its response: the reply goes out as a webhook reply would,
+    /// as the history entry of `at_ms` (when the answer was first kept).
+    async fn answer_now(&self, m: &Inbound, text: String, at_ms: i64) -> Result<(), String> {
         let d = &self.deps;
-        let now = d.clock.now_ms();
         let reply = Reply {
             client_id: m.client_id.clone(),
             text,
@@ -197,30 +198,37 @@ impl Bridge {
             id: None,
         };
         let key = format!("sync#{}", m.id());
-        accept_reply(d, &self.cfg, &key, reply, now, now - m.at_ms()).await
+        accept_reply(d, &self.cfg, &key, reply, at_ms, at_ms - m.at_ms()).await
     }
 }
 
 /// A reply on its way out: kept in the history, its answer time counted, queued.
+///
+/// `key` names the reply (its own id, its request, the message it answers) and `at_ms` is
+/// its history entry's time, the same on every retry of one acceptance. The notice, and
+/// so every send, is named after that entry (`<key>@<at_ms>`), never after the key alone:
+/// a retry finds its sends done, while the same text accepted again later (a new entry)
+/// is sent again rather than found "sent" under an old claim and recorded as delivered.
 pub async fn accept_reply(
     deps: &Deps,
     cfg: &BridgeConfig,
     key: &str,
     reply: Reply,
-    now_ms: i64,
+    at_ms: i64,
     answered_after_ms: i64,
 ) -> Result<(), String> {
     let client_id = reply.client_id.clone();
+    let notice_key = format!("{key}@{at_ms}");
     let msg = Message {
-        id: super::notices::reply_history_id(key),
+        id: super::notices::reply_history_id(&notice_key),
         direction: Direction::Out,
         text: reply.text.clone(),
         state: State::Queued,
-        at: crate::time::timestamp(now_ms),
+        at: crate::time::timestamp(at_ms),
         attempts: 0,
         error: None,
         delivered_at: None,
-        at_ms: now_ms,
+        at_ms,
         reply: None,
     };
     let e = |e: crate::ports::StoreError| e.to_string();
@@ -230,15 +238,8 @@ pub async fn accept_reply(
     store::answered_in(deps, answered_after_ms, cfg.history_days)
         .await
         .map_err(e)?;
-    BridgeNotice::new(
-        key,
-        &client_id,
-        What::Reply {
-            reply,
-            at_ms: now_ms,
-        },
-    )
-    .send(deps)
-    .await
-    .map_err(|e| e.to_string())
+    BridgeNotice::new(notice_key, &client_id, What::Reply { reply, at_ms })
+        .send(deps)
+        .await
+        .map_err(|e| e.to_string())
 }
