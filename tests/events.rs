@@ -662,4 +662,7 @@ async fn every_sample_event_replays_through_its_handler() {
 
     // Every AWS call a function made is one its role in template.yaml allows.
     crate::template::assert_policies_allow(&rec.seen());
+    // In the partitions its role's dynamodb:LeadingKeys name; mail from MAIL_FROM only.
+    crate::template::assert_leading_keys_allow(&rec.partitions());
+    crate::template::assert_sent_from(&rec.senders(), &env["MAIL_FROM"]);
 }

@@ -21,6 +21,16 @@ pub trait Observer: Send + Sync {
     /// transaction or read by a query; `iam`: the IAM actions the call needs.
     fn request(&self, api: &'static str, queue: &str, items: u64, iam: &[&'static str]);
 
+    /// The partition a table request reads or writes, once per item (each item of a
+    /// transaction is authorised on its own), with the IAM action it needs; `index` when a
+    /// query reads gsi1, whose partitions are the index's. What the template's
+    /// `dynamodb:LeadingKeys` conditions are checked against.
+    fn partition(&self, _action: &'static str, _pk: &str, _index: bool) {}
+
+    /// The sender (SES's `Source`) of a message sent: what the template's `ses:FromAddress`
+    /// condition compares.
+    fn sender(&self, _from: &str) {}
+
     /// Whether to be told the capacity units each table request would consume (that takes
     /// a read of the item before each write, which the cost test wants and others need not).
     fn wants_capacity(&self) -> bool {
@@ -107,11 +117,19 @@ fn read_units(bytes: u64, consistent: bool) -> f64 {
 /// (IAM action, queue or "" for the table and SES) per function label.
 pub type Seen = BTreeMap<String, BTreeSet<(String, String)>>;
 
+/// (IAM action, partition key, whether on gsi1) per function label.
+pub type Partitions = BTreeMap<String, BTreeSet<(String, String, bool)>>;
+
+/// The senders of the messages sent, per function label.
+pub type Senders = BTreeMap<String, BTreeSet<String>>;
+
 /// Notes the IAM actions of each call under the function the test says is running.
 #[derive(Default)]
 pub struct Recorder {
     current: Mutex<String>,
     seen: Mutex<Seen>,
+    partitions: Mutex<Partitions>,
+    senders: Mutex<Senders>,
 }
 
 impl Recorder {
@@ -123,6 +141,18 @@ impl Recorder {
     pub fn seen(&self) -> Seen {
         self.seen.lock().unwrap().clone()
     }
+
+    pub fn partitions(&self) -> Partitions {
+        self.partitions.lock().unwrap().clone()
+    }
+
+    pub fn senders(&self) -> Senders {
+        self.senders.lock().unwrap().clone()
+    }
+
+    fn label(&self) -> String {
+        self.current.lock().unwrap().clone()
+    }
 }
 
 impl Observer for Recorder {
@@ -133,6 +163,21 @@ impl Observer for Recorder {
         for action in iam {
             entry.insert((action.to_string(), queue.to_string()));
         }
+    }
+
+    fn partition(&self, action: &'static str, pk: &str, index: bool) {
+        let label = self.label();
+        let mut partitions = self.partitions.lock().unwrap();
+        partitions
+            .entry(label)
+            .or_default()
+            .insert((action.to_string(), pk.to_string(), index));
+    }
+
+    fn sender(&self, from: &str) {
+        let label = self.label();
+        let mut senders = self.senders.lock().unwrap();
+        senders.entry(label).or_default().insert(from.to_string());
     }
 }
 
@@ -152,6 +197,7 @@ fn size(item: Option<&Item>) -> u64 {
 impl Table for ObservedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.1.request("GetItem", "", 0, &["dynamodb:GetItem"]);
+        self.1.partition("dynamodb:GetItem", &key.pk, false);
         let got = self.0.get(key).await;
         if let Ok(found) = &got {
             let bytes = found.as_ref().map(item_size).unwrap_or(0);
@@ -166,6 +212,7 @@ impl Table for ObservedTable {
             0,
             &["dynamodb:GetItem"],
         );
+        self.1.partition("dynamodb:GetItem", &key.pk, false);
         let got = self.0.get_eventually(key).await;
         if let Ok(found) = &got {
             let bytes = found.as_ref().map(item_size).unwrap_or(0);
@@ -175,6 +222,9 @@ impl Table for ObservedTable {
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1.request("PutItem", "", 0, &["dynamodb:PutItem"]);
+        if let Ok(key) = Key::of(&item) {
+            self.1.partition("dynamodb:PutItem", &key.pk, false);
+        }
         if !self.1.wants_capacity() {
             return self.0.put(item, cond).await;
         }
@@ -199,6 +249,7 @@ impl Table for ObservedTable {
     async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
         self.1
             .request("UpdateItem", "", 0, &["dynamodb:UpdateItem"]);
+        self.1.partition("dynamodb:UpdateItem", &key.pk, false);
         if !self.1.wants_capacity() {
             return self.0.update(key, update).await;
         }
@@ -215,6 +266,7 @@ impl Table for ObservedTable {
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
         self.1
             .request("DeleteItem", "", 0, &["dynamodb:DeleteItem"]);
+        self.1.partition("dynamodb:DeleteItem", &key.pk, false);
         if !self.1.wants_capacity() {
             return self.0.delete(key, cond).await;
         }
@@ -231,6 +283,7 @@ impl Table for ObservedTable {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         // Queries of the table read strongly consistent, of the index eventually.
         let consistent = matches!(query.index, zayavka::ports::table::Index::Primary);
+        self.1.partition("dynamodb:Query", &query.pk, !consistent);
         let page = self.0.query(query).await;
         let items = page.as_ref().map(|p| p.items.len() as u64).unwrap_or(0);
         self.1.request("Query", "", items, &["dynamodb:Query"]);
@@ -253,6 +306,11 @@ impl Table for ObservedTable {
             .collect();
         self.1
             .request("TransactWriteItems", "", ops.len() as u64, &iam);
+        for (op, action) in ops.iter().zip(&iam) {
+            if let Ok(key) = op.key() {
+                self.1.partition(action, &key.pk, false);
+            }
+        }
         let keys: Vec<Key> = ops.iter().filter_map(|op| op.key().ok()).collect();
         if !self.1.wants_capacity() {
             return self.0.transact(ops).await;
@@ -350,6 +408,7 @@ struct ObservedMailer(Arc<dyn Mailer>, Arc<dyn Observer>);
 impl Mailer for ObservedMailer {
     async fn send(&self, email: &Email) -> Result<String, MailError> {
         self.1.request("SendEmail", "", 0, &["ses:SendEmail"]);
+        self.1.sender(&email.from);
         self.0.send(email).await
     }
 }

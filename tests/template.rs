@@ -144,6 +144,365 @@ pub fn assert_policies_allow(seen: &crate::recording::Seen) {
     );
 }
 
+/// One statement of a function's role as IAM reads it for the table.
+struct TableGrant {
+    actions: BTreeSet<String>,
+    /// On the table's own items (`Table.Arn`).
+    table: bool,
+    /// On its indexes (`${Table.Arn}/index/*`).
+    index: bool,
+    /// The `ForAllValues:StringLike` patterns on `dynamodb:LeadingKeys`, or `None`: every
+    /// partition.
+    leading_keys: Option<Vec<String>>,
+}
+
+/// The statements of a function's role that name the table or its indexes. A condition
+/// other than the one on `dynamodb:LeadingKeys` fails the test: it would be read wrongly.
+fn table_grants(function: &Value) -> Vec<TableGrant> {
+    let mut out = Vec::new();
+    let policies = function["Properties"]["Policies"].as_sequence();
+    for st in policies
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+    {
+        let resources: Vec<&Value> = match &st["Resource"] {
+            Value::Sequence(list) => list.iter().collect(),
+            one => vec![one],
+        };
+        let tagged = |tag: &str, text: &str| {
+            resources
+                .iter()
+                .any(|r| matches!(r, Value::Tagged(t) if t.tag == tag && t.value == text))
+        };
+        let table = tagged("GetAtt", "Table.Arn");
+        let index = tagged("Sub", "${Table.Arn}/index/*");
+        if !table && !index {
+            continue;
+        }
+        let actions = match &st["Action"] {
+            Value::String(a) => BTreeSet::from([a.clone()]),
+            Value::Sequence(list) => list
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect(),
+            other => panic!("unexpected Action {other:?}"),
+        };
+        let leading_keys = match &st["Condition"] {
+            Value::Null => None,
+            Value::Mapping(c) => {
+                assert_eq!(c.len(), 1, "one condition on the table: {c:?}");
+                let keys = &c["ForAllValues:StringLike"];
+                let on = keys.as_mapping().unwrap_or_else(|| {
+                    panic!("the table's condition is ForAllValues:StringLike: {c:?}")
+                });
+                assert_eq!(on.len(), 1, "only dynamodb:LeadingKeys: {on:?}");
+                let patterns = match &keys["dynamodb:LeadingKeys"] {
+                    Value::Sequence(list) => list
+                        .iter()
+                        .map(|p| p.as_str().unwrap().to_string())
+                        .collect(),
+                    Value::String(p) => vec![p.clone()],
+                    other => panic!("dynamodb:LeadingKeys: patterns, not {other:?}"),
+                };
+                Some(patterns)
+            }
+            other => panic!("unexpected Condition {other:?}"),
+        };
+        out.push(TableGrant {
+            actions,
+            table,
+            index,
+            leading_keys,
+        });
+    }
+    out
+}
+
+/// IAM's `StringLike`: `*` any run of characters, `?` any one.
+fn like(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters of the value.
+    let mut matched = vec![false; v.len() + 1];
+    matched[0] = true;
+    for c in p {
+        let mut next = vec![false; v.len() + 1];
+        for j in 0..=v.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && v[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[v.len()]
+}
+
+/// Whether the function's role lets `action` touch partition `pk` of the table (`index`:
+/// a query of gsi1, whose partitions are the index's).
+fn table_allows(function: &Value, action: &str, pk: &str, index: bool) -> bool {
+    table_grants(function).iter().any(|g| {
+        g.actions.contains(action)
+            && if index { g.index } else { g.table }
+            && g.leading_keys
+                .as_ref()
+                .is_none_or(|patterns| patterns.iter().any(|p| like(p, pk)))
+    })
+}
+
+/// Every partition a function was seen reading or writing is one its role's
+/// `dynamodb:LeadingKeys` allow, in every deployment of its binary.
+pub fn assert_leading_keys_allow(partitions: &crate::recording::Partitions) {
+    let t = template();
+    let mut missing = Vec::new();
+    for (binary, calls) in partitions {
+        let deployments: Vec<&Value> = resources_of_type(&t, "AWS::Serverless::Function")
+            .into_iter()
+            .filter(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .map(|(_, r)| r)
+            .collect();
+        assert!(!deployments.is_empty(), "no function builds {binary}");
+        for (action, pk, index) in calls {
+            if !deployments
+                .iter()
+                .all(|f| table_allows(f, action, pk, *index))
+            {
+                let on = if *index {
+                    "gsi1 partition"
+                } else {
+                    "partition"
+                };
+                missing.push(format!("{binary}: {action} on {on} {pk}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "template.yaml's dynamodb:LeadingKeys do not allow what the code touches:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// Every message was sent from `MAIL_FROM` exactly, the address the template's
+/// `ses:FromAddress` condition allows (from the same parameter).
+pub fn assert_sent_from(senders: &crate::recording::Senders, mail_from: &str) {
+    assert!(!senders.is_empty(), "the replay sent no mail");
+    for (binary, from) in senders {
+        assert_eq!(
+            from,
+            &BTreeSet::from([mail_from.to_string()]),
+            "{binary} sends from an address other than MAIL_FROM"
+        );
+    }
+}
+
+/// What the replay would report had bridge-api written a staff binding.
+#[test]
+#[should_panic(expected = "bridge-api: dynamodb:PutItem on partition staff#tg#700100200")]
+fn a_partition_outside_a_role_fails_the_replay() {
+    let mut seen = crate::recording::Partitions::new();
+    seen.entry("bridge-api".into()).or_default().extend([
+        (
+            "dynamodb:PutItem".into(),
+            "bridge#client#telegram_1".into(),
+            false,
+        ),
+        (
+            "dynamodb:PutItem".into(),
+            "staff#tg#700100200".into(),
+            false,
+        ),
+    ]);
+    assert_leading_keys_allow(&seen);
+}
+
+#[test]
+fn like_matches_as_iam_string_like_does() {
+    assert!(like("bridge#*", "bridge#client#telegram_1"));
+    assert!(like("bridge#*", "bridge#"));
+    assert!(!like("bridge#*", "staff#tg#1"));
+    assert!(!like("bridge#*", "xbridge#client"));
+    assert!(like("staff#seq", "staff#seq"));
+    assert!(!like("staff#seq", "staff#seq#1"));
+    assert!(like("a?c*", "abcdef"));
+    assert!(!like("a?c", "ac"));
+}
+
+#[test]
+fn every_role_reaches_the_table_only_in_its_own_partitions() {
+    let t = template();
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for g in table_grants(f) {
+            if g.table {
+                let patterns = g
+                    .leading_keys
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{id}: table access without dynamodb:LeadingKeys"));
+                assert!(!patterns.is_empty(), "{id}");
+                for p in patterns {
+                    // A prefix of one domain: never everything.
+                    assert!(
+                        p.len() > 2 && p.contains('#') && !p.starts_with('*'),
+                        "{id}: {p}"
+                    );
+                }
+            }
+            if g.index {
+                // A query of gsi1 is not narrowed by the table's partition keys: it is kept
+                // apart, and read-only.
+                assert!(
+                    !g.table,
+                    "{id}: the index in the same statement as the table"
+                );
+                assert_eq!(
+                    g.actions,
+                    BTreeSet::from(["dynamodb:Query".to_string()]),
+                    "{id}: only queries on the index"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn internet_facing_roles_cannot_touch_other_domains_items() {
+    let t = template();
+    const WRITES: [&str; 4] = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+    ];
+    // (binary, a partition of its own, partitions of others it must not read or write)
+    let cases: [(&str, Option<&str>, &[&str]); 6] = [
+        // Anyone on the internet may post a bridge reply or fetch a file link: no staff
+        // binding (`staff#tg#…`), user, link or ticket, no lead, no send claim.
+        (
+            "bridge-api",
+            Some("bridge#client#telegram_700200300"),
+            &[
+                "staff#tg#700100200",
+                "staff#user#1",
+                "staff#link#token",
+                "staff#ticket#1",
+                "lead#lead-123",
+                "notify#ticket#1#created",
+                "support#chat#1",
+                "helpdesk#chat#1",
+                "tgupdate#staff",
+            ],
+        ),
+        // The support page needs no key at all.
+        (
+            "support-form",
+            Some("support#thread#u1"),
+            &[
+                "staff#tg#1",
+                "bridge#client#telegram_1",
+                "lead#lead-123",
+                "notify#x",
+                "helpdesk#chat#1",
+            ],
+        ),
+        // A website's lead key.
+        (
+            "lead-submit",
+            Some("lead#lead-123"),
+            &[
+                "staff#tg#1",
+                "staff#user#1",
+                "bridge#client#telegram_1",
+                "support#chat#1",
+                "notify#x",
+            ],
+        ),
+        (
+            "ticket-api",
+            Some("staff#user#1"),
+            &[
+                "lead#lead-123",
+                "bridge#client#telegram_1",
+                "support#chat#1",
+                "helpdesk#chat#1",
+                "tgupdate#staff",
+            ],
+        ),
+        (
+            "telegram-webhook",
+            Some("staff#tg#1"),
+            &["lead#lead-123", "signin#rate#all"],
+        ),
+        ("okdesk-webhook", None, &["helpdesk#contact#1", "notify#x"]),
+    ];
+    for (binary, own, others) in cases {
+        let f = function_named(&t, binary);
+        if let Some(own) = own {
+            assert!(
+                table_allows(f, "dynamodb:UpdateItem", own, false),
+                "{binary}: {own}"
+            );
+        }
+        for pk in others {
+            for action in WRITES {
+                assert!(
+                    !table_allows(f, action, pk, false),
+                    "{binary} may {action} on {pk}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn mail_goes_out_only_from_the_configured_sender() {
+    let t = template();
+    let mut senders = 0;
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for policy in f["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let text = serde_norway::to_string(st).unwrap();
+                if !text.contains("ses:Send") {
+                    continue;
+                }
+                assert!(
+                    !text.contains("SendRawEmail"),
+                    "{id}: a raw message names its own From"
+                );
+                if !text.contains(":identity/") {
+                    // The configuration set alone lets nobody send: the identity is asked too.
+                    assert!(text.contains(":configuration-set/"), "{id}: {text}");
+                    continue;
+                }
+                senders += 1;
+                let from = &st["Condition"]["StringEquals"]["ses:FromAddress"];
+                assert!(
+                    matches!(from, Value::Tagged(t) if t.tag == "Ref" && t.value == "MailFrom"),
+                    "{id}: SendEmail on every identity without ses:FromAddress = MailFrom: {text}"
+                );
+                // And the code sends from MAIL_FROM, the same parameter.
+                let env = &f["Properties"]["Environment"]["Variables"]["MAIL_FROM"];
+                assert!(
+                    matches!(env, Value::Tagged(t) if t.tag == "Ref" && t.value == "MailFrom"),
+                    "{id}: MAIL_FROM is not MailFrom"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        senders, 2,
+        "the e-mail integration and the notification worker"
+    );
+    // ses:FromAddress is the bare address, so a sender with a display name could send
+    // nothing: the parameter takes the bare address only.
+    let p = &t["Parameters"]["MailFrom"];
+    assert!(p["AllowedPattern"].as_str().is_some(), "{p:?}");
+}
+
 /// Every function `zayavka serve` runs, with the test environment (the store must outlive
 /// the registry).
 fn registry() -> (crate::support::EmbeddedStore, zayavka_cli::serve::Registry) {
