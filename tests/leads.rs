@@ -863,6 +863,128 @@ async fn a_job_whose_message_is_dead_lettered_is_failed_by_the_sweeper(kind: Kin
     stack.stop().await;
 }
 
+/// Every log line of the test's own thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+crate::both!(a_dead_letter_the_store_refuses_is_kept_while_the_rest_are_failed);
+async fn a_dead_letter_the_store_refuses_is_kept_while_the_rest_are_failed(kind: Kind) {
+    // No worker (the jobs stay queued) and no sweeper of its own: the test runs the sweep.
+    let stack = Stack::start(kind, &[], &["integration-worker", "sweeper"]).await;
+    let f = stack.fakes.clone();
+    const SECRET: &str = "whsec-kept-dead-letter-4f1c9e";
+    let ids: Vec<String> = (0..3).map(|i| unique(&format!("dl{i}-"))).collect();
+    let mut batches = Vec::new();
+    for id in &ids {
+        let body = json!({
+            "lead_id": id,
+            "lead": {"name": "Нина"},
+            "integrations": [{"type": "webhook", "settings": {"url": format!("{}/hook", f.hook.uri())}}],
+            "credentials": {"webhook": {"secret": SECRET}}
+        });
+        let (status, b) = stack.submit(&body, None).await;
+        assert_eq!(status, 202, "{b}");
+        batches.push(b["batch_id"].as_str().unwrap().to_string());
+    }
+    // The first lead's batch item was changed by hand into a shape the store refuses to
+    // update (its attempts counter a string): recording its job fails, and always will.
+    stack
+        .deps
+        .table
+        .update(
+            &zayavka::leads::store::batch_key(&ids[0], &batches[0]),
+            zayavka::ports::Update::new().set("webhook_attempts", "many"),
+        )
+        .await
+        .unwrap();
+    // All three jobs' workers kept stopping: their messages reach the dead-letter queue
+    // (moved by hand, each in its own group as its batch), the refused one first.
+    let q = stack.deps.queue.as_ref();
+    let dlq = zayavka::queues::dead_letter_name(INTEGRATION_WEBHOOK);
+    let mut taken = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while taken.len() < 3 {
+        assert!(Instant::now() < deadline, "{} jobs queued", taken.len());
+        taken.extend(
+            q.receive(INTEGRATION_WEBHOOK, 10, Duration::from_secs(1))
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let m = taken
+            .iter()
+            .find(|m| serde_json::from_str::<Value>(&m.body).unwrap()["lead_id"] == id.as_str())
+            .unwrap();
+        q.send(
+            &dlq,
+            OutMessage::new(m.body.clone()).in_group(id, format!("dead-{i}")),
+        )
+        .await
+        .unwrap();
+        q.delete(INTEGRATION_WEBHOOK, &m.receipt_handle)
+            .await
+            .unwrap();
+    }
+
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let report = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let cfg = zayavka::leads::sweep::SweepConfig {
+            per_queue_per_run: 100,
+        };
+        zayavka::leads::sweep::sweep(&stack.deps, cfg).await
+    };
+    // The run went on past the refused message: the other two are failed and settled.
+    let report = report.expect("one refused dead letter does not stop the run");
+    assert_eq!((report.dead_jobs, report.kept), (2, 1), "{report:?}");
+    for id in &ids[1..] {
+        let lead = stack.settled(id, Duration::from_secs(30)).await;
+        assert_eq!(lead["status"], "failed", "{lead:#}");
+        let hook = integration(&lead, "webhook");
+        assert_eq!(hook["status"], "failed", "{hook}");
+        assert!(
+            hook["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("dead-letter queue"),
+            "{hook}"
+        );
+    }
+    // The refused one is not lost: still open, its message still in the dead-letter queue
+    // (taken by this run, back after the visibility timeout), and the log names it.
+    let (status, body) = stack.lead(&ids[0]).await;
+    assert_eq!(status, 200, "{body}");
+    let lead: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(lead["status"], "processing", "{lead:#}");
+    let left = q.stats(&dlq).await.unwrap();
+    assert_eq!(left.visible + left.in_flight + left.delayed, 1, "{left:?}");
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("kept in its queue"))
+        .unwrap_or_else(|| panic!("no line about the kept message in {logged}"));
+    assert!(line.contains(&ids[0]) && line.contains(&dlq), "{line}");
+    assert!(!logged.contains(SECRET), "{logged}");
+    assert!(requests(&f.hook).await.is_empty());
+    stack.stop().await;
+}
+
 #[tokio::test]
 async fn a_comment_longer_than_telegram_takes_reaches_the_chat_in_parts() {
     let stack = Stack::start(Kind::Embedded, &[], &[]).await;

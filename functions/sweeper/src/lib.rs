@@ -67,7 +67,13 @@ impl Scheduled for Sweeper {
         let leads = sweep(&self.deps, self.cfg.sweep).await;
         let timers = run_due(&self.deps, &self.cfg.tickets).await;
         let report = leads.map_err(|e| e.to_string())?;
-        if report.dead_jobs > 0 || report.settled > 0 {
+        if report.kept > 0 {
+            // Each kept message was logged with its lead; this says the run went on.
+            tracing::warn!(
+                ?report,
+                "sweep: some dead letters were refused by the store and kept"
+            );
+        } else if report.dead_jobs > 0 || report.settled > 0 {
             tracing::info!(?report, "sweep");
         }
         let timers = timers.map_err(|e| e.to_string())?;

@@ -5,6 +5,8 @@
 //! dead-lettered is settled here too. Nothing else can leave a lead open: its jobs are
 //! queued before it is stored, and each message ends deleted or dead-lettered.
 
+use tracing::Instrument;
+
 use super::batch::{self, Settled, TrackError};
 use super::model::*;
 use super::store::{JobResult, LeadStore, Reported};
@@ -33,6 +35,9 @@ pub struct SweepReport {
     pub dead_jobs: usize,
     /// Batches whose settling was found in `batch-results`' dead-letter queue.
     pub settled: usize,
+    /// Dead letters the store refused for good (a request it will never accept, such as an
+    /// item of the wrong shape): left in their dead-letter queue, tried again in later runs.
+    pub kept: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +58,17 @@ pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepEr
     for queue in INTEGRATIONS {
         let dlq = dead_letter_name(queue);
         for (receipt, body) in take(deps, &dlq, cfg.per_queue_per_run).await? {
-            match serde_json::from_str::<Job>(&body) {
-                Ok(job) => {
-                    if dead_job(deps, &job).await? {
-                        report.dead_jobs += 1;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(queue = %dlq, error = %e, "dead letter is not a job; dropped")
+            let Some(job) = decoded::<Job>(&dlq, serde_json::from_str(&body)) else {
+                deps.queue.delete(&dlq, &receipt).await?;
+                continue;
+            };
+            let span = tracing::info_span!("dead letter", queue = %dlq, lead_id = %job.lead_id, integration = %job.integration());
+            let handled = dead_job(deps, &job).instrument(span.clone()).await;
+            match span.in_scope(|| kept(handled))? {
+                Some(failed) => report.dead_jobs += usize::from(failed),
+                None => {
+                    report.kept += 1;
+                    continue;
                 }
             }
             deps.queue.delete(&dlq, &receipt).await?;
@@ -68,23 +76,77 @@ pub async fn sweep(deps: &Deps, cfg: SweepConfig) -> Result<SweepReport, SweepEr
     }
     let dlq = dead_letter_name(BATCH_RESULTS);
     for (receipt, body) in take(deps, &dlq, cfg.per_queue_per_run).await? {
-        match batch::RESULTS.decode(&body) {
-            Ok(s) => match batch::settle(deps, &s).await? {
-                Settled::Written => report.settled += 1,
-                Settled::Already => {}
-                // Its jobs were queued but the request never stored it (the caller was
-                // told it failed, and did not send it again): nothing to settle.
-                Settled::NoLead => {
-                    tracing::warn!(lead_id = %s.lead_id, "a batch to settle has no lead; dropped")
-                }
-            },
-            Err(e) => {
-                tracing::error!(queue = %dlq, error = %e, "dead letter is not a batch; dropped")
+        let Some(s) = decoded(&dlq, batch::RESULTS.decode(&body)) else {
+            deps.queue.delete(&dlq, &receipt).await?;
+            continue;
+        };
+        let span = tracing::info_span!("dead letter", queue = %dlq, lead_id = %s.lead_id, batch_id = %s.batch_id);
+        let handled = batch::settle(deps, &s).instrument(span.clone()).await;
+        match span.in_scope(|| kept(handled.map_err(SweepError::from)))? {
+            Some(Settled::Written) => report.settled += 1,
+            Some(Settled::Already) => {}
+            // Its jobs were queued but the request never stored it (the caller was
+            // told it failed, and did not send it again): nothing to settle.
+            Some(Settled::NoLead) => {
+                tracing::warn!(lead_id = %s.lead_id, "a batch to settle has no lead; dropped")
+            }
+            None => {
+                report.kept += 1;
+                continue;
             }
         }
         deps.queue.delete(&dlq, &receipt).await?;
     }
     Ok(report)
+}
+
+/// A dead letter's content, or `None` (logged) when it is not what the queue carries: such a
+/// message can never be handled, and is dropped.
+fn decoded<T>(dlq: &str, parsed: Result<T, impl std::fmt::Display>) -> Option<T> {
+    match parsed {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(queue = %dlq, error = %e, "dead letter is not what its queue carries; dropped");
+            None
+        }
+    }
+}
+
+/// What handling one dead letter came to: `Some` when it is done with (delete it), `None`
+/// when the store refused it for good (keep it), an error to stop the run on. Called inside
+/// the message's span: its queue and lead are logged, never its body (a job carries
+/// credentials).
+///
+/// An operator expects one bad message neither to hold up the rest nor to be lost: a
+/// request the store will never accept (`StoreError::Invalid`, e.g. an item changed by hand
+/// into the wrong shape) fails this message only. It is logged, left in its dead-letter
+/// queue, whose alarm keeps telling, and tried again once its visibility timeout passes, so
+/// a repaired item is settled without anyone redriving it. An error that may pass (the
+/// store throttled or unreachable, a queue unavailable) stops the run as before: every next
+/// message would meet it too, the message stays for the next run, and the failed run is
+/// what the sweeper's error alarm and `doctor` report.
+fn kept<T>(handled: Result<T, SweepError>) -> Result<Option<T>, SweepError> {
+    match handled {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => match refused_for_good(&e) {
+            Some(store) => {
+                let error =
+                    crate::outbound::clip(&store.to_string(), crate::outbound::MAX_ERROR_CHARS);
+                tracing::error!(%error, "the store refuses this dead letter; kept in its queue, the rest go on");
+                Ok(None)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+/// The store's error when it says trying again cannot help.
+fn refused_for_good(e: &SweepError) -> Option<&StoreError> {
+    let store = match e {
+        SweepError::Store(s) | SweepError::Track(TrackError::Store(s)) => s,
+        _ => return None,
+    };
+    (!store.is_retryable()).then_some(store)
 }
 
 /// Up to `max` messages of a dead-letter queue: (receipt, body).
