@@ -1,7 +1,9 @@
 //! The fuzzer of every parser of outside input, shared by the test suite (a short run) and
 //! the `fuzz` bench (a million inputs). Inputs are known-good requests mutated by a seeded
 //! generator: structure-aware changes (a field removed, a value of another type or size, a
-//! key from the parsers' own vocabulary added) and byte-level damage. Each goes through the
+//! key from the parsers' own vocabulary added) and byte-level damage; headers that carry
+//! numbers (the `/executors` session cookie, `X-Zayavka-Signature`) are written for each
+//! input, with times at the edges of i64 or none at all. Each goes through the
 //! real HTTP function with the right credential, on an embedded store, and must be answered
 //! 2xx or 4xx (or a form's 303) without a panic; a 4xx must leave the table and the queues
 //! as they were.
@@ -16,6 +18,9 @@ use futures::FutureExt;
 use serde_json::{Value, json};
 use zayavka::Deps;
 use zayavka::http::{HttpFunction, direct_request, dispatch};
+
+/// What the bridge's replies are signed with.
+const BRIDGE_SIGNING: &str = "fuzz_bridge_signing_secret-1";
 
 /// Counts the writes that reach the table and the queues (a refused input must make none).
 #[derive(Default)]
@@ -46,6 +51,14 @@ mod counting {
         fn wrote(&self) {
             self.1.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+
+        /// A write that is not a change: every sign-in attempt is counted, a refused one
+        /// too (that is what holds a guesser back).
+        fn counted(&self, key: &Key) {
+            if !key.pk.starts_with("signin#rate#") {
+                self.wrote();
+            }
+        }
     }
 
     #[async_trait]
@@ -58,7 +71,7 @@ mod counting {
             self.0.put(item, cond).await
         }
         async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
-            self.wrote();
+            self.counted(key);
             self.0.update(key, update).await
         }
         async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<(), StoreError> {
@@ -140,6 +153,8 @@ const API_KEY: &str = "fuzz-key-0123456789abcdef";
 const TG_SECRET: &str = "fuzz_secret-1";
 const OKDESK_HOOK: &str = "fuzz_okdesk_hook_token_0123456789abcdef";
 const CSRF: &str = "0123456789abcdef0123456789abcdef01234567";
+/// A header value the generator writes anew for each input (see `made_cookie`).
+const MADE_SESSION: &str = "MADE_SESSION";
 
 fn targets() -> Vec<Target> {
     let message = json!({"message_id": 1, "date": 1700000000,
@@ -384,6 +399,33 @@ fn targets() -> Vec<Target> {
                 json!({"action": "update", "id": "1", "priority": "7", "max_tickets": "3"}),
                 json!({"action": "toggle", "id": "1", "active": "false"}),
                 json!({"action": "login", "key": API_KEY}),
+            ],
+            kind: BodyKind::Form,
+        },
+        Target {
+            name: "executors page: session cookie",
+            function: 4,
+            method: "GET",
+            path: "/executors",
+            fuzz_path: false,
+            headers: vec![("cookie", MADE_SESSION.into())],
+            seeds: vec![json!({}), json!({"ok": "added"})],
+            kind: BodyKind::Query,
+        },
+        Target {
+            name: "executors form: session cookie",
+            function: 4,
+            method: "POST",
+            path: "/executors",
+            fuzz_path: false,
+            headers: vec![
+                ("content-type", "application/x-www-form-urlencoded".into()),
+                ("cookie", MADE_SESSION.into()),
+            ],
+            seeds: vec![
+                json!({"action": "add", "user_id": "1", "category_id": "1", "priority": "5", "max_tickets": "10"}),
+                json!({"action": "toggle", "id": "1", "active": "false"}),
+                json!({"action": "remove", "id": "1"}),
             ],
             kind: BodyKind::Form,
         },
@@ -649,6 +691,94 @@ fn fresh_ids(v: &mut Value, next: &mut i64) {
     }
 }
 
+/// A time in seconds as an outside party may write it: about now, either side of the
+/// window a check allows, the edges of i64 and one past them, or no number at all.
+fn odd_time(u: &mut Unstructured<'_>, now: i64, window: i64) -> arbitrary::Result<String> {
+    Ok(match u.int_in_range(0..=19)? {
+        0 => now.to_string(),
+        1 => (now - window).to_string(),
+        2 => (now - window - 1).to_string(),
+        3 => (now + window).to_string(),
+        4 => (now + window + 1).to_string(),
+        5 => i64::MIN.to_string(),
+        6 => i64::MAX.to_string(),
+        7 => (i64::MIN + 1).to_string(),
+        8 => "0".into(),
+        9 => "-1".into(),
+        10 => u.arbitrary::<i64>()?.to_string(),
+        11 => "9223372036854775808".into(),
+        12 => "-9223372036854775809".into(),
+        13 => format!("{}{now}", "0".repeat(30)),
+        14 => String::new(),
+        15 => "x".into(),
+        16 => format!("+{now}"),
+        17 => format!(" {now}"),
+        18 => "1e9".into(),
+        _ => visible(u.arbitrary::<String>()?),
+    })
+}
+
+/// What a header can carry of a generated string: visible ASCII, no separators of its own.
+fn visible(s: String) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',' | '.'))
+        .take(80)
+        .collect()
+}
+
+/// The `/executors` page's session cookie (`<time>.<nonce>.<signature>`, the time in
+/// seconds): a time at the edges or no number, signed with the key (so the time alone
+/// decides) or not, whole or in pieces, alone or among other cookies.
+fn made_cookie(u: &mut Unstructured<'_>, now: i64) -> arbitrary::Result<String> {
+    // 12 hours: how long a sign-in lasts.
+    let at = odd_time(u, now, 12 * 3600)?;
+    let nonce = match u.int_in_range(0..=2)? {
+        0 => "0123456789abcdef0123456789abcdef".to_string(),
+        1 => String::new(),
+        _ => visible(u.arbitrary::<String>()?),
+    };
+    let message = format!("{at}.{nonce}");
+    let signature = match u.int_in_range(0..=3)? {
+        0 | 1 => zayavka::api_keys::sign(API_KEY, &message),
+        2 => "00".to_string(),
+        _ => visible(u.arbitrary::<String>()?),
+    };
+    let value = match u.int_in_range(0..=5)? {
+        0..=2 => format!("{message}.{signature}"),
+        3 => at,
+        4 => message,
+        _ => format!("{message}.{signature}.{signature}"),
+    };
+    let name = ticket_api::SESSION_COOKIE;
+    Ok(match u.int_in_range(0..=4)? {
+        0 => format!("other=1; {name}={value}"),
+        1 => format!("{name}={value}; {name}=0.0.0"),
+        2 => format!("{name}=; {name}={value}"),
+        _ => format!("{name}={value}"),
+    })
+}
+
+/// An `X-Zayavka-Signature` for `body` with the bridge's secret: mostly made now (so the
+/// reply's parser is reached), else at an odd time, with a wrong MAC or in another shape.
+fn made_signature(u: &mut Unstructured<'_>, now: i64, body: &[u8]) -> arbitrary::Result<String> {
+    if u.int_in_range(0..=4)? < 3 {
+        return Ok(zayavka::signature::signature(BRIDGE_SIGNING, now, body));
+    }
+    let t = odd_time(u, now, zayavka::signature::TOLERANCE_SECS)?;
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    let v1 = match u.int_in_range(0..=2)? {
+        0 | 1 => zayavka::signature::hmac_hex(BRIDGE_SIGNING, &signed),
+        _ => visible(u.arbitrary::<String>()?),
+    };
+    Ok(match u.int_in_range(0..=5)? {
+        0..=2 => format!("t={t},v1={v1}"),
+        3 => format!("v1={v1},t={t}"),
+        4 => format!("t={t},t={now},v1={v1}"),
+        _ => format!("t={t}"),
+    })
+}
+
 pub struct Failure {
     pub target: &'static str,
     pub what: String,
@@ -750,8 +880,10 @@ pub async fn run(cases: u64, seed: u64) -> Report {
         ..raw
     };
     let okdesk_api = format!("{}/api/v1", tg.uri());
+    // An admin key: every route is fuzzed past its credential check.
+    let admin_keys = format!("admin:{API_KEY}");
     let env: std::collections::HashMap<String, String> = [
-        ("ZAYAVKA_API_KEYS", API_KEY),
+        ("ZAYAVKA_API_KEYS", admin_keys.as_str()),
         ("MAIL_FROM", "fuzz@zayavka.test"),
         ("TELEGRAM_API_BASE", &tg.uri()),
         ("TELEGRAM_BOT_TOKEN", "1:ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
@@ -780,6 +912,7 @@ pub async fn run(cases: u64, seed: u64) -> Report {
             "BRIDGE_REPLY_TOKEN",
             "fuzz_bridge_reply_token_0123456789abcdef",
         ),
+        ("BRIDGE_SIGNING_SECRET", BRIDGE_SIGNING),
         ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]
     .into_iter()
@@ -867,7 +1000,24 @@ pub async fn run(cases: u64, seed: u64) -> Report {
             }
         }
         let mut builder = http::Request::builder().method(t.method).uri(&path);
-        for (k, v) in &t.headers {
+        for (k, v) in t.headers.iter().filter(|(_, v)| v != MADE_SESSION) {
+            builder = builder.header(*k, v);
+        }
+        // Headers with numbers from outside, written for each input from bytes of their own
+        // (the body's generator may have used all of its). A bridge reply is proven by its
+        // signature: most inputs are signed as they are sent, the rest carry odd ones.
+        let now = zayavka::ports::Clock::now_secs(&zayavka::ports::SystemClock);
+        let header_bytes = rng.bytes(64);
+        let mut h = Unstructured::new(&header_bytes);
+        let mut made = Vec::new();
+        if t.path.starts_with("/bridge/reply/") {
+            let signature = made_signature(&mut h, now, &body).unwrap_or_default();
+            made.push((zayavka::signature::HEADER, signature));
+        }
+        if t.headers.iter().any(|(_, v)| v == MADE_SESSION) {
+            made.push(("cookie", made_cookie(&mut h, now).unwrap_or_default()));
+        }
+        for (k, v) in &made {
             builder = builder.header(*k, v);
         }
         let Ok(req) = builder.body(()) else {
@@ -882,7 +1032,11 @@ pub async fn run(cases: u64, seed: u64) -> Report {
             .await;
         report.cases += 1;
         *report.per_target.entry(t.name).or_default() += 1;
-        let shown = || String::from_utf8_lossy(&body).to_string();
+        // The made headers first: a failure may be theirs alone.
+        let shown = || {
+            let headers: String = made.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+            format!("{headers}{}", String::from_utf8_lossy(&body))
+        };
         match answer {
             Err(_) => {
                 report.panics += 1;
