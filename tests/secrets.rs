@@ -1,7 +1,9 @@
 //! Secrets never show: the lead, support and helpdesk flows run with recognisable secrets —
 //! the deployment's and a request's own, with services that fail and echo what they were
 //! sent — and then every log line captured, every stored byte of the embedded database and
-//! the `Debug` of every function's configuration are searched for them.
+//! the `Debug` of every function's configuration are searched for them. Twice: with the
+//! deployment's secrets in the environment (`zayavka serve`), and as in Lambda, stored with
+//! `zayavka secrets set` in Parameter Store (moto) and read by each function at its start.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,24 +20,35 @@ use crate::apigw::{HttpInput, api_gateway_event};
 use crate::support::{embedded, test_env, unique};
 
 const API_KEY: &str = "SECRETAPIKEY0123456789abcdef";
-const DEFAULT_BOT: &str = "111111:SECRETDEFAULTBOTTOKENabcdefgh";
-const REQUEST_BOT: &str = "222222:SECRETREQUESTBOTTOKENabcdefg";
+const DEFAULT_BOT: &str = "111111:SECRETDEFAULTBOTTOKENabcdefghijkl";
+const REQUEST_BOT: &str = "222222:SECRETREQUESTBOTTOKENabcdefghijkl";
 const AMO_TOKEN: &str = "SECRETAMOTOKEN0123456789";
 const HOOK_SECRET: &str = "SECRETHOOKSIGNINGKEY01234";
 const BITRIX_CODE: &str = "SECRETBITRIXCODE0123";
-const SUPPORT_BOT: &str = "333333:SECRETSUPPORTBOTTOKENabcdef";
+const SUPPORT_BOT: &str = "333333:SECRETSUPPORTBOTTOKENabcdefghijkl";
 const SUPPORT_HOOK: &str = "SECRET_SUPPORT_WEBHOOK_0123";
 const HASH_SECRET: &str = "SECRETUSERHASHKEY0123456";
-const MAIN_BOT: &str = "444444:SECRETMAINBOTTOKENabcdefghi";
+const MAIN_BOT: &str = "444444:SECRETMAINBOTTOKENabcdefghijklmno";
 const MAIN_HOOK: &str = "SECRET_MAIN_WEBHOOK_012345";
 const OKDESK_TOKEN: &str = "SECRETOKDESKTOKEN0123456";
 const OKDESK_HOOK: &str = "SECRET_OKDESK_WEBHOOK_TOKEN_0123456789ab";
-const STAFF_BOT: &str = "555555:SECRETSTAFFBOTTOKENabcdefghi";
+const STAFF_BOT: &str = "555555:SECRETSTAFFBOTTOKENabcdefghijklmn";
 const STAFF_HOOK: &str = "SECRET_STAFF_WEBHOOK_0123456";
 
-const BRIDGE_BOT: &str = "666666:SECRETBRIDGEBOTTOKENabcdefgh";
+const BRIDGE_BOT: &str = "666666:SECRETBRIDGEBOTTOKENabcdefghijklm";
 const BRIDGE_HOOK: &str = "SECRET_BRIDGE_WEBHOOK_01234";
 const BRIDGE_SIGNING: &str = "SECRETBRIDGESIGNINGKEY0123";
+
+const REPLY_TOKEN: &str = "reply_token_shown_to_the_system_0123456789";
+
+/// Where the deployment's secrets come from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Source {
+    /// The environment, as `zayavka serve` reads them.
+    Environment,
+    /// Parameter Store (moto), as each function reads its own at start in Lambda.
+    ParameterStore,
+}
 
 const ALL: [&str; 18] = [
     BRIDGE_BOT,
@@ -132,6 +145,81 @@ async fn call(
 
 #[tokio::test]
 async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print() {
+    flows(Source::Environment).await;
+}
+
+#[tokio::test]
+async fn no_secret_read_from_parameter_store_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
+ {
+    flows(Source::ParameterStore).await;
+}
+
+/// Each function's environment: `all` itself, or what the function reads at its start in
+/// Lambda — its secrets from Parameter Store (stored there with `zayavka secrets set`
+/// under a stack of its own), the rest from `all` without any secret.
+struct Environments {
+    all: std::collections::HashMap<String, String>,
+    stored: Option<(String, zayavka::adapters::SsmParameters)>,
+}
+
+impl Environments {
+    async fn new(source: Source, all: std::collections::HashMap<String, String>) -> Self {
+        if source == Source::Environment {
+            return Self { all, stored: None };
+        }
+        let ssm = zayavka::adapters::SsmParameters::new(
+            zayavka::deps::AwsClients::new(&crate::support::moto_config("unused", ""))
+                .await
+                .ssm,
+        );
+        let stack = unique("secrets-");
+        let mut plain = all;
+        for s in zayavka::secrets::CATALOGUE {
+            if let Some(value) = plain.remove(s.name) {
+                let said = zayavka_cli::secrets::set(
+                    &ssm,
+                    &stack,
+                    s.name,
+                    &zayavka::secret::Secret(value.clone()),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+                assert!(!said.join("\n").contains(&value), "{said:?}");
+            }
+        }
+        plain.insert(
+            zayavka::secrets::PATH_VAR.into(),
+            zayavka::secrets::stack_path(&stack),
+        );
+        plain.insert(
+            zayavka::secrets::BOTS_VAR.into(),
+            zayavka::telegram::webhook::BOTS.join(","),
+        );
+        Self {
+            all: plain,
+            stored: Some((stack, ssm)),
+        }
+    }
+
+    /// What `function` (a binary) sees.
+    async fn of(&self, function: &str) -> Box<dyn zayavka::config::EnvSource + '_> {
+        match &self.stored {
+            None => Box::new(self.all.clone()),
+            Some((stack, ssm)) => Box::new(
+                zayavka::secrets::load(
+                    function,
+                    &zayavka::secrets::stack_path(stack),
+                    &self.all,
+                    ssm,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{function}: {e}")),
+            ),
+        }
+    }
+}
+
+async fn flows(source: Source) {
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -170,12 +258,13 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
     let store = embedded(zayavka::queues::catalogue());
     let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
     let okdesk_api = format!("{}/api/v1", fake.uri());
-    let env = test_env(&[
-        ("ZAYAVKA_API_KEYS", API_KEY),
+    let settings = test_env(&[
+        // An admin key: it signs in to /executors and mints binding links below.
+        ("ZAYAVKA_API_KEYS", &format!("admin:{API_KEY}")),
         ("TELEGRAM_BOT_TOKEN", DEFAULT_BOT),
         ("TELEGRAM_API_BASE", &fake.uri()),
         ("AMOCRM_BASE_URL", &fake.uri()),
-        ("RETRY_BASE_DELAY_SECONDS", "0"),
+        ("RETRY_SCHEDULE", "0s,0s"),
         ("TELEGRAM_SUPPORT_BOT_TOKEN", SUPPORT_BOT),
         ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SUPPORT_HOOK),
         ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
@@ -193,26 +282,39 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         ("TELEGRAM_BRIDGE_BOT_TOKEN", BRIDGE_BOT),
         ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", BRIDGE_HOOK),
         ("BRIDGE_API_URL", &format!("{}/api/messages/", fake.uri())),
-        (
-            "BRIDGE_REPLY_TOKEN",
-            "reply_token_shown_to_the_system_0123456789",
-        ),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
         ("BRIDGE_SIGNING_SECRET", BRIDGE_SIGNING),
         ("ZAYAVKA_PUBLIC_URL", "https://api.example"),
     ]);
-    let wiring = zayavka::deps::Wiring {
+    let envs = Environments::new(source, settings).await;
+    let mut env = std::collections::BTreeMap::new();
+    for function in [
+        "lead-submit",
+        "integration-worker",
+        "telegram-webhook",
+        "support-form",
+        "okdesk-webhook",
+        "notification-worker",
+        "ticket-api",
+        "sweeper",
+        "bridge-api",
+        "bridge-worker",
+    ] {
+        env.insert(function, envs.of(function).await);
+    }
+    let wiring = |function: &str| zayavka::deps::Wiring {
         deps: deps.clone(),
-        env: &env,
+        env: env[function].as_ref(),
         queue_prefix: "zayavka-".into(),
     };
-    let submit = lead_submit::from_env(&wiring).unwrap();
-    let worker = integration_worker::from_env(&wiring).unwrap();
-    let webhook = telegram_webhook::from_env(&wiring).unwrap();
-    let form = support_form::from_env(&wiring).unwrap();
-    let okdesk = okdesk_webhook::from_env(&wiring).unwrap();
-    let notifier = notification_worker::from_env(&wiring).unwrap();
-    let tickets = ticket_api::from_env(&wiring).unwrap();
-    let bridge_worker = bridge_worker::from_env(&wiring).unwrap();
+    let submit = lead_submit::from_env(&wiring("lead-submit")).unwrap();
+    let worker = integration_worker::from_env(&wiring("integration-worker")).unwrap();
+    let webhook = telegram_webhook::from_env(&wiring("telegram-webhook")).unwrap();
+    let form = support_form::from_env(&wiring("support-form")).unwrap();
+    let okdesk = okdesk_webhook::from_env(&wiring("okdesk-webhook")).unwrap();
+    let notifier = notification_worker::from_env(&wiring("notification-worker")).unwrap();
+    let tickets = ticket_api::from_env(&wiring("ticket-api")).unwrap();
+    let bridge_worker = bridge_worker::from_env(&wiring("bridge-worker")).unwrap();
 
     // Leads: the request's own credentials, every service refusing and echoing them.
     let lead_id = unique("secret-");
@@ -464,26 +566,55 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
     bridge_worker.handle(event).await;
 
     // Every function's configuration, printed as a careless log line would.
-    let configs = [
-        format!("{:?}", lead_submit::Config::read(&env).unwrap()),
+    let e = |function: &str| env[function].as_ref();
+    let mut configs = vec![
+        format!("{:?}", lead_submit::Config::read(e("lead-submit")).unwrap()),
         format!(
             "{:?}",
-            integration_worker::config(&env, String::new()).unwrap()
+            integration_worker::config(e("integration-worker"), String::new()).unwrap()
         ),
-        format!("{:?}", telegram_webhook::Config::read(&env).unwrap()),
-        format!("{:?}", notification_worker::Config::read(&env).unwrap()),
-        format!("{:?}", okdesk_webhook::Config::read(&env).unwrap()),
-        format!("{:?}", ticket_api::Config::read(&env).unwrap()),
-        format!("{:?}", sweeper::Config::read(&env).unwrap()),
-        format!("{:?}", bridge_api::Config::read(&env).unwrap()),
-        format!("{:?}", bridge_worker::Config::read(&env).unwrap()),
+        format!(
+            "{:?}",
+            telegram_webhook::Config::read(e("telegram-webhook")).unwrap()
+        ),
+        format!(
+            "{:?}",
+            notification_worker::Config::read(e("notification-worker")).unwrap()
+        ),
+        format!(
+            "{:?}",
+            okdesk_webhook::Config::read(e("okdesk-webhook")).unwrap()
+        ),
+        format!("{:?}", ticket_api::Config::read(e("ticket-api")).unwrap()),
+        format!("{:?}", sweeper::Config::read(e("sweeper")).unwrap()),
+        format!("{:?}", bridge_api::Config::read(e("bridge-api")).unwrap()),
+        format!(
+            "{:?}",
+            bridge_worker::Config::read(e("bridge-worker")).unwrap()
+        ),
         format!(
             "{:?}",
             zayavka::support::config::SiteConfig::read_if_configured(
-                &mut zayavka::config::EnvReader::new(&env)
+                &mut zayavka::config::EnvReader::new(e("support-form"))
             )
         ),
     ];
+    if let Some((stack, ssm)) = &envs.stored {
+        // What the functions hold from Parameter Store, and the deployer's own view of it.
+        let path = zayavka::secrets::stack_path(stack);
+        for function in env.keys() {
+            let loaded = zayavka::secrets::load(function, &path, &envs.all, ssm)
+                .await
+                .unwrap();
+            configs.push(format!("{loaded:?}"));
+        }
+        let all = zayavka::secrets::load_all(&path, &zayavka::config::ProcessEnv, ssm)
+            .await
+            .unwrap();
+        assert!(all.has("BRIDGE_SIGNING_SECRET"), "{all:?}");
+        configs.push(format!("{all:?}"));
+        configs.extend(zayavka_cli::secrets::list(ssm, stack).await.unwrap());
+    }
 
     drop(_guard);
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
@@ -520,4 +651,114 @@ async fn no_secret_reaches_a_log_line_a_stored_byte_an_answer_or_a_debug_print()
         .filter(|i| !secrets_in(i).is_empty())
         .collect();
     assert!(leaking.is_empty(), "stored: {leaking:#?}");
+}
+
+/// The environment a function's start reads, noting each name it asks for.
+struct Asked<'a> {
+    env: &'a std::collections::HashMap<String, String>,
+    names: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl zayavka::config::EnvSource for Asked<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.names.lock().unwrap().insert(name.to_string());
+        self.env.get(name).cloned()
+    }
+}
+
+/// Read but never used, so never given (their roles, as their environments before, lack
+/// them): the notification worker reads the deployment's credentials as one
+/// (`credentials.rs`) and sends only with their bot; the ticket API and the sweeper read the
+/// executor workflow's settings as one (`tickets/config.rs`) and never send with its bot.
+const UNUSED: &[(&str, &str)] = &[
+    ("notification-worker", "AMOCRM_ACCESS_TOKEN"),
+    ("notification-worker", "BITRIX24_WEBHOOK_URL"),
+    ("ticket-api", "TELEGRAM_STAFF_BOT_TOKEN"),
+    ("sweeper", "TELEGRAM_STAFF_BOT_TOKEN"),
+];
+
+/// The catalogue says which functions read each secret, and so which parameters each role
+/// may read: it must be what each function's start really asks for, with everything set.
+#[tokio::test]
+async fn the_catalogue_names_exactly_the_secrets_each_function_reads() {
+    let store = embedded(zayavka::queues::catalogue());
+    let deps = Deps::embedded(&store.parts, Arc::new(SystemClock));
+    let full = test_env(&[
+        ("ZAYAVKA_API_KEYS", &format!("admin:{API_KEY}")),
+        ("TELEGRAM_BOT_TOKEN", DEFAULT_BOT),
+        ("TELEGRAM_CHAT_ID", "-100123"),
+        ("NOTIFY_TELEGRAM_CHAT_ID", "-100123"),
+        ("AMOCRM_SUBDOMAIN", "acme"),
+        ("AMOCRM_ACCESS_TOKEN", AMO_TOKEN),
+        (
+            "BITRIX24_WEBHOOK_URL",
+            "https://acme.bitrix24.ru/rest/1/abc/",
+        ),
+        ("TELEGRAM_MAIN_BOT_TOKEN", MAIN_BOT),
+        ("TELEGRAM_MAIN_WEBHOOK_SECRET", MAIN_HOOK),
+        ("OKDESK_API_URL", "https://acme.okdesk.ru/api/v1"),
+        ("OKDESK_API_TOKEN", OKDESK_TOKEN),
+        ("OKDESK_WEBHOOK_TOKEN", OKDESK_HOOK),
+        ("TELEGRAM_SUPPORT_BOT_TOKEN", SUPPORT_BOT),
+        ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", SUPPORT_HOOK),
+        ("TELEGRAM_ADMIN_CHAT_ID", "-100777"),
+        ("SUPPORT_USER_HASH_SECRET", HASH_SECRET),
+        ("TELEGRAM_STAFF_BOT_TOKEN", STAFF_BOT),
+        ("TELEGRAM_STAFF_WEBHOOK_SECRET", STAFF_HOOK),
+        ("TELEGRAM_BRIDGE_BOT_TOKEN", BRIDGE_BOT),
+        ("TELEGRAM_BRIDGE_WEBHOOK_SECRET", BRIDGE_HOOK),
+        ("BRIDGE_API_URL", "https://system.example/api/messages/"),
+        ("BRIDGE_REPLY_TOKEN", REPLY_TOKEN),
+        ("BRIDGE_SIGNING_SECRET", BRIDGE_SIGNING),
+    ]);
+    type Start = fn(&zayavka::deps::Wiring<'_>) -> Result<(), String>;
+    fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<(), String> {
+        r.map(|_| ()).map_err(|e| e.to_string())
+    }
+    let starts: [(&str, Start); 11] = [
+        ("lead-submit", |w| ok(lead_submit::from_env(w))),
+        ("support-form", |w| ok(support_form::from_env(w))),
+        ("telegram-webhook", |w| ok(telegram_webhook::from_env(w))),
+        ("okdesk-webhook", |w| ok(okdesk_webhook::from_env(w))),
+        ("integration-worker", |w| {
+            ok(integration_worker::from_env(w))
+        }),
+        ("batch-tracker", |w| ok(batch_tracker::from_env(w))),
+        ("notification-worker", |w| {
+            ok(notification_worker::from_env(w))
+        }),
+        ("sweeper", |w| ok(sweeper::from_env(w))),
+        ("ticket-api", |w| ok(ticket_api::from_env(w))),
+        ("bridge-worker", |w| ok(bridge_worker::from_env(w))),
+        ("bridge-api", |w| ok(bridge_api::from_env(w))),
+    ];
+    for (function, start) in starts {
+        let asked = Asked {
+            env: &full,
+            names: Mutex::default(),
+        };
+        let w = zayavka::deps::Wiring {
+            deps: deps.clone(),
+            env: &asked,
+            queue_prefix: "zayavka-".into(),
+        };
+        start(&w).unwrap_or_else(|e| panic!("{function}: {e}"));
+        let read: Vec<String> = asked
+            .names
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| zayavka::secrets::spec(n).is_some())
+            .filter(|n| !UNUSED.contains(&(function, n.as_str())))
+            .cloned()
+            .collect();
+        let catalogued: Vec<String> = {
+            let mut v: Vec<String> = zayavka::secrets::of_function(function)
+                .map(|s| s.name.to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(read, catalogued, "{function}");
+    }
 }

@@ -1388,3 +1388,272 @@ fn outbound_https_trusts_the_roots_ssl_cert_file_names_and_nothing_else() {
         "no request without trust"
     );
 }
+
+/// The moto server the AWS tests use (`./scripts/test` starts one).
+fn moto_url() -> String {
+    std::env::var("ZAYAVKA_TEST_MOTO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect("ZAYAVKA_TEST_MOTO_URL is not set: run ./scripts/test, which starts moto")
+}
+
+/// `zayavka` against moto, `stdin` piped in.
+fn zayavka_aws(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run zayavka");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    outcome(child.wait_with_output().unwrap())
+}
+
+/// A deployer's secrets: `zayavka secrets set` stores a value only from standard input
+/// (never an argument) and only once it has the secret's shape, as a SecureString, and
+/// never prints it; `secrets list` says which are set without a value; and `set-webhook
+/// --all --stack` and `doctor --aws --stack` read the stack's from Parameter Store instead
+/// of the shell (where the secrets no longer need to be).
+#[tokio::test]
+async fn secrets_are_checked_stored_listed_and_read_back_from_parameter_store() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let stack = format!("it{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let path = format!("/zayavka/{stack}/");
+    let ssm = zayavka::deps::AwsClients::new(&zayavka::config::AwsConfig {
+        table_name: "unused".into(),
+        queue_prefix: String::new(),
+        endpoint_url: Some(moto_url()),
+        region: Some("us-east-1".into()),
+        ses_configuration_set: None,
+        invoked: Default::default(),
+        metrics_namespace: None,
+    })
+    .await
+    .ssm;
+    let stored = |name: &str| {
+        let ssm = ssm.clone();
+        let name = format!("{path}{name}");
+        async move {
+            ssm.get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .ok()
+                .and_then(|o| o.parameter)
+                .map(|p| {
+                    (
+                        p.r#type.map(|t| t.as_str().to_string()),
+                        p.value.unwrap_or_default(),
+                    )
+                })
+        }
+    };
+    let main = "123456789:MAINbotTOKENvalue0123456789abcdefgh";
+    let support = "987654321:SUPPORTbotTOKENvalue0123456789abcde";
+    let run = |args: Vec<String>, stdin: String, env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            zayavka_aws(&args, &stdin, &env)
+        })
+    };
+    let set = |name: &str, value: &str| {
+        run(
+            vec![
+                "secrets".into(),
+                "set".into(),
+                name.into(),
+                "--stack".into(),
+                stack.clone(),
+            ],
+            format!("{value}\n"),
+            Vec::new(),
+        )
+    };
+
+    // A value of the wrong shape: refused, not repeated, nothing stored.
+    let (ok, out, err) = set("TELEGRAM_MAIN_BOT_TOKEN", "bot123:NOTATOKEN")
+        .await
+        .unwrap();
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("TELEGRAM_MAIN_BOT_TOKEN refused, nothing stored"),
+        "{err}"
+    );
+    assert!(!format!("{out}{err}").contains("NOTATOKEN"), "{err}");
+    assert_eq!(stored("TELEGRAM_MAIN_BOT_TOKEN").await, None);
+    // A value on the command line is not taken at all.
+    let (ok, _, err) = run(
+        [
+            "secrets",
+            "set",
+            "TELEGRAM_MAIN_BOT_TOKEN",
+            main,
+            "--stack",
+            &stack,
+        ]
+        .map(String::from)
+        .to_vec(),
+        String::new(),
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert!(!ok && err.contains("unexpected argument"), "{err}");
+    assert_eq!(stored("TELEGRAM_MAIN_BOT_TOKEN").await, None);
+
+    // Right: stored encrypted, as given, and not printed.
+    for (name, value) in [
+        ("TELEGRAM_MAIN_BOT_TOKEN", main),
+        ("TELEGRAM_MAIN_WEBHOOK_SECRET", "main_hook-SECRET1"),
+        ("TELEGRAM_SUPPORT_BOT_TOKEN", support),
+        ("TELEGRAM_SUPPORT_WEBHOOK_SECRET", "support_hook-SECRET2"),
+    ] {
+        let (ok, out, err) = set(name, value).await.unwrap();
+        assert!(ok, "{name}: {err}");
+        assert!(out.contains(&format!("{name} stored")), "{out}");
+        assert!(!format!("{out}{err}").contains(value), "{out}{err}");
+        assert_eq!(
+            stored(name).await,
+            Some((Some("SecureString".to_string()), value.to_string())),
+            "{name}"
+        );
+    }
+
+    let (ok, out, err) = run(
+        ["secrets", "list", "--stack", &stack]
+            .map(String::from)
+            .to_vec(),
+        String::new(),
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {out}"))
+            .to_string()
+    };
+    assert!(row("TELEGRAM_MAIN_BOT_TOKEN").contains(" yes "), "{out}");
+    assert!(
+        row("TELEGRAM_MAIN_BOT_TOKEN").contains("telegram-webhook"),
+        "{out}"
+    );
+    assert!(row("ZAYAVKA_API_KEYS").contains(" no "), "{out}");
+    assert!(row("ZAYAVKA_API_KEYS").contains("required"), "{out}");
+    for value in [main, support, "main_hook-SECRET1", "SECRET2"] {
+        assert!(!out.contains(value), "{out}");
+    }
+
+    // set-webhook with the stack's secrets: nothing of them in the shell but a staff bot's,
+    // which the stack does not have and so is not set.
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "result": true})),
+        )
+        .mount(&api)
+        .await;
+    let (ok, out, err) = run(
+        [
+            "telegram",
+            "set-webhook",
+            "--all",
+            "--api-url",
+            "https://abc.example.com",
+            "--stack",
+            &stack,
+        ]
+        .map(String::from)
+        .to_vec(),
+        String::new(),
+        vec![
+            ("TELEGRAM_API_BASE", api.uri()),
+            (
+                "TELEGRAM_STAFF_BOT_TOKEN",
+                "555:STAFFFROMTHESHELL0123456789abcdefghij".into(),
+            ),
+            ("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff_shell".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(ok, "{out}{err}");
+    let calls: Vec<(String, serde_json::Value)> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/setWebhook"))
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for (token, bot, secret) in [
+        (main, "main", "main_hook-SECRET1"),
+        (support, "support", "support_hook-SECRET2"),
+    ] {
+        let (_, body) = calls
+            .iter()
+            .find(|(p, _)| *p == format!("/bot{token}/setWebhook"))
+            .unwrap_or_else(|| panic!("{bot} not set: {calls:?}"));
+        assert_eq!(
+            body["url"],
+            format!("https://abc.example.com/telegram/{bot}/webhook")
+        );
+        assert_eq!(body["secret_token"], secret);
+    }
+    assert!(!format!("{out}{err}").contains("SECRET"), "{out}{err}");
+
+    // doctor: the stack's API keys are missing, which stops every HTTP API function.
+    let (ok, out, err) = run(
+        ["doctor", "--aws", "--stack", &stack]
+            .map(String::from)
+            .to_vec(),
+        String::new(),
+        vec![
+            ("TELEGRAM_API_BASE", api.uri()),
+            ("TABLE_NAME", format!("{stack}-table")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(!ok, "{out}");
+    let line = out
+        .lines()
+        .skip_while(|l| !l.starts_with("FAIL  secrets:"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(line.contains("ZAYAVKA_API_KEYS not set"), "{out}");
+    assert!(
+        line.contains(&format!(
+            "zayavka secrets set ZAYAVKA_API_KEYS --stack {stack}"
+        )),
+        "{out}"
+    );
+    for value in [main, support, "SECRET1", "SECRET2"] {
+        assert!(!format!("{out}{err}").contains(value), "{out}{err}");
+    }
+}
