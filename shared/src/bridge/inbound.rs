@@ -63,7 +63,8 @@ impl Inbound {
     }
 
     pub fn at_ms(&self) -> i64 {
-        self.date * 1000
+        // Telegram's number: saturating, so an absurd date cannot panic a debug build.
+        self.date.saturating_mul(1000)
     }
 
     /// A private chat's message as the system will get it; `None` for a kind it cannot
