@@ -1541,3 +1541,63 @@ async fn one_user_over_the_limit_is_told_once_and_others_are_unaffected(kind: Ki
 }
 
 crate::both!(one_user_over_the_limit_is_told_once_and_others_are_unaffected);
+
+/// The system verifies our calls with the Standard Webhooks reference library (PyPI
+/// `standardwebhooks`), holding `BRIDGE_SIGNING_SECRET` (its text as the key) or, during a
+/// rotation, `BRIDGE_SIGNING_SECRET_NEXT` (a `whsec_` one); a retry keeps the message's
+/// `webhook-id`; a reply signed with the next secret is taken, one signed with neither is
+/// not. Before, no `webhook-*` header was sent and the next secret was not read.
+#[tokio::test]
+async fn the_bridges_calls_verify_with_the_standard_webhooks_library_under_either_secret() {
+    use crate::standard_webhooks::{Key, verify};
+    const NEXT: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let l = Link::open(Kind::Embedded, &[("BRIDGE_SIGNING_SECRET_NEXT", NEXT)]).await;
+    l.system_answers(vec![503], None).await;
+    l.say(ANNA, 11, "Где мой заказ?").await;
+    assert_eq!(l.work().await, (1, 1), "the system said 503");
+    l.advance(5);
+    assert_eq!(l.work().await, (1, 0));
+    let got = l.to_system().await;
+    assert_eq!(got.len(), 2);
+    let now = l.deps.clock.now_ms() / 1000;
+    for r in &got {
+        let id = r.headers.get("webhook-id").unwrap().to_str().unwrap();
+        assert_eq!(id, format!("{ANNA}-11"), "the message's id, on every try");
+        assert_eq!(r.headers.get("x-zayavka-delivery").unwrap(), id);
+        assert_eq!(verify(Key::Bytes(SIGNING.as_bytes()), r, now), Ok(()));
+        assert_eq!(verify(Key::Whsec(NEXT), r, now), Ok(()));
+        assert!(verify(Key::Bytes(b"another-signing-secret"), r, now).is_err());
+        // Today's header, with the current secret only, as the system checks it now.
+        let sig = r
+            .headers
+            .get("x-zayavka-signature")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let t = sig.strip_prefix("t=").unwrap().split(',').next().unwrap();
+        assert_eq!(sig, format!("t={t},v1={}", expected_signature(t, &r.body)));
+    }
+    // The system signs its reply with the next secret already: taken.
+    let sign_with = |key: &[u8], bytes: &[u8]| {
+        let t = (l.deps.clock.now_ms() / 1000).to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(bytes);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("t={t},v1={hex}")
+    };
+    let body =
+        serde_json::to_vec(&json!({"client_id": "telegram_7001", "content": "В пути"})).unwrap();
+    let stranger = sign_with(b"another-signing-secret", &body);
+    assert_eq!(
+        l.post_reply(REPLY_TOKEN, &body, Some(stranger)).await.0,
+        401
+    );
+    let next = sign_with(NEXT.as_bytes(), &body);
+    assert_eq!(l.post_reply(REPLY_TOKEN, &body, Some(next)).await.0, 202);
+}

@@ -203,6 +203,7 @@ fn targets(f: &Fakes) -> Vec<Target> {
         Target::Webhook {
             url: format!("{}/hook", f.hook.uri()),
             secret: None,
+            secret_next: None,
         },
     ]
 }

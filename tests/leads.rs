@@ -773,7 +773,7 @@ async fn a_worker_killed_after_its_call_is_the_one_window_for_a_repeat(kind: Kin
     zayavka::integrations::webhook::send(
         &open,
         &format!("{}/hook", f.hook.uri()),
-        None,
+        &[],
         &delivery,
         0,
         &json!({"lead_id": lead_id}),

@@ -24,6 +24,7 @@ mod recording;
 mod scopes;
 mod secrets;
 mod settings;
+mod standard_webhooks;
 mod support;
 mod support_relay;
 mod telegram;

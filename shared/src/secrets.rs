@@ -193,7 +193,14 @@ pub const CATALOGUE: &[Spec] = &[
         shape: Shape::SigningKey,
         needed: Needed::Bot("bridge"),
         readers: BRIDGE,
-        about: "the bridge's HMAC key (X-Zayavka-Signature)",
+        about: "the bridge's HMAC key (X-Zayavka-Signature, Standard Webhooks)",
+    },
+    Spec {
+        name: "BRIDGE_SIGNING_SECRET_NEXT",
+        shape: Shape::SigningKey,
+        needed: Needed::Optional,
+        readers: BRIDGE,
+        about: "the bridge's next HMAC key, while it is rotated in (a second signature)",
     },
 ];
 
@@ -255,7 +262,10 @@ impl Spec {
             }),
             Shape::WebhookSecret => crate::telegram::webhook::valid_secret(value),
             Shape::UrlToken => value.len() >= 32 && url_safe(value),
-            Shape::SigningKey => value.chars().count() >= MIN_SIGNING_KEY,
+            Shape::SigningKey => {
+                value.chars().count() >= MIN_SIGNING_KEY
+                    && crate::signature::standard_problem(value).is_none()
+            }
             Shape::ApiKeys => {
                 let env = HashMap::from([(self.name.to_string(), value.to_string())]);
                 let mut r = EnvReader::new(&env);
@@ -283,7 +293,10 @@ impl Spec {
             Shape::UrlToken => {
                 "it must be 32 or more of A-Z a-z 0-9 _ - (e.g. `openssl rand -hex 24`)"
             }
-            Shape::SigningKey => "it must be 16 or more characters (e.g. `openssl rand -hex 24`)",
+            Shape::SigningKey => {
+                "it must be 16 or more characters (e.g. `openssl rand -hex 24`), and a whsec_ \
+                 one base64 after the prefix"
+            }
             Shape::ApiKeys => "comma-separated `scopes:key` entries",
             Shape::Url => "it must be an http(s) URL",
             Shape::Opaque => "it must be one word, without spaces",
@@ -494,6 +507,14 @@ mod tests {
         assert!(check("OKDESK_WEBHOOK_TOKEN", &format!("{}!", "x".repeat(32))).is_err());
         assert!(check("BRIDGE_SIGNING_SECRET", "sixteen chars!!!").is_ok());
         assert!(check("BRIDGE_SIGNING_SECRET", "fifteen chars!!").is_err());
+        assert!(
+            check(
+                "BRIDGE_SIGNING_SECRET_NEXT",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            )
+            .is_ok()
+        );
+        assert!(check("BRIDGE_SIGNING_SECRET_NEXT", "whsec_not*base64*at*all").is_err());
         assert!(
             check(
                 "BITRIX24_WEBHOOK_URL",

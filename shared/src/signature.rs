@@ -1,7 +1,11 @@
 //! `X-Zayavka-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: how everything we
 //! send to a receiver's URL is signed (lead webhooks, the chat bridge), and how the bridge's
-//! replies to us are checked.
+//! replies to us are checked. Beside it, the same deliveries carry the Standard Webhooks
+//! headers ([`standard_headers`]), which receivers can verify with the specification's own
+//! libraries instead of code of their own.
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -34,6 +38,69 @@ pub fn hmac_hex(key: &str, message: &[u8]) -> String {
         .collect()
 }
 
+/// A Standard Webhooks secret's prefix: what follows it is the key, base64-encoded.
+pub const STANDARD_PREFIX: &str = "whsec_";
+
+/// The key a secret stands for in the Standard Webhooks headers. A `whsec_` secret is the
+/// base64 after the prefix, as the specification says (so it is the very value a receiver
+/// gives its Standard Webhooks library); any other secret is its own UTF-8 bytes, the key
+/// `X-Zayavka-Signature` has always used (a receiver gives the library those bytes). None:
+/// a `whsec_` secret whose rest is not base64 or is empty, which the settings refuse.
+pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    let Some(encoded) = secret.strip_prefix(STANDARD_PREFIX) else {
+        return Some(secret.as_bytes().to_vec());
+    };
+    // The specification's libraries take it padded or not.
+    let key = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
+    (!key.is_empty()).then_some(key)
+}
+
+/// Why a secret cannot sign Standard Webhooks, for the settings' and the request's checks;
+/// never repeats the value.
+pub fn standard_problem(secret: &str) -> Option<&'static str> {
+    standard_key(secret)
+        .is_none()
+        .then_some("a whsec_ secret must be base64 after the prefix (e.g. whsec_ followed by `openssl rand -base64 32`)")
+}
+
+/// `v1,<base64 HMAC-SHA256 of "<id>.<unix>.<body>">`, the Standard Webhooks signature.
+fn standard_signature(key: &[u8], id: &str, unix: i64, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(unix.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// The Standard Webhooks headers of a message `id` (the same on every retry of a delivery,
+/// so the receiver can drop repeats) sent at `unix`: one signature per secret,
+/// space-separated, so that during a rotation a receiver holding either secret verifies.
+/// A secret without a key (refused by the settings before) is left out, never signed with.
+pub fn standard_headers(
+    secrets: &[&str],
+    id: &str,
+    unix: i64,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let signatures: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| standard_key(s))
+        .map(|key| standard_signature(&key, id, unix, body))
+        .collect();
+    [
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", unix.to_string()),
+        ("webhook-signature", signatures.join(" ")),
+    ]
+}
+
 /// How far a signature's time may be from ours.
 pub const TOLERANCE_SECS: i64 = 300;
 
@@ -62,6 +129,41 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The specification's own example (its libraries' tests): this secret, id, time and
+    /// body sign to this value.
+    #[test]
+    fn the_standard_signature_matches_the_specifications_example() {
+        let [id, ts, sig] = standard_headers(
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(id, ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".into()));
+        assert_eq!(ts, ("webhook-timestamp", "1614265330".into()));
+        assert_eq!(
+            sig,
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_whsec_secret_is_base64_and_any_other_is_its_own_bytes() {
+        assert_eq!(standard_key("whsec_AQID"), Some(vec![1, 2, 3]));
+        assert_eq!(standard_key("whsec_AQIDBA"), Some(vec![1, 2, 3, 4]));
+        assert_eq!(standard_key("s3cret"), Some(b"s3cret".to_vec()));
+        assert_eq!(standard_key("whsec_not base64!"), None);
+        assert_eq!(standard_key("whsec_"), None);
+        assert!(standard_problem("whsec_***").is_some());
+        assert!(standard_problem("plain-secret").is_none());
+        // Two secrets: two signatures, space-separated; a bad one is left out.
+        let [_, _, (_, two)] = standard_headers(&["a", "whsec_AQID", "whsec_!"], "m", 1, b"{}");
+        assert_eq!(two.split(' ').count(), 2, "{two}");
+    }
 
     #[test]
     fn a_signature_verifies_within_five_minutes_only_and_with_its_secret() {

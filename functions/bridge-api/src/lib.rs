@@ -100,8 +100,13 @@ impl BridgeApi {
         }
         let now = self.deps.clock.now_ms();
         let header = req.header(zayavka::signature::HEADER).unwrap_or_default();
-        let secret = on.cfg.signing_secret.expose();
-        if !zayavka::signature::verify(secret, header, &req.body, now / 1000) {
+        // Either secret while BRIDGE_SIGNING_SECRET_NEXT is being rotated in.
+        if !on
+            .cfg
+            .signing_secrets()
+            .iter()
+            .any(|secret| zayavka::signature::verify(secret, header, &req.body, now / 1000))
+        {
             return Err(ApiError::unauthorized(
                 "X-Zayavka-Signature missing, wrong, or older than five minutes",
             ));

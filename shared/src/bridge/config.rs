@@ -27,6 +27,10 @@ pub struct BridgeConfig {
     /// send and must sign every reply. Without it, whoever saw one `X-Webhook-URL` could send
     /// any bridge user HTML and URL buttons from the official bot.
     pub signing_secret: Secret,
+    /// `BRIDGE_SIGNING_SECRET_NEXT` (optional, the same shape): the secret being rotated in.
+    /// What we send carries a second Standard Webhooks signature made with it, and a reply
+    /// signed with it is taken, so the system can switch before `BRIDGE_SIGNING_SECRET` does.
+    pub signing_secret_next: Option<Secret>,
     /// `BRIDGE_RETRY_BASE_DELAY_SECONDS` (5): the first retry's delay; doubles, at most 5 min.
     pub retry_base_secs: u32,
     /// `BRIDGE_FALLBACK_AFTER` (3): failed attempts before the user hears the service is down.
@@ -58,6 +62,18 @@ pub const MAX_RETRY_SECS: u32 = 300;
 fn url_safe(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A signing secret as read, its problem (never its value) told to `r`.
+fn signing_key(r: &mut EnvReader<'_>, name: &str, value: String) -> String {
+    if value.chars().count() < MIN_SIGNING_SECRET {
+        r.problem(format!(
+            "{name} must be {MIN_SIGNING_SECRET} or more characters"
+        ));
+    } else if let Some(problem) = crate::signature::standard_problem(&value) {
+        r.problem(format!("{name}: {problem}"));
+    }
+    value
 }
 
 impl BridgeConfig {
@@ -113,13 +129,7 @@ impl BridgeConfig {
             }
         };
         let signing_secret = match r.optional("BRIDGE_SIGNING_SECRET") {
-            Some(s) if s.chars().count() >= MIN_SIGNING_SECRET => Secret(s),
-            Some(_) => {
-                r.problem(format!(
-                    "BRIDGE_SIGNING_SECRET must be {MIN_SIGNING_SECRET} or more characters"
-                ));
-                Secret(String::new())
-            }
+            Some(s) => Secret(signing_key(r, "BRIDGE_SIGNING_SECRET", s)),
             None => {
                 r.problem(
                     "BRIDGE_SIGNING_SECRET is not set, but the bridge bot is: the system's \
@@ -128,6 +138,9 @@ impl BridgeConfig {
                 Secret(String::new())
             }
         };
+        let signing_secret_next = r
+            .optional("BRIDGE_SIGNING_SECRET_NEXT")
+            .map(|s| Secret(signing_key(r, "BRIDGE_SIGNING_SECRET_NEXT", s)));
         let retry_base_secs: u32 = r.parse_or("BRIDGE_RETRY_BASE_DELAY_SECONDS", 5);
         let fallback_after: u32 = r.parse_or("BRIDGE_FALLBACK_AFTER", 3);
         let history_days: i64 = r.parse_or("BRIDGE_HISTORY_DAYS", 30);
@@ -158,6 +171,7 @@ impl BridgeConfig {
             public_url,
             reply_token,
             signing_secret,
+            signing_secret_next,
             retry_base_secs: retry_base_secs.max(1),
             fallback_after: fallback_after.max(1),
             history_days,
@@ -169,6 +183,14 @@ impl BridgeConfig {
             file_max_bytes,
             user_limit,
         })
+    }
+
+    /// The secrets that sign what we send and may sign a reply: the current one first.
+    pub fn signing_secrets(&self) -> Vec<&str> {
+        std::iter::once(&self.signing_secret)
+            .chain(&self.signing_secret_next)
+            .map(Secret::expose)
+            .collect()
     }
 
     /// The URL the system answers to: `<base>/bridge/reply/<token>`.

@@ -1,5 +1,6 @@
 //! One message to the system: `POST <BRIDGE_API_URL>` with the body, `X-Webhook-URL` (where
-//! to answer) and `X-Zayavka-Signature`. What came back decides what happens next.
+//! to answer), `X-Zayavka-Signature` and the Standard Webhooks headers (`webhook-id` is the
+//! message's id, the same on every retry). What came back decides what happens next.
 
 use std::time::Duration;
 
@@ -53,6 +54,11 @@ pub async fn deliver(
         crate::signature::HEADER,
         crate::signature::signature(cfg.signing_secret.expose(), now_secs, &body),
     );
+    for (name, value) in
+        crate::signature::standard_headers(&cfg.signing_secrets(), &m.id(), now_secs, &body)
+    {
+        req = req.header(name, value);
+    }
     let resp = match req.body(body).send().await {
         Ok(r) => r,
         Err(e) => {

@@ -2,7 +2,9 @@
 //!
 //! `X-Zayavka-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` lets the receiver
 //! check origin and freshness; `X-Zayavka-Delivery` is stable across retries, so a receiver
-//! can drop a delivery it has already seen.
+//! can drop a delivery it has already seen. The Standard Webhooks headers
+//! (`webhook-id` = the delivery id, `webhook-timestamp`, `webhook-signature`) come beside
+//! them, signed with the secret and, while it is being rotated in, the next one.
 
 use serde_json::Value;
 
@@ -15,7 +17,8 @@ pub use crate::signature::signature;
 pub async fn send(
     client: &OpenClient,
     url: &str,
-    secret: Option<&str>,
+    // The secret, then the next one when a rotation is under way.
+    secrets: &[&str],
     delivery_id: &str,
     unix: i64,
     payload: &Value,
@@ -25,8 +28,15 @@ pub async fn send(
         ("x-zayavka-event", EVENT.to_string()),
         ("x-zayavka-delivery", delivery_id.to_string()),
     ];
-    if let Some(secret) = secret {
+    if let Some(secret) = secrets.first() {
+        // Today's receivers know the one secret: the next one signs only the new headers.
         headers.push(("x-zayavka-signature", signature(secret, unix, &body)));
+        headers.extend(crate::signature::standard_headers(
+            secrets,
+            delivery_id,
+            unix,
+            &body,
+        ));
     }
     client.post_raw("webhook", url, &headers, body).await?;
     Ok(delivery_id.to_string())

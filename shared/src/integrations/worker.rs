@@ -352,7 +352,18 @@ impl JobRunner {
                 )
                 .await
             }
-            Target::Webhook { url, secret } => self.webhook(job, url, secret).await,
+            Target::Webhook {
+                url,
+                secret,
+                secret_next,
+            } => {
+                let secrets: Vec<&str> = [secret, secret_next]
+                    .into_iter()
+                    .flatten()
+                    .map(Secret::expose)
+                    .collect();
+                self.webhook(job, url, &secrets).await
+            }
         }
     }
 
@@ -434,7 +445,7 @@ impl JobRunner {
         &self,
         job: &Job,
         url: &str,
-        secret: &Option<Secret>,
+        secrets: &[&str],
     ) -> Result<String, DeliveryError> {
         let payload = serde_json::json!({
             "event": webhook::EVENT,
@@ -443,12 +454,13 @@ impl JobRunner {
             "lead": job.lead,
             "created_at": job.created_at,
         });
-        // The same delivery id on every attempt, so the receiver can drop repeats.
+        // The same delivery id on every attempt (and the Standard Webhooks `webhook-id`,
+        // which the specification keeps across retries), so the receiver can drop repeats.
         let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
         webhook::send(
             &self.open,
             url,
-            secret.as_ref().map(|s| s.expose()),
+            secrets,
             &delivery,
             self.deps.clock.now_secs(),
             &payload,

@@ -133,6 +133,10 @@ pub enum Target {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<Secret>,
+        /// `credentials.secret_next`: the secret being rotated in; it signs the Standard
+        /// Webhooks headers beside `secret`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_next: Option<Secret>,
     },
 }
 
@@ -140,15 +144,21 @@ impl Target {
     /// The credentials this target carries, to keep out of error texts.
     pub fn secrets(&self) -> Vec<&str> {
         let given = match self {
-            Target::Amocrm { access_token, .. } => access_token.as_ref(),
-            Target::Telegram { bot_token, .. } => bot_token.as_ref(),
-            Target::Bitrix24 { webhook_url, .. } => webhook_url.as_ref(),
-            Target::Webhook { secret, .. } => secret.as_ref(),
-            Target::Email { .. } => None,
+            Target::Amocrm { access_token, .. } => vec![access_token.as_ref()],
+            Target::Telegram { bot_token, .. } => vec![bot_token.as_ref()],
+            Target::Bitrix24 { webhook_url, .. } => vec![webhook_url.as_ref()],
+            Target::Webhook {
+                secret,
+                secret_next,
+                ..
+            } => vec![secret.as_ref(), secret_next.as_ref()],
+            Target::Email { .. } => vec![],
         };
         given
-            .map(|s| crate::credentials::secret_parts(s.expose()))
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| crate::credentials::secret_parts(s.expose()))
+            .collect()
     }
 
     pub fn integration(&self) -> Integration {

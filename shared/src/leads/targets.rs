@@ -102,6 +102,7 @@ struct Bitrix24Fields {
 struct WebhookFields {
     url: Option<Value>,
     secret: Option<Value>,
+    secret_next: Option<Value>,
 }
 
 fn email(
@@ -305,6 +306,30 @@ fn webhook(
     ])?
     .ok_or_else(|| bad(settings.at("url"), "is required"))?;
     check_url(&url, &settings.at("url"), &defaults.allow)?;
-    let secret = text(creds.f.secret.as_ref(), &creds.at("secret"))?.map(Secret);
-    Ok(Target::Webhook { url, secret })
+    let secret = webhook_secret(creds.f.secret.as_ref(), creds.at("secret"))?;
+    let secret_next = webhook_secret(creds.f.secret_next.as_ref(), creds.at("secret_next"))?;
+    if secret.is_none() && secret_next.is_some() {
+        return Err(bad(
+            creds.at("secret_next"),
+            "is the secret being rotated in: give the current one as secret too",
+        ));
+    }
+    Ok(Target::Webhook {
+        url,
+        secret,
+        secret_next,
+    })
+}
+
+/// A webhook's signing secret: any text, or a Standard Webhooks `whsec_` secret, which must
+/// then be base64 after the prefix.
+fn webhook_secret(v: Option<&Value>, at: String) -> Result<Option<Secret>, FieldError> {
+    let secret = text(v, &at)?;
+    if let Some(problem) = secret
+        .as_deref()
+        .and_then(crate::signature::standard_problem)
+    {
+        return Err(bad(at, problem));
+    }
+    Ok(secret.map(Secret))
 }
