@@ -190,6 +190,7 @@ fn targets(f: &Fakes) -> Vec<Target> {
             status_id: None,
             responsible_user_id: None,
             tags: Vec::new(),
+            unsorted: None,
         },
         Target::Telegram {
             bot_token: Some(Secret("123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ".into())),
@@ -488,8 +489,10 @@ async fn every_sample_event_replays_through_its_handler() {
         1,
         "the job that completed the batch asks for it to be settled"
     );
-    assert_eq!(f.amo.received_requests().await.unwrap().len(), 1);
-    assert_eq!(f.bitrix.received_requests().await.unwrap().len(), 1);
+    // amoCRM and Bitrix24: each looks the contact up first (the sample's lead has a phone
+    // only), then creates the lead.
+    assert_eq!(f.amo.received_requests().await.unwrap().len(), 2);
+    assert_eq!(f.bitrix.received_requests().await.unwrap().len(), 2);
     assert_eq!(f.hook.received_requests().await.unwrap().len(), 1);
 
     // batch-tracker: a batch with one success and one final failure settles as partial.

@@ -36,6 +36,21 @@ impl Fakes {
     }
 
     pub async fn all_succeed(&self) {
+        // A new customer: amoCRM's contact search answers 204 with no body, Bitrix24's
+        // duplicate search an empty `result`, as the documented APIs do (`tests/crm.rs`
+        // has fakes that find repeat customers).
+        Mock::given(method("GET"))
+            .and(path("/api/v4/contacts"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&self.amo)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/rest/1/abc/crm.duplicate.findbycomm.json"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "result": [], "time": {"start": 1.0, "finish": 1.1, "duration": 0.1}
+            })))
+            .mount(&self.bitrix)
+            .await;
         Mock::given(method("POST"))
             .and(path("/api/v4/leads/complex"))
             .and(header("authorization", "Bearer amo-token-123"))
@@ -389,11 +404,27 @@ async fn every_integration_succeeds_and_the_lead_completes(kind: Kind) {
         assert!(!raw.contains(secret), "{secret} leaked in {raw}");
     }
 
-    // amoCRM: the exact complex-lead body.
+    // amoCRM: the contact looked up by phone, then by e-mail (a new customer), then the
+    // exact complex-lead body.
     let amo = requests(&f.amo).await;
-    assert_eq!(amo.len(), 1);
+    let at = |r: &Request| {
+        format!(
+            "{} {}?{}",
+            r.method,
+            r.url.path(),
+            r.url.query().unwrap_or("")
+        )
+    };
     assert_eq!(
-        body_json(&amo[0]),
+        amo.iter().map(at).collect::<Vec<_>>(),
+        [
+            "GET /api/v4/contacts?query=9990001122&limit=50",
+            "GET /api/v4/contacts?query=gleb%40example.com&limit=50",
+            "POST /api/v4/leads/complex?",
+        ]
+    );
+    assert_eq!(
+        body_json(&amo[2]),
         json!([{
             "name": "Заявка: Глеб <Титов>",
             "pipeline_id": 7,
@@ -410,10 +441,18 @@ async fn every_integration_succeeds_and_the_lead_completes(kind: Kind) {
             }
         }])
     );
-    // Bitrix24: crm.lead.add fields.
+    // Bitrix24: duplicates searched by phone, then by e-mail, then crm.lead.add fields.
     let bx = requests(&f.bitrix).await;
-    assert_eq!(bx.len(), 1);
-    let bxb = body_json(&bx[0]);
+    assert_eq!(
+        bx.iter().map(|r| r.url.path()).collect::<Vec<_>>(),
+        [
+            "/rest/1/abc/crm.duplicate.findbycomm.json",
+            "/rest/1/abc/crm.duplicate.findbycomm.json",
+            "/rest/1/abc/crm.lead.add.json",
+        ]
+    );
+    let bxb = body_json(&bx[2]);
+    assert_eq!(bxb["fields"].get("CONTACT_ID"), None);
     assert_eq!(bxb["fields"]["TITLE"], "Заявка: Глеб <Титов>");
     assert_eq!(bxb["fields"]["NAME"], "Глеб <Титов>");
     assert_eq!(
@@ -542,11 +581,14 @@ async fn one_integration_failing_every_time_is_retried_then_the_lead_is_partial(
         bx["last_error"].as_str().unwrap().contains("HTTP 500"),
         "{bx}"
     );
-    assert_eq!(
-        requests(&f.bitrix).await.len(),
-        3,
-        "tried exactly `tries` times"
-    );
+    // Each attempt looks the contact up first (no fake for it here: a refused search
+    // leaves the lead unlinked), then adds the lead.
+    let adds = requests(&f.bitrix)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/crm.lead.add.json"))
+        .count();
+    assert_eq!(adds, 3, "tried exactly `tries` times");
     assert_eq!(integration(&lead, "telegram")["status"], "succeeded");
     stack.stop().await;
 }

@@ -7,6 +7,7 @@ mod bridge;
 mod browser;
 mod conformance;
 mod costs;
+mod crm;
 mod doctor;
 mod events;
 mod foreign_updates;

@@ -3,6 +3,7 @@
 pub mod amocrm;
 pub mod bitrix24;
 pub mod email;
+pub mod pace;
 pub mod telegram;
 pub mod webhook;
 pub mod worker;

@@ -15,6 +15,7 @@ use crate::metrics::Outcome;
 use crate::sqs_batch::QueueMessage;
 use tracing::Instrument;
 
+use super::pace::{Paced, Pacer};
 use super::{amocrm, bitrix24, email, telegram, webhook};
 use crate::credentials::Credentials;
 use crate::outbound::{AllowHosts, ClientError, DeliveryError, OpenClient};
@@ -25,6 +26,8 @@ pub struct WorkerConfig {
     /// The deployment's own credentials, for jobs whose request left them out.
     pub defaults: Credentials,
     pub amocrm_base_url: Option<String>,
+    /// `AMOCRM_UNSORTED`: amoCRM leads go to «Неразобранное» unless a request says otherwise.
+    pub amocrm_unsorted: bool,
     pub telegram_api_base: String,
     pub retry_base_delay_secs: u32,
     pub http_timeout: Duration,
@@ -44,6 +47,7 @@ impl WorkerConfig {
         let cfg = Self {
             defaults: Credentials::read(env),
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
+            amocrm_unsorted: env.parse_or("AMOCRM_UNSORTED", false),
             telegram_api_base: crate::telegram::config::api_base(env),
             retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
@@ -114,30 +118,6 @@ pub fn job_group(m: &QueueMessage) -> String {
     serde_json::from_str::<Group>(&m.body)
         .map(|g| g.batch_id)
         .unwrap_or_else(|_| m.message_id.clone())
-}
-
-/// Spaces out calls to one service: at most one per `interval`.
-struct Pacer {
-    interval: Duration,
-    next: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Pacer {
-    fn new(per_second: f64) -> Option<Self> {
-        (per_second > 0.0).then(|| Self {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        })
-    }
-
-    async fn wait(&self) {
-        let mut next = self.next.lock().await;
-        let now = tokio::time::Instant::now();
-        if *next > now {
-            tokio::time::sleep_until(*next).await;
-        }
-        *next = (*next).max(now) + self.interval;
-    }
 }
 
 pub struct JobRunner {
@@ -231,7 +211,7 @@ impl JobRunner {
     /// with tries left keeps the message for the backoff, anything else lets it go.
     async fn attempt(&self, msg: &QueueMessage, job: &Job, attempt: u32) -> Result<(), JobError> {
         let r = job.job_ref();
-        if let Some((_, pacer)) = self.pacers.iter().find(|(i, _)| *i == r.integration) {
+        if let Some(pacer) = self.pacer(r.integration) {
             pacer.wait().await;
         }
         let started = std::time::Instant::now();
@@ -285,6 +265,13 @@ impl JobRunner {
         Ok(())
     }
 
+    fn pacer(&self, integration: Integration) -> Option<&Pacer> {
+        self.pacers
+            .iter()
+            .find(|(i, _)| *i == integration)
+            .map(|(_, p)| p)
+    }
+
     async fn postpone(&self, msg: &QueueMessage, secs: u32) -> Result<(), JobError> {
         let queue = msg.logical_queue(&self.cfg.queue_prefix).to_string();
         self.deps
@@ -318,6 +305,7 @@ impl JobRunner {
                 status_id,
                 responsible_user_id,
                 tags,
+                unsorted,
             } => {
                 let amo_lead = amocrm::AmoLead {
                     lead_id: &job.lead_id,
@@ -326,6 +314,7 @@ impl JobRunner {
                     status_id: *status_id,
                     responsible_user_id: *responsible_user_id,
                     tags,
+                    unsorted: unsorted.unwrap_or(self.cfg.amocrm_unsorted),
                 };
                 self.amocrm(subdomain.as_ref(), access_token, &amo_lead)
                     .await
@@ -343,14 +332,14 @@ impl JobRunner {
                     &self.cfg.defaults.bitrix24_webhook_url,
                     "the Bitrix24 webhook URL",
                 )?;
-                bitrix24::send(
-                    &self.open,
-                    &url,
-                    lead,
-                    source_id.as_deref(),
-                    *assigned_by_id,
-                )
-                .await
+                let calls = Paced::new(&self.open, self.pacer(Integration::Bitrix24));
+                let portal = bitrix24::Portal {
+                    calls: &calls,
+                    webhook_url: &url,
+                };
+                portal
+                    .send(lead, source_id.as_deref(), *assigned_by_id)
+                    .await
             }
             Target::Webhook {
                 url,
@@ -413,7 +402,13 @@ impl JobRunner {
             (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
             (None, None) => return Err(missing("the amoCRM subdomain")),
         };
-        amocrm::send(&self.open, &base, &token, amo_lead).await
+        let calls = Paced::new(&self.open, self.pacer(Integration::Amocrm));
+        let account = amocrm::Account {
+            calls: &calls,
+            base_url: &base,
+            access_token: &token,
+        };
+        account.send(amo_lead, self.deps.clock.now_secs()).await
     }
 
     async fn telegram(

@@ -54,6 +54,17 @@ pub fn int(v: Option<&Value>, field: &str) -> Result<Option<i64>, FieldError> {
     }
 }
 
+/// A yes or no: `true`/`false`, or a string of one.
+pub fn flag(v: Option<&Value>, field: &str) -> Result<Option<bool>, FieldError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.trim() == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s.trim() == "false" => Ok(Some(false)),
+        Some(_) => Err(bad(field, "must be true or false")),
+    }
+}
+
 /// A list of strings (absent: empty).
 pub fn strings(v: Option<&Value>, field: &str) -> Result<Vec<String>, FieldError> {
     let wrong = || bad(field, "must be a list of strings");

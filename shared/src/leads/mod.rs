@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod checks;
+pub mod contact;
 pub mod dispatch;
 pub mod model;
 pub mod notify;

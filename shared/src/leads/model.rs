@@ -115,6 +115,10 @@ pub enum Target {
         responsible_user_id: Option<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tags: Vec<String>,
+        /// To «Неразобранное» (`settings.unsorted`); absent: the deployment's
+        /// `AMOCRM_UNSORTED`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unsorted: Option<bool>,
     },
     Telegram {
         #[serde(default, skip_serializing_if = "Option::is_none")]

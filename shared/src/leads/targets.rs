@@ -83,6 +83,7 @@ struct AmocrmFields {
     status_id: Option<Value>,
     responsible_user_id: Option<Value>,
     tags: Option<Value>,
+    unsorted: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +214,7 @@ fn amocrm(
         pipeline_id: number(&settings.f.pipeline_id, "pipeline_id")?,
         status_id: number(&settings.f.status_id, "status_id")?,
         responsible_user_id: number(&settings.f.responsible_user_id, "responsible_user_id")?,
+        unsorted: flag(settings.f.unsorted.as_ref(), &settings.at("unsorted"))?,
     })
 }
 

@@ -211,6 +211,21 @@ impl OpenClient {
         self.check(service, url)?;
         post_raw(&self.http, service, url, headers, body).await
     }
+
+    /// A GET whose answer is JSON; an empty answer (a 204) is `Value::Null`.
+    pub async fn get_json(
+        &self,
+        service: &str,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Value, DeliveryError> {
+        self.check(service, url)?;
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        answer(service, req).await
+    }
 }
 
 /// A transport failure. The URL is left out on purpose: Telegram and Bitrix24 URLs carry
@@ -308,6 +323,12 @@ pub async fn post_raw(
     for (k, v) in headers {
         req = req.header(*k, v);
     }
+    answer(service, req).await
+}
+
+/// Sends the request and reads its answer: the parsed JSON of a 2xx (`Value::Null` when
+/// empty or not JSON), or a classified error.
+async fn answer(service: &str, req: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
     let resp = req.send().await.map_err(|e| transport(service, e))?;
     let status = resp.status().as_u16();
     let retry_after = resp
