@@ -19,7 +19,7 @@ table and queues with `ZAYAVKA init-aws`, and points the binaries at it over htt
 (AWS_ENDPOINT_URL, SSL_CERT_FILE = the system's roots plus the test CA), so the first call
 pays a real handshake and a real root store load.
 
-TELEGRAM_*, OKDESK_* and SSL_CERT_DIR pass through to the binaries. With SSL_CERT_DIR=/etc/ssl/certs
+TELEGRAM_*, OKDESK_*, BRIDGE_* and SSL_CERT_DIR pass through to the binaries. With SSL_CERT_DIR=/etc/ssl/certs
 the roots are read as when no SSL_CERT_FILE is set (the bundle and the directory's files).
 
 EVENT is a JSON file, or empty-sqs for an SQS batch of no messages (a worker's start-up).
@@ -27,8 +27,14 @@ EVENT is a JSON file, or empty-sqs for an SQS batch of no messages (a worker's s
 --only-test-ca trusts only the test CA (what the system's roots cost); --plain talks to moto
 over http (what TLS costs).
 
-usage: scripts/coldstart.py [--runs N] [--warm W] [--tls-moto ZAYAVKA [--only-test-ca|--plain]]
-                            NAME=BINARY:EVENT ...
+--ssm NAME,... (with --tls-moto): those specs read their secrets as a deployed function does,
+from Parameter Store at start (ZAYAVKA_SECRETS_PATH): the script stores every secret it
+would otherwise put in the environment (ZAYAVKA_API_KEYS, and the TELEGRAM_*/OKDESK_* secrets
+passed through) with `ZAYAVKA secrets set` under /zayavka/coldstart/, and gives those specs
+none of them in their environment. The other specs get them in the environment, as before.
+
+usage: scripts/coldstart.py [--runs N] [--warm W] [--tls-moto ZAYAVKA [--only-test-ca|--plain]
+                            [--ssm NAME,...]] NAME=BINARY:EVENT ...
        scripts/coldstart.py BINARY EVENT.json [RUNS]       (one binary, as before)
 """
 import argparse
@@ -99,6 +105,39 @@ class QuietServer(http.server.ThreadingHTTPServer):
         pass
 
 
+# The stack whose secrets the --ssm specs read.
+SSM_STACK = "coldstart"
+
+
+def passed_through():
+    """Bot, Okdesk and bridge settings pass through, so a configured bot's start-up is measured too,
+    and SSL_CERT_DIR, to read the roots as a system without SSL_CERT_FILE does."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_", "BRIDGE_", "SSL_CERT_DIR"))}
+
+
+def store_secrets(zayavka_cli, moto_env):
+    """Stores every secret a spec would get in its environment in moto's Parameter Store,
+    as a deployer does; returns the names of the secrets (the catalogue's)."""
+    env = {**os.environ, **BASE_ENV, **moto_env}
+    listed = subprocess.run([zayavka_cli, "secrets", "list", "--stack", SSM_STACK], env=env,
+                            check=True, capture_output=True, text=True).stdout
+    names = {line.split()[0] for line in listed.splitlines()[1:] if line.strip()}
+    for name, value in {**BASE_ENV, **passed_through()}.items():
+        if name in names:
+            subprocess.run([zayavka_cli, "secrets", "set", name, "--stack", SSM_STACK], env=env,
+                           input=value, text=True, check=True, stdout=subprocess.DEVNULL)
+    return names
+
+
+def ssm_env(secret_names):
+    """What a deployed function has in its environment: where its secrets are, which bots
+    are on, and no secret."""
+    bots = [b for b in ("main", "support", "staff", "bridge")
+            if os.environ.get(f"TELEGRAM_{b.upper()}_BOT_TOKEN")]
+    return {"ZAYAVKA_SECRETS_PATH": f"/zayavka/{SSM_STACK}/", "TELEGRAM_BOTS": ",".join(bots),
+            "_SECRET_NAMES": ",".join(sorted(secret_names))}
+
+
 def measure(binary, event_bytes, warm, extra_env):
     """One start: (init ms, first ms, [warm ms], peak RSS KiB, first answer's status,
     init CPU ms, first CPU ms, [warm CPU ms])."""
@@ -163,9 +202,11 @@ def measure(binary, event_bytes, warm, extra_env):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {"PATH": os.environ.get("PATH", ""), **BASE_ENV, **extra_env,
            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}"}
-    # Bot and Okdesk settings pass through, so a configured bot's start-up is measured too,
-    # and SSL_CERT_DIR, to read the roots as a system without SSL_CERT_FILE does.
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("TELEGRAM_", "OKDESK_", "SSL_CERT_DIR"))})
+    env.update(passed_through())
+    # A spec reading its secrets from Parameter Store has none in its environment.
+    secret_names = env.pop("_SECRET_NAMES", None)
+    for name in (secret_names.split(",") if secret_names else []):
+        env.pop(name, None)
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pid["pid"] = proc.pid
@@ -299,6 +340,10 @@ class TlsMoto:
         threading.Thread(target=pipe, args=(upstream, tls), daemon=True).start()
         pipe(tls, upstream)
 
+    def plain_env(self):
+        """moto itself, for the script's own set-up calls."""
+        return {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}", "AWS_REGION": "us-east-1"}
+
     def env(self):
         if self.plain:
             return {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}", "AWS_REGION": "us-east-1"}
@@ -335,6 +380,8 @@ def main():
                     help="trust only the test CA (no system roots): what the root store costs")
     ap.add_argument("--plain", action="store_true",
                     help="talk to moto over plain http (what TLS costs)")
+    ap.add_argument("--ssm", default="", metavar="NAME,...",
+                    help="these specs read their secrets from Parameter Store (needs --tls-moto)")
     ap.add_argument("specs", nargs="+", metavar="NAME=BINARY:EVENT")
     args = ap.parse_args(argv)
     specs = []
@@ -348,11 +395,19 @@ def main():
             specs.append((name, binary, f.read()))
     moto = TlsMoto(args.tls_moto, args.only_test_ca, args.plain) if args.tls_moto else None
     extra = moto.env() if moto else {}
+    from_ssm = {n for n in args.ssm.split(",") if n}
+    if from_ssm and not moto:
+        raise SystemExit("--ssm needs --tls-moto")
+    unknown = from_ssm - {name for name, _, _ in specs}
+    if unknown:
+        raise SystemExit(f"--ssm names no spec: {', '.join(sorted(unknown))}")
+    ssm_extra = {**extra, **ssm_env(store_secrets(args.tls_moto, moto.plain_env()))} if from_ssm else {}
     results = {name: [] for name, _, _ in specs}
     try:
         for _ in range(args.runs):
             for name, binary, event in specs:
-                results[name].append(measure(binary, event, args.warm, extra))
+                results[name].append(measure(binary, event, args.warm,
+                                             ssm_extra if name in from_ssm else extra))
     finally:
         if moto:
             moto.stop()
@@ -361,7 +416,8 @@ def main():
     base_init = med(results[base], 0)
     base_first = med(results[base], 1)
     print(f"{args.runs} interleaved starts each, {args.warm} warm invocations after the first; "
-          f"{('moto over plain http' if args.plain else 'moto over TLS') if moto else 'no AWS endpoint'}; x: ratio to {base}. Wall time, "
+          f"{('moto over plain http' if args.plain else 'moto over TLS') if moto else 'no AWS endpoint'}; "
+          f"{('secrets from Parameter Store: ' + ', '.join(sorted(from_ssm)) + '; ') if from_ssm else ''}x: ratio to {base}. Wall time, "
           "and CPU time (all threads), which a 128 MB function gets 128/1769 of a vCPU for")
     print(f"{'':20} {'size':>9} {'status':>6} | {'init':>8} {'x':>5} {'cpu':>7} | {'first':>8} {'x':>6} "
           f"{'cpu':>7} | {'warm':>8} {'cpu':>7} | {'first/warm':>10} {'cpu':>5} | {'RSS':>8}")
