@@ -106,7 +106,7 @@ fn env_for(fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("AMOCRM_BASE_URL".into(), fakes.amo.uri()),
         ("TELEGRAM_API_BASE".into(), fakes.telegram.uri()),
-        ("RETRY_BASE_DELAY_SECONDS".into(), "1".into()),
+        ("RETRY_SCHEDULE".into(), "1s,2s".into()),
         ("NOTIFY_EMAILS".into(), "admin@example.com".into()),
         ("NOTIFY_TELEGRAM_CHAT_ID".into(), "-100999".into()),
         ("TELEGRAM_BOT_TOKEN".into(), BOT.into()),
@@ -653,7 +653,7 @@ async fn every_integration_failing_makes_the_lead_failed(kind: Kind) {
 
 crate::both!(a_429_with_retry_after_is_waited_out_then_delivered);
 async fn a_429_with_retry_after_is_waited_out_then_delivered(kind: Kind) {
-    let stack = Stack::start(kind, &[("RETRY_BASE_DELAY_SECONDS", "0")], &[]).await;
+    let stack = Stack::start(kind, &[("RETRY_SCHEDULE", "0s,0s")], &[]).await;
     let f = stack.fakes.clone();
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).set_body_json(json!({

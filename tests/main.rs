@@ -22,6 +22,7 @@ mod okdesk_events;
 mod outbound;
 mod plumbing;
 mod recording;
+mod retries;
 mod scopes;
 mod secrets;
 mod settings;

@@ -76,7 +76,7 @@ fn keys(v: &[(&str, &str)]) -> Vec<Vec<String>> {
 /// notifications are a point each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_emits_its_acceptance_each_attempt_its_outcome_and_its_notifications() {
-    let stack = Stack::start(Kind::Embedded, &[("RETRY_BASE_DELAY_SECONDS", "0")], &[]).await;
+    let stack = Stack::start(Kind::Embedded, &[("RETRY_SCHEDULE", "0s,0s")], &[]).await;
     let f = stack.fakes.clone();
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).set_body_json(json!({

@@ -175,8 +175,8 @@ fn serve(data: &std::path::Path, fakes: &str) -> Serve {
         .env("AMOCRM_BASE_URL", format!("{fakes}/amo"))
         .env("TELEGRAM_API_BASE", fakes)
         .env("HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECS.to_string())
-        .env("RETRY_BASE_DELAY_SECONDS", "1")
-        .env("INTEGRATION_TRIES", TRIES.to_string())
+        // TRIES attempts: one and a retry a second later, then two.
+        .env("RETRY_SCHEDULE", "1s,2s")
         .env("AMOCRM_RATE_PER_SECOND", "0")
         .env("BITRIX24_RATE_PER_SECOND", "0")
         .env("TELEGRAM_RATE_PER_SECOND", "0")

@@ -1,14 +1,16 @@
 //! Running one job from an integration queue: look, deliver, report.
 //!
 //! Retries are the worker's own: a retryable failure keeps the message and pushes its
-//! visibility out by an exponential backoff (or the service's own `retry_after`); the job's
-//! `tries` bound the attempts. Only a final failure is reported as failed.
+//! visibility out by the next step of the `RETRY_SCHEDULE` (or the service's own longer
+//! `retry_after`); the job's `tries` bound the attempts. Only a final failure is reported as
+//! failed.
 
 use std::time::Duration;
 
 use crate::Deps;
 use crate::config::EnvReader;
 use crate::leads::batch;
+use crate::leads::model::{Attempt, status};
 use crate::leads::store::{JobResult, LeadStore, Reported};
 use crate::leads::{Integration, Job, Lead, Secret, Target};
 use crate::metrics::Outcome;
@@ -29,7 +31,8 @@ pub struct WorkerConfig {
     /// `AMOCRM_UNSORTED`: amoCRM leads go to «Неразобранное» unless a request says otherwise.
     pub amocrm_unsorted: bool,
     pub telegram_api_base: String,
-    pub retry_base_delay_secs: u32,
+    /// `RETRY_SCHEDULE`: how long a job waits after each failed attempt.
+    pub schedule: crate::leads::retry::RetrySchedule,
     pub http_timeout: Duration,
     pub queue_prefix: String,
     /// Calls per second one worker instance makes to each service (0: no limit). With the
@@ -39,9 +42,6 @@ pub struct WorkerConfig {
     pub allow: AllowHosts,
 }
 
-/// SQS's longest delay on a message's visibility that keeps retries reasonably prompt.
-pub const MAX_BACKOFF_SECS: u32 = 900;
-
 impl WorkerConfig {
     pub fn read(env: &mut EnvReader<'_>, queue_prefix: String) -> Self {
         let cfg = Self {
@@ -49,7 +49,7 @@ impl WorkerConfig {
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
             amocrm_unsorted: env.parse_or("AMOCRM_UNSORTED", false),
             telegram_api_base: crate::telegram::config::api_base(env),
-            retry_base_delay_secs: env.parse_or("RETRY_BASE_DELAY_SECONDS", 30),
+            schedule: crate::leads::retry::RetrySchedule::read(env),
             http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
             queue_prefix,
             allow: AllowHosts::read(env),
@@ -85,15 +85,6 @@ impl WorkerConfig {
             env.problem(format!("MAIL_FROM={from:?} is not an e-mail address"));
         }
         cfg
-    }
-
-    /// The delay before attempt `attempt + 1`: base × 2^(attempt-1), at least the
-    /// service's own wait, at most 15 minutes.
-    pub fn backoff_secs(&self, attempt: u32, retry_after: Option<u32>) -> u32 {
-        let exp = self
-            .retry_base_delay_secs
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        exp.max(retry_after.unwrap_or(0)).min(MAX_BACKOFF_SECS)
     }
 }
 
@@ -207,8 +198,9 @@ impl JobRunner {
         self.attempt(msg, job, used + 1).await
     }
 
-    /// Makes attempt number `attempt` of the job and writes its answer: a retryable failure
-    /// with tries left keeps the message for the backoff, anything else lets it go.
+    /// Makes attempt number `attempt` of the job and writes its answer and the attempt: a
+    /// retryable failure with tries left keeps the message until the schedule's next step,
+    /// anything else lets it go.
     async fn attempt(&self, msg: &QueueMessage, job: &Job, attempt: u32) -> Result<(), JobError> {
         let r = job.job_ref();
         if let Some(pacer) = self.pacer(r.integration) {
@@ -217,34 +209,61 @@ impl JobRunner {
         let started = std::time::Instant::now();
         let delivered = self.deliver(job).await;
         let took = started.elapsed();
+        let now_ms = self.deps.clock.now_ms();
+        let last = attempt >= job.tries;
+        let record = attempt_record(attempt, now_ms, took, &delivered, last);
+        let (result, wait) = self.judge(job, attempt, delivered, took, now_ms);
+        let reported = batch::report_attempt(&self.deps, job, &result, Some(&record)).await?;
+        match (reported, wait, result) {
+            (Reported::Already, ..) => {
+                // Another copy of the job reported first: that result stands.
+                tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, "job reported meanwhile; keeping the earlier result");
+                Ok(())
+            }
+            (Reported::Recorded(_), Some(delay), JobResult::Retrying { error, .. }) => {
+                self.postpone(msg, delay).await?;
+                Err(JobError::RetryLater(error))
+            }
+            (Reported::Recorded(_), ..) => Ok(()),
+        }
+    }
+
+    /// What an attempt's outcome means for the job, and how long it waits when it will be
+    /// tried again.
+    fn judge(
+        &self,
+        job: &Job,
+        attempt: u32,
+        delivered: Result<String, DeliveryError>,
+        took: Duration,
+        now_ms: i64,
+    ) -> (JobResult, Option<u32>) {
+        let r = job.job_ref();
         let integration = r.integration.as_str();
-        let result = match delivered {
+        match delivered {
             Ok(external_id) => {
                 self.deps
                     .metrics
                     .delivery(integration, Outcome::Delivered, took);
                 tracing::info!(lead_id = %r.lead_id, integration = %r.integration, attempt, "delivered");
-                JobResult::Succeeded {
-                    external_id: Some(external_id),
-                }
+                let external_id = Some(external_id);
+                (JobResult::Succeeded { external_id }, None)
             }
             Err(DeliveryError::Retryable {
                 message,
                 retry_after,
             }) if attempt < job.tries => {
-                let delay = self.cfg.backoff_secs(attempt, retry_after);
+                let delay = self.cfg.schedule.delay_secs(attempt, retry_after);
                 self.deps
                     .metrics
                     .delivery(integration, Outcome::Retried, took);
                 tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempt, delay, error = %message, "delivery failed; will retry");
+                let next_attempt_ms = now_ms.saturating_add(i64::from(delay) * 1000);
                 let retrying = JobResult::Retrying {
-                    error: message.clone(),
+                    error: message,
+                    next_attempt_ms,
                 };
-                if let Reported::Already = batch::report(&self.deps, job, &retrying).await? {
-                    return Ok(());
-                }
-                self.postpone(msg, delay).await?;
-                return Err(JobError::RetryLater(message));
+                (retrying, Some(delay))
             }
             Err(e) => {
                 let error = e.to_string();
@@ -252,17 +271,13 @@ impl JobRunner {
                 self.deps
                     .metrics
                     .delivery(integration, Outcome::Failed, took);
-                JobResult::Failed {
+                let failed = JobResult::Failed {
                     error,
                     called: true,
-                }
+                };
+                (failed, None)
             }
-        };
-        if let Reported::Already = batch::report(&self.deps, job, &result).await? {
-            // Another copy of the job reported first: that result stands.
-            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, "job reported meanwhile; keeping the earlier result");
         }
-        Ok(())
     }
 
     fn pacer(&self, integration: Integration) -> Option<&Pacer> {
@@ -461,6 +476,29 @@ impl JobRunner {
             &payload,
         )
         .await
+    }
+}
+
+/// The attempt as the lead's history keeps it.
+fn attempt_record(
+    number: u32,
+    now_ms: i64,
+    took: Duration,
+    delivered: &Result<String, DeliveryError>,
+    last: bool,
+) -> Attempt {
+    let (outcome, error) = match delivered {
+        Ok(_) => (status::SUCCEEDED, None),
+        Err(e @ DeliveryError::Retryable { .. }) if !last => (status::RETRYING, Some(e)),
+        Err(e) => (status::FAILED, Some(e)),
+    };
+    Attempt {
+        number,
+        at: crate::time::timestamp(now_ms),
+        outcome: outcome.to_string(),
+        http_status: error.and_then(|e| e.http_status()),
+        latency_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        error: error.map(|e| crate::outbound::clip(&e.to_string(), Attempt::ERROR_CHARS)),
     }
 }
 

@@ -48,11 +48,23 @@ pub fn final_status(succeeded: usize, failed: usize) -> &'static str {
     }
 }
 
-/// Writes a job's result; when it completes the batch, asks the tracker to settle it.
+/// Writes a job's result when no attempt was made (given up, timed out); when it
+/// completes the batch, asks the tracker to settle it.
 pub async fn report(deps: &Deps, job: &Job, result: &JobResult) -> Result<Reported, TrackError> {
+    report_attempt(deps, job, result, None).await
+}
+
+/// Writes a job's result and the attempt that brought it into the job's history; when it
+/// completes the batch, asks the tracker to settle it.
+pub async fn report_attempt(
+    deps: &Deps,
+    job: &Job,
+    result: &JobResult,
+    attempt: Option<&Attempt>,
+) -> Result<Reported, TrackError> {
     let r = job.job_ref();
     let reported = LeadStore::of(deps)
-        .report(&r, &job.expected, result, deps.clock.now_ms())
+        .report(&r, &job.expected, result, attempt, deps.clock.now_ms())
         .await?;
     if let Reported::Recorded(batch) = &reported
         && batch.complete()

@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod model;
 pub mod notify;
 pub mod request;
+pub mod retry;
 pub mod store;
 pub mod submit;
 pub mod sweep;

@@ -252,6 +252,34 @@ pub struct JobState {
     pub external_id: Option<String>,
     /// When it last changed.
     pub at: Option<String>,
+    /// While it waits for its next try: when that is due.
+    pub next_attempt_at: Option<String>,
+    /// Its last [`Attempt::KEPT`] attempts, oldest first.
+    pub history: Vec<Attempt>,
+}
+
+/// One attempt of a job: when its answer came, what it meant (`succeeded`, `retrying`,
+/// `failed`), the service's HTTP status when it refused (none when no answer came: a
+/// timeout, a refused connection), how long it took, and a short error (bounded and
+/// redacted, as every error we keep).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub number: u32,
+    pub at: String,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    /// Attempts kept per job: the newest replace the oldest.
+    pub const KEPT: u32 = 20;
+    /// An attempt's error is shorter than the job's last error: twenty of them share the
+    /// batch item, which every attempt writes.
+    pub const ERROR_CHARS: usize = 120;
 }
 
 impl JobState {

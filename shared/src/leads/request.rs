@@ -18,8 +18,8 @@ use super::model::*;
 use super::targets::{Section, target};
 use crate::config::EnvReader;
 
+/// Attempts a request may ask for: the dead-letter redrive lets a job be received ten times.
 pub const MAX_TRIES: u32 = 10;
-pub const DEFAULT_TRIES: u32 = 3;
 pub const TEMPLATES: [&str; 1] = ["new_lead"];
 
 /// Defaults from the environment, used where a request leaves credentials out. Only the
@@ -32,6 +32,7 @@ pub struct Defaults {
     pub amocrm_access_token: bool,
     pub bitrix24_webhook_url: bool,
     pub lead_emails: Vec<String>,
+    /// Attempts of a job whose request names no `tries`: the whole `RETRY_SCHEDULE`.
     pub tries: u32,
     /// `OUTBOUND_ALLOW_HOSTS`, so a URL the worker would refuse is refused at once.
     pub allow: crate::outbound::AllowHosts,
@@ -39,7 +40,7 @@ pub struct Defaults {
 
 impl Defaults {
     /// `TELEGRAM_BOT_TOKEN`, `TELEGRAM_CHAT_ID`, `AMOCRM_*`, `BITRIX24_WEBHOOK_URL`,
-    /// `LEAD_EMAILS` and `INTEGRATION_TRIES`.
+    /// `LEAD_EMAILS` and `RETRY_SCHEDULE` (how many attempts it makes).
     pub fn read(r: &mut EnvReader<'_>) -> Self {
         let lead_emails = r.list("LEAD_EMAILS");
         for e in &lead_emails {
@@ -55,7 +56,7 @@ impl Defaults {
             amocrm_access_token: own.amocrm_access_token.is_some(),
             bitrix24_webhook_url: own.bitrix24_webhook_url.is_some(),
             lead_emails,
-            tries: r.parse_or("INTEGRATION_TRIES", DEFAULT_TRIES),
+            tries: super::retry::RetrySchedule::read(r).attempts(),
             allow: crate::outbound::AllowHosts::read(r),
         }
     }

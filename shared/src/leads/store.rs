@@ -39,9 +39,10 @@ pub enum JobResult {
     Succeeded {
         external_id: Option<String>,
     },
-    /// Failed this attempt; another follows.
+    /// Failed this attempt; another follows at `next_attempt_ms`.
     Retrying {
         error: String,
+        next_attempt_ms: i64,
     },
     /// Failed for good. `called`: an attempt was made (false for a timeout or a job given up).
     Failed {
@@ -53,6 +54,24 @@ pub enum JobResult {
 /// The attribute of one job's field on the batch item.
 fn field(integration: &str, name: &str) -> String {
     format!("{integration}_{name}")
+}
+
+/// The attribute attempt `number` of a job is kept in: a ring of [`Attempt::KEPT`].
+fn history_slot(integration: &str, number: u32) -> String {
+    field(
+        integration,
+        &format!("a{}", number.saturating_sub(1) % Attempt::KEPT),
+    )
+}
+
+/// The job's kept attempts, oldest first.
+fn history(item: &Item, integration: &str) -> Vec<Attempt> {
+    let mut kept: Vec<Attempt> = (1..=Attempt::KEPT)
+        .filter_map(|n| text(item, &history_slot(integration, n)))
+        .filter_map(|raw| serde_json::from_str(&raw).ok())
+        .collect();
+    kept.sort_by_key(|a| a.number);
+    kept
 }
 
 /// The lead fan-out's reads and writes on one table.
@@ -148,11 +167,15 @@ impl<'a> LeadStore<'a> {
 
     /// Writes one job's result on its batch item (making the item if it is the first), once:
     /// an integration already in a set is never written again, and never lands in both.
+    ///
+    /// The attempt, when one was made, goes into the job's history in the same write: slot
+    /// `(number - 1) % 20` of its own attribute, so the newest twenty are kept without a read.
     pub async fn report(
         &self,
         job: &JobRef,
         expected: &[String],
         result: &JobResult,
+        attempt: Option<&Attempt>,
         at_ms: i64,
     ) -> Result<Reported, StoreError> {
         let i = job.integration.as_str();
@@ -162,6 +185,11 @@ impl<'a> LeadStore<'a> {
             .set(&field(i, "at"), at.as_str())
             .when(Cond::Contains("succeeded".into(), i.into()).negate())
             .when(Cond::Contains("failed".into(), i.into()).negate());
+        if let Some(a) = attempt {
+            let record = serde_json::to_string(a)
+                .map_err(|e| StoreError::Invalid(format!("cannot record the attempt: {e}")))?;
+            update = update.set(&history_slot(i, a.number), record.as_str());
+        }
         let clip = |e: &str| crate::outbound::clip(e, crate::outbound::MAX_ERROR_CHARS);
         update = match result {
             JobResult::Succeeded { external_id } => {
@@ -169,20 +197,26 @@ impl<'a> LeadStore<'a> {
                     .add_to_set("succeeded", [i])
                     .set(&field(i, "status"), status::SUCCEEDED)
                     .add(&field(i, "attempts"), 1)
-                    .remove(&field(i, "error"));
+                    .remove(&field(i, "error"))
+                    .remove(&field(i, "next"));
                 match external_id {
                     Some(id) => u.set(&field(i, "ref"), id.as_str()),
                     None => u,
                 }
             }
-            JobResult::Retrying { error } => update
+            JobResult::Retrying {
+                error,
+                next_attempt_ms,
+            } => update
                 .set(&field(i, "status"), status::RETRYING)
                 .set(&field(i, "error"), clip(error))
+                .set(&field(i, "next"), timestamp(*next_attempt_ms).as_str())
                 .add(&field(i, "attempts"), 1),
             JobResult::Failed { error, called } => update
                 .add_to_set("failed", [i])
                 .set(&field(i, "status"), status::FAILED)
                 .set(&field(i, "error"), clip(error))
+                .remove(&field(i, "next"))
                 .add(&field(i, "attempts"), i64::from(*called)),
         };
         match self
@@ -258,6 +292,8 @@ fn batch_state(item: &Item) -> BatchState {
                     error: text(item, &field(i, "error")),
                     external_id: text(item, &field(i, "ref")),
                     at: text(item, &field(i, "at")),
+                    next_attempt_at: text(item, &field(i, "next")),
+                    history: history(item, i),
                 },
             ))
         })

@@ -70,6 +70,10 @@ pub struct IntegrationStatus {
     pub created_at: String,
     pub updated_at: Option<String>,
     pub finished_at: Option<String>,
+    /// While it waits for its next try after a failure: when that is due.
+    pub next_attempt_at: Option<String>,
+    /// Its last attempts (at most 20), oldest first.
+    pub history: Vec<super::model::Attempt>,
 }
 
 pub async fn lead_status(
@@ -88,6 +92,8 @@ pub async fn lead_status(
             IntegrationStatus {
                 integration,
                 finished_at: job.at.clone().filter(|_| job.is_final()),
+                next_attempt_at: job.next_attempt_at.clone().filter(|_| !job.is_final()),
+                history: job.history.clone(),
                 status: job.status,
                 attempts: job.attempts,
                 tries,

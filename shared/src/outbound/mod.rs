@@ -63,6 +63,19 @@ impl DeliveryError {
 }
 
 impl DeliveryError {
+    /// The HTTP status of the refusal this error reports, when a service answered (as
+    /// [`classify`] writes it: `<service>: HTTP <status>: …`).
+    pub fn http_status(&self) -> Option<u16> {
+        let message = match self {
+            DeliveryError::Retryable { message, .. } | DeliveryError::Final { message } => message,
+        };
+        let (_, rest) = message.split_once(": HTTP ")?;
+        rest.get(..3)?
+            .parse()
+            .ok()
+            .filter(|s| (100..600).contains(s))
+    }
+
     /// The same error with each of `secrets` (and its URL-encoded form) replaced by `***`.
     pub fn redact(self, secrets: &[&str]) -> Self {
         let clean = |m: String| redact(&m, secrets);
