@@ -235,9 +235,6 @@ pub fn valid_stack(stack: &str) -> bool {
         && stack.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// The shortest signing key the bridge accepts (its configuration refuses shorter).
-const MIN_SIGNING_KEY: usize = 16;
-
 fn url_safe(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
