@@ -260,7 +260,7 @@ impl Spec {
             Shape::WebhookSecret => crate::telegram::webhook::valid_secret(value),
             Shape::UrlToken => value.len() >= 32 && url_safe(value),
             Shape::SigningKey => {
-                value.chars().count() >= MIN_SIGNING_KEY
+                value.chars().count() >= crate::bridge::config::MIN_SIGNING_SECRET
                     && crate::signature::standard_problem(value).is_none()
             }
             Shape::ApiKeys => {
