@@ -42,6 +42,8 @@ impl Scope {
 
 /// The shortest key taken: shorter keys can be guessed.
 pub const MIN_KEY_LEN: usize = 16;
+/// The fewest different characters a key may have.
+pub const MIN_DISTINCT: usize = 8;
 
 /// One configured key with its scopes.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,9 +115,14 @@ impl ApiKeys {
                  with scopes leads, tickets, admin joined by +; a plain key is a leads key)",
             );
         }
-        let mut keys = Vec::new();
+        let mut keys: Vec<ApiKey> = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             match parse_entry(entry) {
+                // One key with two sets of scopes would answer differently route by route.
+                Ok(key) if keys.iter().any(|k| k.key == key.key) => env.problem(format!(
+                    "ZAYAVKA_API_KEYS: entry {}: the same key as an earlier entry; give it all its scopes in one entry (leads+tickets:<key>)",
+                    i + 1
+                )),
                 Ok(key) => keys.push(key),
                 // Named by position: the entry itself is a credential.
                 Err(why) => env.problem(format!("ZAYAVKA_API_KEYS: entry {}: {why}", i + 1)),
@@ -210,6 +217,14 @@ fn parse_entry(entry: &str) -> Result<ApiKey, String> {
     if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the key contains white space".into());
     }
+    // Length alone lets `aaaaaaaaaaaaaaaa` through; a random key of 16 characters has far
+    // more than 8 different ones (16 hex digits: about 10).
+    let distinct: std::collections::BTreeSet<char> = key.chars().collect();
+    if distinct.len() < MIN_DISTINCT {
+        return Err(format!(
+            "the key is too easy to guess (fewer than {MIN_DISTINCT} different characters): make one with openssl rand -hex 24"
+        ));
+    }
     Ok(ApiKey {
         key: key.to_string(),
         scopes,
@@ -271,13 +286,24 @@ mod tests {
 
     #[test]
     fn every_short_key_and_unknown_scope_is_named_by_position_without_the_key() {
-        let err = read("admin:aaaaaaaaaaaaaaaa,short-key,leds:bbbbbbbbbbbbbbbbbbbb").unwrap_err();
-        assert!(err.contains("entry 2: the key needs at least 16"), "{err}");
-        assert!(err.contains("entry 3: unknown scope \"leds\""), "{err}");
+        let err = read(
+            "admin:aaaaaaaaaaaaaaaa,short-key,leds:bbbbbbbbbbbbbbbbbbbb,0123456789abcdef,tickets:0123456789abcdef",
+        )
+        .unwrap_err();
         assert!(
-            !err.contains("short-key") && !err.contains("bbbbbbbb"),
+            err.contains("entry 1: the key is too easy to guess"),
             "{err}"
         );
+        assert!(err.contains("entry 2: the key needs at least 16"), "{err}");
+        assert!(err.contains("entry 3: unknown scope \"leds\""), "{err}");
+        assert!(!err.contains("entry 4"), "{err}");
+        assert!(
+            err.contains("entry 5: the same key as an earlier entry"),
+            "{err}"
+        );
+        for secret in ["short-key", "bbbbbbbb", "aaaaaaaa", "0123456789abcdef"] {
+            assert!(!err.contains(secret), "{err}");
+        }
         assert!(
             read("admin:0123456789abcde").is_err(),
             "15 characters after the scope"

@@ -1,6 +1,7 @@
 //! How many times an admin page's sign-in form may be tried: per address and from everyone
-//! in a window, so a key cannot be guessed by trying many. Every attempt counts (a right key
-//! too: an admin signs in a few times a day), and a refused one is 429 with when to come back.
+//! in a window, so a key cannot be guessed by trying many. Every attempt is counted before
+//! the key is looked at, a successful one is given back, and a refused one is 429 with when
+//! to come back.
 
 use crate::Deps;
 use crate::counter::{self, Window};
@@ -29,13 +30,8 @@ pub const DEFAULT: SignInLimit = SignInLimit {
 };
 
 impl SignInLimit {
-    /// One attempt from `address`, or the seconds until the next window when the address
-    /// or everyone has used theirs up.
-    pub async fn attempt(
-        &self,
-        deps: &Deps,
-        address: Option<&str>,
-    ) -> Result<Result<(), i64>, StoreError> {
+    /// The windows an attempt from `address` counts in now: everyone's and the address's.
+    fn windows(&self, deps: &Deps, address: Option<&str>) -> ([(Window, u32); 2], i64) {
         let secs = self.window_secs.max(1);
         let now = deps.clock.now_secs();
         let start = counter::window_start(now, secs);
@@ -48,8 +44,31 @@ impl SignInLimit {
             (window("all"), self.global),
             (window(&ip), self.per_address),
         ];
+        (windows, (start + secs - now).max(1))
+    }
+
+    /// One attempt from `address`, or the seconds until the next window when the address
+    /// or everyone has used theirs up.
+    pub async fn attempt(
+        &self,
+        deps: &Deps,
+        address: Option<&str>,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let (windows, retry_after) = self.windows(deps, address);
         Ok(counter::take_each(deps.table.as_ref(), &windows)
             .await?
-            .map_err(|_| (start + secs - now).max(1)))
+            .map_err(|_| retry_after))
+    }
+
+    /// Gives an attempt that signed in back: only wrong keys use the windows up, so an admin
+    /// who signs in often is never held by their own sign-ins. (A guesser can still use up
+    /// everyone's window and hold the admins for up to 15 minutes: the price of a limit
+    /// that holds guesses spread over many addresses.)
+    pub async fn succeeded(&self, deps: &Deps, address: Option<&str>) -> Result<(), StoreError> {
+        let (windows, _) = self.windows(deps, address);
+        for (window, _) in &windows {
+            counter::give_back(deps.table.as_ref(), window).await?;
+        }
+        Ok(())
     }
 }

@@ -99,7 +99,11 @@ impl BridgeApi {
             return Err(ApiError::too_large(MAX_BODY));
         }
         let now = self.deps.clock.now_ms();
-        let header = req.header(zayavka::signature::HEADER).unwrap_or_default();
+        // Trimmed as `verify` reads it: a replay with a space added is the same request.
+        let header = req
+            .header(zayavka::signature::HEADER)
+            .unwrap_or_default()
+            .trim();
         // Either secret while BRIDGE_SIGNING_SECRET_NEXT is being rotated in.
         if !on
             .cfg

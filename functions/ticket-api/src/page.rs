@@ -346,6 +346,13 @@ async fn sign_in(
         None => Ok(login(lang, 401, Some(t.wrong_key))),
         Some(c) if !c.is_admin() => Ok(login(lang, 403, Some(t.not_admin))),
         Some(_) => {
+            if let Err(e) = zayavka::sign_in::DEFAULT
+                .succeeded(deps, req.source_ip.as_deref())
+                .await
+            {
+                // The sign-in stands; the window only ends a little sooner for this address.
+                tracing::warn!(error = %e, "sign-in attempt not given back");
+            }
             let mut r = see_other(PATH);
             r.cookies.push(session_cookie(deps, key));
             Ok(r)

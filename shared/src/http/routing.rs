@@ -163,13 +163,16 @@ fn source_ip(req: &Request) -> Option<String> {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
-        // An ALB or a function URL's caller is the first X-Forwarded-For address.
+        // Behind an ALB or a function URL: the last X-Forwarded-For address, the one the
+        // load balancer appended. The ones before it are whatever the client wrote, and
+        // trusting them would let a guesser pick a new address for every try.
         _ => req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string()),
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
     }
 }
 
@@ -181,5 +184,24 @@ fn request_id(req: &Request) -> String {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone().unwrap_or_default(),
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone().unwrap_or_default(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_a_load_balancer_the_address_is_the_one_it_appended() {
+        let req: Request = http::Request::builder()
+            .header("x-forwarded-for", "10.9.9.9, 203.0.113.5")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(source_ip(&req).as_deref(), Some("203.0.113.5"));
+        let spoofed_only: Request = http::Request::builder()
+            .header("x-forwarded-for", " ")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(source_ip(&spoofed_only), None);
     }
 }

@@ -32,11 +32,12 @@ pub enum SubmitError {
     NotYours,
 }
 
-/// The lead id an `Idempotency-Key` stands for when the request names none: the key's
-/// hash, so the lead's own conditional write is the idempotency check and no second item
-/// (or read) is needed.
-pub fn lead_id_for_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
+/// The lead id an `Idempotency-Key` stands for when the request names none: a hash of the
+/// key and the caller's key id, so the lead's own conditional write is the idempotency check
+/// (no second item or read), and two websites that both send `order-1001` make two leads
+/// instead of one refusing the other.
+pub fn lead_id_for_key(owner: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("{owner}\n{key}").as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("key-{hex}")
 }
@@ -65,7 +66,7 @@ pub async fn submit(
     let store = LeadStore::of(deps);
     let (lead_id, named) = match (&sub.lead_id, idempotency) {
         (Some(id), _) => (id.clone(), true),
-        (None, Some(key)) => (lead_id_for_key(key), true),
+        (None, Some(key)) => (lead_id_for_key(caller.key_id(), key), true),
         (None, None) => (uuid::Uuid::now_v7().to_string(), false),
     };
     let span = tracing::info_span!("lead", lead_id = %lead_id);
