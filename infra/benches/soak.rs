@@ -25,7 +25,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_zayavka");
 const KEY: &str = "soak-key-0123456789abcdef";
 const BOT: &str = "123456:SOAKSOAKSOAKSOAKSOAK";
 const INTEGRATIONS: [&str; 4] = ["amocrm", "bitrix24", "telegram", "webhook"];
-const TRIES: u32 = 3;
+/// Each job's attempts: one, then a retry a second later and another two seconds after.
+const RETRY_SCHEDULE: &str = "1s,2s";
 const HTTP_TIMEOUT_SECS: u64 = 2;
 
 /// What the fake does with one lead's calls to one integration.
@@ -175,8 +176,7 @@ fn serve(data: &std::path::Path, fakes: &str) -> Serve {
         .env("AMOCRM_BASE_URL", format!("{fakes}/amo"))
         .env("TELEGRAM_API_BASE", fakes)
         .env("HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECS.to_string())
-        // TRIES attempts: one and a retry a second later, then two.
-        .env("RETRY_SCHEDULE", "1s,2s")
+        .env("RETRY_SCHEDULE", RETRY_SCHEDULE)
         .env("AMOCRM_RATE_PER_SECOND", "0")
         .env("BITRIX24_RATE_PER_SECOND", "0")
         .env("TELEGRAM_RATE_PER_SECOND", "0")

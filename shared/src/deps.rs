@@ -177,7 +177,19 @@ impl<'a> Wiring<'a> {
                 // Read once and kept for the life of the process, as the environment is.
                 Box::leak(Box::new(with))
             }
-            None => env,
+            None => {
+                // Allowed (a function run with `cargo lambda`, an older template), but a
+                // deployment should not keep secrets where GetFunctionConfiguration shows them.
+                let in_env: Vec<&str> = crate::secrets::CATALOGUE
+                    .iter()
+                    .filter(|s| s.readers.contains(&function) && env.var(s.name).is_some())
+                    .map(|s| s.name)
+                    .collect();
+                if !in_env.is_empty() {
+                    tracing::warn!(secrets = ?in_env, "ZAYAVKA_SECRETS_PATH is not set: these secrets come from the function's environment, which lambda:GetFunctionConfiguration shows; store them with zayavka secrets set and deploy the template");
+                }
+                env
+            }
         };
         Ok(Wiring {
             deps: Deps::aws(&clients, &aws),

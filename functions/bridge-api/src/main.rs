@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     zayavka::logging::init();
-    let wiring = zayavka::deps::Wiring::lambda(env!("CARGO_PKG_NAME"), &zayavka::config::ProcessEnv).await?;
+    let wiring =
+        zayavka::deps::Wiring::lambda(env!("CARGO_PKG_NAME"), &zayavka::config::ProcessEnv).await?;
     zayavka::lambda::run_http(bridge_api::from_env(&wiring)?).await
 }
