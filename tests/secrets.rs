@@ -762,3 +762,87 @@ async fn the_catalogue_names_exactly_the_secrets_each_function_reads() {
         assert_eq!(read, catalogued, "{function}");
     }
 }
+
+/// A Lambda start as `main.rs` makes it (`Wiring::lambda`): the path from the environment,
+/// the SSM client from the AWS settings, the function's own secrets read once; a secret left
+/// in the environment, or one not stored, stops the start without showing a value.
+#[tokio::test]
+async fn a_lambda_start_reads_its_secrets_from_parameter_store_and_nowhere_else() {
+    let moto = crate::support::moto_config(&unique("start-t-"), &format!("{}-", unique("start-q")));
+    zayavka_cli::admin::init_aws(&moto, &zayavka::queues::catalogue())
+        .await
+        .expect("init moto");
+    let ssm =
+        zayavka::adapters::SsmParameters::new(zayavka::deps::AwsClients::new(&moto).await.ssm);
+    let stack = unique("start-");
+    let key = "start-admin-key-0123456789abcdef";
+    zayavka_cli::secrets::set(
+        &ssm,
+        &stack,
+        "ZAYAVKA_API_KEYS",
+        &zayavka::secret::Secret(format!("admin:{key}")),
+    )
+    .await
+    .unwrap();
+    let env_for = |stack: &str| {
+        std::collections::HashMap::from([
+            ("TABLE_NAME".to_string(), moto.table_name.clone()),
+            ("QUEUE_NAME_PREFIX".to_string(), moto.queue_prefix.clone()),
+            ("AWS_ENDPOINT_URL".to_string(), crate::support::moto_url()),
+            ("AWS_REGION".to_string(), "us-east-1".to_string()),
+            (
+                "BATCH_TRACKER_FUNCTION".to_string(),
+                "start-tracker".to_string(),
+            ),
+            (
+                zayavka::secrets::PATH_VAR.to_string(),
+                zayavka::secrets::stack_path(stack),
+            ),
+        ])
+    };
+    let env = env_for(&stack);
+    let wiring = zayavka::deps::Wiring::lambda("lead-submit", &env)
+        .await
+        .expect("starts with its key from Parameter Store");
+    let f = lead_submit::from_env(&wiring).expect("configured");
+    for (auth, status) in [
+        (format!("Bearer {key}"), 404),
+        ("Bearer not-the-key-0123456789".to_string(), 401),
+    ] {
+        let event = api_gateway_event(HttpInput {
+            method: "GET",
+            route_key: lead_submit::STATUS,
+            path: "/api/leads/none",
+            raw_query: "",
+            query: Vec::new(),
+            headers: vec![("authorization".into(), auth)],
+            path_params: [("lead_id".to_string(), "none".to_string())].into(),
+            body: b"",
+            source_ip: "203.0.113.9",
+            now_ms: 0,
+        })
+        .unwrap();
+        let r = dispatch(&f, crate::apigw::lambda_request(event)).await;
+        assert_eq!(r.status_code, status, "{}", r.body);
+    }
+
+    // The key in the environment as well: refused, named, not shown.
+    let mut doubled = env_for(&stack);
+    doubled.insert("ZAYAVKA_API_KEYS".into(), format!("admin:{key}"));
+    let err = match zayavka::deps::Wiring::lambda("lead-submit", &doubled).await {
+        Ok(_) => panic!("a secret in the environment must stop the start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("ZAYAVKA_API_KEYS") && !err.contains(key),
+        "{err}"
+    );
+
+    // A stack where it was never stored: the start says how to store it.
+    let empty = env_for(&unique("nothing-"));
+    let err = match zayavka::deps::Wiring::lambda("lead-submit", &empty).await {
+        Ok(_) => panic!("a missing required secret must stop the start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("zayavka secrets set"), "{err}");
+}

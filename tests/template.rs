@@ -1500,3 +1500,34 @@ fn doctor_knows_every_health_route() {
     known.sort_unstable();
     assert_eq!(routes, known);
 }
+
+#[test]
+fn the_http_api_throttles_every_route_and_the_retry_schedule_reaches_both_readers() {
+    let t = template();
+    let apis = resources_of_type(&t, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1);
+    let settings = &apis[0].1["Properties"]["DefaultRouteSettings"];
+    let is_ref =
+        |v: &Value, name: &str| matches!(v, Value::Tagged(t) if t.tag == "Ref" && t.value == name);
+    assert!(
+        is_ref(&settings["ThrottlingRateLimit"], "ApiThrottleRate"),
+        "{settings:?}"
+    );
+    assert!(
+        is_ref(&settings["ThrottlingBurstLimit"], "ApiThrottleBurst"),
+        "{settings:?}"
+    );
+    for (p, default) in [("ApiThrottleRate", 50), ("ApiThrottleBurst", 100)] {
+        assert_eq!(t["Parameters"][p]["Default"], default, "{p}");
+        assert_eq!(t["Parameters"][p]["MinValue"], 1, "{p}");
+    }
+    // lead-submit counts attempts from the schedule and the worker waits by it: one value,
+    // in Globals, that parses as the functions parse it.
+    let schedule = &t["Globals"]["Function"]["Environment"]["Variables"]["RETRY_SCHEDULE"];
+    assert!(is_ref(schedule, "RetrySchedule"), "{schedule:?}");
+    let default = t["Parameters"]["RetrySchedule"]["Default"]
+        .as_str()
+        .unwrap();
+    assert_eq!(default, zayavka::leads::retry::DEFAULT);
+    assert!(zayavka::leads::retry::RetrySchedule::parse(default).is_ok());
+}
