@@ -404,7 +404,7 @@ async fn serve_command(
     };
     let (env, keys) = serve::local_env(&data_dir).map_err(|e| e.to_string())?;
     eprintln!(
-        "API key for /api/*: {} (set ZAYAVKA_API_KEYS to choose your own)",
+        "Admin API key for /api/* and /executors: {} (set ZAYAVKA_API_KEYS to choose your own)",
         keys.split(',').next().unwrap_or_default()
     );
     let opts = serve::ServeOptions {
