@@ -66,6 +66,27 @@ pub struct BridgeApi {
 /// side of its time), so a replayed request is always caught.
 const SAME_REQUEST_SECS: i64 = 600;
 
+/// The reply in the request's body.
+fn parse_reply(req: &ApiRequest) -> Result<replies::Reply, ApiError> {
+    let body: serde_json::Value = req.json(MAX_BODY)?;
+    replies::parse(&body).map_err(|e| ApiError::invalid(&e.field, e.message))
+}
+
+/// What names a reply, and for how long (seconds): its own id when it has one; else its
+/// body and signature (a signature has its time, so only a replay of the very request
+/// matches), for ten minutes.
+fn reply_key(reply: &replies::Reply, req: &ApiRequest, header: &str) -> (String, i64) {
+    match &reply.id {
+        Some(id) => (format!("id#{}#{id}", reply.client_id), 30 * 24 * 3600),
+        None => {
+            let mut seen = req.body.clone();
+            seen.extend_from_slice(header.as_bytes());
+            let hash = zayavka::signature::hmac_hex("bridge-reply", &seen);
+            (format!("body#{hash}"), SAME_REQUEST_SECS)
+        }
+    }
+}
+
 impl BridgeApi {
     pub fn new(deps: Deps, cfg: Config) -> Result<Self, ConfigError> {
         let http = zayavka::outbound::client(std::time::Duration::from_secs(20))?;
@@ -88,8 +109,24 @@ impl BridgeApi {
             .ok_or_else(|| ApiError::not_found("no such reply URL"))
     }
 
+    /// `POST /bridge/reply/{token}`: verified, parsed, its client found, claimed (so a
+    /// repeat is answered without sending twice), then queued.
     async fn reply(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let on = self.on()?;
+        let header = self.verified(on, req)?;
+        let reply = parse_reply(req)?;
+        let client = self.reachable_client(&reply.client_id).await?;
+        let (key, ttl) = reply_key(&reply, req, header);
+        let Some(at_ms) = self.claim(&key, ttl).await? else {
+            return Ok(ApiResponse::json(200, &json!({"status": "duplicate"})));
+        };
+        let answered_after = at_ms - client.last_in_ms;
+        self.queue(on, &key, reply, at_ms, answered_after).await
+    }
+
+    /// The reply URL's token, the body's size and the signature checked; the signature
+    /// header as read (it names a reply without an id of its own).
+    fn verified<'r>(&self, on: &On, req: &'r ApiRequest) -> Result<&'r str, ApiError> {
         let token = req.path_param("token")?;
         if !constant_time_eq(token, on.cfg.reply_token.expose()) {
             tracing::warn!("bridge reply with a wrong token");
@@ -115,66 +152,64 @@ impl BridgeApi {
                 "X-Zayavka-Signature missing, wrong, or older than five minutes",
             ));
         }
-        let body: serde_json::Value = req.json(MAX_BODY)?;
-        let reply = replies::parse(&body).map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        let Some(client) = store::client(&self.deps, &reply.client_id)
+        Ok(header)
+    }
+
+    /// The reply's client, when it exists and has not blocked the bot.
+    async fn reachable_client(&self, client_id: &str) -> Result<store::Client, ApiError> {
+        let Some(client) = store::client(&self.deps, client_id)
             .await
             .map_err(ApiError::store)?
         else {
-            return Err(ApiError::not_found(format!(
-                "no client {}",
-                reply.client_id
-            )));
+            return Err(ApiError::not_found(format!("no client {client_id}")));
         };
         if client.blocked {
             return Err(ApiError::new(
                 410,
                 "blocked",
-                format!(
-                    "{} blocked the bot; they get nothing until they write again",
-                    reply.client_id
-                ),
+                format!("{client_id} blocked the bot; they get nothing until they write again"),
             ));
         }
-        // The reply's own id when it has one; else its body and signature (a signature has
-        // its time, so only a replay of the very request matches), for ten minutes.
-        let (key, ttl) = match &reply.id {
-            Some(id) => (format!("id#{}#{id}", reply.client_id), 30 * 24 * 3600),
-            None => {
-                let mut seen = req.body.clone();
-                seen.extend_from_slice(header.as_bytes());
-                let hash = zayavka::signature::hmac_hex("bridge-reply", &seen);
-                (format!("body#{hash}"), SAME_REQUEST_SECS)
-            }
-        };
-        // The history entry's time comes with the claim: a repeat after the marker is gone
-        // is a new entry, and so new sends.
-        let at_ms = match store::claim_reply(&self.deps, &key, ttl)
+        Ok(client)
+    }
+
+    /// The reply claimed under `key`: its history entry's time when it is new, `None` when
+    /// it is a repeat already queued. The time comes with the claim: a repeat after the
+    /// marker is gone is a new entry, and so new sends.
+    async fn claim(&self, key: &str, ttl: i64) -> Result<Option<i64>, ApiError> {
+        match store::claim_reply(&self.deps, key, ttl)
             .await
             .map_err(ApiError::store)?
         {
-            ReplyClaim::New { at_ms } => at_ms,
-            ReplyClaim::Busy => {
-                return Err(ApiError::new(
-                    409,
-                    "conflict",
-                    "this reply is being queued; retry",
-                ));
-            }
-            ReplyClaim::Repeat => {
-                return Ok(ApiResponse::json(200, &json!({"status": "duplicate"})));
-            }
-        };
-        let answered_after = at_ms - client.last_in_ms;
+            ReplyClaim::New { at_ms } => Ok(Some(at_ms)),
+            ReplyClaim::Busy => Err(ApiError::new(
+                409,
+                "conflict",
+                "this reply is being queued; retry",
+            )),
+            ReplyClaim::Repeat => Ok(None),
+        }
+    }
+
+    /// The claimed reply accepted and queued; when that fails, the claim is let go so the
+    /// system's retry is taken.
+    async fn queue(
+        &self,
+        on: &On,
+        key: &str,
+        reply: replies::Reply,
+        at_ms: i64,
+        answered_after: i64,
+    ) -> Result<ApiResponse, ApiError> {
         if let Err(e) =
-            worker::accept_reply(&self.deps, &on.cfg, &key, reply, at_ms, answered_after).await
+            worker::accept_reply(&self.deps, &on.cfg, key, reply, at_ms, answered_after).await
         {
-            if let Err(e) = store::reply_not_queued(&self.deps, &key).await {
+            if let Err(e) = store::reply_not_queued(&self.deps, key).await {
                 tracing::warn!(error = %e, "bridge reply claim not released");
             }
             return Err(ApiError::unavailable(e));
         }
-        store::reply_queued(&self.deps, &key)
+        store::reply_queued(&self.deps, key)
             .await
             .map_err(ApiError::store)?;
         Ok(ApiResponse::json(202, &json!({"status": "queued"})))

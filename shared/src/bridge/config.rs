@@ -76,94 +76,138 @@ fn signing_key(r: &mut EnvReader<'_>, name: &str, value: String) -> String {
     value
 }
 
+/// `BRIDGE_API_URL`, else `BRIDGE_API_BASE` + `/api/messages/`, checked against
+/// `OUTBOUND_ALLOW_HOSTS`: the URL users' messages (and our reply URL) travel to.
+fn system_url(r: &mut EnvReader<'_>) -> String {
+    let api_url = match (r.optional("BRIDGE_API_URL"), r.optional("BRIDGE_API_BASE")) {
+        (Some(url), _) => url,
+        (None, Some(base)) => format!("{}/api/messages/", base.trim_end_matches('/')),
+        (None, None) => {
+            r.problem("BRIDGE_API_URL (or BRIDGE_API_BASE) is not set, but the bridge bot is: where do messages go?");
+            String::new()
+        }
+    };
+    let allow = AllowHosts::read(r);
+    if !api_url.is_empty() {
+        match reqwest::Url::parse(&api_url) {
+            Err(_) => r.problem(format!("BRIDGE_API_URL: {api_url:?} is not a URL")),
+            // Plain http only to a host the operator exempted, as for any outside call.
+            Ok(u) if u.scheme() != "https" && guard::check(&allow, &u).is_err() => {
+                r.problem(format!(
+                    "BRIDGE_API_URL must be https (users' messages and the reply URL \
+                     travel in it); plain http only to a host in {}",
+                    guard::ALLOW_VAR
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
+    api_url
+}
+
+/// `ZAYAVKA_PUBLIC_URL`, without a trailing slash, when set.
+fn public_url(r: &mut EnvReader<'_>) -> Option<String> {
+    let public_url = r
+        .optional("ZAYAVKA_PUBLIC_URL")
+        .map(|u| u.trim_end_matches('/').to_string());
+    if let Some(u) = &public_url
+        && reqwest::Url::parse(u).is_err()
+    {
+        r.problem(format!("ZAYAVKA_PUBLIC_URL: {u:?} is not a URL"));
+    }
+    public_url
+}
+
+/// `BRIDGE_REPLY_TOKEN`; empty (with its problem told) when missing or malformed.
+fn reply_token(r: &mut EnvReader<'_>) -> Secret {
+    match r.optional("BRIDGE_REPLY_TOKEN") {
+        Some(t) if t.len() >= 32 && url_safe(&t) => Secret(t),
+        Some(_) => {
+            r.problem("BRIDGE_REPLY_TOKEN must be 32 or more of A-Z a-z 0-9 _ -");
+            Secret(String::new())
+        }
+        None => {
+            r.problem(
+                "BRIDGE_REPLY_TOKEN is not set (32+ random characters: openssl rand -hex 24)",
+            );
+            Secret(String::new())
+        }
+    }
+}
+
+/// `BRIDGE_SIGNING_SECRET` (required) and `BRIDGE_SIGNING_SECRET_NEXT` (being rotated in).
+fn signing_secrets(r: &mut EnvReader<'_>) -> (Secret, Option<Secret>) {
+    let current = match r.optional("BRIDGE_SIGNING_SECRET") {
+        Some(s) => Secret(signing_key(r, "BRIDGE_SIGNING_SECRET", s)),
+        None => {
+            r.problem(
+                "BRIDGE_SIGNING_SECRET is not set, but the bridge bot is: the system's \
+                 replies must be signed (16+ random characters: openssl rand -hex 24)",
+            );
+            Secret(String::new())
+        }
+    };
+    let next = r
+        .optional("BRIDGE_SIGNING_SECRET_NEXT")
+        .map(|s| Secret(signing_key(r, "BRIDGE_SIGNING_SECRET_NEXT", s)));
+    (current, next)
+}
+
+/// `BRIDGE_HISTORY_DAYS` (30), 1 to 3650.
+fn history_days(r: &mut EnvReader<'_>) -> i64 {
+    let days: i64 = r.parse_or("BRIDGE_HISTORY_DAYS", 30);
+    if !(1..=3650).contains(&days) {
+        r.problem("BRIDGE_HISTORY_DAYS must be 1 to 3650");
+    }
+    days
+}
+
+/// `BRIDGE_ADMIN_IDS`: each one that is not a Telegram user id is told.
+fn admin_ids(r: &mut EnvReader<'_>) -> Vec<i64> {
+    let mut admin_ids = Vec::new();
+    for id in r.list("BRIDGE_ADMIN_IDS") {
+        match id.parse::<i64>() {
+            Ok(n) => admin_ids.push(n),
+            Err(_) => r.problem(format!(
+                "BRIDGE_ADMIN_IDS: {id:?} is not a Telegram user id"
+            )),
+        }
+    }
+    admin_ids
+}
+
+/// `BRIDGE_USER_LIMIT` (20), 1 or more.
+fn user_limit(r: &mut EnvReader<'_>) -> u32 {
+    let limit: u32 = r.parse_or("BRIDGE_USER_LIMIT", 20);
+    if limit == 0 {
+        r.problem("BRIDGE_USER_LIMIT must be 1 or more (messages per user and minute)");
+    }
+    limit
+}
+
 impl BridgeConfig {
     /// The bridge's settings when its bot is configured (`TELEGRAM_BRIDGE_BOT_TOKEN`).
+    ///
+    /// Read in the order the settings are listed, so the problems come in that order too.
     pub fn read_if_configured(r: &mut EnvReader<'_>) -> Option<Self> {
         let bot_token = Secret(r.optional("TELEGRAM_BRIDGE_BOT_TOKEN")?);
         let enabled = !matches!(
             r.or("BRIDGE_ENABLED", "true").to_ascii_lowercase().as_str(),
             "false" | "0" | "no" | "off"
         );
-        let api_url = match (r.optional("BRIDGE_API_URL"), r.optional("BRIDGE_API_BASE")) {
-            (Some(url), _) => url,
-            (None, Some(base)) => format!("{}/api/messages/", base.trim_end_matches('/')),
-            (None, None) => {
-                r.problem("BRIDGE_API_URL (or BRIDGE_API_BASE) is not set, but the bridge bot is: where do messages go?");
-                String::new()
-            }
-        };
-        let allow = AllowHosts::read(r);
-        if !api_url.is_empty() {
-            match reqwest::Url::parse(&api_url) {
-                Err(_) => r.problem(format!("BRIDGE_API_URL: {api_url:?} is not a URL")),
-                // Plain http only to a host the operator exempted, as for any outside call.
-                Ok(u) if u.scheme() != "https" && guard::check(&allow, &u).is_err() => {
-                    r.problem(format!(
-                        "BRIDGE_API_URL must be https (users' messages and the reply URL \
-                         travel in it); plain http only to a host in {}",
-                        guard::ALLOW_VAR
-                    ))
-                }
-                Ok(_) => {}
-            }
-        }
-        let public_url = r
-            .optional("ZAYAVKA_PUBLIC_URL")
-            .map(|u| u.trim_end_matches('/').to_string());
-        if let Some(u) = &public_url
-            && reqwest::Url::parse(u).is_err()
-        {
-            r.problem(format!("ZAYAVKA_PUBLIC_URL: {u:?} is not a URL"));
-        }
-        let reply_token = match r.optional("BRIDGE_REPLY_TOKEN") {
-            Some(t) if t.len() >= 32 && url_safe(&t) => Secret(t),
-            Some(_) => {
-                r.problem("BRIDGE_REPLY_TOKEN must be 32 or more of A-Z a-z 0-9 _ -");
-                Secret(String::new())
-            }
-            None => {
-                r.problem(
-                    "BRIDGE_REPLY_TOKEN is not set (32+ random characters: openssl rand -hex 24)",
-                );
-                Secret(String::new())
-            }
-        };
-        let signing_secret = match r.optional("BRIDGE_SIGNING_SECRET") {
-            Some(s) => Secret(signing_key(r, "BRIDGE_SIGNING_SECRET", s)),
-            None => {
-                r.problem(
-                    "BRIDGE_SIGNING_SECRET is not set, but the bridge bot is: the system's \
-                     replies must be signed (16+ random characters: openssl rand -hex 24)",
-                );
-                Secret(String::new())
-            }
-        };
-        let signing_secret_next = r
-            .optional("BRIDGE_SIGNING_SECRET_NEXT")
-            .map(|s| Secret(signing_key(r, "BRIDGE_SIGNING_SECRET_NEXT", s)));
+        let api_url = system_url(r);
+        let public_url = public_url(r);
+        let reply_token = reply_token(r);
+        let (signing_secret, signing_secret_next) = signing_secrets(r);
         let retry_base_secs: u32 = r.parse_or("BRIDGE_RETRY_BASE_DELAY_SECONDS", 5);
         let fallback_after: u32 = r.parse_or("BRIDGE_FALLBACK_AFTER", 3);
-        let history_days: i64 = r.parse_or("BRIDGE_HISTORY_DAYS", 30);
-        if !(1..=3650).contains(&history_days) {
-            r.problem("BRIDGE_HISTORY_DAYS must be 1 to 3650");
-        }
+        let history_days = history_days(r);
         let health_url = r.optional("BRIDGE_HEALTH_URL");
-        let mut admin_ids = Vec::new();
-        for id in r.list("BRIDGE_ADMIN_IDS") {
-            match id.parse::<i64>() {
-                Ok(n) => admin_ids.push(n),
-                Err(_) => r.problem(format!(
-                    "BRIDGE_ADMIN_IDS: {id:?} is not a Telegram user id"
-                )),
-            }
-        }
+        let admin_ids = admin_ids(r);
         let timeout_secs: u64 = r.parse_or("BRIDGE_TIMEOUT_SECONDS", 10);
         let file_link_secs: i64 = r.parse_or("BRIDGE_FILE_LINK_SECONDS", 3600);
         let file_max_bytes: usize = r.parse_or("BRIDGE_FILE_MAX_BYTES", 4 * 1024 * 1024);
-        let user_limit: u32 = r.parse_or("BRIDGE_USER_LIMIT", 20);
-        if user_limit == 0 {
-            r.problem("BRIDGE_USER_LIMIT must be 1 or more (messages per user and minute)");
-        }
+        let user_limit = user_limit(r);
         Some(Self {
             bot_token,
             enabled,

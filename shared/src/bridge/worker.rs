@@ -90,98 +90,137 @@ impl Bridge {
                 return Ok(());
             }
         };
-        let d = &self.deps;
         let attempts = msg.receive_count.max(1);
-        let err = |e: crate::ports::StoreError| e.to_string();
-        // Taken by the system on an earlier try whose worker died before the end: finish
-        // its steps without asking the system again.
-        let before = store::message(d, &m.client_id, m.at_ms(), &m.id())
-            .await
-            .map_err(err)?;
-        let tried = match &before {
-            Some(h) if h.state == State::Delivered => Tried::Delivered {
-                reply: h.reply.clone(),
-            },
-            _ => system::deliver(&self.http, &self.cfg, &m, d.clock.now_secs()).await,
-        };
-        match tried {
-            Tried::Delivered { reply } => {
-                let reply_at = store::delivered(
-                    d,
-                    &m.client_id,
-                    m.at_ms(),
-                    &m.id(),
-                    attempts,
-                    reply.as_deref(),
-                )
-                .await
-                .map_err(err)?;
-                best_effort("the delivery", store::note_delivery(d, None).await);
-                best_effort(
-                    "the end of the outage",
-                    store::end_outage(d, &m.client_id).await,
-                );
-                if let Some(text) = reply {
-                    let at_ms = reply_at.unwrap_or_else(|| d.clock.now_ms());
-                    self.answer_now(&m, text, at_ms).await?;
-                }
-                Ok(())
-            }
+        match self.try_deliver(&m).await? {
+            Tried::Delivered { reply } => self.delivered(&m, attempts, reply).await,
             Tried::Refused { error } => {
                 tracing::error!(client = %m.client_id, message = %m.id(), error = %error, "the system refused the message for good");
-                best_effort("the failure", store::note_delivery(d, Some(&error)).await);
+                best_effort(
+                    "the failure",
+                    store::note_delivery(&self.deps, Some(&error)).await,
+                );
                 self.give_up(&m, attempts, &error).await
             }
             Tried::Again { after_secs, error } => {
-                tracing::warn!(client = %m.client_id, message = %m.id(), attempts, error = %error, "the system did not take the message; it is tried again");
-                best_effort("the failure", store::note_delivery(d, Some(&error)).await);
-                if attempts >= self.cfg.fallback_after
-                    && store::client(d, &m.client_id)
-                        .await
-                        .map_err(err)?
-                        .is_some_and(|c| !c.outage)
-                {
-                    // Said first, then marked: a crash in between says it again under the
-                    // same key, which sends it once.
-                    BridgeNotice::new(format!("down#{}", m.id()), &m.client_id, What::ServiceDown)
-                        .send(d)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    store::start_outage(d, &m.client_id).await.map_err(err)?;
-                }
-                if attempts >= BRIDGE_MAX_RECEIVES {
-                    self.give_up(&m, attempts, &error).await?;
-                    // Straight to the dead-letter queue at its next receive.
-                    let _ = d
-                        .queue
-                        .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, 0)
-                        .await;
-                    return Err(format!("given up after {attempts} tries: {error}"));
-                }
-                store::set_state(
-                    d,
-                    &m.client_id,
-                    m.at_ms(),
-                    &m.id(),
-                    State::Retrying,
-                    attempts,
-                    Some(&error),
-                )
-                .await
-                .map_err(err)?;
-                let wait = after_secs
-                    .map(|s| s.clamp(1, MAX_RETRY_SECS * 3))
-                    .unwrap_or_else(|| self.cfg.backoff_secs(attempts));
-                if let Err(e) = d
-                    .queue
-                    .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, wait)
-                    .await
-                {
-                    tracing::warn!(error = %e, "retry delay not set; the queue's visibility timeout applies");
-                }
-                Err(error)
+                self.again(&msg, &m, attempts, after_secs, error).await
             }
         }
+    }
+
+    /// The system asked to take the message, unless it did on an earlier try whose worker
+    /// died before the end: then its steps are finished without asking the system again.
+    async fn try_deliver(&self, m: &Inbound) -> Result<Tried, String> {
+        let d = &self.deps;
+        let before = store::message(d, &m.client_id, m.at_ms(), &m.id())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match &before {
+            Some(h) if h.state == State::Delivered => Tried::Delivered {
+                reply: h.reply.clone(),
+            },
+            _ => system::deliver(&self.http, &self.cfg, m, d.clock.now_secs()).await,
+        })
+    }
+
+    /// Taken: recorded as delivered, the outage (if any) over, and a reply in the
+    /// system's response sent at once.
+    async fn delivered(
+        &self,
+        m: &Inbound,
+        attempts: u32,
+        reply: Option<String>,
+    ) -> Result<(), String> {
+        let d = &self.deps;
+        let reply_at = store::delivered(
+            d,
+            &m.client_id,
+            m.at_ms(),
+            &m.id(),
+            attempts,
+            reply.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        best_effort("the delivery", store::note_delivery(d, None).await);
+        best_effort(
+            "the end of the outage",
+            store::end_outage(d, &m.client_id).await,
+        );
+        if let Some(text) = reply {
+            let at_ms = reply_at.unwrap_or_else(|| d.clock.now_ms());
+            self.answer_now(m, text, at_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Not taken this time: the user hears of an outage once enough tries failed; on the
+    /// last try the message is given up, else it waits for its next try. Always `Err`, so
+    /// the message is not deleted.
+    async fn again(
+        &self,
+        msg: &QueueMessage,
+        m: &Inbound,
+        attempts: u32,
+        after_secs: Option<u32>,
+        error: String,
+    ) -> Result<(), String> {
+        let d = &self.deps;
+        tracing::warn!(client = %m.client_id, message = %m.id(), attempts, error = %error, "the system did not take the message; it is tried again");
+        best_effort("the failure", store::note_delivery(d, Some(&error)).await);
+        if attempts >= self.cfg.fallback_after {
+            self.tell_outage(m).await?;
+        }
+        if attempts >= BRIDGE_MAX_RECEIVES {
+            self.give_up(m, attempts, &error).await?;
+            // Straight to the dead-letter queue at its next receive.
+            let _ = d
+                .queue
+                .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, 0)
+                .await;
+            return Err(format!("given up after {attempts} tries: {error}"));
+        }
+        store::set_state(
+            d,
+            &m.client_id,
+            m.at_ms(),
+            &m.id(),
+            State::Retrying,
+            attempts,
+            Some(&error),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let wait = after_secs
+            .map(|s| s.clamp(1, MAX_RETRY_SECS * 3))
+            .unwrap_or_else(|| self.cfg.backoff_secs(attempts));
+        if let Err(e) = d
+            .queue
+            .change_visibility(BRIDGE_INBOUND, &msg.receipt_handle, wait)
+            .await
+        {
+            tracing::warn!(error = %e, "retry delay not set; the queue's visibility timeout applies");
+        }
+        Err(error)
+    }
+
+    /// The user told the service is down, once per outage.
+    async fn tell_outage(&self, m: &Inbound) -> Result<(), String> {
+        let d = &self.deps;
+        let err = |e: crate::ports::StoreError| e.to_string();
+        if store::client(d, &m.client_id)
+            .await
+            .map_err(err)?
+            .is_some_and(|c| !c.outage)
+        {
+            // Said first, then marked: a crash in between says it again under the same
+            // key, which sends it once.
+            BridgeNotice::new(format!("down#{}", m.id()), &m.client_id, What::ServiceDown)
+                .send(d)
+                .await
+                .map_err(|e| e.to_string())?;
+            store::start_outage(d, &m.client_id).await.map_err(err)?;
+        }
+        Ok(())
     }
 
     /// The system answered in its response: the reply goes out as a webhook reply would,
