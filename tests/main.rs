@@ -3,6 +3,7 @@
 
 mod apigw;
 mod auth_matrix;
+mod breakers;
 mod bridge;
 mod browser;
 mod conformance;

@@ -24,6 +24,19 @@ pub fn batch(lead_id: &str, batch_id: &str) -> Key {
     Key::new(lead_pk(lead_id), format!("batch#{batch_id}"))
 }
 
+/// `breaker#<target> / state`: one delivery target's breaker (an amoCRM account, a Bitrix24
+/// portal, a webhook host, a Telegram chat, the SES sender): open or closed, why, since when,
+/// when its next probe may go and how many jobs it held.
+pub fn breaker(target: &str) -> Key {
+    Key::new(format!("breaker#{target}"), "state")
+}
+
+/// `breaker#<target> / w#<window start>`: the target's retryable failures in one window,
+/// which open the breaker when they reach the threshold; expires with the window.
+pub fn breaker_failures(target: &str, window_start: i64) -> Key {
+    Key::new(format!("breaker#{target}"), format!("w#{window_start}"))
+}
+
 // --- Notifications ------------------------------------------------------------------------
 
 /// `notify#<subject> / <channel>`: the claim and result of one notification on one channel

@@ -10,6 +10,13 @@ pub fn timestamp(ms: i64) -> String {
     t.format(&f).unwrap_or_default()
 }
 
+/// A stored timestamp (RFC 3339) as Unix milliseconds; `None` when it is not one.
+pub fn parse_ms(s: &str) -> Option<i64> {
+    let t =
+        ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -18,5 +25,10 @@ mod tests {
             super::timestamp(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
         );
+        assert_eq!(
+            super::parse_ms("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(super::parse_ms("yesterday"), None);
     }
 }

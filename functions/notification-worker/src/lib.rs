@@ -172,8 +172,10 @@ impl NotificationWorker {
         let kind = match note {
             Notification::BatchFinished { .. } => "finished",
             Notification::DispatchFailed { .. } => "dispatch_failed",
+            Notification::TargetDown { .. } => "down",
+            Notification::TargetBack { .. } => "back",
         };
-        format!("{}#{kind}", note.batch_id())
+        format!("{}#{kind}", note.subject_id())
     }
 
     /// Sends on one channel unless it was sent before (see [`notifications::once`]).

@@ -2,9 +2,11 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+mod deliver;
 pub mod email;
 pub mod pace;
 pub mod telegram;
+mod waiting;
 pub mod webhook;
 pub mod worker;
 

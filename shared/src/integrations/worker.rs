@@ -10,15 +10,15 @@ use std::time::Duration;
 use crate::Deps;
 use crate::config::EnvReader;
 use crate::leads::batch;
-use crate::leads::model::{Attempt, status};
+use crate::leads::breaker::{BreakerConfig, Breakers, Gate};
+use crate::leads::model::{Attempt, Mark, status};
 use crate::leads::store::{JobResult, LeadStore, Reported};
-use crate::leads::{Integration, Job, Lead, Secret, Target};
+use crate::leads::{Integration, Job};
 use crate::metrics::Outcome;
 use crate::sqs_batch::QueueMessage;
 use tracing::Instrument;
 
-use super::pace::{Paced, Pacer};
-use super::{amocrm, bitrix24, email, telegram, webhook};
+use super::pace::Pacer;
 use crate::credentials::Credentials;
 use crate::outbound::{AllowHosts, ClientError, DeliveryError, OpenClient};
 
@@ -33,6 +33,8 @@ pub struct WorkerConfig {
     pub telegram_api_base: String,
     /// `RETRY_SCHEDULE`: how long a job waits after each failed attempt.
     pub schedule: crate::leads::retry::RetrySchedule,
+    /// `BREAKER_*`: when a target counts as down, and how its probes are spaced.
+    pub breaker: BreakerConfig,
     pub http_timeout: Duration,
     pub queue_prefix: String,
     /// Calls per second one worker instance makes to each service (0: no limit). With the
@@ -44,13 +46,17 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     pub fn read(env: &mut EnvReader<'_>, queue_prefix: String) -> Self {
+        let schedule = crate::leads::retry::RetrySchedule::read(env);
+        let http_timeout = Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10));
+        let breaker = BreakerConfig::read(env, &schedule, http_timeout.as_secs());
         let cfg = Self {
             defaults: Credentials::read(env),
             amocrm_base_url: env.optional("AMOCRM_BASE_URL"),
             amocrm_unsorted: env.parse_or("AMOCRM_UNSORTED", false),
             telegram_api_base: crate::telegram::config::api_base(env),
-            schedule: crate::leads::retry::RetrySchedule::read(env),
-            http_timeout: Duration::from_secs(env.parse_or("HTTP_TIMEOUT_SECONDS", 10)),
+            schedule,
+            breaker,
+            http_timeout,
             queue_prefix,
             allow: AllowHosts::read(env),
             rates: vec![
@@ -119,6 +125,7 @@ pub struct JobRunner {
     /// For the URLs a lead's request chose (webhook, Bitrix24, amoCRM).
     pub open: OpenClient,
     pacers: Vec<(Integration, Pacer)>,
+    pub(super) breakers: Breakers,
 }
 
 impl JobRunner {
@@ -131,6 +138,7 @@ impl JobRunner {
             .filter_map(|(i, r)| Pacer::new(*r).map(|p| (*i, p)))
             .collect();
         Ok(Self {
+            breakers: Breakers::new(cfg.breaker.clone()),
             deps,
             cfg,
             http,
@@ -179,15 +187,12 @@ impl JobRunner {
             }
             return Ok(());
         }
-        let attempts = batch.job(r.integration).attempts;
-        // Tries are counted when their answer is written. A delivery whose worker stopped
-        // before writing (killed, timed out) may or may not have called: one such delivery
-        // is forgiven (a worker killed before its call spends no try), every further one
-        // counts, so the calls of a job never exceed its tries by more than one.
-        let used = attempts.max(msg.receive_count.saturating_sub(2));
+        let state = batch.job(r.integration);
+        let mark = Mark::of(&state, msg.receive_count);
+        let used = mark.used(&state);
         if used >= job.tries {
             let error = format!("gave up after {used} attempts");
-            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempts, deliveries = msg.receive_count, "tries used up by workers that stopped before writing their answer; giving up");
+            tracing::warn!(lead_id = %r.lead_id, integration = %r.integration, attempts = state.attempts, lost = mark.lost, "tries used up by workers that stopped before writing their answer; giving up");
             let gave_up = JobResult::Failed {
                 error,
                 called: false,
@@ -195,13 +200,28 @@ impl JobRunner {
             batch::report(&self.deps, job, &gave_up).await?;
             return Ok(());
         }
-        self.attempt(msg, job, used + 1).await
+        let target = self.target_of(job);
+        let waited = state.attempts > 0 || state.waiting_on.is_some();
+        let now_ms = self.deps.clock.now_ms();
+        let table = self.deps.table.as_ref();
+        match self.breakers.gate(table, &target, waited, now_ms).await? {
+            Gate::Hold { until_ms } => self.hold(msg, job, &state, mark, &target, until_ms).await,
+            gate => {
+                let call = Call {
+                    number: used + 1,
+                    mark,
+                    target: &target,
+                    probe: gate == Gate::Probe,
+                };
+                self.attempt(msg, job, call).await
+            }
+        }
     }
 
-    /// Makes attempt number `attempt` of the job and writes its answer and the attempt: a
-    /// retryable failure with tries left keeps the message until the schedule's next step,
-    /// anything else lets it go.
-    async fn attempt(&self, msg: &QueueMessage, job: &Job, attempt: u32) -> Result<(), JobError> {
+    /// Makes an attempt of the job and writes its answer and the attempt: a retryable
+    /// failure with tries left keeps the message until the schedule's next step (or the
+    /// breaker's next probe, when that is later), anything else lets it go.
+    async fn attempt(&self, msg: &QueueMessage, job: &Job, call: Call<'_>) -> Result<(), JobError> {
         let r = job.job_ref();
         if let Some(pacer) = self.pacer(r.integration) {
             pacer.wait().await;
@@ -210,10 +230,14 @@ impl JobRunner {
         let delivered = self.deliver(job).await;
         let took = started.elapsed();
         let now_ms = self.deps.clock.now_ms();
-        let last = attempt >= job.tries;
-        let record = attempt_record(attempt, now_ms, took, &delivered, last);
-        let (result, wait) = self.judge(job, attempt, delivered, took, now_ms);
-        let reported = batch::report_attempt(&self.deps, job, &result, Some(&record)).await?;
+        let probe_at = self.after_call(job, &call, &delivered, now_ms).await;
+        let last = call.number >= job.tries;
+        let record = attempt_record(call.number, now_ms, took, &delivered, last);
+        let (result, wait) = self.judge(job, call.number, delivered, took, now_ms, probe_at);
+        // The usual case — every receive so far made one written attempt — is what the
+        // store assumes when no mark is kept, so it costs the batch item no bytes.
+        let mark = Some(call.mark).filter(|m| m.lost > 0 || m.receives != call.number);
+        let reported = batch::report_attempt(&self.deps, job, &result, Some(&record), mark).await?;
         match (reported, wait, result) {
             (Reported::Already, ..) => {
                 // Another copy of the job reported first: that result stands.
@@ -237,6 +261,7 @@ impl JobRunner {
         delivered: Result<String, DeliveryError>,
         took: Duration,
         now_ms: i64,
+        probe_at: Option<i64>,
     ) -> (JobResult, Option<u32>) {
         let r = job.job_ref();
         let integration = r.integration.as_str();
@@ -253,7 +278,9 @@ impl JobRunner {
                 message,
                 retry_after,
             }) if attempt < job.tries => {
-                let delay = self.cfg.schedule.delay_secs(attempt, retry_after);
+                let own = self.cfg.schedule.delay_secs(attempt, retry_after);
+                // An open breaker: nothing goes to the target before its next probe.
+                let delay = probe_at.map_or(own, |at| own.max(secs_until(now_ms, at)));
                 self.deps
                     .metrics
                     .delivery(integration, Outcome::Retried, took);
@@ -280,14 +307,14 @@ impl JobRunner {
         }
     }
 
-    fn pacer(&self, integration: Integration) -> Option<&Pacer> {
+    pub(super) fn pacer(&self, integration: Integration) -> Option<&Pacer> {
         self.pacers
             .iter()
             .find(|(i, _)| *i == integration)
             .map(|(_, p)| p)
     }
 
-    async fn postpone(&self, msg: &QueueMessage, secs: u32) -> Result<(), JobError> {
+    pub(super) async fn postpone(&self, msg: &QueueMessage, secs: u32) -> Result<(), JobError> {
         let queue = msg.logical_queue(&self.cfg.queue_prefix).to_string();
         self.deps
             .queue
@@ -295,188 +322,25 @@ impl JobRunner {
             .await?;
         Ok(())
     }
+}
 
-    /// Delivers the job; an error never carries one of its credentials, even when the
-    /// service echoed it back (stored as `last_error`, shown by the lead API, logged).
-    async fn deliver(&self, job: &Job) -> Result<String, DeliveryError> {
-        let result = self.deliver_raw(job).await;
-        result.map_err(|e| {
-            let mut secrets: Vec<&str> = self.cfg.defaults.secrets();
-            secrets.extend(job.target.secrets());
-            e.redact(&secrets)
-        })
-    }
+/// One call of a job: its number among the job's tries, its message's mark, its target and
+/// whether it is the breaker's probe.
+pub(super) struct Call<'a> {
+    pub number: u32,
+    pub mark: Mark,
+    pub target: &'a str,
+    pub probe: bool,
+}
 
-    async fn deliver_raw(&self, job: &Job) -> Result<String, DeliveryError> {
-        let lead = &job.lead;
-        match &job.target {
-            Target::Email {
-                emails, subject, ..
-            } => self.email(job, lead, emails, subject.as_deref()).await,
-            Target::Amocrm {
-                subdomain,
-                access_token,
-                pipeline_id,
-                status_id,
-                responsible_user_id,
-                tags,
-                unsorted,
-            } => {
-                let amo_lead = amocrm::AmoLead {
-                    lead_id: &job.lead_id,
-                    lead,
-                    pipeline_id: *pipeline_id,
-                    status_id: *status_id,
-                    responsible_user_id: *responsible_user_id,
-                    tags,
-                    unsorted: unsorted.unwrap_or(self.cfg.amocrm_unsorted),
-                };
-                self.amocrm(subdomain.as_ref(), access_token, &amo_lead)
-                    .await
-            }
-            Target::Telegram { bot_token, chat_id } => {
-                self.telegram(job, lead, bot_token, chat_id).await
-            }
-            Target::Bitrix24 {
-                webhook_url,
-                source_id,
-                assigned_by_id,
-            } => {
-                let url = given_or_configured(
-                    webhook_url,
-                    &self.cfg.defaults.bitrix24_webhook_url,
-                    "the Bitrix24 webhook URL",
-                )?;
-                let calls = Paced::new(&self.open, self.pacer(Integration::Bitrix24));
-                let portal = bitrix24::Portal {
-                    calls: &calls,
-                    webhook_url: &url,
-                };
-                portal
-                    .send(lead, source_id.as_deref(), *assigned_by_id)
-                    .await
-            }
-            Target::Webhook {
-                url,
-                secret,
-                secret_next,
-            } => {
-                let secrets: Vec<&str> = [secret, secret_next]
-                    .into_iter()
-                    .flatten()
-                    .map(Secret::expose)
-                    .collect();
-                self.webhook(job, url, &secrets).await
-            }
-        }
-    }
-
-    async fn email(
-        &self,
-        job: &Job,
-        lead: &Lead,
-        emails: &[String],
-        subject: Option<&str>,
-    ) -> Result<String, DeliveryError> {
-        let from = self
-            .cfg
-            .defaults
-            .mail_from
-            .as_deref()
-            .ok_or_else(|| missing("MAIL_FROM"))?;
-        email::send(
-            self.deps.mailer.as_ref(),
-            from,
-            emails,
-            &job.lead_id,
-            lead,
-            subject,
-        )
-        .await
-    }
-
-    async fn amocrm(
-        &self,
-        subdomain: Option<&String>,
-        access_token: &Option<Secret>,
-        amo_lead: &amocrm::AmoLead<'_>,
-    ) -> Result<String, DeliveryError> {
-        // The deployment's token belongs to the deployment's account: a request naming
-        // another subdomain must bring its own.
-        let default_token = match subdomain {
-            Some(sub) if self.cfg.defaults.amocrm_subdomain.as_ref() != Some(sub) => &None,
-            _ => &self.cfg.defaults.amocrm_access_token,
-        };
-        let token = given_or_configured(access_token, default_token, "the amoCRM access token")?;
-        // A configured AMOCRM_BASE_URL wins over the address made from the subdomain.
-        let base = match (
-            &self.cfg.amocrm_base_url,
-            subdomain.or(self.cfg.defaults.amocrm_subdomain.as_ref()),
-        ) {
-            (Some(base), _) => base.clone(),
-            (None, Some(sub)) => format!("https://{sub}.amocrm.ru"),
-            (None, None) => return Err(missing("the amoCRM subdomain")),
-        };
-        let calls = Paced::new(&self.open, self.pacer(Integration::Amocrm));
-        let account = amocrm::Account {
-            calls: &calls,
-            base_url: &base,
-            access_token: &token,
-        };
-        account.send(amo_lead, self.deps.clock.now_secs()).await
-    }
-
-    async fn telegram(
-        &self,
-        job: &Job,
-        lead: &Lead,
-        bot_token: &Option<Secret>,
-        chat_id: &str,
-    ) -> Result<String, DeliveryError> {
-        let token = given_or_configured(
-            bot_token,
-            &self.cfg.defaults.telegram_bot_token,
-            "the Telegram bot token",
-        )?;
-        let html =
-            crate::leads::notify::lead_telegram_html(&job.lead_id, lead, crate::texts::Lang::Ru);
-        telegram::send_html(
-            &self.http,
-            &self.cfg.telegram_api_base,
-            &token,
-            chat_id,
-            &html,
-            &self.deps.metrics,
-        )
-        .await
-    }
-
-    async fn webhook(
-        &self,
-        job: &Job,
-        url: &str,
-        secrets: &[&str],
-    ) -> Result<String, DeliveryError> {
-        let payload = serde_json::json!({
-            "event": webhook::EVENT,
-            "lead_id": job.lead_id,
-            "batch_id": job.batch_id,
-            "lead": job.lead,
-            "created_at": job.created_at,
-        });
-        // The same delivery id on every attempt (and the Standard Webhooks `webhook-id`,
-        // which the specification keeps across retries), so the receiver can drop repeats.
-        let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
-        webhook::send(
-            &self.open,
-            url,
-            secrets,
-            &delivery,
-            self.deps.clock.now_secs(),
-            &payload,
-        )
-        .await
-    }
+/// Whole seconds from `now_ms` until `at_ms`, rounded up, at least one, at most what SQS can
+/// hold a message.
+pub(super) fn secs_until(now_ms: i64, at_ms: i64) -> u32 {
+    let ms = at_ms.saturating_sub(now_ms).max(1);
+    let secs = (ms + 999) / 1000;
+    u32::try_from(secs)
+        .unwrap_or(u32::MAX)
+        .min(crate::leads::retry::MAX_STEP_SECS)
 }
 
 /// The attempt as the lead's history keeps it.
@@ -500,21 +364,4 @@ fn attempt_record(
         latency_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         error: error.map(|e| crate::outbound::clip(&e.to_string(), Attempt::ERROR_CHARS)),
     }
-}
-
-fn missing(what: &str) -> DeliveryError {
-    DeliveryError::fatal(format!("{what} is neither in the request nor configured"))
-}
-
-/// The request's own credential, else the worker's configured default.
-fn given_or_configured(
-    given: &Option<Secret>,
-    configured: &Option<Secret>,
-    what: &str,
-) -> Result<String, DeliveryError> {
-    given
-        .as_ref()
-        .or(configured.as_ref())
-        .map(|s| s.expose().to_string())
-        .ok_or_else(|| missing(what))
 }

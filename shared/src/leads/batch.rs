@@ -51,7 +51,7 @@ pub fn final_status(succeeded: usize, failed: usize) -> &'static str {
 /// Writes a job's result when no attempt was made (given up, timed out); when it
 /// completes the batch, asks the tracker to settle it.
 pub async fn report(deps: &Deps, job: &Job, result: &JobResult) -> Result<Reported, TrackError> {
-    report_attempt(deps, job, result, None).await
+    report_attempt(deps, job, result, None, None).await
 }
 
 /// Writes a job's result and the attempt that brought it into the job's history; when it
@@ -61,10 +61,18 @@ pub async fn report_attempt(
     job: &Job,
     result: &JobResult,
     attempt: Option<&Attempt>,
+    mark: Option<Mark>,
 ) -> Result<Reported, TrackError> {
     let r = job.job_ref();
     let reported = LeadStore::of(deps)
-        .report(&r, &job.expected, result, attempt, deps.clock.now_ms())
+        .report(
+            &r,
+            &job.expected,
+            result,
+            attempt,
+            mark,
+            deps.clock.now_ms(),
+        )
         .await?;
     if let Reported::Recorded(batch) = &reported
         && batch.complete()

@@ -8,6 +8,8 @@
 //! what the API shows.
 
 pub mod batch;
+pub mod breaker;
+pub mod breaker_store;
 pub mod checks;
 pub mod contact;
 pub mod dispatch;

@@ -28,13 +28,40 @@ pub enum Notification {
         batch_id: String,
         error: String,
     },
+    /// A target's breaker opened: its jobs wait for it without calling. Always notified,
+    /// once per opening.
+    TargetDown {
+        target: String,
+        reason: String,
+        /// Failures that opened it: at least this many leads wait.
+        failures: i64,
+        opened_at: String,
+        next_probe_at: String,
+    },
+    /// A probe succeeded: the target is back and its waiting jobs go out.
+    TargetBack {
+        target: String,
+        opened_at: String,
+        closed_at: String,
+        /// Jobs that waited on it.
+        held: i64,
+        probes: u32,
+    },
 }
 
 impl Notification {
-    pub fn batch_id(&self) -> &str {
+    /// What the notification is about, for its once-per-channel claim: a batch, or one
+    /// opening of a target's breaker.
+    pub fn subject_id(&self) -> String {
         match self {
             Notification::BatchFinished { batch_id, .. }
-            | Notification::DispatchFailed { batch_id, .. } => batch_id,
+            | Notification::DispatchFailed { batch_id, .. } => batch_id.clone(),
+            Notification::TargetDown {
+                target, opened_at, ..
+            }
+            | Notification::TargetBack {
+                target, opened_at, ..
+            } => format!("breaker#{target}#{opened_at}"),
         }
     }
 
@@ -42,7 +69,9 @@ impl Notification {
     pub fn switch(&self) -> Option<&str> {
         match self {
             Notification::BatchFinished { status, .. } => Some(status),
-            Notification::DispatchFailed { .. } => None,
+            Notification::DispatchFailed { .. }
+            | Notification::TargetDown { .. }
+            | Notification::TargetBack { .. } => None,
         }
     }
 
@@ -57,6 +86,8 @@ impl Notification {
             }
             Notification::BatchFinished { .. } => t.batch_failed,
             Notification::DispatchFailed { .. } => t.dispatch_failed,
+            Notification::TargetDown { .. } => t.target_down,
+            Notification::TargetBack { .. } => t.target_back,
         }
     }
 
@@ -99,6 +130,36 @@ impl Notification {
             Notification::DispatchFailed { lead_id, error, .. } => {
                 vec![format!("{} {}", t.lead_word, esc(lead_id)), esc(error)]
             }
+            Notification::TargetDown {
+                target,
+                reason,
+                failures,
+                opened_at,
+                next_probe_at,
+            } => vec![
+                format!("{}: {}", t.target_word, esc(target)),
+                format!("{}: {}", t.target_why, esc(reason)),
+                format!("{}: {failures}", t.target_waiting),
+                format!("{}: {}", t.target_since, esc(opened_at)),
+                format!("{}: {}", t.target_next_probe, esc(next_probe_at)),
+            ],
+            Notification::TargetBack {
+                target,
+                opened_at,
+                closed_at,
+                held,
+                probes,
+            } => vec![
+                format!("{}: {}", t.target_word, esc(target)),
+                format!(
+                    "{}: {} — {}",
+                    t.target_down_span,
+                    esc(opened_at),
+                    esc(closed_at)
+                ),
+                format!("{}: {held}", t.target_held),
+                format!("{}: {probes}", t.target_probes),
+            ],
         }
     }
 
@@ -107,6 +168,9 @@ impl Notification {
             Notification::BatchFinished { lead_id, .. }
             | Notification::DispatchFailed { lead_id, .. } => {
                 format!("{} ({lead_id})", self.headline(lang))
+            }
+            Notification::TargetDown { target, .. } | Notification::TargetBack { target, .. } => {
+                format!("{}: {target}", self.headline(lang))
             }
         }
     }

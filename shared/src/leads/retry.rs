@@ -52,6 +52,17 @@ impl RetrySchedule {
         Ok(Self(steps))
     }
 
+    /// The delays, in seconds.
+    pub fn steps(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// The whole schedule's span in seconds: how long a job keeps trying (and, while its
+    /// target's breaker is open, waiting) before it gives up.
+    pub fn total_secs(&self) -> i64 {
+        self.0.iter().map(|s| i64::from(*s)).sum()
+    }
+
     /// Attempts a job makes when its request does not say: the first and one per delay.
     pub fn attempts(&self) -> u32 {
         self.0.len() as u32 + 1

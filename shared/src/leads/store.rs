@@ -176,15 +176,11 @@ impl<'a> LeadStore<'a> {
         expected: &[String],
         result: &JobResult,
         attempt: Option<&Attempt>,
+        mark: Option<Mark>,
         at_ms: i64,
     ) -> Result<Reported, StoreError> {
         let i = job.integration.as_str();
-        let at = timestamp(at_ms);
-        let mut update = Update::new()
-            .add_to_set("expected", expected.iter().cloned())
-            .set(&field(i, "at"), at.as_str())
-            .when(Cond::Contains("succeeded".into(), i.into()).negate())
-            .when(Cond::Contains("failed".into(), i.into()).negate());
+        let mut update = open_job(i, expected, mark, at_ms).remove(&field(i, "held"));
         if let Some(a) = attempt {
             let record = serde_json::to_string(a)
                 .map_err(|e| StoreError::Invalid(format!("cannot record the attempt: {e}")))?;
@@ -230,6 +226,33 @@ impl<'a> LeadStore<'a> {
         }
     }
 
+    /// Records that the job waits on its target's open breaker until `until_ms`, without
+    /// having called: its status is `waiting`, its next attempt the breaker's next probe.
+    pub async fn hold(
+        &self,
+        job: &JobRef,
+        expected: &[String],
+        target: &str,
+        mark: Mark,
+        until_ms: i64,
+        at_ms: i64,
+    ) -> Result<Reported, StoreError> {
+        let i = job.integration.as_str();
+        let update = open_job(i, expected, Some(mark), at_ms)
+            .set(&field(i, "status"), status::WAITING)
+            .set(&field(i, "held"), target)
+            .set(&field(i, "next"), timestamp(until_ms).as_str());
+        match self
+            .table
+            .update(&batch_key(&job.lead_id, &job.batch_id), update)
+            .await
+        {
+            Ok(item) => Ok(Reported::Recorded(batch_state(&item))),
+            Err(StoreError::ConditionFailed) => Ok(Reported::Already),
+            Err(e) => Err(e),
+        }
+    }
+
     // --- Settling --------------------------------------------------------------------------
 
     /// Writes the batch's final status on its lead. False: it was settled already, the lead
@@ -255,6 +278,22 @@ impl<'a> LeadStore<'a> {
     }
 }
 
+/// The start of every write of a job that has not reported: the batch's integrations, the
+/// time, the message's mark, and the condition that the job is in neither set.
+fn open_job(i: &str, expected: &[String], mark: Option<Mark>, at_ms: i64) -> Update {
+    let mut update = Update::new()
+        .add_to_set("expected", expected.iter().cloned())
+        .set(&field(i, "at"), timestamp(at_ms).as_str())
+        .when(Cond::Contains("succeeded".into(), i.into()).negate())
+        .when(Cond::Contains("failed".into(), i.into()).negate());
+    if let Some(m) = mark {
+        update = update
+            .set(&field(i, "rc"), m.receives)
+            .set(&field(i, "lost"), m.lost);
+    }
+    update
+}
+
 fn sk_of(item: &Item) -> Option<&str> {
     match item.get(crate::ports::table::SK) {
         Some(AttributeValue::S(s)) => Some(s),
@@ -276,6 +315,11 @@ fn text(item: &Item, attr: &str) -> Option<String> {
     }
 }
 
+/// A count kept as a number attribute (0 when absent).
+fn small(item: &Item, attr: &str) -> u32 {
+    u32::try_from(crate::claims::count(item, attr).max(0)).unwrap_or(u32::MAX)
+}
+
 /// The batch item as the domain reads it.
 fn batch_state(item: &Item) -> BatchState {
     let expected = strings(item, "expected");
@@ -283,17 +327,23 @@ fn batch_state(item: &Item) -> BatchState {
         .iter()
         .filter_map(|i| {
             let status = text(item, &field(i, "status"))?;
-            let attempts = crate::claims::count(item, &field(i, "attempts"));
             Some((
                 i.clone(),
                 JobState {
                     status,
-                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                    attempts: small(item, &field(i, "attempts")),
                     error: text(item, &field(i, "error")),
                     external_id: text(item, &field(i, "ref")),
                     at: text(item, &field(i, "at")),
                     next_attempt_at: text(item, &field(i, "next")),
                     history: history(item, i),
+                    // Not kept while each receive made one written attempt.
+                    receives: match item.get(&field(i, "rc")) {
+                        Some(_) => small(item, &field(i, "rc")),
+                        None => small(item, &field(i, "attempts")),
+                    },
+                    lost: small(item, &field(i, "lost")),
+                    waiting_on: text(item, &field(i, "held")),
                 },
             ))
         })

@@ -74,6 +74,9 @@ pub struct IntegrationStatus {
     pub next_attempt_at: Option<String>,
     /// Its last attempts (at most 20), oldest first.
     pub history: Vec<super::model::Attempt>,
+    /// While its target's breaker is open and it waits without calling: the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<String>,
 }
 
 pub async fn lead_status(
@@ -94,6 +97,7 @@ pub async fn lead_status(
                 finished_at: job.at.clone().filter(|_| job.is_final()),
                 next_attempt_at: job.next_attempt_at.clone().filter(|_| !job.is_final()),
                 history: job.history.clone(),
+                waiting_on: job.waiting_on.clone().filter(|_| !job.is_final()),
                 status: job.status,
                 attempts: job.attempts,
                 tries,
