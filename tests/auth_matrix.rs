@@ -83,6 +83,12 @@ fn rows() -> Vec<Row> {
             [401, 401, 404, 403, 404],
             false,
         ),
+        row(
+            "POST /api/leads/{lead_id}/retry",
+            Bearer,
+            [401, 401, 404, 403, 404],
+            true,
+        ),
         row("GET /health/support-form", Open, [200; 5], false),
         row("GET /support", Open, [200; 5], false),
         row("POST /support", PageToken, [403, 403, 200, 200, 200], true),
@@ -280,6 +286,10 @@ async fn call_for(
         }
         "GET /api/leads/{lead_id}" => {
             c.path = "/api/leads/L-none".into();
+            c.params.push(("lead_id".into(), "L-none".into()));
+        }
+        "POST /api/leads/{lead_id}/retry" => {
+            c.path = "/api/leads/L-none/retry".into();
             c.params.push(("lead_id".into(), "L-none".into()));
         }
         "POST /support" => {

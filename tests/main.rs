@@ -23,6 +23,7 @@ mod okdesk_events;
 mod outbound;
 mod plumbing;
 mod recording;
+mod replay;
 mod retries;
 mod scopes;
 mod secrets;

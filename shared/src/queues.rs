@@ -139,9 +139,15 @@ pub const INTEGRATIONS: [&str; 5] = [
 
 /// Six times a worker's 30 s timeout, as AWS advises for SQS event sources.
 pub const WORKER_VISIBILITY_SECS: u32 = 180;
-/// Integration workers retry by themselves; the dead-letter queue only catches messages
-/// whose worker kept crashing (the sweeper fails their jobs once they are stale).
-pub const INTEGRATION_MAX_RECEIVES: u32 = 10;
+/// Integration workers retry by themselves, and bound a job themselves: by its tries (a
+/// receive whose worker stopped without writing counts as one, see `leads::model::Mark`) and
+/// by the retry schedule's span while it waits on a breaker. A job's message comes back
+/// for every attempt, for every wait on an open breaker (at most one per probe, probes at
+/// most 15 minutes apart by default: about 110 over the default schedule, twice that when
+/// each probe's lease is waited out) and every 12 hours while a failed delivery is kept for
+/// replay; the dead-letter queue only catches what none of that ended — a worker that
+/// cannot read or write the table at all — so its bound is well above them.
+pub const INTEGRATION_MAX_RECEIVES: u32 = 500;
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 /// `<queue>-dlq`; a FIFO queue's is FIFO too (`<queue>-dlq.fifo`).

@@ -233,6 +233,21 @@ fn targets() -> Vec<Target> {
             kind: BodyKind::Json,
         },
         Target {
+            name: "lead replay",
+            function: 0,
+            method: "POST",
+            path: "/api/leads/L-1/retry",
+            fuzz_path: false,
+            headers: bearer.clone(),
+            seeds: vec![
+                json!({}),
+                json!({"integrations": ["amocrm", "webhook"]}),
+                json!({"integrations": [{"type": "bitrix24", "settings": {"source_id": "WEB"}}],
+                    "credentials": {"bitrix24": {"webhook_url": "https://p.bitrix24.ru/rest/1/abc/"}}}),
+            ],
+            kind: BodyKind::Json,
+        },
+        Target {
             name: "lead status",
             function: 0,
             method: "GET",

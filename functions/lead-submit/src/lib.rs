@@ -1,17 +1,20 @@
 //! lead-submit: `POST /api/integrations/send-batch` takes a lead for several integrations;
-//! `GET /api/leads/{lead_id}` tells how its delivery is going.
+//! `GET /api/leads/{lead_id}` tells how its delivery is going; `POST /api/leads/{lead_id}/retry`
+//! sends its failed deliveries again.
 
 use async_trait::async_trait;
 use zayavka::Deps;
 use zayavka::api_keys::{ApiKeys, Caller, Scope};
 use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
+use zayavka::leads::replay::{self, ReplayError};
 use zayavka::leads::request::{self, Defaults};
 use zayavka::leads::submit::{self, SubmitError};
 
 pub const NAME: &str = "lead-submit";
 pub const SUBMIT: &str = "POST /api/integrations/send-batch";
 pub const STATUS: &str = "GET /api/leads/{lead_id}";
+pub const RETRY: &str = "POST /api/leads/{lead_id}/retry";
 /// The largest request body taken.
 pub const MAX_BODY: usize = 256 * 1024;
 
@@ -84,6 +87,34 @@ impl LeadSubmit {
     }
 }
 
+impl LeadSubmit {
+    /// A `leads` key replays the leads it submitted (another key's lead is 404); an admin
+    /// key any.
+    async fn retry(&self, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let id = req.path_param("lead_id")?;
+        let body: serde_json::Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            req.json(MAX_BODY)?
+        };
+        let ask = request::parse_replay(&body, &self.cfg.defaults)
+            .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+        let owns = |owner: Option<&str>| caller.owns(owner);
+        match replay::replay(&self.deps, id, owns, caller.key_id(), ask).await {
+            Ok(done) => Ok(ApiResponse::json(202, &done)),
+            Err(ReplayError::NotFound) => Err(ApiError::not_found(format!("no lead {id}"))),
+            Err(ReplayError::Refused(why)) => Err(ApiError::new(409, "conflict", why)),
+            Err(ReplayError::NotQueued(_)) => Err(ApiError::new(
+                503,
+                "unavailable",
+                "the replay's deliveries could not all be queued; send the same request again",
+            )),
+            Err(ReplayError::Store(e)) if e.is_retryable() => Err(ApiError::unavailable(e)),
+            Err(ReplayError::Store(e)) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl HttpFunction for LeadSubmit {
     fn name(&self) -> &'static str {
@@ -95,7 +126,7 @@ impl HttpFunction for LeadSubmit {
     }
 
     fn routes(&self) -> Vec<&'static str> {
-        vec!["GET /health/lead-submit", SUBMIT, STATUS]
+        vec!["GET /health/lead-submit", SUBMIT, STATUS, RETRY]
     }
 
     async fn handle(&self, req: ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -103,6 +134,10 @@ impl HttpFunction for LeadSubmit {
             SUBMIT => {
                 let caller = self.cfg.api_keys.authorize(&req, Scope::Leads)?;
                 self.submit(&caller, &req).await
+            }
+            RETRY => {
+                let caller = self.cfg.api_keys.authorize(&req, Scope::Leads)?;
+                self.retry(&caller, &req).await
             }
             STATUS => {
                 let caller = self.cfg.api_keys.authorize(&req, Scope::Leads)?;

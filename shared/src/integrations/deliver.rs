@@ -178,7 +178,9 @@ impl JobRunner {
         });
         // The same delivery id on every attempt (and the Standard Webhooks `webhook-id`,
         // which the specification keeps across retries), so the receiver can drop repeats.
-        let delivery = format!("{}:{}", job.batch_id, Integration::Webhook);
+        // A replay resends the same delivery: it keeps the first batch's id.
+        let batch = job.first_batch.as_deref().unwrap_or(&job.batch_id);
+        let delivery = format!("{batch}:{}", Integration::Webhook);
         webhook::send(
             &self.open,
             url,

@@ -4,6 +4,7 @@ pub mod amocrm;
 pub mod bitrix24;
 mod deliver;
 pub mod email;
+mod kept;
 pub mod pace;
 pub mod telegram;
 mod waiting;

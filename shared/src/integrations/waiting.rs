@@ -59,7 +59,10 @@ impl JobRunner {
                 error,
                 called: false,
             };
-            batch::report_attempt(&self.deps, job, &gave_up, None, Some(mark)).await?;
+            let reported = batch::report_attempt(&self.deps, job, &gave_up, None, Some(mark));
+            if let Reported::Recorded(_) = reported.await? {
+                return self.keep_failed(msg, job).await;
+            }
             return Ok(());
         }
         let table = self.deps.table.as_ref();

@@ -12,7 +12,7 @@ use crate::config::EnvReader;
 use crate::leads::batch;
 use crate::leads::breaker::{BreakerConfig, Breakers, Gate};
 use crate::leads::model::{Attempt, Mark, status};
-use crate::leads::store::{JobResult, LeadStore, Reported};
+use crate::leads::store::{JobResult, Reported};
 use crate::leads::{Integration, Job};
 use crate::metrics::Outcome;
 use crate::sqs_batch::QueueMessage;
@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     pub rates: Vec<(Integration, f64)>,
     /// `OUTBOUND_ALLOW_HOSTS`: the only hosts a lead's own URLs may reach inside a network.
     pub allow: AllowHosts,
+    /// `REPLAY_KEEP` (default 72 h): how long a failed job's message is kept for replay.
+    pub replay_keep_hours: u32,
 }
 
 impl WorkerConfig {
@@ -59,6 +61,7 @@ impl WorkerConfig {
             http_timeout,
             queue_prefix,
             allow: AllowHosts::read(env),
+            replay_keep_hours: read_keep(env),
             rates: vec![
                 (
                     Integration::Amocrm,
@@ -104,6 +107,9 @@ pub enum JobError {
     Queue(#[from] crate::ports::QueueError),
     #[error("will retry: {0}")]
     RetryLater(String),
+    /// Failed for good; its message stays, invisible, for a replay.
+    #[error("failed; kept for replay")]
+    Kept,
 }
 
 /// A job message's FIFO group: its batch (see [`Job::group_and_dedup`]).
@@ -170,25 +176,26 @@ impl JobRunner {
     }
 
     async fn run_job(&self, msg: &QueueMessage, job: &Job) -> Result<(), JobError> {
+        let current = self.current(msg, job).await?;
+        let (job, batch) = (&current.job, &current.batch);
         let r = job.job_ref();
-        // A first delivery reads what was written seconds ago or earlier, where an
-        // eventually consistent read (half the price) is as good. A redelivery, or a copy
-        // queued again by a repeated request (it may follow its original within the same
-        // batch, a moment after the original's report), reads fresh.
-        let fresh = msg.receive_count > 1 || job.again;
-        let batch = LeadStore::of(&self.deps)
-            .batch(&r.lead_id, &r.batch_id, fresh)
-            .await?;
         if batch.reported(r.integration) {
+            let state = batch.job(r.integration);
+            if let (Some((_, until)), true) = (state.kept, state.status == status::FAILED) {
+                return self.keep_again(msg, job, until).await;
+            }
             // The outside call already happened (or finally failed). The tracker may have
             // missed the settling, and settling twice is harmless.
             if batch.complete() {
-                batch::ask_to_settle(&self.deps, &r, job.lead.display_name(), &batch).await?;
+                batch::ask_to_settle(&self.deps, &r, job.lead.display_name(), batch).await?;
             }
             return Ok(());
         }
         let state = batch.job(r.integration);
-        let mark = Mark::of(&state, msg.receive_count);
+        let mark = match current.replayed {
+            true => Mark::fresh(msg.receive_count),
+            false => Mark::of(&state, msg.receive_count),
+        };
         let used = mark.used(&state);
         if used >= job.tries {
             let error = format!("gave up after {used} attempts");
@@ -197,7 +204,9 @@ impl JobRunner {
                 error,
                 called: false,
             };
-            batch::report(&self.deps, job, &gave_up).await?;
+            if let Reported::Recorded(_) = batch::report(&self.deps, job, &gave_up).await? {
+                return self.keep_failed(msg, job).await;
+            }
             return Ok(());
         }
         let target = self.target_of(job);
@@ -247,6 +256,9 @@ impl JobRunner {
             (Reported::Recorded(_), Some(delay), JobResult::Retrying { error, .. }) => {
                 self.postpone(msg, delay).await?;
                 Err(JobError::RetryLater(error))
+            }
+            (Reported::Recorded(_), _, JobResult::Failed { .. }) => {
+                self.keep_failed(msg, job).await
             }
             (Reported::Recorded(_), ..) => Ok(()),
         }
@@ -322,6 +334,14 @@ impl JobRunner {
             .await?;
         Ok(())
     }
+}
+
+fn read_keep(env: &mut EnvReader<'_>) -> u32 {
+    let raw = env.or("REPLAY_KEEP", "72h");
+    super::kept::parse_keep(&raw).unwrap_or_else(|why| {
+        env.problem(format!("REPLAY_KEEP: {why}"));
+        0
+    })
 }
 
 /// One call of a job: its number among the job's tries, its message's mark, its target and

@@ -28,6 +28,7 @@ pub fn jobs_for(lead: &LeadRecord, sub: &Submission) -> Vec<Job> {
                 lead: lead.lead.clone(),
                 target: target.clone(),
                 again: false,
+                first_batch: None,
             })
         })
         .collect()

@@ -15,6 +15,7 @@ pub mod contact;
 pub mod dispatch;
 pub mod model;
 pub mod notify;
+pub mod replay;
 pub mod request;
 pub mod retry;
 pub mod store;

@@ -209,9 +209,40 @@ pub struct LeadRecord {
     /// `leads` key reads only its own leads. None on leads stored before keys had scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by: Option<String>,
+    /// Each replay of its failed deliveries, oldest first: the batch it opened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replays: Vec<Replay>,
+}
+
+/// One replay of a lead's failed deliveries: a new batch of just those, which the lead's
+/// `batch_id` then names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    pub batch_id: String,
+    /// The batch whose failures it sends again.
+    pub from_batch: String,
+    pub integrations: Vec<String>,
+    pub at: String,
+    /// The id of the API key that asked (`api_keys::key_id`), or who else did (`telegram`,
+    /// `cli`).
+    pub by: String,
 }
 
 impl LeadRecord {
+    /// The lead's batches, oldest first: the one it came in with, then each replay's.
+    pub fn batches(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .replays
+            .first()
+            .map(|r| vec![r.from_batch.clone()])
+            .unwrap_or_default();
+        all.extend(self.replays.iter().map(|r| r.batch_id.clone()));
+        if all.is_empty() {
+            all.push(self.batch_id.clone());
+        }
+        all
+    }
+
     /// A lead just taken in: open, with the tries of each of its jobs. It is on no index:
     /// every job ends reported or dead-lettered, and the sweeper looks at the dead-letter
     /// queues, not at open leads.
@@ -236,6 +267,7 @@ impl LeadRecord {
             updated_at: at,
             finished_at: None,
             submitted_by,
+            replays: Vec::new(),
         }
     }
 
@@ -264,6 +296,11 @@ pub struct JobState {
     pub lost: u32,
     /// While it waits on an open breaker: the target's name.
     pub waiting_on: Option<String>,
+    /// A failed job whose message is kept for replay: the receipt handle of its latest
+    /// receive, and until when (Unix ms) it is kept.
+    pub kept: Option<(String, i64)>,
+    /// The replay batch this failed job was sent again in.
+    pub replayed_in: Option<String>,
 }
 
 /// What each of a job's writes records about its message, so tries are counted right however
@@ -343,6 +380,10 @@ pub struct BatchState {
     pub succeeded: Vec<String>,
     pub failed: Vec<String>,
     pub jobs: BTreeMap<String, JobState>,
+    /// A replay's batch: how the lead's other integrations ended in the batches before, so
+    /// the lead settles on all of them.
+    pub carried_succeeded: Vec<String>,
+    pub carried_failed: Vec<String>,
 }
 
 impl BatchState {
@@ -395,6 +436,10 @@ pub struct Job {
     /// Queued again by a repeated request: read the batch fresh before calling.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub again: bool,
+    /// A replay's job: the batch the lead came in with, whose delivery id (a webhook's
+    /// `webhook-id`) a resend keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_batch: Option<String>,
 }
 
 impl Job {
@@ -437,7 +482,9 @@ pub struct Settle {
 impl Settle {
     pub fn of(lead_id: &str, batch_id: &str, lead_name: String, batch: &BatchState) -> Self {
         let mut succeeded = batch.succeeded.clone();
+        succeeded.extend(batch.carried_succeeded.iter().cloned());
         let mut failed = batch.failed.clone();
+        failed.extend(batch.carried_failed.iter().cloned());
         // DynamoDB returns set members in no particular order; admins read a stable list.
         succeeded.sort();
         failed.sort();

@@ -75,6 +75,67 @@ pub fn parse(body: &Value, defaults: &Defaults) -> Result<Submission, FieldError
     SendBatch::read(body)?.validate(defaults)
 }
 
+/// Validates a replay request (`POST /api/leads/{id}/retry`): an empty body replays every
+/// failed delivery; `integrations` names some (`"amocrm"`) or brings one whole, with its
+/// settings and `credentials`, as a new lead would (for a delivery whose kept message is
+/// gone).
+pub fn parse_replay(
+    body: &Value,
+    defaults: &Defaults,
+) -> Result<super::replay::ReplayAsk, FieldError> {
+    #[derive(Deserialize, Default)]
+    struct Ask {
+        #[serde(default)]
+        integrations: Option<Value>,
+        #[serde(default)]
+        credentials: Option<Value>,
+        #[serde(flatten)]
+        unknown: Map<String, Value>,
+    }
+    let ask: Ask = object(Some(body).filter(|b| !b.is_null()), "body")?;
+    if let Some(key) = ask.unknown.keys().next() {
+        return Err(bad(
+            key,
+            "unknown field; a replay takes integrations and credentials",
+        ));
+    }
+    let credentials: Credentials = object(ask.credentials.as_ref(), "credentials")?;
+    if let Some(key) = credentials.unknown.keys().next() {
+        return Err(bad(format!("credentials.{key}"), "no such integration"));
+    }
+    let list = match ask.integrations {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(l)) => l,
+        Some(_) => return Err(bad("integrations", "must be a list")),
+    };
+    let mut out = super::replay::ReplayAsk::default();
+    let mut seen = HashSet::new();
+    for (i, entry) in list.iter().enumerate() {
+        let (integration, target) = match entry {
+            Value::String(name) => {
+                let field = format!("integrations[{i}]");
+                let Some(kind) = Integration::parse(name) else {
+                    return Err(bad(
+                        field,
+                        "is not one of email, amocrm, telegram, bitrix24, webhook",
+                    ));
+                };
+                if !seen.insert(kind) {
+                    return Err(bad(field, "is named twice"));
+                }
+                (kind, None)
+            }
+            _ => {
+                let (t, _) = job(i, entry, &credentials, &mut seen, defaults)?;
+                (t.integration(), Some(t))
+            }
+        };
+        out.only.push(integration);
+        out.targets.extend(target);
+    }
+    Ok(out)
+}
+
 /// The request as sent.
 #[derive(Deserialize)]
 struct SendBatch {

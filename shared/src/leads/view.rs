@@ -53,6 +53,9 @@ pub struct LeadStatus {
     pub updated_at: String,
     pub finished_at: Option<String>,
     pub integrations: Vec<IntegrationStatus>,
+    /// Each replay of its failed deliveries, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replays: Vec<super::model::Replay>,
     /// The id of the API key that submitted it (see `api_keys::key_id`): who may read it.
     #[serde(skip)]
     pub submitted_by: Option<String>,
@@ -83,15 +86,26 @@ pub async fn lead_status(
     store: &LeadStore<'_>,
     lead_id: &str,
 ) -> Result<Option<LeadStatus>, StoreError> {
-    let Some((lead, batch)) = store.lead_and_batch(lead_id).await? else {
+    let Some((lead, batches)) = store.lead_and_batches(lead_id).await? else {
         return Ok(None);
+    };
+    // Each integration as its latest batch has it: a replay's, for the ones it sent again.
+    let order = lead.batches();
+    let latest = |i: Integration| {
+        order
+            .iter()
+            .rev()
+            .filter_map(|b| batches.get(b))
+            .find(|b| b.expected.iter().any(|e| e == i.as_str()))
+            .map(|b| b.job(i))
+            .unwrap_or_else(|| BatchState::default().job(i))
     };
     let integrations = lead
         .tries
         .iter()
         .filter_map(|(name, tries)| Some((Integration::parse(name)?, *tries)))
         .map(|(integration, tries)| {
-            let job = batch.job(integration);
+            let job = latest(integration);
             IntegrationStatus {
                 integration,
                 finished_at: job.at.clone().filter(|_| job.is_final()),
@@ -118,6 +132,7 @@ pub async fn lead_status(
         finished_at: lead.finished_at,
         integrations,
         submitted_by: lead.submitted_by,
+        replays: lead.replays,
     }))
 }
 
