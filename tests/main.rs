@@ -29,6 +29,7 @@ mod scopes;
 mod secrets;
 mod settings;
 mod standard_webhooks;
+mod stuck;
 mod support;
 mod support_relay;
 mod telegram;

@@ -37,6 +37,23 @@ pub fn breaker_failures(target: &str, window_start: i64) -> Key {
     Key::new(format!("breaker#{target}"), format!("w#{window_start}"))
 }
 
+/// `due#<bucket> / <lead>`: a lead's batch that must have settled by the bucket's time (ten
+/// seconds wide): which batch, and its targets without their credentials. The sweeper reads
+/// each bucket once it has passed and reconciles a lead still `processing`. Expires two
+/// weeks on, after serving `zayavka leads retry --since` too.
+pub fn lead_due(bucket_secs: i64, lead_id: &str) -> Key {
+    Key::new(lead_due_pk(bucket_secs), lead_id)
+}
+
+pub fn lead_due_pk(bucket_secs: i64) -> String {
+    format!("due#{bucket_secs}")
+}
+
+/// `due#cursor / state`: the last bucket the sweeper has checked.
+pub fn lead_due_cursor() -> Key {
+    Key::new("due#cursor", "state")
+}
+
 // --- Notifications ------------------------------------------------------------------------
 
 /// `notify#<subject> / <channel>`: the claim and result of one notification on one channel

@@ -50,7 +50,8 @@ impl LeadSubmit {
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let key = request::idempotency_key(req.header("idempotency-key"))
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
-        match submit::submit(&self.deps, caller, key, sub).await {
+        let patience = self.cfg.defaults.patience_ms;
+        match submit::submit(&self.deps, caller, key, sub, patience).await {
             Ok((view, true)) => Ok(ApiResponse::json(202, &view)),
             Ok((view, false)) => Ok(ApiResponse::json(200, &view)),
             Err(SubmitError::NotYours) => Err(ApiError::new(
@@ -100,7 +101,8 @@ impl LeadSubmit {
         let ask = request::parse_replay(&body, &self.cfg.defaults)
             .map_err(|e| ApiError::invalid(&e.field, e.message))?;
         let owns = |owner: Option<&str>| caller.owns(owner);
-        match replay::replay(&self.deps, id, owns, caller.key_id(), ask).await {
+        let patience = self.cfg.defaults.patience_ms;
+        match replay::replay(&self.deps, id, owns, caller.key_id(), ask, patience).await {
             Ok(done) => Ok(ApiResponse::json(202, &done)),
             Err(ReplayError::NotFound) => Err(ApiError::not_found(format!("no lead {id}"))),
             Err(ReplayError::Refused(why)) => Err(ApiError::new(409, "conflict", why)),

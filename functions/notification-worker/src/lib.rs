@@ -172,6 +172,7 @@ impl NotificationWorker {
         let kind = match note {
             Notification::BatchFinished { .. } => "finished",
             Notification::DispatchFailed { .. } => "dispatch_failed",
+            Notification::Reconciled { .. } => "reconciled",
             Notification::TargetDown { .. } => "down",
             Notification::TargetBack { .. } => "back",
         };

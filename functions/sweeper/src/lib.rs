@@ -63,8 +63,9 @@ impl Scheduled for Sweeper {
     }
 
     async fn run(&self) -> Result<serde_json::Value, String> {
-        // The two sweeps are independent: one failing does not hold up the other.
+        // The sweeps are independent: one failing does not hold up the others.
         let leads = sweep(&self.deps, self.cfg.sweep).await;
+        let stuck = zayavka::leads::due::check(&self.deps).await;
         let timers = run_due(&self.deps, &self.cfg.tickets).await;
         let report = leads.map_err(|e| e.to_string())?;
         if report.kept > 0 {
@@ -80,8 +81,13 @@ impl Scheduled for Sweeper {
         if timers != TimerReport::default() {
             tracing::info!(?timers, "ticket timers");
         }
+        let stuck = stuck.map_err(|e| e.to_string())?;
+        if stuck.reconciled > 0 {
+            tracing::warn!(?stuck, "leads past their last attempt were reconciled");
+        }
         let mut out = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         out["tickets"] = serde_json::to_value(timers).map_err(|e| e.to_string())?;
+        out["stuck_leads"] = serde_json::to_value(stuck).map_err(|e| e.to_string())?;
         Ok(out)
     }
 }

@@ -36,10 +36,23 @@ pub fn jobs_for(lead: &LeadRecord, sub: &Submission) -> Vec<Job> {
 
 /// Sends the jobs, one request per integration queue.
 pub async fn queue(deps: &Deps, jobs: &[Job]) -> Result<(), DispatchError> {
+    queue_as(deps, jobs, "").await
+}
+
+/// Sends jobs that must not be taken for copies of their first sending (the queue drops a
+/// message whose de-duplication id it saw in the last five minutes): `tag` sets them apart.
+pub async fn queue_again(deps: &Deps, jobs: &[Job], tag: &str) -> Result<(), DispatchError> {
+    queue_as(deps, jobs, tag).await
+}
+
+async fn queue_as(deps: &Deps, jobs: &[Job], tag: &str) -> Result<(), DispatchError> {
     let mut by_queue: BTreeMap<&str, Vec<OutMessage>> = BTreeMap::new();
     for job in jobs {
         let body = serde_json::to_string(job).map_err(|e| DispatchError(e.to_string()))?;
-        let (group, dedup) = job.group_and_dedup();
+        let (group, mut dedup) = job.group_and_dedup();
+        if !tag.is_empty() {
+            dedup = format!("{dedup}:{tag}");
+        }
         by_queue.entry(job.integration().queue()).or_default().push(
             OutMessage::new(body)
                 .attribute("integration", job.integration().as_str())

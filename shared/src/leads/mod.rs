@@ -13,6 +13,7 @@ pub mod breaker_store;
 pub mod checks;
 pub mod contact;
 pub mod dispatch;
+pub mod due;
 pub mod model;
 pub mod notify;
 pub mod replay;

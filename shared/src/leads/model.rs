@@ -165,6 +165,24 @@ impl Target {
             .collect()
     }
 
+    /// The target with its credentials left out, and whether it had any: what may be
+    /// stored to queue its job again.
+    pub fn without_secrets(&self) -> (Target, bool) {
+        let mut t = self.clone();
+        let had = match &mut t {
+            Target::Amocrm { access_token, .. } => access_token.take().is_some(),
+            Target::Telegram { bot_token, .. } => bot_token.take().is_some(),
+            Target::Bitrix24 { webhook_url, .. } => webhook_url.take().is_some(),
+            Target::Webhook {
+                secret,
+                secret_next,
+                ..
+            } => secret.take().is_some() | secret_next.take().is_some(),
+            Target::Email { .. } => false,
+        };
+        (t, had)
+    }
+
     pub fn integration(&self) -> Integration {
         match self {
             Target::Email { .. } => Integration::Email,

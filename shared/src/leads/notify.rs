@@ -38,6 +38,16 @@ pub enum Notification {
         opened_at: String,
         next_probe_at: String,
     },
+    /// A lead was still `processing` past its last attempt: its jobs without a result were
+    /// queued again or failed.
+    Reconciled {
+        lead_id: String,
+        batch_id: String,
+        #[serde(default)]
+        lead_name: String,
+        requeued: Vec<String>,
+        failed: Vec<String>,
+    },
     /// A probe succeeded: the target is back and its waiting jobs go out.
     TargetBack {
         target: String,
@@ -55,7 +65,8 @@ impl Notification {
     pub fn subject_id(&self) -> String {
         match self {
             Notification::BatchFinished { batch_id, .. }
-            | Notification::DispatchFailed { batch_id, .. } => batch_id.clone(),
+            | Notification::DispatchFailed { batch_id, .. }
+            | Notification::Reconciled { batch_id, .. } => batch_id.clone(),
             Notification::TargetDown {
                 target, opened_at, ..
             }
@@ -70,6 +81,7 @@ impl Notification {
         match self {
             Notification::BatchFinished { status, .. } => Some(status),
             Notification::DispatchFailed { .. }
+            | Notification::Reconciled { .. }
             | Notification::TargetDown { .. }
             | Notification::TargetBack { .. } => None,
         }
@@ -86,6 +98,7 @@ impl Notification {
             }
             Notification::BatchFinished { .. } => t.batch_failed,
             Notification::DispatchFailed { .. } => t.dispatch_failed,
+            Notification::Reconciled { .. } => t.lead_reconciled,
             Notification::TargetDown { .. } => t.target_down,
             Notification::TargetBack { .. } => t.target_back,
         }
@@ -130,6 +143,27 @@ impl Notification {
             Notification::DispatchFailed { lead_id, error, .. } => {
                 vec![format!("{} {}", t.lead_word, esc(lead_id)), esc(error)]
             }
+            Notification::Reconciled {
+                lead_id,
+                lead_name,
+                requeued,
+                failed,
+                ..
+            } => {
+                let mut lines = vec![format!(
+                    "{} {} {}",
+                    t.lead_word,
+                    esc(lead_id),
+                    esc(lead_name)
+                )];
+                if !requeued.is_empty() {
+                    lines.push(format!("{}: {}", t.requeued_to, esc(&requeued.join(", "))));
+                }
+                if !failed.is_empty() {
+                    lines.push(format!("{}: {}", t.lost_for, esc(&failed.join(", "))));
+                }
+                lines
+            }
             Notification::TargetDown {
                 target,
                 reason,
@@ -166,7 +200,8 @@ impl Notification {
     pub fn subject(&self, lang: Lang) -> String {
         match self {
             Notification::BatchFinished { lead_id, .. }
-            | Notification::DispatchFailed { lead_id, .. } => {
+            | Notification::DispatchFailed { lead_id, .. }
+            | Notification::Reconciled { lead_id, .. } => {
                 format!("{} ({lead_id})", self.headline(lang))
             }
             Notification::TargetDown { target, .. } | Notification::TargetBack { target, .. } => {

@@ -77,6 +77,7 @@ pub async fn replay(
     owns: impl Fn(Option<&str>) -> bool,
     by: &str,
     ask: ReplayAsk,
+    patience_ms: i64,
 ) -> Result<Replayed, ReplayError> {
     let store = LeadStore::of(deps);
     let Some((lead, batches)) = store.lead_and_batches(lead_id).await? else {
@@ -113,6 +114,20 @@ pub async fn replay(
                 .await?;
         }
     }
+    let marker = super::due::Due::new(
+        (&lead.lead_id, &replay.batch_id, &replay.integrations),
+        sources
+            .iter()
+            .map(|(i, src)| match src {
+                Source::Given(t) => (i.to_string(), Some(t.clone())),
+                Source::Kept { .. } => (i.to_string(), None),
+            })
+            .collect(),
+        now_ms.saturating_add(patience_ms),
+    );
+    super::due::DueStore::new(deps.table.as_ref())
+        .put(&marker)
+        .await?;
     if !store.switch_to_replay(&lead, &replay).await? {
         return Err(ReplayError::Refused(
             "another replay of this lead came first".into(),
@@ -241,21 +256,26 @@ async fn send(
     for (i, source) in sources {
         match source {
             Source::Kept { batch, handle } => wake(deps, lead, i, &batch, handle).await?,
-            Source::Given(target) => jobs.push(Job {
-                lead_id: lead.lead_id.clone(),
-                batch_id: replay.batch_id.clone(),
-                tries: lead.tries.get(i.as_str()).copied().unwrap_or(1),
-                created_at: replay.at.clone(),
-                expected: replay.integrations.clone(),
-                lead: lead.lead.clone(),
-                target,
-                again: false,
-                first_batch: lead.batches().first().cloned(),
-            }),
+            Source::Given(target) => jobs.push(replay_job(lead, replay, i, target)),
         }
     }
     dispatch::queue(deps, &jobs).await?;
     Ok(())
+}
+
+/// The replay's job of integration `i`, to the target the replay brought.
+fn replay_job(lead: &LeadRecord, replay: &Replay, i: Integration, target: Target) -> Job {
+    Job {
+        lead_id: lead.lead_id.clone(),
+        batch_id: replay.batch_id.clone(),
+        tries: lead.tries.get(i.as_str()).copied().unwrap_or(1),
+        created_at: replay.at.clone(),
+        expected: replay.integrations.clone(),
+        lead: lead.lead.clone(),
+        target,
+        again: false,
+        first_batch: lead.batches().first().cloned(),
+    }
 }
 
 /// Makes a kept message visible now. Its worker may have just received it to keep it

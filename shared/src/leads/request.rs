@@ -36,6 +36,9 @@ pub struct Defaults {
     pub tries: u32,
     /// `OUTBOUND_ALLOW_HOSTS`, so a URL the worker would refuse is refused at once.
     pub allow: crate::outbound::AllowHosts,
+    /// How long after it is made a batch must have settled: the whole `RETRY_SCHEDULE` and
+    /// `STUCK_GRACE` (default 1h); past that the sweeper reconciles it (`leads::due`).
+    pub patience_ms: i64,
 }
 
 impl Defaults {
@@ -49,6 +52,17 @@ impl Defaults {
             }
         }
         let own = crate::credentials::Credentials::read(r);
+        let schedule = super::retry::RetrySchedule::read(r);
+        let raw = r.or("STUCK_GRACE", "1h");
+        let grace = match super::retry::RetrySchedule::parse(&raw) {
+            Ok(s) if s.steps().len() == 1 => s.steps()[0],
+            _ => {
+                r.problem(format!(
+                    "STUCK_GRACE={raw:?} is not one delay like 30m or 1h"
+                ));
+                0
+            }
+        };
         Self {
             telegram_bot_token: own.telegram_bot_token.is_some(),
             telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
@@ -56,8 +70,9 @@ impl Defaults {
             amocrm_access_token: own.amocrm_access_token.is_some(),
             bitrix24_webhook_url: own.bitrix24_webhook_url.is_some(),
             lead_emails,
-            tries: super::retry::RetrySchedule::read(r).attempts(),
+            tries: schedule.attempts(),
             allow: crate::outbound::AllowHosts::read(r),
+            patience_ms: (schedule.total_secs() + i64::from(grace)) * 1000,
         }
     }
 }

@@ -62,6 +62,7 @@ pub async fn submit(
     caller: &Caller,
     idempotency: Option<&str>,
     sub: Submission,
+    patience_ms: i64,
 ) -> Result<(BatchView, bool), SubmitError> {
     let store = LeadStore::of(deps);
     let (lead_id, named) = match (&sub.lead_id, idempotency) {
@@ -70,7 +71,7 @@ pub async fn submit(
         (None, None) => (uuid::Uuid::now_v7().to_string(), false),
     };
     let span = tracing::info_span!("lead", lead_id = %lead_id);
-    submit_as(deps, &store, caller, lead_id, named, sub)
+    submit_as(deps, &store, caller, (lead_id, named), sub, patience_ms)
         .instrument(span)
         .await
 }
@@ -79,18 +80,26 @@ async fn submit_as(
     deps: &Deps,
     store: &LeadStore<'_>,
     caller: &Caller,
-    lead_id: String,
-    named: bool,
+    (lead_id, named): (String, bool),
     sub: Submission,
+    patience_ms: i64,
 ) -> Result<(BatchView, bool), SubmitError> {
     // A request that names its lead may be a repeat: answer it from what is stored.
     if named && store.lead_seen(&lead_id).await? {
         return again(deps, store, caller, &lead_id, &sub).await;
     }
-    let at = crate::time::timestamp(deps.clock.now_ms());
+    let now_ms = deps.clock.now_ms();
+    let at = crate::time::timestamp(now_ms);
     let owner = Some(caller.key_id().to_string());
     let lead = LeadRecord::opened(lead_id.clone(), batch_id_for(&lead_id), &sub, at, owner);
-    queue_or_report(deps, &dispatch::jobs_for(&lead, &sub)).await?;
+    let jobs = dispatch::jobs_for(&lead, &sub);
+    queue_or_report(deps, &jobs).await?;
+    // Before the lead: a stored lead always has its marker, so none is forgotten.
+    if let Some(due) = super::due::Due::of(&jobs, now_ms, patience_ms) {
+        super::due::DueStore::new(deps.table.as_ref())
+            .put(&due)
+            .await?;
+    }
     if store.create(&lead).await? {
         deps.metrics.lead_accepted();
         return Ok((BatchView::of(&lead, &BatchState::default()), true));
