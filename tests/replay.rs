@@ -206,3 +206,70 @@ async fn a_delivery_whose_message_is_gone_replays_with_the_credentials_sent_agai
     assert_eq!(lead_messages(&stack).await, 1);
     stack.stop().await;
 }
+
+crate::both!(leads_retry_replays_every_failure_since_a_time_and_only_those);
+async fn leads_retry_replays_every_failure_since_a_time_and_only_those(kind: Kind) {
+    let stack = Stack::start(kind, &[], &[]).await;
+    stack.fakes.telegram_ok().await;
+    let bitrix = &stack.fakes.bitrix;
+    bitrix_refusing(bitrix).await;
+    let mut failed = Vec::new();
+    for _ in 0..3 {
+        let id = unique("bulk-");
+        let (status, b) = stack.submit(&lead(&id, bitrix), None).await;
+        assert_eq!(status, 202, "{b}");
+        failed.push(id);
+    }
+    for id in &failed {
+        assert_eq!(
+            stack.settled(id, Duration::from_secs(30)).await["status"],
+            "partial"
+        );
+    }
+    bitrix_fixed(bitrix).await;
+    let now = stack.deps.clock.now_ms();
+    let bulk = |since_ms, integration| zayavka_cli::leads::Bulk {
+        since_ms,
+        integration,
+        status: Some("partial".into()),
+        rate: 50.0,
+        patience_ms: 3_600_000,
+    };
+    // Nothing settled in the future; nothing failed on the webhook.
+    let none = zayavka_cli::leads::retry(&stack.deps, &bulk(now + 60_000, None))
+        .await
+        .unwrap();
+    assert_eq!(none.last().unwrap(), "0 of 0 leads replayed");
+    let webhook = Some(zayavka::leads::Integration::Webhook);
+    let none = zayavka_cli::leads::retry(&stack.deps, &bulk(now - 3_600_000, webhook))
+        .await
+        .unwrap();
+    assert_eq!(none.last().unwrap(), "0 of 0 leads replayed");
+
+    let since = zayavka_cli::leads::parse_since("1h", now).unwrap();
+    assert_eq!(since, now - 3_600_000);
+    let bitrix24 = Some(zayavka::leads::Integration::Bitrix24);
+    let lines = zayavka_cli::leads::retry(&stack.deps, &bulk(since, bitrix24))
+        .await
+        .unwrap();
+    assert_eq!(lines.last().unwrap(), "3 of 3 leads replayed", "{lines:?}");
+    for id in &failed {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("{id}: replayed bitrix24")),
+            "{lines:?}"
+        );
+        let done = stack.settled(id, Duration::from_secs(30)).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+    }
+    assert_eq!(posts_to(bitrix, "crm.lead.add.json").await, 6);
+    assert_eq!(lead_messages(&stack).await, 3);
+    // Run again: the replays completed, so nothing is left to send.
+    let again = zayavka_cli::leads::retry(&stack.deps, &bulk(since, bitrix24))
+        .await
+        .unwrap();
+    assert_eq!(again.last().unwrap(), "0 of 3 leads replayed", "{again:?}");
+    assert_eq!(posts_to(bitrix, "crm.lead.add.json").await, 6);
+    stack.stop().await;
+}

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod doctor;
 pub mod events;
+pub mod leads;
 pub mod okdesk_check;
 pub mod secrets;
 pub mod serve;

@@ -70,6 +70,13 @@ enum Command {
         #[command(flatten)]
         store: Store,
     },
+    /// Leads: replay the failed deliveries of those that settled failed or partial.
+    Leads {
+        #[command(subcommand)]
+        command: LeadsCommand,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Who gets each category's tickets.
     Executors {
         #[command(subcommand)]
@@ -214,6 +221,26 @@ enum OkdeskCommand {
 }
 
 #[derive(Subcommand)]
+enum LeadsCommand {
+    /// Send again what failed, for every lead that settled failed or partial since a time,
+    /// at a steady pace; what succeeded is never sent again.
+    Retry {
+        /// Only this integration's deliveries (email, amocrm, telegram, bitrix24, webhook).
+        #[arg(long)]
+        integration: Option<String>,
+        /// Settled since: a time (2026-12-01T09:00:00Z) or a span back (90m, 24h, 3d).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only leads that settled so: failed or partial.
+        #[arg(long)]
+        status: Option<String>,
+        /// Replays per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+    },
+}
+
+#[derive(Subcommand)]
 enum TicketsCommand {
     /// Offer a ticket nobody took to its executors again (the latest ticket when no ID).
     Notify { id: Option<i64> },
@@ -311,8 +338,47 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Secrets { command } => secrets(command).await,
         Command::Queue { command, store } => queue(command, store).await,
         Command::Tickets { command, store } => tickets(command, store).await,
+        Command::Leads { command, store } => leads(command, store).await,
         Command::Executors { command, store } => executors(command, store).await,
     }
+}
+
+/// `zayavka leads retry`: the RETRY_SCHEDULE and STUCK_GRACE of the environment say how
+/// long a replay may take before the sweeper looks at it, as lead-submit's do.
+async fn leads(command: LeadsCommand, store: Store) -> Result<(), String> {
+    let LeadsCommand::Retry {
+        integration,
+        since,
+        status,
+        rate,
+    } = command;
+    let integration = match integration.as_deref() {
+        None => None,
+        Some(name) => Some(zayavka::leads::Integration::parse(name).ok_or_else(|| {
+            format!("--integration {name:?}: one of email, amocrm, telegram, bitrix24, webhook")
+        })?),
+    };
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(format!("--rate {rate}: replays per second, more than 0"));
+    }
+    let env = zayavka::config::ProcessEnv;
+    let mut r = zayavka::config::EnvReader::new(&env);
+    let defaults = zayavka::leads::request::Defaults::read(&mut r);
+    r.finish().map_err(|e| e.to_string())?;
+    let deps = admin::open_deps(&store.data_dir, store.aws)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bulk = zayavka_cli::leads::Bulk {
+        since_ms: zayavka_cli::leads::parse_since(&since, deps.clock.now_ms())?,
+        integration,
+        status,
+        rate,
+        patience_ms: defaults.patience_ms,
+    };
+    for line in zayavka_cli::leads::retry(&deps, &bulk).await? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// `zayavka tickets notify|check`.

@@ -54,6 +54,17 @@ pub fn lead_due_cursor() -> Key {
     Key::new("due#cursor", "state")
 }
 
+/// `failed#<day> / <lead>#<batch>`: a batch that settled `failed` or `partial` that UTC day,
+/// with when and what failed — what `zayavka leads retry --since` replays. Expires in two
+/// weeks, as the kept messages do.
+pub fn lead_failed(day: &str, lead_id: &str, batch_id: &str) -> Key {
+    Key::new(lead_failed_pk(day), format!("{lead_id}#{batch_id}"))
+}
+
+pub fn lead_failed_pk(day: &str) -> String {
+    format!("failed#{day}")
+}
+
 // --- Notifications ------------------------------------------------------------------------
 
 /// `notify#<subject> / <channel>`: the claim and result of one notification on one channel

@@ -126,6 +126,21 @@ async fn settle_in(deps: &Deps, s: &Settle) -> Result<Settled, TrackError> {
         .send(deps.queue.as_ref(), &NotificationMessage::Lead(note))
         .await
         .map_err(|e| TrackError::Queue(e.to_string()))?;
+    if final_state != status::COMPLETED {
+        // Before the status, so a crash between them leaves no failure unlisted (a
+        // repeat writes the same note).
+        let now_secs = deps.clock.now_secs();
+        store
+            .note_failure(&Failure {
+                lead_id: s.lead_id.clone(),
+                batch_id: s.batch_id.clone(),
+                status: final_state.into(),
+                failed: s.failed.clone(),
+                finished_at: at.clone(),
+                ttl: now_secs + 14 * 24 * 3600,
+            })
+            .await?;
+    }
     if store
         .settle(&s.lead_id, &s.batch_id, final_state, &at)
         .await?

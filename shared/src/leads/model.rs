@@ -232,6 +232,19 @@ pub struct LeadRecord {
     pub replays: Vec<Replay>,
 }
 
+/// A batch that settled with failures, as the day's index keeps it (see
+/// [`crate::keys::lead_failed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub lead_id: String,
+    pub batch_id: String,
+    pub status: String,
+    pub failed: Vec<String>,
+    pub finished_at: String,
+    /// Unix seconds when the note may go.
+    pub ttl: i64,
+}
+
 /// One replay of a lead's failed deliveries: a new batch of just those, which the lead's
 /// `batch_id` then names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

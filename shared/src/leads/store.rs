@@ -389,6 +389,24 @@ impl<'a> LeadStore<'a> {
         Ok(Some((lead, batches)))
     }
 
+    // --- Failures, by day ---------------------------------------------------------------
+
+    /// Notes a batch that settled `failed` or `partial` in its day's index.
+    pub async fn note_failure(&self, f: &Failure) -> Result<(), StoreError> {
+        let day = f.finished_at.get(..10).unwrap_or_default();
+        let item = to_item(&keys::lead_failed(day, &f.lead_id, &f.batch_id), f)?;
+        self.table.put(item, None).await
+    }
+
+    /// The batches that settled with failures on a UTC day (`YYYY-MM-DD`).
+    pub async fn failures_on(&self, day: &str) -> Result<Vec<Failure>, StoreError> {
+        let items = self
+            .table
+            .query_all(Query::pk(keys::lead_failed_pk(day)))
+            .await?;
+        items.into_iter().map(from_item).collect()
+    }
+
     // --- Settling --------------------------------------------------------------------------
 
     /// Writes the batch's final status on its lead. False: it was settled already, the lead
