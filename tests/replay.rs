@@ -273,3 +273,139 @@ async fn leads_retry_replays_every_failure_since_a_time_and_only_those(kind: Kin
     assert_eq!(posts_to(bitrix, "crm.lead.add.json").await, 6);
     stack.stop().await;
 }
+
+/// A press of the notice's button, as Telegram posts it to the bot's webhook.
+fn press(update_id: i64, chat: i64, data: &str) -> Value {
+    json!({"update_id": update_id, "callback_query": {
+        "id": format!("q{update_id}"), "chat_instance": "1", "data": data,
+        "from": {"id": 777, "is_bot": false, "first_name": "Админ", "language_code": "ru"},
+        "message": {"message_id": 42, "date": 1, "chat": {"id": chat, "type": "supergroup", "title": "Админы"}}
+    }})
+}
+
+crate::both!(the_failure_notice_s_button_replays_from_the_admins_chat_only);
+async fn the_failure_notice_s_button_replays_from_the_admins_chat_only(kind: Kind) {
+    // The notices' bot is also the staff bot, so its presses reach this stack.
+    let stack = Stack::start(
+        kind,
+        &[
+            ("TELEGRAM_STAFF_BOT_TOKEN", BOT),
+            ("TELEGRAM_STAFF_WEBHOOK_SECRET", "staff-secret"),
+        ],
+        &[],
+    )
+    .await;
+    stack.fakes.telegram_ok().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/answerCallbackQuery")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": true})))
+        .mount(&stack.fakes.telegram)
+        .await;
+    let bitrix = &stack.fakes.bitrix;
+    bitrix_refusing(bitrix).await;
+    let id = unique("button-");
+    let (status, b) = stack.submit(&lead(&id, bitrix), None).await;
+    assert_eq!(status, 202, "{b}");
+    assert_eq!(
+        stack.settled(&id, Duration::from_secs(30)).await["status"],
+        "partial"
+    );
+    // The admins' notice carries the button, naming the lead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let data = loop {
+        let sent = stack.fakes.telegram.received_requests().await.unwrap();
+        let notice = sent.iter().find_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).ok()?;
+            (body["chat_id"] == json!(-100999) && body["text"].as_str()?.contains(&id))
+                .then_some(body)
+        });
+        if let Some(n) = notice {
+            let button = &n["reply_markup"]["inline_keyboard"][0][0];
+            assert_eq!(button["text"], "Повторить", "{n:#}");
+            break button["callback_data"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notice with a button"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    bitrix_fixed(bitrix).await;
+    let post = |update: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/telegram/staff/webhook", stack.url))
+            .header("X-Telegram-Bot-Api-Secret-Token", "staff-secret")
+            .json(&update)
+            .send()
+    };
+    // Pressed in another chat (a forwarded notice): nothing happens.
+    assert_eq!(
+        post(press(9001, -100555, &data)).await.unwrap().status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(posts_to(bitrix, "crm.lead.add.json").await, 1);
+    let (_, raw) = stack.lead(&id).await;
+    assert!(raw.contains("\"partial\""), "{raw}");
+
+    assert_eq!(
+        post(press(9002, -100999, &data)).await.unwrap().status(),
+        200
+    );
+    // The replay is made by the notification worker, a moment after the press.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let (_, raw) = stack.lead(&id).await;
+        let v: Value = serde_json::from_str(&raw).unwrap();
+        if v["status"] == "completed" {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "not replayed: {v:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["replays"][0]["by"], "telegram:777", "{done:#}");
+    assert_eq!(posts_to(bitrix, "crm.lead.add.json").await, 2);
+    let answers: Vec<Value> = stack
+        .fakes
+        .telegram
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/answerCallbackQuery"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("только в чате администраторов")
+    );
+    assert!(answers[1]["text"].as_str().unwrap().contains("Принято"));
+    // What came of it is told in the admins' chat, once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let said = format!("Отправляется снова {id}: bitrix24");
+    loop {
+        let told = stack
+            .fakes
+            .telegram
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter(|b| b["chat_id"] == json!(-100999))
+            .filter(|b| b["text"].as_str().is_some_and(|t| t.contains(&said)))
+            .count();
+        if told == 1 {
+            break;
+        }
+        assert!(
+            told == 0 && std::time::Instant::now() < deadline,
+            "told {told} times"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.stop().await;
+}

@@ -37,10 +37,16 @@ impl Credentials {
             mail_from: env.optional("MAIL_FROM"),
             amocrm_subdomain: env.optional("AMOCRM_SUBDOMAIN"),
             amocrm_access_token: env.optional("AMOCRM_ACCESS_TOKEN").map(Secret),
-            telegram_bot_token: env.optional("TELEGRAM_BOT_TOKEN").map(Secret),
+            telegram_bot_token: telegram_bot_token(env),
             bitrix24_webhook_url: env.optional("BITRIX24_WEBHOOK_URL").map(Secret),
         }
     }
+}
+
+/// `TELEGRAM_BOT_TOKEN`: the bot that posts leads and the admins' notifications (and so
+/// receives the presses of their buttons).
+pub fn telegram_bot_token(env: &mut EnvReader<'_>) -> Option<Secret> {
+    env.optional("TELEGRAM_BOT_TOKEN").map(Secret)
 }
 
 /// A secret and the parts of it that are secrets on their own: a Bitrix24 webhook URL's

@@ -87,7 +87,12 @@ pub const CATALOGUE: &[Spec] = &[
         name: "TELEGRAM_BOT_TOKEN",
         shape: Shape::BotToken,
         needed: Needed::Optional,
-        readers: &["lead-submit", "integration-worker", "notification-worker"],
+        readers: &[
+            "lead-submit",
+            "integration-worker",
+            "notification-worker",
+            "telegram-webhook",
+        ],
         about: "the bot that posts leads and notifications",
     },
     Spec {

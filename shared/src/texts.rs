@@ -18,6 +18,14 @@ impl Lang {
         }
     }
 
+    /// The language's code, as `from_code` reads it back.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ru => "ru",
+            Lang::En => "en",
+        }
+    }
+
     pub fn texts(self) -> &'static Texts {
         match self {
             Lang::Ru => &RU,
@@ -44,6 +52,12 @@ pub struct Texts {
     pub dispatch_failed: &'static str,
     pub target_down: &'static str,
     pub lead_reconciled: &'static str,
+    pub replay_button: &'static str,
+    pub replay_started: &'static str,
+    pub replay_refused: &'static str,
+    pub replay_asked: &'static str,
+    pub replay_not_here: &'static str,
+    pub replay_try_again: &'static str,
     pub requeued_to: &'static str,
     pub lost_for: &'static str,
     pub target_back: &'static str,
@@ -789,6 +803,12 @@ pub static RU: Texts = Texts {
     dispatch_failed: "Заявку не удалось поставить в очередь; повтор будет автоматически",
     target_down: "Сервис недоступен: заявки ждут",
     lead_reconciled: "Заявка зависла после последней попытки и восстановлена",
+    replay_button: "Повторить",
+    replay_started: "Отправляется снова",
+    replay_refused: "Не повторено",
+    replay_asked: "Принято: заявка отправляется снова, итог придёт в этот чат",
+    replay_not_here: "Повторить можно только в чате администраторов",
+    replay_try_again: "Не получилось, попробуйте ещё раз через минуту",
     requeued_to: "Отправлена снова",
     lost_for: "Не доставлено, результат потерян — повторите с учётными данными",
     target_back: "Сервис снова доступен: ждавшие заявки отправляются",
@@ -861,6 +881,12 @@ pub static EN: Texts = Texts {
     dispatch_failed: "Lead could not be queued; it will be retried automatically",
     target_down: "A service is down: leads are waiting",
     lead_reconciled: "A lead was stuck past its last attempt and was reconciled",
+    replay_button: "Retry",
+    replay_started: "Sending again",
+    replay_refused: "Not retried",
+    replay_asked: "Done: the lead is being sent again; the outcome comes to this chat",
+    replay_not_here: "Only the admins' chat can retry a lead",
+    replay_try_again: "That did not work; try again in a minute",
     requeued_to: "Sent again",
     lost_for: "Not delivered, its result was lost — replay it with its credentials",
     target_back: "A service is back: the waiting leads are going out",

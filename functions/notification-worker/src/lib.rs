@@ -14,7 +14,7 @@ use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::helpdesk::events::Notice;
 use zayavka::helpdesk::okdesk::Okdesk;
-use zayavka::integrations::telegram::send_html;
+use zayavka::integrations::telegram::send_html_with;
 use zayavka::keys;
 use zayavka::leads::notify::Notification;
 use zayavka::mail_events::{MailEvent, SUPPORT_REPLY, TAG as MAIL_TAG};
@@ -57,6 +57,9 @@ pub struct Config {
     pub tickets: TicketsConfig,
     /// The chat bridge and its bot, for the system's replies.
     pub bridge: Option<BridgeConfig>,
+    /// How long a lead replayed from a notice's «Повторить» may take before the sweeper
+    /// looks at it (`RETRY_SCHEDULE` and `STUCK_GRACE`, as lead-submit reads them).
+    pub patience_ms: i64,
 }
 
 impl Config {
@@ -68,7 +71,7 @@ impl Config {
         if !emails.is_empty() && mail_from.is_none() {
             r.problem("MAIL_FROM is not set, but NOTIFY_EMAILS needs a sender");
         }
-        let telegram_chat_id = r.optional("NOTIFY_TELEGRAM_CHAT_ID");
+        let telegram_chat_id = zayavka::leads::notify::admin_chat(&mut r);
         let telegram_bot_token = own.telegram_bot_token;
         if telegram_chat_id.is_some() && telegram_bot_token.is_none() {
             r.problem("TELEGRAM_BOT_TOKEN is not set, but NOTIFY_TELEGRAM_CHAT_ID needs a bot");
@@ -91,6 +94,8 @@ impl Config {
         let okdesk = OkdeskConfig::read(&mut r);
         let tickets = TicketsConfig::read(&mut r);
         let bridge = BridgeConfig::read_if_configured(&mut r);
+        let schedule = zayavka::leads::retry::RetrySchedule::read(&mut r);
+        let patience_ms = zayavka::leads::request::patience_ms(&mut r, &schedule);
         if okdesk.is_some() && main_bot_token.is_none() {
             // Not fatal: the admins' notifications must keep working; helpdesk notices wait
             // in the queue (and then its dead-letter queue, with an alarm) until it is set.
@@ -112,6 +117,7 @@ impl Config {
             support,
             tickets,
             bridge,
+            patience_ms,
         })
     }
 }
@@ -173,6 +179,7 @@ impl NotificationWorker {
             Notification::BatchFinished { .. } => "finished",
             Notification::DispatchFailed { .. } => "dispatch_failed",
             Notification::Reconciled { .. } => "reconciled",
+            Notification::ReplayAsked { .. } => "replay",
             Notification::TargetDown { .. } => "down",
             Notification::TargetBack { .. } => "back",
         };
@@ -396,7 +403,42 @@ impl NotificationWorker {
     }
 
     /// How a lead's batch ended: to the admins, by e-mail and Telegram as configured.
+    /// «Повторить» pressed on a failure notice: the lead replayed, and what came of it told
+    /// in the admins' chat, once.
+    async fn replay_asked(&self, note: &Notification) -> Result<(), NotifyError> {
+        let Notification::ReplayAsked {
+            lead_id, by, lang, ..
+        } = note
+        else {
+            return Ok(());
+        };
+        let (Some(chat), Some(token)) = (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token)
+        else {
+            return Ok(());
+        };
+        let key = keys::notification(&Self::admin_subject(note), "telegram");
+        let lang = Lang::from_code(Some(lang));
+        self.once(key, || async {
+            let said = zayavka::leads::press::replay_asked(
+                &self.deps,
+                lead_id,
+                by,
+                lang,
+                self.cfg.patience_ms,
+            )
+            .await;
+            let html = zayavka::texts::escape_html(&said);
+            let base = (self.cfg.telegram_api_base.as_str(), token.expose());
+            send_html_with(&self.http, base, chat, &html, None, &self.deps.metrics).await
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn admin_notice(&self, note: Notification) -> Result<(), NotifyError> {
+        if matches!(note, Notification::ReplayAsked { .. }) {
+            return self.replay_asked(&note).await;
+        }
         if let Some(switch) = note.switch()
             && !self.cfg.notify_on.iter().any(|s| s == switch)
         {
@@ -427,15 +469,22 @@ impl NotificationWorker {
             (&self.cfg.telegram_chat_id, &self.cfg.telegram_bot_token)
         {
             let html = note.telegram_html(lang);
+            // A failure can be sent again from the notice itself.
+            let buttons = match &note {
+                Notification::BatchFinished {
+                    lead_id, failed, ..
+                } if !failed.is_empty() => zayavka::leads::press::button(lead_id, lang),
+                _ => None,
+            };
             self.once(
                 keys::notification(&Self::admin_subject(&note), "telegram"),
                 || {
-                    send_html(
+                    send_html_with(
                         &self.http,
-                        &self.cfg.telegram_api_base,
-                        token.expose(),
+                        (&self.cfg.telegram_api_base, token.expose()),
                         chat,
                         &html,
+                        buttons,
                         &self.deps.metrics,
                     )
                 },

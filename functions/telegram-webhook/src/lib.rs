@@ -14,6 +14,7 @@ use zayavka::config::{ConfigError, EnvReader, EnvSource};
 use zayavka::helpdesk::bot::HelpdeskBot;
 use zayavka::helpdesk::config::OkdeskConfig;
 use zayavka::http::{ApiError, ApiRequest, ApiResponse, HttpFunction, no_route};
+use zayavka::leads::press::{NoticeBot, ReplayButton};
 use zayavka::support::bot::{SupportBot, SupportConfig};
 use zayavka::telegram::BotApi;
 use zayavka::telegram::limits::SendLimits;
@@ -39,6 +40,8 @@ pub struct Config {
     pub tickets: TicketsConfig,
     /// The chat bridge, which the bridge bot serves.
     pub bridge: Option<BridgeConfig>,
+    /// The bot of the admins' lead notices, whose «Повторить» presses are handled here.
+    pub notices: Option<NoticeBot>,
 }
 
 impl Config {
@@ -53,6 +56,7 @@ impl Config {
         let okdesk = OkdeskConfig::read(&mut r);
         let tickets = TicketsConfig::read(&mut r);
         let bridge = BridgeConfig::read_if_configured(&mut r);
+        let notices = NoticeBot::read(&mut r);
         if okdesk.is_none() && bots.iter().any(|b| b.name == "main") {
             r.problem("OKDESK_API_URL is not set, but the main bot is the helpdesk bot on Okdesk");
         }
@@ -64,6 +68,7 @@ impl Config {
             okdesk,
             tickets,
             bridge,
+            notices,
         })
     }
 }
@@ -87,6 +92,11 @@ impl TelegramWebhook {
         let main_token = token_of("main");
         let staff_token = token_of("staff");
         let bridge_token = token_of("bridge");
+        // The lead notices' bot, when it is one of these: its «Повторить» presses come here.
+        let notices = cfg.notices.as_ref().and_then(|n| {
+            let bot = cfg.bots.iter().find(|b| b.token == n.token.expose())?;
+            Some((bot.name, bot.token.clone(), n.clone()))
+        });
         let mut webhook = Webhook::new(
             deps.table.clone(),
             deps.clock.clone(),
@@ -126,14 +136,28 @@ impl TelegramWebhook {
             );
         }
         if let Some(token) = staff_token {
-            let api = BotApi::new(http, &cfg.api_base, &token)
+            let api = BotApi::new(http.clone(), &cfg.api_base, &token)
                 .with_inline_wait(std::time::Duration::from_secs(5))
                 .with_metrics(deps.metrics.clone())
-                .with_limits(limits);
+                .with_limits(limits.clone());
             webhook = webhook.with_handler(
                 "staff",
                 Arc::new(StaffBot::new(deps.clone(), api, cfg.tickets)),
             );
+        }
+        // Last: it wraps whichever handler that bot was given.
+        if let Some((name, token, n)) = notices {
+            let api = BotApi::new(http, &cfg.api_base, &token)
+                .with_metrics(deps.metrics.clone())
+                .with_limits(limits.clone());
+            let inner = webhook.handler(name);
+            let button = ReplayButton {
+                deps: deps.clone(),
+                api,
+                admin_chat: n.admin_chat,
+                inner,
+            };
+            webhook = webhook.with_handler(name, Arc::new(button));
         }
         Ok(Self { deps, webhook })
     }

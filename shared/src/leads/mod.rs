@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod due;
 pub mod model;
 pub mod notify;
+pub mod press;
 pub mod replay;
 pub mod request;
 pub mod retry;

@@ -48,6 +48,14 @@ pub enum Notification {
         requeued: Vec<String>,
         failed: Vec<String>,
     },
+    /// An admin pressed «Повторить» on a failure notice: the notification worker replays the
+    /// lead and tells the chat. `press`: the button press, which it answers once.
+    ReplayAsked {
+        lead_id: String,
+        by: String,
+        press: String,
+        lang: String,
+    },
     /// A probe succeeded: the target is back and its waiting jobs go out.
     TargetBack {
         target: String,
@@ -67,6 +75,7 @@ impl Notification {
             Notification::BatchFinished { batch_id, .. }
             | Notification::DispatchFailed { batch_id, .. }
             | Notification::Reconciled { batch_id, .. } => batch_id.clone(),
+            Notification::ReplayAsked { lead_id, press, .. } => format!("replay#{lead_id}#{press}"),
             Notification::TargetDown {
                 target, opened_at, ..
             }
@@ -82,6 +91,7 @@ impl Notification {
             Notification::BatchFinished { status, .. } => Some(status),
             Notification::DispatchFailed { .. }
             | Notification::Reconciled { .. }
+            | Notification::ReplayAsked { .. }
             | Notification::TargetDown { .. }
             | Notification::TargetBack { .. } => None,
         }
@@ -99,6 +109,7 @@ impl Notification {
             Notification::BatchFinished { .. } => t.batch_failed,
             Notification::DispatchFailed { .. } => t.dispatch_failed,
             Notification::Reconciled { .. } => t.lead_reconciled,
+            Notification::ReplayAsked { .. } => t.replay_button,
             Notification::TargetDown { .. } => t.target_down,
             Notification::TargetBack { .. } => t.target_back,
         }
@@ -164,6 +175,9 @@ impl Notification {
                 }
                 lines
             }
+            Notification::ReplayAsked { lead_id, .. } => {
+                vec![format!("{} {}", t.lead_word, esc(lead_id))]
+            }
             Notification::TargetDown {
                 target,
                 reason,
@@ -201,7 +215,8 @@ impl Notification {
         match self {
             Notification::BatchFinished { lead_id, .. }
             | Notification::DispatchFailed { lead_id, .. }
-            | Notification::Reconciled { lead_id, .. } => {
+            | Notification::Reconciled { lead_id, .. }
+            | Notification::ReplayAsked { lead_id, .. } => {
                 format!("{} ({lead_id})", self.headline(lang))
             }
             Notification::TargetDown { target, .. } | Notification::TargetBack { target, .. } => {
@@ -273,6 +288,12 @@ pub fn lead_fields(lead: &Lead, lang: Lang) -> Vec<(&'static str, String)> {
         out.push((t.fields, format!("{k}: {v}")));
     }
     out
+}
+
+/// `NOTIFY_TELEGRAM_CHAT_ID`: the admins' chat that gets batch outcomes (and may press their
+/// «Повторить»).
+pub fn admin_chat(r: &mut crate::config::EnvReader<'_>) -> Option<String> {
+    r.optional("NOTIFY_TELEGRAM_CHAT_ID")
 }
 
 /// `NOTIFY_EMAILS`: the admins who get batch outcomes by e-mail (the notification worker

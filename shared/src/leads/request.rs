@@ -53,16 +53,7 @@ impl Defaults {
         }
         let own = crate::credentials::Credentials::read(r);
         let schedule = super::retry::RetrySchedule::read(r);
-        let raw = r.or("STUCK_GRACE", "1h");
-        let grace = match super::retry::RetrySchedule::parse(&raw) {
-            Ok(s) if s.steps().len() == 1 => s.steps()[0],
-            _ => {
-                r.problem(format!(
-                    "STUCK_GRACE={raw:?} is not one delay like 30m or 1h"
-                ));
-                0
-            }
-        };
+        let patience_ms = patience_ms(r, &schedule);
         Self {
             telegram_bot_token: own.telegram_bot_token.is_some(),
             telegram_chat_id: r.optional("TELEGRAM_CHAT_ID"),
@@ -72,9 +63,25 @@ impl Defaults {
             lead_emails,
             tries: schedule.attempts(),
             allow: crate::outbound::AllowHosts::read(r),
-            patience_ms: (schedule.total_secs() + i64::from(grace)) * 1000,
+            patience_ms,
         }
     }
+}
+
+/// How long after it is made a batch must have settled: the whole schedule and
+/// `STUCK_GRACE` (default 1h).
+pub fn patience_ms(r: &mut EnvReader<'_>, schedule: &super::retry::RetrySchedule) -> i64 {
+    let raw = r.or("STUCK_GRACE", "1h");
+    let grace = match super::retry::RetrySchedule::parse(&raw) {
+        Ok(s) if s.steps().len() == 1 => s.steps()[0],
+        _ => {
+            r.problem(format!(
+                "STUCK_GRACE={raw:?} is not one delay like 30m or 1h"
+            ));
+            0
+        }
+    };
+    (schedule.total_secs() + i64::from(grace)) * 1000
 }
 
 /// A validated request.

@@ -293,7 +293,7 @@ impl BotApi {
     /// Every text we send goes through here: one that Telegram's 4096 characters cannot
     /// hold is sent as several messages (see `split`), the keyboard on the last. The first
     /// message is returned: it carries the text's beginning, which replies refer to.
-    async fn send_html_with(
+    pub async fn send_html_with(
         &self,
         chat_id: impl Into<ChatId>,
         html: &str,

@@ -194,6 +194,11 @@ impl Webhook {
     }
 
     /// Gives a configured bot its behaviour.
+    /// The bot's handler, to wrap in another.
+    pub fn handler(&self, bot: &str) -> Option<std::sync::Arc<dyn BotHandler>> {
+        self.bots.get(bot).and_then(|b| b.handler.clone())
+    }
+
     pub fn with_handler(mut self, bot: &str, handler: std::sync::Arc<dyn BotHandler>) -> Self {
         if let Some(entry) = self.bots.get_mut(bot) {
             entry.handler = Some(handler);
