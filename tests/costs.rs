@@ -354,3 +354,141 @@ fn item_sizes_follow_dynamodbs_rules() {
     .into();
     assert_eq!(crate::recording::item_size(&item), 8 + 5 + 6 + 8);
 }
+
+/// The wakes of one waiting job in the first hour of an outage with the default schedule:
+/// one at each probe time (5 s, 5 min, then every 15 min, `BREAKER_MAX_PROBE_INTERVAL`),
+/// and as many again when the probe is out at that moment and the job waits out its lease.
+fn wakes_in_the_first_hour() -> f64 {
+    let mut at = 0.0;
+    let mut wakes = 0.0;
+    for step in [5.0, 300.0].into_iter().chain(std::iter::repeat(900.0)) {
+        at += step;
+        if at > 3600.0 {
+            break;
+        }
+        wakes += 2.0;
+    }
+    wakes
+}
+
+#[tokio::test]
+async fn jobs_waiting_on_an_open_breaker_cost_a_wake_per_probe_and_no_call() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&hook)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let counts: Shared = Arc::default();
+    let env = test_env(&[
+        // Probes every 2 s; the jobs never give up during the test.
+        ("RETRY_SCHEDULE", "2s,2s,2s,2s,2s,2s,2s,2s,1h"),
+        ("BREAKER_THRESHOLD", "2"),
+        ("HTTP_TIMEOUT_SECONDS", "1"),
+    ]);
+    let c = counts.clone();
+    let raw: Arc<Mutex<Option<Deps>>> = Arc::default();
+    let keep = raw.clone();
+    let started = serve::start(
+        ServeOptions::local(dir.path().to_path_buf()),
+        zayavka::queues::catalogue(),
+        move |deps, prefix| {
+            *keep.lock().unwrap() = Some(deps.clone());
+            let counted = crate::recording::observed(deps, Arc::new(Counter(c.clone())));
+            let all = serve::functions(&counted, &env, prefix)?;
+            Ok(Registry {
+                http: all.http,
+                workers: all
+                    .workers
+                    .into_iter()
+                    .map(|w| Arc::new(Invocations(w, c.clone())) as Arc<dyn QueueWorker>)
+                    .collect(),
+                scheduled: Vec::new(),
+            })
+        },
+    )
+    .await
+    .unwrap();
+    let raw = raw.lock().unwrap().clone().unwrap();
+    let leads = 20;
+    let mut ids = Vec::new();
+    for _ in 0..leads {
+        let id = unique("wait-");
+        let body = serde_json::json!({"lead_id": id, "lead": {"name": "Анна"},
+            "integrations": [{"type": "webhook", "settings": {"url": format!("{}/hook", hook.uri())}}]});
+        let r = reqwest::Client::new()
+            .post(format!(
+                "http://{}/api/integrations/send-batch",
+                started.addr
+            ))
+            .bearer_auth(TEST_API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        ids.push(id);
+    }
+    // Every job waits on the open breaker, but the one whose attempt is the probe.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut waiting = 0;
+        for id in &ids {
+            let v = zayavka::leads::submit::lead_status(&raw, id)
+                .await
+                .unwrap()
+                .unwrap();
+            waiting += usize::from(v["integrations"][0]["status"] == "waiting");
+        }
+        if waiting >= leads - 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{waiting} of {leads} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Now count a window of several probes.
+    *counts.lock().unwrap() = Counts::default();
+    let calls_before = hook.received_requests().await.unwrap().len();
+    let window = Duration::from_secs(10);
+    tokio::time::sleep(window).await;
+    let calls = hook.received_requests().await.unwrap().len() - calls_before;
+    let c = counts.lock().unwrap().clone();
+    started.stop().await;
+    let get = |k: &str| c.0.get(k).copied().unwrap_or(0.0);
+    // Each wake of a job ends in one visibility change (a hold, or a probe's postponement).
+    let wakes = get("sqs ChangeMessageVisibility");
+    assert!(wakes >= leads as f64, "every job woke at least once: {c:?}");
+    let per_wake = |k: &str| get(k) / wakes;
+    println!("in a {window:?} window with {leads} jobs waiting: {wakes} wakes, {calls} calls out");
+    for (k, v) in &c.0 {
+        println!("  {k:<40} {:>8.3} per wake", v / wakes);
+    }
+    // No call per job: at most one probe per 2-second step, and one more at the edge.
+    assert!(
+        calls as f64 <= window.as_secs_f64() / 2.0 + 1.0,
+        "{calls} calls out for {leads} waiting jobs"
+    );
+    // A wake is one small write (the hold, which explains the receive), one read of the
+    // job's batch item (strongly consistent, as every redelivery's), the breaker read once
+    // per worker and probe rather than per job, one visibility change, and — ten to a batch
+    // in AWS, where thousands wake together — a tenth of an invocation and of a receive.
+    assert!(per_wake("ddb WRU") <= 1.25, "{c:?}");
+    assert!(per_wake("ddb RRU") <= 1.15, "{c:?}");
+    let per_job_wake = per_wake("ddb WRU") * price::WRU
+        + per_wake("ddb RRU") * price::RRU
+        + (1.0 + 0.1) * price::SQS_FIFO
+        + 0.1 * (price::LAMBDA_REQUEST + 0.060 * 0.125 * price::LAMBDA_GB_SECOND);
+    let hour = 10_000.0 * wakes_in_the_first_hour() * per_job_wake;
+    println!(
+        "10 000 leads waiting on one target for the first hour of an outage: {} wakes each, ${hour:.3} (${:.2} per million job-wakes)",
+        wakes_in_the_first_hour(),
+        per_job_wake * 1e6
+    );
+    assert!(hour < 0.5, "${hour:.3} for an hour");
+}
