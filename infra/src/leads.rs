@@ -75,7 +75,7 @@ pub async fn retry(deps: &Deps, bulk: &Bulk) -> Result<Vec<String>, String> {
         }
         day_ms += 86_400_000;
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_by_key(|(at, _)| *at);
     // A lead listed for several batches is replayed once.
     let mut seen = std::collections::HashSet::new();
     found.retain(|(_, f)| seen.insert(f.lead_id.clone()));
