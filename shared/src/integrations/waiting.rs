@@ -3,10 +3,11 @@
 //! admins' notices when a breaker opens or closes.
 
 use super::worker::{Call, JobError, JobRunner, secs_until};
+use crate::leads::Mark;
 use crate::leads::batch;
 use crate::leads::breaker::Change;
 use crate::leads::breaker_store::BreakerState;
-use crate::leads::model::{JobState, Mark};
+use crate::leads::model::JobState;
 use crate::leads::notify::Notification;
 use crate::leads::store::{JobResult, LeadStore, Reported};
 use crate::leads::{Job, Target};

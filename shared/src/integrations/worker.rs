@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use crate::Deps;
 use crate::config::EnvReader;
+use crate::leads::Mark;
 use crate::leads::batch;
 use crate::leads::breaker::{BreakerConfig, Breakers, Gate};
-use crate::leads::model::{Attempt, Mark, status};
+use crate::leads::model::{Attempt, status};
 use crate::leads::store::{JobResult, Reported};
 use crate::leads::{Integration, Job};
 use crate::metrics::Outcome;

@@ -4,6 +4,7 @@
 //! under a condition. The ask goes to `batch-results`: in AWS an asynchronous invocation of
 //! the tracker (nothing polls for it), in `zayavka serve` a queue.
 
+use super::Mark;
 use super::model::*;
 use super::notify::Notification;
 use super::store::{JobResult, LeadStore, Reported};

@@ -38,6 +38,9 @@ const BUCKETS_PER_RUN: i64 = 360;
 pub struct Due {
     pub lead_id: String,
     pub batch_id: String,
+    /// When the batch was made, and when it must have settled (Unix ms).
+    #[serde(default)]
+    pub made_ms: i64,
     pub due_ms: i64,
     /// The batch's integrations.
     pub expected: Vec<String>,
@@ -62,11 +65,7 @@ impl Due {
             first.batch_id.as_str(),
             &first.expected[..],
         );
-        Some(Self::new(
-            batch,
-            targets,
-            now_ms.saturating_add(patience_ms),
-        ))
+        Some(Self::new(batch, targets, (now_ms, patience_ms)))
     }
 
     /// A batch's marker: `targets` as far as they are known (a replay that wakes a kept
@@ -74,8 +73,9 @@ impl Due {
     pub fn new(
         (lead_id, batch_id, expected): (&str, &str, &[String]),
         targets: Vec<(String, Option<Target>)>,
-        due_ms: i64,
+        (made_ms, patience_ms): (i64, i64),
     ) -> Self {
+        let due_ms = made_ms.saturating_add(patience_ms);
         let mut known = Vec::new();
         let mut with_credentials = Vec::new();
         for (name, t) in &targets {
@@ -93,6 +93,7 @@ impl Due {
         Self {
             lead_id: lead_id.to_string(),
             batch_id: batch_id.to_string(),
+            made_ms,
             due_ms,
             expected: expected.to_vec(),
             targets: known,
@@ -192,57 +193,8 @@ async fn reconcile(deps: &Deps, due: &Due) -> Result<bool, batch::TrackError> {
     if lead.status != status::PROCESSING || lead.batch_id != due.batch_id {
         return Ok(false);
     }
-    let state = leads.batch(&due.lead_id, &due.batch_id, true).await?;
-    let now_ms = deps.clock.now_ms();
-    let mut requeued = Vec::new();
-    let mut failed = Vec::new();
-    let mut jobs = Vec::new();
-    for name in &due.expected {
-        let Some(i) = Integration::parse(name) else {
-            continue;
-        };
-        if state.reported(i) || still_waiting(&state.job(i), now_ms) {
-            continue;
-        }
-        let job = job_of(&lead, due, i, now_ms);
-        match job {
-            Some(job) if !due.with_credentials.contains(name) => {
-                requeued.push(name.clone());
-                jobs.push(job);
-            }
-            Some(job) => {
-                failed.push(name.clone());
-                let lost = JobResult::Failed {
-                    error: LOST.into(),
-                    called: false,
-                };
-                batch::report(deps, &job, &lost).await?;
-            }
-            None => {}
-        }
-    }
-    super::dispatch::queue_again(deps, &jobs, &format!("r{now_ms}"))
-        .await
-        .map_err(|e| batch::TrackError::Queue(e.to_string()))?;
-    let now = leads.batch(&due.lead_id, &due.batch_id, true).await?;
-    if now.complete() {
-        let r = JobRef {
-            lead_id: due.lead_id.clone(),
-            batch_id: due.batch_id.clone(),
-            integration: Integration::Email,
-        };
-        batch::ask_to_settle(deps, &r, lead.lead.display_name(), &now).await?;
-    } else {
-        // Whatever went again is looked at once more when it should have finished.
-        let patience = due
-            .due_ms
-            .saturating_sub(crate::time::parse_ms(&lead.created_at).unwrap_or(due.due_ms));
-        let again = Due {
-            due_ms: now_ms.saturating_add(patience.max(BUCKET_SECS * 1000)),
-            ..due.clone()
-        };
-        DueStore::new(deps.table.as_ref()).put(&again).await?;
-    }
+    let (requeued, failed) = finish_jobs(deps, &lead, due).await?;
+    settle_or_look_again(deps, &lead, due).await?;
     tracing::warn!(lead_id = %due.lead_id, batch_id = %due.batch_id, ?requeued, ?failed, "a lead past its last attempt was still processing; reconciled");
     let note = Notification::Reconciled {
         lead_id: due.lead_id.clone(),
@@ -256,6 +208,85 @@ async fn reconcile(deps: &Deps, due: &Due) -> Result<bool, batch::TrackError> {
         .await
         .map_err(|e| batch::TrackError::Queue(e.to_string()))?;
     Ok(true)
+}
+
+/// Each job of the batch without a result and not waiting for a later attempt: queued again
+/// when its target is known and needs no credentials of the request, failed otherwise.
+/// Returns (queued again, failed).
+async fn finish_jobs(
+    deps: &Deps,
+    lead: &LeadRecord,
+    due: &Due,
+) -> Result<(Vec<String>, Vec<String>), batch::TrackError> {
+    let store = LeadStore::of(deps);
+    let state = store.batch(&due.lead_id, &due.batch_id, true).await?;
+    let now_ms = deps.clock.now_ms();
+    let (mut requeued, mut failed, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+    for name in &due.expected {
+        let Some(i) = Integration::parse(name) else {
+            continue;
+        };
+        if state.reported(i) || still_waiting(&state.job(i), now_ms) {
+            continue;
+        }
+        match job_of(lead, due, i, now_ms) {
+            Some(job) if !due.with_credentials.contains(name) => {
+                requeued.push(name.clone());
+                jobs.push(job);
+            }
+            _ => {
+                failed.push(name.clone());
+                let lost = JobResult::Failed {
+                    error: LOST.into(),
+                    called: false,
+                };
+                let r = JobRef {
+                    lead_id: due.lead_id.clone(),
+                    batch_id: due.batch_id.clone(),
+                    integration: i,
+                };
+                store
+                    .report(&r, &due.expected, &lost, None, None, now_ms)
+                    .await?;
+            }
+        }
+    }
+    super::dispatch::queue_again(deps, &jobs, &format!("r{now_ms}"))
+        .await
+        .map_err(|e| batch::TrackError::Queue(e.to_string()))?;
+    Ok((requeued, failed))
+}
+
+/// Settles the batch when every job has its result now; otherwise what went again is looked
+/// at once more when it should have finished.
+async fn settle_or_look_again(
+    deps: &Deps,
+    lead: &LeadRecord,
+    due: &Due,
+) -> Result<(), batch::TrackError> {
+    let now = LeadStore::of(deps)
+        .batch(&due.lead_id, &due.batch_id, true)
+        .await?;
+    if now.complete() {
+        let r = JobRef {
+            lead_id: due.lead_id.clone(),
+            batch_id: due.batch_id.clone(),
+            integration: Integration::Email,
+        };
+        return Ok(batch::ask_to_settle(deps, &r, lead.lead.display_name(), &now).await?);
+    }
+    let patience = due
+        .due_ms
+        .saturating_sub(due.made_ms)
+        .max(BUCKET_SECS * 1000);
+    let now_ms = deps.clock.now_ms();
+    let again = Due {
+        made_ms: now_ms,
+        due_ms: now_ms.saturating_add(patience),
+        ..due.clone()
+    };
+    DueStore::new(deps.table.as_ref()).put(&again).await?;
+    Ok(())
 }
 
 const LOST: &str = "its result was lost and its message is gone; replay it with its credentials";

@@ -14,6 +14,7 @@ pub mod checks;
 pub mod contact;
 pub mod dispatch;
 pub mod due;
+pub mod mark;
 pub mod model;
 pub mod notify;
 pub mod press;
@@ -26,5 +27,6 @@ pub mod sweep;
 mod targets;
 pub mod view;
 
+pub use mark::Mark;
 pub use model::*;
 pub use store::{batch_key, lead_key};

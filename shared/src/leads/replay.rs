@@ -102,32 +102,7 @@ pub async fn replay(
         at: crate::time::timestamp(now_ms),
         by: by.to_string(),
     };
-    let (succeeded, failed) = carried(&current, &chosen);
-    store
-        .open_replay(lead_id, &replay.batch_id, &chosen, (&succeeded, &failed))
-        .await?;
-    for (i, source) in &sources {
-        if let Source::Kept { batch, .. } = source {
-            let one = [i.to_string()];
-            store
-                .mark_replayed(lead_id, batch, &one, &replay.batch_id)
-                .await?;
-        }
-    }
-    let marker = super::due::Due::new(
-        (&lead.lead_id, &replay.batch_id, &replay.integrations),
-        sources
-            .iter()
-            .map(|(i, src)| match src {
-                Source::Given(t) => (i.to_string(), Some(t.clone())),
-                Source::Kept { .. } => (i.to_string(), None),
-            })
-            .collect(),
-        now_ms.saturating_add(patience_ms),
-    );
-    super::due::DueStore::new(deps.table.as_ref())
-        .put(&marker)
-        .await?;
+    prepare(deps, &lead, &current, &replay, &sources, patience_ms).await?;
     if !store.switch_to_replay(&lead, &replay).await? {
         return Err(ReplayError::Refused(
             "another replay of this lead came first".into(),
@@ -141,6 +116,51 @@ pub async fn replay(
         status: status::PROCESSING,
         replayed: chosen,
     })
+}
+
+/// Everything before the lead points at the replay: the replay's batch item, the marks on
+/// the batches whose kept messages it wakes, and its due marker. Each step may be repeated.
+async fn prepare(
+    deps: &Deps,
+    lead: &LeadRecord,
+    current: &BatchState,
+    replay: &Replay,
+    sources: &[(Integration, Source)],
+    patience_ms: i64,
+) -> Result<(), ReplayError> {
+    let store = LeadStore::of(deps);
+    let chosen = &replay.integrations;
+    let (succeeded, failed) = carried(current, chosen);
+    store
+        .open_replay(
+            &lead.lead_id,
+            &replay.batch_id,
+            chosen,
+            (&succeeded, &failed),
+        )
+        .await?;
+    for (i, source) in sources {
+        if let Source::Kept { batch, .. } = source {
+            let one = [i.to_string()];
+            store
+                .mark_replayed(&lead.lead_id, batch, &one, &replay.batch_id)
+                .await?;
+        }
+    }
+    let targets = sources
+        .iter()
+        .map(|(i, src)| match src {
+            Source::Given(t) => (i.to_string(), Some(t.clone())),
+            Source::Kept { .. } => (i.to_string(), None),
+        })
+        .collect();
+    let made_ms = crate::time::parse_ms(&replay.at).unwrap_or_else(|| deps.clock.now_ms());
+    let batch = (lead.lead_id.as_str(), replay.batch_id.as_str(), &chosen[..]);
+    let marker = super::due::Due::new(batch, targets, (made_ms, patience_ms));
+    super::due::DueStore::new(deps.table.as_ref())
+        .put(&marker)
+        .await?;
+    Ok(())
 }
 
 /// The integrations to send again: the named ones, each of which must have failed, or every
