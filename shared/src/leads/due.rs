@@ -273,7 +273,7 @@ async fn settle_or_look_again(
             batch_id: due.batch_id.clone(),
             integration: Integration::Email,
         };
-        return Ok(batch::ask_to_settle(deps, &r, lead.lead.display_name(), &now).await?);
+        return batch::ask_to_settle(deps, &r, lead.lead.display_name(), &now).await;
     }
     let patience = due
         .due_ms
