@@ -61,6 +61,9 @@ async fn an_outage_costs_one_probe_per_step_not_a_call_per_lead(kind: Kind) {
             // The last step leaves the jobs time to drain before the schedule ends.
             ("RETRY_SCHEDULE", "1s,1s,2s,2s,3s,3s,3s,30s"),
             ("BREAKER_THRESHOLD", "3"),
+            // Probes never more than 3 s apart, so the long last step is only the jobs'
+            // patience (their give-up), never a gap between probes.
+            ("BREAKER_MAX_PROBE_INTERVAL", "3s"),
             ("HTTP_TIMEOUT_SECONDS", "2"),
             ("AMOCRM_RATE_PER_SECOND", "0"),
             ("NOTIFY_ON", "failed"),

@@ -356,8 +356,7 @@ fn item_sizes_follow_dynamodbs_rules() {
 }
 
 /// The wakes of one waiting job in the first hour of an outage with the default schedule:
-/// one at each probe time (5 s, 5 min, then every 15 min, `BREAKER_MAX_PROBE_INTERVAL`),
-/// and as many again when the probe is out at that moment and the job waits out its lease.
+/// one just after each probe (5 s, 5 min, then every 15 min, `BREAKER_MAX_PROBE_INTERVAL`).
 fn wakes_in_the_first_hour() -> f64 {
     let mut at = 0.0;
     let mut wakes = 0.0;
@@ -366,7 +365,7 @@ fn wakes_in_the_first_hour() -> f64 {
         if at > 3600.0 {
             break;
         }
-        wakes += 2.0;
+        wakes += 1.0;
     }
     wakes
 }
@@ -475,11 +474,14 @@ async fn jobs_waiting_on_an_open_breaker_cost_a_wake_per_probe_and_no_call() {
         "{calls} calls out for {leads} waiting jobs"
     );
     // A wake is one small write (the hold, which explains the receive), one read of the
-    // job's batch item (strongly consistent, as every redelivery's), the breaker read once
-    // per worker and probe rather than per job, one visibility change, and — ten to a batch
-    // in AWS, where thousands wake together — a tenth of an invocation and of a receive.
-    assert!(per_wake("ddb WRU") <= 1.25, "{c:?}");
-    assert!(per_wake("ddb RRU") <= 1.15, "{c:?}");
+    // job's batch item (strongly consistent, as every redelivery's), one visibility change,
+    // and — ten to a batch in AWS, where thousands wake together — a tenth of an invocation
+    // and of a receive. Each probe adds its own: the claim, the report, the next probe's
+    // time, and the breaker read once per worker and probe rather than per job. (The price
+    // below spreads the probes' share over the wakes, as measured.)
+    let probes = calls as f64;
+    assert!(get("ddb WRU") <= wakes + 4.0 * probes, "{c:?}");
+    assert!(get("ddb RRU") <= wakes + 2.0 * probes, "{c:?}");
     let per_job_wake = per_wake("ddb WRU") * price::WRU
         + per_wake("ddb RRU") * price::RRU
         + (1.0 + 0.1) * price::SQS_FIFO

@@ -13,6 +13,7 @@ use crate::support::{moto_config, unique};
 
 const MAIN: &str = "2:MAINMAINMAINMAINMAINMAINMAIN";
 const SUPPORT: &str = "1:SUPPORTSUPPORTSUPPORTSUPPORT";
+const NOTICES: &str = "3:NOTICESNOTICESNOTICESNOTICES";
 const STAFF: &str = "3:STAFFSTAFFSTAFFSTAFFSTAFFSTA";
 const NOW: i64 = 1_795_256_100;
 
@@ -103,6 +104,9 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
         ("TELEGRAM_SUPPORT_BOT_TOKEN", SUPPORT),
         ("OKDESK_API_URL", &okdesk_url),
         ("OKDESK_API_TOKEN", "bad-token"),
+        // The lead notices' bot has no webhook here: their «Повторить» goes unanswered.
+        ("TELEGRAM_BOT_TOKEN", NOTICES),
+        ("NOTIFY_TELEGRAM_CHAT_ID", "-100999"),
     ]);
     let opts = Options {
         aws: None,
@@ -111,6 +115,15 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
         now_unix: NOW,
     };
     let checks = run(&opts, &env).await;
+    let button = find(&checks, "lead notices' «Повторить»");
+    assert_eq!(button.verdict, Verdict::Warning, "{button:?}");
+    assert!(fix(button).contains("zayavka leads retry"), "{button:?}");
+    let mut same = env.clone();
+    same.insert("TELEGRAM_BOT_TOKEN".into(), MAIN.into());
+    let again = run(&opts, &same).await;
+    let button = find(&again, "lead notices' «Повторить»");
+    assert_eq!(button.verdict, Verdict::Ok, "{button:?}");
+    assert!(button.detail.contains("main bot"), "{button:?}");
     assert_eq!(find(&checks, "store").verdict, Verdict::Ok);
     let queues = find(&checks, "queues");
     assert_eq!(queues.verdict, Verdict::Ok, "{queues:?}");
@@ -151,7 +164,7 @@ async fn locally_dead_letters_are_warnings_with_their_fix_and_a_bad_okdesk_token
     assert!(line.contains("2 failed"), "{line}");
     // No secret in anything the doctor prints.
     let printed: String = checks.iter().map(Check::lines).collect();
-    for secret in [MAIN, SUPPORT, "main_secret-1", "bad-token"] {
+    for secret in [MAIN, SUPPORT, NOTICES, "main_secret-1", "bad-token"] {
         assert!(!printed.contains(secret), "{printed}");
     }
 }

@@ -530,7 +530,26 @@ async fn bot_checks(env: &dyn EnvSource, opts: &Options) -> Vec<Check> {
         let api = BotApi::new(http.clone(), &base, &bot.token);
         out.extend(one_bot(&api, bot, opts).await);
     }
+    out.extend(replay_button_check(env, &bots));
     out
+}
+
+/// The «Повторить» on the admins' failure notices: a press reaches the bot that sent the
+/// notice (`TELEGRAM_BOT_TOKEN`), so that bot must be one of those with a webhook here.
+fn replay_button_check(env: &dyn EnvSource, bots: &[BotConfig]) -> Option<Check> {
+    const NAME: &str = "lead notices' «Повторить»";
+    let mut r = EnvReader::new(env);
+    let notices = zayavka::leads::press::NoticeBot::read(&mut r)?;
+    Some(
+        match bots.iter().find(|b| b.token == notices.token.expose()) {
+            Some(bot) => Check::ok(NAME, format!("pressed, it reaches the {} bot", bot.name)),
+            None => Check::warn(
+                NAME,
+                "TELEGRAM_BOT_TOKEN is none of the webhook bots: the button on a failure notice goes unanswered",
+                "give TELEGRAM_BOT_TOKEN the token of one of the bots with a webhook (the staff bot's, say), or replay with `zayavka leads retry` or POST /api/leads/{id}/retry",
+            ),
+        },
+    )
 }
 
 /// The HTTP functions, each answering `GET <ApiUrl>/health/<function>` on the deployed API.

@@ -170,7 +170,9 @@ impl Breakers {
         if let Some(at) = known
             && now_ms < at
         {
-            return Ok(Gate::Hold { until_ms: at });
+            return Ok(Gate::Hold {
+                until_ms: self.after_probe(at),
+            });
         }
         if known.is_none() && !waited {
             return Ok(Gate::Call);
@@ -183,7 +185,7 @@ impl Breakers {
         if now_ms < state.probe_at_ms {
             self.learn(target, Some(state.probe_at_ms));
             return Ok(Gate::Hold {
-                until_ms: state.probe_at_ms,
+                until_ms: self.after_probe(state.probe_at_ms),
             });
         }
         if store
@@ -196,6 +198,13 @@ impl Breakers {
         let until_ms = now_ms + self.cfg.probe_lease_ms;
         self.learn(target, Some(until_ms));
         Ok(Gate::Hold { until_ms })
+    }
+
+    /// When a waiting job looks again: once the probe due at `probe_at_ms` has had its answer.
+    /// The job that made the last probe (or opened the breaker) waits only until the probe is
+    /// due, so it is the one that takes it; the rest wake once per probe, not twice.
+    fn after_probe(&self, probe_at_ms: i64) -> i64 {
+        probe_at_ms.saturating_add(self.cfg.probe_lease_ms)
     }
 
     /// A call to `target` failed in a way a retry may fix (`probe`: it was the probe).
