@@ -31,12 +31,6 @@ pub fn breaker(target: &str) -> Key {
     Key::new(format!("breaker#{target}"), "state")
 }
 
-/// `breaker#<target> / w#<window start>`: the target's retryable failures in one window,
-/// which open the breaker when they reach the threshold; expires with the window.
-pub fn breaker_failures(target: &str, window_start: i64) -> Key {
-    Key::new(format!("breaker#{target}"), format!("w#{window_start}"))
-}
-
 /// `due#<bucket> / <lead>`: a lead's batch that must have settled by the bucket's time (ten
 /// seconds wide): which batch, and its targets without their credentials. The sweeper reads
 /// each bucket once it has passed and reconciles a lead still `processing`. Expires two

@@ -83,8 +83,8 @@ impl JobRunner {
         Err(JobError::RetryLater(format!("waiting for {target}")))
     }
 
-    /// Tells the target's breaker what the call found; when the breaker is open, the time
-    /// of its next probe. The breaker's bookkeeping never fails the job: its answer is
+    /// Tells the target's breaker what the call found; when the breaker is open, when the
+    /// job looks again (just after the next probe). The breaker's bookkeeping never fails the job: its answer is
     /// written either way.
     pub(super) async fn after_call(
         &self,
@@ -118,11 +118,11 @@ impl JobRunner {
         };
         match change {
             Change::Nothing => None,
-            Change::Open { probe_at_ms } => Some(probe_at_ms),
+            Change::Open { probe_at_ms } => Some(self.breakers.after_probe(probe_at_ms)),
             Change::Opened(state) => {
                 tracing::warn!(target, reason = %state.reason, failures = state.failures, "breaker opened");
                 self.tell_admins(down(&state)).await;
-                Some(state.probe_at_ms)
+                Some(self.breakers.after_probe(state.probe_at_ms))
             }
             Change::Closed(state) => {
                 tracing::info!(

@@ -3,12 +3,14 @@
 //! at a time finds out when it is back.
 //!
 //! The healthy path pays nothing: a job's first attempt reads no breaker (the lead path's
-//! read budget is spent), unless this process already knows the target is open. A
-//! retryable failure counts into a one-window counter; at `BREAKER_THRESHOLD` failures in
-//! `BREAKER_WINDOW` the breaker opens, once (a conditional write, so the admins hear of it
-//! once). From then on a job that would call the target — a retry, or any job of a process
-//! that knows — reads the breaker: while it is open the job waits for the next probe
-//! without calling and without spending a try; when a probe is due, one job claims it (a
+//! read budget is spent), unless this process already knows the target is open. Each worker
+//! process counts its own failures in a row per target, in memory; a success ends the
+//! streak, so one lead that a service refuses on its own among many that it takes never
+//! adds up. At `BREAKER_THRESHOLD` failures in a row (each within `BREAKER_WINDOW` of the one
+//! before) the breaker opens, once (a conditional write, so the admins hear of it once).
+//! From then on a job that would call the target — a retry, or any job of a process that
+//! knows — reads the breaker: while it is open the job waits for the next probe without
+//! calling and without spending a try; when a probe is due, one job claims it (a
 //! conditional write) and calls. A probe that fails pushes the next one out along the retry
 //! schedule, capped at `BREAKER_MAX_PROBE_INTERVAL`; one that succeeds closes the breaker
 //! (once: the admins hear of that too) and the waiting jobs, which wake just after each
@@ -25,9 +27,10 @@ use crate::ports::table::{StoreError, Table};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerConfig {
     /// `BREAKER_THRESHOLD` (default 5; 0 switches breakers off): retryable failures of one
-    /// target within one window that open its breaker.
+    /// target in a row, as one worker sees them, that open its breaker.
     pub threshold: u32,
-    /// `BREAKER_WINDOW` (default 60s).
+    /// `BREAKER_WINDOW` (default 60s): a failure further than this from the one before
+    /// starts the count again.
     pub window_secs: u32,
     /// `BREAKER_MAX_PROBE_INTERVAL` (default 15m): the probes follow the retry schedule's
     /// steps, never further apart than this, so a target that is back is found within it.
@@ -126,6 +129,10 @@ pub enum Change {
 pub struct Breakers {
     cfg: BreakerConfig,
     open: Mutex<HashMap<String, i64>>,
+    /// Per target, this process's failures in a row (each within the window of the one
+    /// before) and when the last came. A success, or anything learned about the breaker,
+    /// starts it again: one lead's own refusals among many deliveries never add up.
+    streaks: Mutex<HashMap<String, (u32, i64)>>,
 }
 
 impl Breakers {
@@ -133,6 +140,27 @@ impl Breakers {
         Self {
             cfg,
             open: Mutex::new(HashMap::new()),
+            streaks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One more failure in a row; the streak's length.
+    fn streak(&self, target: &str, now_ms: i64) -> u32 {
+        let window_ms = i64::from(self.cfg.window_secs) * 1000;
+        let Ok(mut streaks) = self.streaks.lock() else {
+            return 0;
+        };
+        let entry = streaks.entry(target.to_string()).or_insert((0, now_ms));
+        if now_ms.saturating_sub(entry.1) > window_ms {
+            entry.0 = 0;
+        }
+        *entry = (entry.0.saturating_add(1), now_ms);
+        entry.0
+    }
+
+    fn end_streak(&self, target: &str) {
+        if let Ok(mut streaks) = self.streaks.lock() {
+            streaks.remove(target);
         }
     }
 
@@ -145,6 +173,8 @@ impl Breakers {
     }
 
     fn learn(&self, target: &str, probe_at_ms: Option<i64>) {
+        // What came before is settled by what the breaker says now.
+        self.end_streak(target);
         if let Ok(mut open) = self.open.lock() {
             match probe_at_ms {
                 Some(at) => open.insert(target.to_string(), at),
@@ -201,9 +231,10 @@ impl Breakers {
     }
 
     /// When a waiting job looks again: once the probe due at `probe_at_ms` has had its answer.
-    /// The job that made the last probe (or opened the breaker) waits only until the probe is
-    /// due, so it is the one that takes it; the rest wake once per probe, not twice.
-    fn after_probe(&self, probe_at_ms: i64) -> i64 {
+    /// Every job waits so, the last prober too: the next probe goes to whichever job wakes
+    /// first, so a lead the service refuses on its own cannot keep the breaker open by
+    /// probing again and again.
+    pub fn after_probe(&self, probe_at_ms: i64) -> i64 {
         probe_at_ms.saturating_add(self.cfg.probe_lease_ms)
     }
 
@@ -229,12 +260,11 @@ impl Breakers {
             self.learn(target, Some(at));
             return Ok(Change::Open { probe_at_ms: at });
         }
-        let failures = store
-            .count_failure(target, now_ms, self.cfg.window_secs)
-            .await?;
-        if failures < i64::from(self.cfg.threshold) {
+        let failures = self.streak(target, now_ms);
+        if failures < self.cfg.threshold {
             return Ok(Change::Nothing);
         }
+        let failures = i64::from(failures);
         let probe_at_ms = now_ms + self.cfg.probe_interval_ms(0);
         match store
             .open(target, reason, now_ms, probe_at_ms, failures)
@@ -265,7 +295,11 @@ impl Breakers {
         probe: bool,
         now_ms: i64,
     ) -> Result<Change, StoreError> {
-        if !self.cfg.enabled() || (!probe && self.known_probe_at(target).is_none()) {
+        if !self.cfg.enabled() {
+            return Ok(Change::Nothing);
+        }
+        if !probe && self.known_probe_at(target).is_none() {
+            self.end_streak(target);
             return Ok(Change::Nothing);
         }
         self.learn(target, None);
@@ -285,7 +319,77 @@ impl Breakers {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::adapters::{Db, EmbeddedTable};
+    use crate::ports::FixedClock;
+
+    #[tokio::test]
+    async fn only_failures_in_a_row_open_a_breaker_and_it_starts_counting_anew_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let t = EmbeddedTable::new(db, Arc::new(FixedClock::at_ms(1_000_000_000)));
+        let s = RetrySchedule::parse("1s,2s").unwrap();
+        let b = Breakers::new(BreakerConfig::new(3, 60, 900, &s));
+        let now = 1_000_000_000;
+        // One lead's own 500s among deliveries that go through never add up.
+        for round in 0..5 {
+            for _ in 0..2 {
+                let c = b
+                    .failed(&t, "webhook:x", "HTTP 500", false, now + round)
+                    .await;
+                assert_eq!(c.unwrap(), Change::Nothing);
+            }
+            b.succeeded(&t, "webhook:x", false, now + round)
+                .await
+                .unwrap();
+        }
+        assert!(
+            BreakerStore::new(&t)
+                .read("webhook:x")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Failures further apart than the window do not either.
+        for n in 0..3 {
+            let c = b
+                .failed(&t, "webhook:y", "HTTP 500", false, now + n * 61_000)
+                .await;
+            assert_eq!(c.unwrap(), Change::Nothing);
+        }
+        // Three in a row do, once; a probe that succeeds closes it; and the next failure
+        // starts a new count rather than opening it again.
+        b.failed(&t, "webhook:x", "HTTP 500", false, now)
+            .await
+            .unwrap();
+        b.failed(&t, "webhook:x", "HTTP 500", false, now)
+            .await
+            .unwrap();
+        let opened = b
+            .failed(&t, "webhook:x", "HTTP 503", false, now)
+            .await
+            .unwrap();
+        assert!(
+            matches!(opened, Change::Opened(ref st) if st.failures == 3 && st.reason == "HTTP 503")
+        );
+        let closed = b
+            .succeeded(&t, "webhook:x", true, now + 5_000)
+            .await
+            .unwrap();
+        assert!(matches!(closed, Change::Closed(_)));
+        let again = b
+            .failed(&t, "webhook:x", "HTTP 500", false, now + 6_000)
+            .await;
+        assert_eq!(again.unwrap(), Change::Nothing);
+        let state = BreakerStore::new(&t)
+            .read("webhook:x")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!state.open);
+    }
 
     #[test]
     fn probes_follow_the_schedule_capped() {

@@ -20,7 +20,7 @@ pub struct BreakerState {
     pub probe_at_ms: i64,
     /// Probes made since it opened.
     pub probes: u32,
-    /// Failures in the window that opened it.
+    /// The failures in a row that opened it.
     pub failures: i64,
     /// Jobs that waited on it since it opened.
     pub held: i64,
@@ -40,23 +40,6 @@ impl<'a> BreakerStore<'a> {
     pub async fn read(&self, target: &str) -> Result<Option<BreakerState>, StoreError> {
         let item = self.table.get_eventually(&keys::breaker(target)).await?;
         Ok(item.map(|i| state(target, &i)))
-    }
-
-    /// Counts one retryable failure in the current window; the window's count so far.
-    pub async fn count_failure(
-        &self,
-        target: &str,
-        now_ms: i64,
-        window_secs: u32,
-    ) -> Result<i64, StoreError> {
-        let secs = i64::from(window_secs);
-        let start = crate::counter::window_start(now_ms / 1000, secs);
-        let update = Update::new().add("n", 1).set("ttl", start + 2 * secs);
-        let item = self
-            .table
-            .update(&keys::breaker_failures(target, start), update)
-            .await?;
-        Ok(crate::claims::count(&item, "n"))
     }
 
     /// Opens the breaker unless it is open: the state this call wrote, or `None` when
