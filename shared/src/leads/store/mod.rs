@@ -13,7 +13,7 @@ use super::Mark;
 use super::model::*;
 use crate::keys;
 use crate::ports::table::{
-    AttributeValue, Cond, Item, Key, Query, StoreError, Table, Update, from_item, to_item,
+    AttributeValue, Cond, Item, Key, StoreError, Table, Update, from_item, to_item,
 };
 use crate::time::timestamp;
 
@@ -135,26 +135,18 @@ impl<'a> LeadStore<'a> {
         Ok(item.map(|i| batch_state(&i)).unwrap_or_default())
     }
 
-    /// The lead and its batch in one query of the partition.
+    /// The lead and its current batch in one query of the partition.
     pub async fn lead_and_batch(
         &self,
         lead_id: &str,
     ) -> Result<Option<(LeadRecord, BatchState)>, StoreError> {
-        let items = self
-            .table
-            .query_all(Query::pk(keys::lead_pk(lead_id)))
-            .await?;
-        let Some(lead) = items.iter().find(|i| sk_of(i) == Some("meta")) else {
-            return Ok(None);
-        };
-        let lead: LeadRecord = from_item(lead.clone())?;
-        let batch_sk = batch_key(lead_id, &lead.batch_id).sk;
-        let batch = items
-            .iter()
-            .find(|i| sk_of(i) == Some(batch_sk.as_str()))
-            .map(batch_state)
-            .unwrap_or_default();
-        Ok(Some((lead, batch)))
+        Ok(self
+            .lead_and_batches(lead_id)
+            .await?
+            .map(|(lead, mut batches)| {
+                let batch = batches.remove(&lead.batch_id).unwrap_or_default();
+                (lead, batch)
+            }))
     }
 
     /// Whether the lead is stored, by an eventually consistent read (half a unit): enough
